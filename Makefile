@@ -1,0 +1,122 @@
+# Warden - build, ISO, QEMU runs and the test matrix.
+#
+#   make            build/kernel.elf (multiboot2 ELF)
+#   make iso        build/kernel.iso (GRUB, BIOS + UEFI)
+#   make run        boot the ISO in QEMU, serial report on this terminal
+#   make test       boot the test matrix headless; ends "N passed, N failed, N skipped"
+#   make debug      QEMU halted with a gdb stub on :1234
+#   make clean
+#
+# Variables: CPU, MEM, SMP, UEFI=1, CMDLINE, QEMU_ARGS, ACCEL, TIMEOUT (see README.md).
+# Any of CPU MEM SMP UEFI CMDLINE QEMU_ARGS given to `make test` boots just that one
+# configuration instead of the whole matrix.
+
+CROSS_COMPILE ?=
+ifeq ($(origin CC),default)
+CC := $(CROSS_COMPILE)gcc
+endif
+ifeq ($(origin LD),default)
+LD := $(CROSS_COMPILE)ld
+endif
+NASM ?= nasm
+
+BUILD := build
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
+	-ffreestanding -fno-builtin -mno-red-zone -mcmodel=kernel -fno-pic -fno-pie \
+	-fno-stack-protector -mgeneral-regs-only -fno-omit-frame-pointer \
+	-fno-asynchronous-unwind-tables -I. -DWARDEN_GIT='"$(GIT_REV)"' -MMD -MP
+LDFLAGS := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack -T linker.ld
+NASMFLAGS := -f elf64 -g
+
+ASM_SRCS := \
+	boot/entry.asm \
+	arch/entry.asm \
+	arch/context.asm
+
+C_SRCS := \
+	arch/cpu.c \
+	arch/gdt.c \
+	arch/trap.c \
+	arch/uart.c \
+	kernel/catch.c \
+	kernel/cmdline.c \
+	kernel/ktest.c \
+	kernel/main.c \
+	kernel/multiboot2.c \
+	kernel/panic.c \
+	kernel/printf.c \
+	kernel/string.c \
+	mm/frame.c \
+	tests/test_catch.c \
+	tests/test_cmdline.c \
+	tests/test_frame.c \
+	tests/test_multiboot2.c \
+	tests/test_printf.c
+
+OBJS := $(ASM_SRCS:%.asm=$(BUILD)/%.o) $(C_SRCS:%.c=$(BUILD)/%.o)
+
+CPU ?= max,vendor=GenuineIntel
+MEM ?= 512M
+SMP ?= 1
+UEFI ?=
+CMDLINE ?=
+QEMU_ARGS ?=
+ACCEL ?= tcg
+TIMEOUT ?= 240
+export CPU MEM SMP UEFI CMDLINE QEMU_ARGS ACCEL TIMEOUT
+
+.PHONY: all iso run test debug clean deps
+all: $(BUILD)/kernel.elf
+
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
+$(BUILD)/%.o: %.asm
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NASM    $<")
+	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/kernel.elf: $(OBJS) linker.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LD) $(LDFLAGS) -o $@ $(OBJS)
+
+# The ISO's grub.cfg carries CMDLINE; rebuild when it changes.
+$(BUILD)/cmdline.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CMDLINE)' | cmp -s - $@ || echo '$(CMDLINE)' > $@
+
+$(BUILD)/kernel.iso: $(BUILD)/kernel.elf $(BUILD)/cmdline.stamp iso/boot/grub/grub.cfg.in tests/mkiso.sh
+	@tests/deps.sh
+	tests/mkiso.sh $@ $(BUILD)/kernel.elf '$(CMDLINE)' 3
+
+iso: $(BUILD)/kernel.iso
+
+run: $(BUILD)/kernel.iso
+	tests/run.sh run $(BUILD)/kernel.iso
+
+debug: $(BUILD)/kernel.iso
+	tests/run.sh debug $(BUILD)/kernel.iso
+
+TEST_SELECTED := $(strip $(filter command line environment,$(origin CPU) $(origin MEM) \
+	$(origin SMP) $(origin UEFI) $(origin CMDLINE) $(origin QEMU_ARGS)))
+
+test: $(BUILD)/kernel.elf
+	@tests/deps.sh
+	tests/run.sh $(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
+
+deps:
+	tests/deps.sh
+
+clean:
+	rm -rf $(BUILD)
+
+FORCE:
+
+-include $(OBJS:.o=.d)

@@ -1,0 +1,73 @@
+/* kernel/catch.h - run one access, catch the exception it raises, report it.
+ *
+ *   struct fault f;
+ *   catch_write64(va, 0x1234, &f);
+ *   KEXPECT_PF(&f, PF_P | PF_W | PF_PK, va);
+ *
+ * While a catch is armed, any exception vector except NMI, #DF and #MC that the
+ * called code raises is recorded and execution resumes after the catch as if the
+ * called function had returned; IA32_PKRS is set back to its value at the catch.
+ * Every probe is one real load, store or call instruction in inline assembly.
+ */
+#ifndef KERNEL_CATCH_H
+#define KERNEL_CATCH_H
+
+#include "kernel/types.h"
+#include "kernel/ktest.h"
+#include "arch/trap.h"
+
+struct fault {
+	bool hit;               /* an exception was caught */
+	uint8_t vector;
+	uint64_t error;         /* error code (0 for vectors without one) */
+	uint64_t addr;          /* CR2 for #PF, else 0 */
+	uint64_t rip;           /* where it happened */
+};
+
+/* Calls fn(arg) with a catch armed. Returns true when it faulted (*f filled). */
+bool catch_run(void (*fn)(void *), void *arg, struct fault *f);
+
+/* Single accesses. Reads return the value read (0 when they faulted). */
+uint8_t catch_read8(const volatile void *va, struct fault *f);
+uint64_t catch_read64(const volatile void *va, struct fault *f);
+void catch_write8(volatile void *va, uint8_t v, struct fault *f);
+void catch_write64(volatile void *va, uint64_t v, struct fault *f);
+/* Calls the code at va (which should be a `ret` if it runs at all). */
+void catch_exec(const void *va, struct fault *f);
+
+/* Installs the catcher as the first trap handler. */
+void catch_init(void);
+
+/* Expectations on a struct fault, for tests. */
+#define KEXPECT_NO_FAULT(f)                                                          \
+	do {                                                                         \
+		if ((f)->hit)                                                        \
+			ktest_fail(__FILE__, __LINE__,                               \
+				   "unexpected %s, error 0x%llx, addr 0x%llx, rip 0x%llx", \
+				   trap_name((f)->vector),                           \
+				   (unsigned long long)(f)->error,                   \
+				   (unsigned long long)(f)->addr,                    \
+				   (unsigned long long)(f)->rip);                    \
+	} while (0)
+
+#define KEXPECT_FAULT(f, vec)                                                        \
+	do {                                                                         \
+		if (!(f)->hit)                                                       \
+			ktest_fail(__FILE__, __LINE__, "expected %s, no fault",      \
+				   trap_name(vec));                                  \
+		else if ((f)->vector != (vec))                                       \
+			ktest_fail(__FILE__, __LINE__, "expected %s, got %s",        \
+				   trap_name(vec), trap_name((f)->vector));          \
+	} while (0)
+
+/* A #PF with exactly this error code at exactly this address. */
+#define KEXPECT_PF(f, err, address)                                                  \
+	do {                                                                         \
+		KEXPECT_FAULT(f, VEC_PF);                                            \
+		if ((f)->hit && (f)->vector == VEC_PF) {                             \
+			KEXPECT_EQ((f)->error, (err));                               \
+			KEXPECT_EQ((f)->addr, (uint64_t)(address));                  \
+		}                                                                    \
+	} while (0)
+
+#endif

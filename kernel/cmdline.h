@@ -1,0 +1,44 @@
+/* kernel/cmdline.h - the boot command line: space-separated `key=value` words.
+ *
+ * Known keys and what they accept (anything else is reported, then ignored):
+ *   pks=on|off                   PKS itself (default on when the CPU has it)
+ *   pks_tables=on|soft|off       page-table protection mode
+ *   la57=on|off|auto             5-level paging (the entry code reads la57=off itself)
+ *   console=ttyS0..ttyS3[,baud]  serial port of the report
+ *   ktest=suite[,suite...]       which test suites run (default: all)
+ *   ktest.seed=N                 seed for randomized tests (decimal or 0x hex)
+ *   mem=SIZE                     use RAM only below SIZE (K, M, G, T suffixes)
+ */
+#ifndef KERNEL_CMDLINE_H
+#define KERNEL_CMDLINE_H
+
+#include "kernel/types.h"
+
+#define CMDLINE_MAX        1024
+#define CMDLINE_MAX_WORDS  32
+#define CMDLINE_MAX_WORD   256   /* longer words are reported and ignored */
+
+/* Parses `s` (copied; s may go away). Words with unknown keys or invalid values are
+ * remembered as problems and otherwise ignored. Returns the number of problems. */
+int cmdline_parse(const char *s);
+
+/* Parses again the first string ever given to cmdline_parse() (the boot command
+ * line, once kmain has parsed it); tests that parse their own lines call it last. */
+void cmdline_restore_boot(void);
+
+/* The value of a known key that was given with a valid value, or NULL. */
+const char *cmdline_get(const char *key);
+/* True when key was given with exactly this value. */
+bool cmdline_is(const char *key, const char *value);
+
+/* Problems found by the last parse: i-th message ("unknown parameter 'x=y'",
+ * "invalid value 'maybe' for la57 (expected on|off|auto)"), NULL past the end. */
+const char *cmdline_problem(int i);
+
+/* "512M" / "4G" / "1048576" / "0x1000" -> bytes. Returns 0 or -EINVAL (value unchanged)
+ * on a malformed or overflowing string. */
+int parse_size(const char *s, uint64_t *out);
+/* Decimal or 0x-prefixed hex unsigned number. Returns 0 or -EINVAL. */
+int parse_u64(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,174 @@
+/* kernel/main.c - Warden's init sequence, from the entry code to the test report.
+ *
+ * kmain runs on the boot stack with the entry code's tables (identity map of the
+ * first 4 GiB, the same 4 GiB at PAGE_OFFSET, the image at KERNEL_VMA):
+ *   1. serial, GDT/TSS, IDT, fault catcher          - nothing may fault unseen after
+ *   2. CPU features, multiboot2 information copied   - the MBI is not ours to keep
+ *   3. command line, console=                        - problems go into the header
+ *   4. frame allocator, memory management            - later: direct map, PKS
+ *   5. report header, test suites, closing line
+ */
+#include "kernel/types.h"
+#include "kernel/catch.h"
+#include "kernel/cmdline.h"
+#include "kernel/ktest.h"
+#include "kernel/multiboot2.h"
+#include "kernel/panic.h"
+#include "kernel/printf.h"
+#include "kernel/version.h"
+#include "arch/cpu.h"
+#include "arch/gdt.h"
+#include "arch/trap.h"
+#include "arch/uart.h"
+#include "mm/frame.h"
+
+#define EARLY_PAGE_OFFSET 0xffff888000000000ULL   /* early tables alias 0..4 GiB here */
+#define KERNEL_VMA        0xffffffff80000000ULL
+
+extern char __kernel_start[], __kernel_end[];
+
+static struct boot_info boot_info;
+static uint8_t mbi_copy[MB2_MAX_SIZE] __aligned(8);
+
+/* Copies the MBI at physical mbi_pa into mbi_copy; panics on an impossible size. */
+static uint32_t copy_mbi(phys_addr_t mbi_pa)
+{
+	const uint8_t *src = (const uint8_t *)(EARLY_PAGE_OFFSET + mbi_pa);
+	uint32_t size;
+
+	if (mbi_pa & 7)
+		panic("kmain: multiboot2 information at 0x%llx is not 8-byte aligned",
+		      (unsigned long long)mbi_pa);
+	if (mbi_pa + MB2_MAX_SIZE > 4 * GiB)
+		panic("kmain: multiboot2 information at 0x%llx lies above 4 GiB",
+		      (unsigned long long)mbi_pa);
+	size = *(const uint32_t *)src;
+	if (size < 16 || size > MB2_MAX_SIZE)
+		panic("kmain: multiboot2 information claims %u bytes (expected 16..%u)",
+		      size, (unsigned int)MB2_MAX_SIZE);
+	memcpy(mbi_copy, src, size);
+	return size;
+}
+
+/* Reprograms the console UART when console=ttySn[,baud] asks for another port. */
+static void apply_console(void)
+{
+	static const uint16_t ports[] = { 0x3f8, 0x2f8, 0x3e8, 0x2e8 };
+	const char *c = cmdline_get("console");
+	uint64_t baud = 115200;
+
+	if (!c)
+		return;
+	if (c[5] == ',' && parse_u64(c + 6, &baud) != 0)
+		baud = 115200;
+	uart_init(ports[c[4] - '0'], (uint32_t)baud);
+}
+
+static void print_features(void)
+{
+	kprintf("# cpu: %s family %u model %u stepping %u: %s\n", cpu.vendor, cpu.family,
+		cpu.model, cpu.stepping, cpu.brand[0] ? cpu.brand : "(no brand string)");
+	kprintf("# cpu features: pks=%s pku=%s la57=%s pdpe1gb=%s nx=%s smep=%s smap=%s "
+		"x2apic=%s hypervisor=%s\n", cpu.pks ? "yes" : "no", cpu.pku ? "yes" : "no",
+		cpu.la57 ? "yes" : "no", cpu.pdpe1gb ? "yes" : "no", cpu.nx ? "yes" : "no",
+		cpu.smep ? "yes" : "no", cpu.smap ? "yes" : "no", cpu.x2apic ? "yes" : "no",
+		cpu.hypervisor ? "yes" : "no");
+	kprintf("# address bits: physical %u, virtual %u\n", cpu.phys_bits, cpu.virt_bits);
+}
+
+static void print_memory_map(const struct boot_info *bi)
+{
+	kprintf("# memory map (%s, %d ranges):\n",
+		bi->mem_from_efi ? "from the EFI memory map" : "multiboot2 memory map", bi->nr_mem);
+	for (int i = 0; i < bi->nr_mem; i++) {
+		const struct mem_range *r = &bi->mem[i];
+
+		kprintf("#   0x%016llx-0x%016llx %-16s %llu KiB\n", (unsigned long long)r->base,
+			(unsigned long long)(r->base + r->len - 1), mem_type_name(r->type),
+			(unsigned long long)(r->len / KiB));
+	}
+	kprintf("# usable RAM: %llu MiB\n",
+		(unsigned long long)(boot_mem_total(bi, MEM_USABLE) / MiB));
+}
+
+/* The "#" header of the KTAP report: what ran, where, on what. */
+static void print_header(const struct boot_info *bi)
+{
+	const char *problem;
+
+	kprintf("KTAP version 1\n");
+	kprintf("# Warden %s\n", WARDEN_VERSION);
+	kprintf("# bootloader: %s\n", bi->loader[0] ? bi->loader : "(not named)");
+	kprintf("# firmware: %s\n", bi->uefi ? "UEFI" : "BIOS");
+	kprintf("# cmdline: %s\n", bi->cmdline[0] ? bi->cmdline : "(empty)");
+	for (int i = 0; (problem = cmdline_problem(i)); i++)
+		kprintf("# cmdline: %s (ignored)\n", problem);
+	print_features();
+	kprintf("# paging: %s\n", (read_cr4() & CR4_LA57) ? "5-level (LA57)" : "4-level");
+	print_memory_map(bi);
+	kprintf("# frames: %llu owned, %llu free\n", (unsigned long long)frame_owned_count(),
+		(unsigned long long)frame_free_count());
+	kprintf("# ktest seed: %llu (reproduce with ktest.seed=%llu)\n",
+		(unsigned long long)ktest_seed(), (unsigned long long)ktest_seed());
+}
+
+/* Steps 2 and 3: boot information and command line. */
+static void read_boot_info(phys_addr_t mbi_pa, uint32_t magic)
+{
+	char err[160];
+	uint32_t size;
+	int rc;
+
+	if (magic != MB2_BOOT_MAGIC)
+		panic("kmain: bad multiboot2 magic 0x%x", magic);
+	size = copy_mbi(mbi_pa);
+	rc = mb2_parse(mbi_copy, size, &boot_info, err, sizeof(err));
+	if (rc)
+		panic("kmain: malformed multiboot2 information: %s", err);
+	boot_info.mbi_pa = mbi_pa;
+	boot_info.mbi_size = size;
+	cmdline_parse(boot_info.cmdline);
+	apply_console();
+}
+
+/* Step 4: the frame allocator over usable RAM below mem= (if given). */
+static void init_memory(void)
+{
+	uint64_t limit = ~0ULL;
+	const char *mem = cmdline_get("mem");
+
+	if (mem && parse_size(mem, &limit) != 0)
+		limit = ~0ULL;
+	if (frame_init(&boot_info, limit) != 0)
+		panic("kmain: memory map too fragmented for the frame allocator");
+	frame_reserve((phys_addr_t)(__kernel_start - KERNEL_VMA),
+		      (uint64_t)(__kernel_end - __kernel_start));
+	frame_reserve(boot_info.mbi_pa, boot_info.mbi_size);
+}
+
+static void seed_tests(void)
+{
+	const char *s = cmdline_get("ktest.seed");
+	uint64_t v;
+
+	if (s && parse_u64(s, &v) == 0)
+		ktest_set_seed(v);
+	else
+		ktest_set_seed(rdtsc());
+}
+
+void kmain(phys_addr_t mbi_pa, uint32_t magic)
+{
+	uart_init(COM1_PORT, 115200);
+	gdt_init();
+	idt_init();
+	catch_init();
+	trap_set_fatal_hook(trap_fatal);
+	cpu_detect();
+	read_boot_info(mbi_pa, magic);
+	init_memory();
+	seed_tests();
+	print_header(&boot_info);
+	ktest_run_all(cmdline_get("ktest"));
+	ktest_finish();
+}

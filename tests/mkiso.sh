@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# tests/mkiso.sh OUT.iso KERNEL.elf CMDLINE TIMEOUT
+# Builds a GRUB rescue ISO (BIOS i386-pc and UEFI x86_64-efi in one image) from the
+# tree under iso/, with grub.cfg generated for CMDLINE and a menu TIMEOUT in seconds.
+set -euo pipefail
+out=$1 kernel=$2 cmdline=$3 timeout=$4
+top=$(cd "$(dirname "$0")/.." && pwd)
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+
+cp -r "$top/iso/." "$stage/"
+rm -f "$stage/boot/grub/grub.cfg.in"
+mkdir -p "$stage/boot"
+cp "$kernel" "$stage/boot/kernel.elf"
+# Escape characters that sed would interpret in the replacement.
+esc=$(printf '%s' "$cmdline" | sed -e 's/[\/&|]/\\&/g')
+sed -e "s|@CMDLINE@|$esc|g" -e "s|@TIMEOUT@|$timeout|g" \
+	"$top/iso/boot/grub/grub.cfg.in" > "$stage/boot/grub/grub.cfg"
+grub-mkrescue -o "$out" "$stage" >"$stage.log" 2>&1 || { cat "$stage.log"; rm -f "$stage.log"; exit 1; }
+rm -f "$stage.log"

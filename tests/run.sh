@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# tests/run.sh - boots Warden in QEMU and judges the serial report.
+#
+#   tests/run.sh run    ISO          boot once, serial on this terminal
+#   tests/run.sh debug  ISO          boot halted with a gdb stub on :1234
+#   tests/run.sh single KERNEL.elf   one headless boot from CPU/MEM/SMP/UEFI/CMDLINE/QEMU_ARGS
+#   tests/run.sh matrix KERNEL.elf   every configuration in tests/matrix.txt
+#
+# A boot passes only when QEMU exits through isa-debug-exit with the kernel's "all
+# passed" status (1), the report ends with "N passed, 0 failed, N skipped", and no
+# hang (timeout) or CPU reset (with -no-reboot QEMU exits 0 on a triple fault)
+# happened. The last line printed is the sum over all boots, a failed boot counting
+# as one failure: "N passed, N failed, N skipped". Exit status 0 only if none failed.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$top/build/test
+mkdir -p "$out"
+
+ovmf_code() {
+	for f in /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd; do
+		[ -e "$f" ] && { echo "$f"; return; }
+	done
+	echo "warden: OVMF not found (install the ovmf package)" >&2
+	exit 1
+}
+
+ovmf_vars() {
+	case "$1" in
+	*_4M.fd) echo /usr/share/OVMF/OVMF_VARS_4M.fd ;;
+	*) echo /usr/share/OVMF/OVMF_VARS.fd ;;
+	esac
+}
+
+# qemu_cmd NAME ISO CPU MEM SMP UEFI EXTRA...: prints the QEMU argument list, one per line.
+qemu_cmd() {
+	local name=$1 iso=$2 cpu=$3 mem=$4 smp=$5 uefi=$6; shift 6
+	local args=(qemu-system-x86_64 -machine q35 -accel "${ACCEL:-tcg}" -cpu "$cpu"
+		-smp "$smp" -nic none -display none -no-reboot
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -cdrom "$iso" -boot d)
+	# MEM may be empty when QEMU_ARGS brings its own -m (memory backends).
+	[ -n "$mem" ] && args+=(-m "$mem")
+	if [ "$uefi" = 1 ]; then
+		local code vars
+		code=$(ovmf_code)
+		vars=$out/$name.vars.fd
+		cp "$(ovmf_vars "$code")" "$vars"
+		args+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
+			-drive "if=pflash,format=raw,unit=1,file=$vars")
+	fi
+	printf '%s\n' "${args[@]}" "$@"
+}
+
+# boot NAME ISO CPU MEM SMP UEFI QEMU_ARGS: one headless boot; writes NAME.log (serial)
+# and NAME.result ("status passed failed skipped verdict reason").
+boot() {
+	local name=$1 iso=$2 cpu=$3 mem=$4 smp=$5 uefi=$6 extra=$7
+	local log=$out/$name.log rc cmd
+	# shellcheck disable=SC2086
+	mapfile -t cmd < <(qemu_cmd "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" $extra)
+	printf '%q ' "${cmd[@]}" > "$out/$name.cmd"
+	timeout --foreground -k 5 "${TIMEOUT:-240}" "${cmd[@]}" -serial "file:$log" \
+		</dev/null >"$out/$name.qemu.txt" 2>&1
+	rc=$?
+	judge "$name" "$rc" > "$out/$name.result"
+}
+
+# judge NAME QEMU_STATUS: prints "status passed failed skipped verdict reason".
+judge() {
+	local name=$1 rc=$2 log=$out/$1.log line p=0 f=0 s=0 verdict=FAIL reason
+	line=$(tr -d '\r' < "$log" 2>/dev/null | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n 1)
+	if [ -n "$line" ]; then
+		read -r p _ f _ s _ <<<"$line"
+	fi
+	case $rc in
+	1) reason="kernel reported success" ;;
+	3) reason="kernel reported failures" ;;
+	0) reason="CPU reset or triple fault (QEMU exited 0 under -no-reboot)" ;;
+	124|137) reason="hang: no exit within ${TIMEOUT:-240}s" ;;
+	*) reason="QEMU exited with status $rc: $(head -c 300 "$out/$name.qemu.txt" | tr '\n' ' ')" ;;
+	esac
+	if [ -z "$line" ]; then
+		reason="$reason; no closing line in the report"
+	elif [ "$rc" = 1 ] && [ "$f" = 0 ] && [ "$p" -gt 0 ]; then
+		verdict=PASS
+	elif [ "$rc" = 1 ] && [ "$p" = 0 ]; then
+		reason="no test case passed"
+	fi
+	echo "$rc $p $f $s $verdict $reason"
+}
+
+iso_for() { # iso_for CMDLINE -> path of an ISO for that command line (built once)
+	local cmdline=$1 key iso
+	key=$(printf '%s' "$cmdline" | md5sum | cut -c1-10)
+	iso=$out/warden-$key.iso
+	if [ ! -e "$iso" ] || [ "$iso" -ot "$KERNEL" ]; then
+		"$top/tests/mkiso.sh" "$iso.tmp" "$KERNEL" "$cmdline" 0 >&2 || return 1
+		mv "$iso.tmp" "$iso"
+	fi
+	echo "$iso"
+}
+
+# run_configs FILE: boots every "name|cpu|mem|smp|uefi|cmdline|qemu_args" line, two at a time.
+run_configs() {
+	local names=() running=0 name cpu mem smp uefi cmdline extra iso
+	while IFS='|' read -r name cpu mem smp uefi cmdline extra; do
+		[ -z "$name" ] && continue
+		case $name in \#*) continue ;; esac
+		iso=$(iso_for "$cmdline") || { echo "0 0 0 0 FAIL ISO build failed" > "$out/$name.result"; names+=("$name"); continue; }
+		names+=("$name")
+		rm -f "$out/$name.result" "$out/$name.log"
+		boot "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" "$extra" &
+		running=$((running + 1))
+		if [ "$running" -ge "${JOBS:-2}" ]; then
+			wait -n
+			running=$((running - 1))
+		fi
+	done < "$1"
+	wait
+	summarize "${names[@]}"
+}
+
+summarize() {
+	local tp=0 tf=0 ts=0 name rc p f s verdict reason
+	for name in "$@"; do
+		echo "==================== $name: serial report ===================="
+		tr -d '\r' < "$out/$name.log" 2>/dev/null || echo "(no serial output)"
+	done
+	echo "==================== summary ===================="
+	for name in "$@"; do
+		read -r rc p f s verdict reason < "$out/$name.result"
+		printf '%-22s %-4s %4s passed %3s failed %3s skipped  (%s)\n' "$name" "$verdict" "$p" "$f" "$s" "$reason"
+		tp=$((tp + p)); ts=$((ts + s)); tf=$((tf + f))
+		if [ "$verdict" != PASS ] && [ "$f" = 0 ]; then
+			tf=$((tf + 1))
+		fi
+	done
+	echo "$tp passed, $tf failed, $ts skipped"
+	[ "$tf" = 0 ]
+}
+
+mode=${1:-}
+case $mode in
+run|debug)
+	iso=$2
+	mapfile -t cmd < <(qemu_cmd run "$iso" "${CPU:-max,vendor=GenuineIntel}" "${MEM:-512M}" \
+		"${SMP:-1}" "${UEFI:-}" ${QEMU_ARGS:-})
+	if [ "$mode" = debug ]; then
+		echo "QEMU is halted with a gdb stub on localhost:1234. In another terminal:"
+		echo "  gdb build/kernel.elf -ex 'target remote localhost:1234'"
+		echo "  (the first instruction is at _start32, physical; break on kmain to skip it)"
+		cmd+=(-s -S)
+	fi
+	"${cmd[@]}" -serial stdio
+	rc=$?
+	# isa-debug-exit: 1 = the kernel reported success, 3 = failures.
+	[ "$rc" = 1 ] && exit 0
+	exit "$rc"
+	;;
+single|matrix)
+	KERNEL=$2
+	conf=$out/configs.txt
+	if [ "$mode" = single ]; then
+		echo "single|${CPU:-max,vendor=GenuineIntel}|${MEM:-512M}|${SMP:-1}|${UEFI:-}|${CMDLINE:-}|${QEMU_ARGS:-}" > "$conf"
+	else
+		cp "$top/tests/matrix.txt" "$conf"
+	fi
+	run_configs "$conf"
+	;;
+*)
+	echo "usage: $0 run|debug ISO | single|matrix KERNEL.elf" >&2
+	exit 2
+	;;
+esac

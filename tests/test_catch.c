@@ -1,0 +1,107 @@
+/* tests/test_catch.c - unexpected-exception plumbing: the fault catcher sees the right
+ * vector, error code and address for each kind of fault the CPU raises. */
+#include "kernel/catch.h"
+#include "kernel/ktest.h"
+#include "arch/cpu.h"
+
+KTEST_SUITE(05, exceptions, NULL);
+
+/* Never mapped: the lowest page, and a hole well inside the kernel half. */
+#define UNMAPPED_VA 0xffffc7fffff00000ULL
+#define NONCANONICAL_VA 0x8000000000000000ULL   /* non-canonical with 48 and 57 bits */
+
+static const uint64_t rodata_word = 0x5741524445ULL;
+/* A `ret` instruction in .data: executing it must fault (NX). */
+static uint8_t data_ret[16] __aligned(16) = { 0xc3 };
+
+KTEST(exceptions, read_of_unmapped_address_faults_not_present)
+{
+	struct fault f;
+
+	catch_read64((const void *)UNMAPPED_VA, &f);
+	KEXPECT_PF(&f, 0, UNMAPPED_VA);
+}
+
+KTEST(exceptions, write_to_rodata_faults_present_write)
+{
+	struct fault f;
+
+	catch_write64((void *)&rodata_word, 1, &f);
+	KEXPECT_PF(&f, PF_P | PF_W, &rodata_word);
+	KEXPECT_EQ(rodata_word, 0x5741524445ULL);
+}
+
+KTEST(exceptions, execute_from_data_faults_instruction_fetch)
+{
+	struct fault f;
+
+	catch_exec(data_ret, &f);
+	KEXPECT_PF(&f, PF_P | PF_I, data_ret);
+}
+
+KTEST(exceptions, noncanonical_access_raises_gp)
+{
+	struct fault f;
+
+	catch_read64((const void *)NONCANONICAL_VA, &f);
+	KEXPECT_FAULT(&f, VEC_GP);
+	KEXPECT_EQ(f.error, 0);
+}
+
+static void do_ud2(void *arg)
+{
+	(void)arg;
+	__asm__ volatile("ud2");
+}
+
+KTEST(exceptions, ud2_raises_invalid_opcode)
+{
+	struct fault f;
+
+	catch_run(do_ud2, NULL, &f);
+	KEXPECT_FAULT(&f, VEC_UD);
+	KEXPECT_EQ(*(const uint16_t *)f.rip, 0x0b0f);   /* the ud2 itself */
+}
+
+static void do_divide(void *arg)
+{
+	uint64_t zero = (uint64_t)arg, q;
+
+	__asm__ volatile("xor %%edx, %%edx; mov $1, %%eax; divq %1"
+			 : "=a"(q) : "r"(zero) : "rdx");
+	(void)q;
+}
+
+KTEST(exceptions, divide_by_zero_raises_de)
+{
+	struct fault f;
+
+	catch_run(do_divide, (void *)0, &f);
+	KEXPECT_FAULT(&f, VEC_DE);
+}
+
+KTEST(exceptions, catcher_resumes_and_reports_no_fault_for_good_access)
+{
+	struct fault f;
+	uint64_t v = catch_read64(&rodata_word, &f);
+
+	KEXPECT_NO_FAULT(&f);
+	KEXPECT_EQ(v, 0x5741524445ULL);
+}
+
+static void nested_inner(void *arg)
+{
+	struct fault *inner = arg;
+
+	catch_read64((const void *)UNMAPPED_VA, inner);
+	__asm__ volatile("ud2");
+}
+
+KTEST(exceptions, nested_catches_each_see_their_own_fault)
+{
+	struct fault outer, inner;
+
+	catch_run(nested_inner, &inner, &outer);
+	KEXPECT_PF(&inner, 0, UNMAPPED_VA);
+	KEXPECT_FAULT(&outer, VEC_UD);
+}
