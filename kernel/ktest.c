@@ -125,13 +125,35 @@ static bool suite_selected(const char *filter, const struct ktest_suite *s)
 	return !filter || !*filter || filter_has(filter, s->name);
 }
 
-static int count_cases(const char *suite)
+#define MAX_CASES_PER_SUITE 256
+
+static bool case_before(const struct ktest_case *a, const struct ktest_case *b)
+{
+	int c = strcmp(a->file, b->file);
+
+	return c < 0 || (c == 0 && a->line < b->line);
+}
+
+/* Collects the cases of `suite` into out[], in source order; returns how many. */
+static int collect_cases(const char *suite, const struct ktest_case **out)
 {
 	int n = 0;
 
-	for (const struct ktest_case *const *c = __ktest_cases_start; c < __ktest_cases_end; c++)
-		if (strcmp((*c)->suite, suite) == 0)
-			n++;
+	for (const struct ktest_case *const *c = __ktest_cases_start; c < __ktest_cases_end; c++) {
+		int i;
+
+		if (strcmp((*c)->suite, suite) != 0)
+			continue;
+		if (n == MAX_CASES_PER_SUITE) {
+			kprintf("# ktest: suite %s has more than %d cases; the rest do not run\n",
+				suite, MAX_CASES_PER_SUITE);
+			break;
+		}
+		for (i = n; i > 0 && case_before(*c, out[i - 1]); i--)
+			out[i] = out[i - 1];
+		out[i] = *c;
+		n++;
+	}
 	return n;
 }
 
@@ -168,14 +190,14 @@ static void run_case(const struct ktest_case *c, int idx, const char *skip, int 
 /* Runs suite s as subtest number idx; counts[] = pass, fail, skip. */
 static void run_suite(const struct ktest_suite *s, int idx)
 {
-	int counts[3] = { 0, 0, 0 }, n = count_cases(s->name), k = 0;
+	static const struct ktest_case *cases[MAX_CASES_PER_SUITE];
+	int counts[3] = { 0, 0, 0 }, n = collect_cases(s->name, cases), k = 0;
 	const char *skip = s->skip_reason ? s->skip_reason() : NULL;
 
 	kprintf("    KTAP version 1\n    # Subtest: %s\n    1..%d\n", s->name,
 		n + (after_suite ? 1 : 0));
-	for (const struct ktest_case *const *c = __ktest_cases_start; c < __ktest_cases_end; c++)
-		if (strcmp((*c)->suite, s->name) == 0)
-			run_case(*c, ++k, skip, counts);
+	for (int i = 0; i < n; i++)
+		run_case(cases[i], ++k, skip, counts);
 	if (after_suite) {
 		cur.failed = after_suite(s->name) != 0;
 		cur.skipped = false;

@@ -3,7 +3,8 @@
  * A suite is declared once with KTEST_SUITE(order, name, skip_fn); cases with
  * KTEST(suite, case) { ... }. Suites run in ascending `order` (two digits), cases in
  * link order. skip_fn may be NULL; otherwise it returns NULL to run the suite or a
- * reason, and then every case of the suite is reported "# SKIP reason".
+ * reason, and then every case of the suite is reported "# SKIP reason". Cases run
+ * in source order (file name, then line).
  *
  *   KTEST(printf, formats_negative_decimal)
  *   {
@@ -29,6 +30,8 @@ struct ktest_case {
 	const char *suite;
 	const char *name;
 	void (*fn)(void);
+	const char *file;       /* cases run in file, then line order */
+	int line;
 };
 
 #define KTEST_SUITE(order, sname, skip_fn)                                           \
@@ -39,7 +42,7 @@ struct ktest_case {
 #define KTEST(sname, cname)                                                          \
 	static void ktest_##sname##__##cname(void);                                  \
 	static const struct ktest_case ktest_case_##sname##__##cname = {             \
-		#sname, #cname, ktest_##sname##__##cname };                          \
+		#sname, #cname, ktest_##sname##__##cname, __FILE__, __LINE__ };      \
 	static const struct ktest_case *const ktest_case_ptr_##sname##__##cname      \
 		__used __section(".ktest_cases") = &ktest_case_##sname##__##cname;   \
 	static void ktest_##sname##__##cname(void)

@@ -157,6 +157,16 @@ static void seed_tests(void)
 		ktest_set_seed(rdtsc());
 }
 
+/* Step 5. The filter is copied: the cmdline tests re-parse the command line. */
+static void run_tests(void)
+{
+	static char filter[CMDLINE_MAX];
+	const char *f = cmdline_get("ktest");
+
+	strncpy_z(filter, f ? f : "", sizeof(filter));
+	ktest_run_all(filter);
+}
+
 void kmain(phys_addr_t mbi_pa, uint32_t magic)
 {
 	uart_init(COM1_PORT, 115200);
@@ -169,6 +179,6 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic)
 	init_memory();
 	seed_tests();
 	print_header(&boot_info);
-	ktest_run_all(cmdline_get("ktest"));
+	run_tests();
 	ktest_finish();
 }

@@ -1,0 +1,409 @@
+/* kernel/multiboot2.c - validates a copy of the multiboot2 boot information (MBI).
+ *
+ * Layout (Multiboot2 specification 2.0, section 3.6):
+ *
+ *   0x00  u32 total_size  u32 reserved
+ *   0x08  tag: u32 type, u32 size (header included), payload     each tag 8-aligned
+ *   ...   tag ...
+ *         end tag: type 0, size 8
+ *
+ * Every read is checked against total_size, itself checked against the length of the
+ * copy: nothing outside [mbi, mbi + total_size) is read. The memory map (tag 6, or
+ * tag 17 converted when there is no tag 6) is normalised into sorted, non-overlapping,
+ * merged ranges where the more restrictive type wins.
+ */
+#include "kernel/multiboot2.h"
+#include "kernel/printf.h"
+#include "kernel/types.h"
+
+enum mb2_tag {
+	TAG_END      = 0,
+	TAG_CMDLINE  = 1,
+	TAG_LOADER   = 2,
+	TAG_MMAP     = 6,
+	TAG_EFI64    = 12,
+	TAG_ACPI_OLD = 14,
+	TAG_ACPI_NEW = 15,
+	TAG_EFI_MMAP = 17,
+};
+
+#define MB2_HDR         8       /* the MBI header, and every tag header */
+#define MAP_HDR         16      /* tag header + entry_size + entry_version */
+#define MMAP_ENTRY_MIN  24      /* u64 base, u64 len, u32 type, u32 reserved */
+#define EFI_DESC_MIN    40      /* u32 type, pad, u64 phys, virt, pages, attribute */
+#define EFI_PAGE_SHIFT  12      /* EFI pages are always 4 KiB (UEFI 2.10, 7.2) */
+#define RSDP1_LEN       20
+#define RSDP2_LEN       36
+
+_Static_assert(RSDP2_LEN <= sizeof(((struct boot_info *)0)->rsdp), "rsdp too small");
+
+/* UEFI 2.10 section 7.2 EFI_MEMORY_TYPE -> enum mem_type; absent rows are reserved
+ * (runtime services, MMIO, PAL code, persistent and unaccepted memory, ...). */
+static const uint8_t efi_to_mem[] = {
+	[1]  = MEM_USABLE,              /* EfiLoaderCode */
+	[2]  = MEM_USABLE,              /* EfiLoaderData */
+	[3]  = MEM_USABLE,              /* EfiBootServicesCode */
+	[4]  = MEM_USABLE,              /* EfiBootServicesData */
+	[7]  = MEM_USABLE,              /* EfiConventionalMemory */
+	[8]  = MEM_BAD,                 /* EfiUnusableMemory */
+	[9]  = MEM_ACPI_RECLAIM,        /* EfiACPIReclaimMemory */
+	[10] = MEM_ACPI_NVS,            /* EfiACPIMemoryNVS */
+};
+
+/* The entries of one memory-map tag (6 or 17); first == NULL when it is absent. */
+struct map_src {
+	const uint8_t *first;
+	uint32_t count;
+	uint32_t stride;        /* entry_size / descriptor_size, as the tag says */
+	uint32_t tag_off;
+	bool efi;
+};
+
+struct mb2_ctx {
+	const uint8_t *mbi;
+	uint32_t total;         /* validated total_size */
+	struct boot_info *bi;
+	char *err;
+	size_t errlen;
+	struct map_src mmap;    /* tag 6 */
+	struct map_src efi;     /* tag 17 */
+};
+
+/* Writes the reason into c->err (if any) and returns -EINVAL. */
+static __printf(2, 3) int fail(struct mb2_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->err && c->errlen) {
+		va_start(ap, fmt);
+		kvsnprintf(c->err, c->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Unaligned-safe little-endian loads. */
+static uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Converts an EFI memory type to enum mem_type. */
+static uint32_t efi_mem_type(uint32_t efi_type)
+{
+	if (efi_type < ARRAY_SIZE(efi_to_mem) && efi_to_mem[efi_type])
+		return efi_to_mem[efi_type];
+	return MEM_RESERVED;
+}
+
+/* Decodes entry i of src into base, length in bytes and enum mem_type.
+ * Needs: i < src->count and the source checked by map_check(). */
+static void map_entry(const struct map_src *src, uint32_t i,
+		      uint64_t *base, uint64_t *len, uint32_t *type)
+{
+	const uint8_t *e = src->first + (size_t)i * src->stride;
+
+	if (src->efi) {
+		*type = efi_mem_type(ld32(e));
+		*base = ld64(e + 8);
+		*len = ld64(e + 24) << EFI_PAGE_SHIFT;
+		return;
+	}
+	*base = ld64(e);
+	*len = ld64(e + 8);
+	*type = ld32(e + 16);
+	if (*type < MEM_USABLE || *type > MEM_BAD)
+		*type = MEM_RESERVED;
+}
+
+/* Checks that no entry of src runs past 2^64. Returns 0 or -EINVAL. */
+static int map_check(struct mb2_ctx *c, const struct map_src *src, uint32_t tag)
+{
+	const uint8_t *e;
+	uint64_t base, len;
+	uint32_t i;
+
+	for (i = 0; i < src->count; i++) {
+		e = src->first + (size_t)i * src->stride;
+		base = ld64(src->efi ? e + 8 : e);
+		len = ld64(src->efi ? e + 24 : e + 8);
+		if (src->efi && len > (UINT64_MAX >> EFI_PAGE_SHIFT))
+			return fail(c, "tag %u at offset 0x%x: entry %u has 0x%llx pages, more than 2^64 bytes",
+				    tag, src->tag_off, i, (unsigned long long)len);
+		if (src->efi)
+			len <<= EFI_PAGE_SHIFT;
+		if (len > UINT64_MAX - base)
+			return fail(c, "tag %u at offset 0x%x: entry %u (base 0x%llx, length 0x%llx) runs past 2^64",
+				    tag, src->tag_off, i, (unsigned long long)base,
+				    (unsigned long long)len);
+	}
+	return 0;
+}
+
+/* Records a memory-map tag (6 or 17) at off; honours its entry size.
+ * Returns 0 or -EINVAL. A trailing partial entry is ignored. */
+static int tag_map(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t size)
+{
+	bool efi = type == TAG_EFI_MMAP;
+	struct map_src *src = efi ? &c->efi : &c->mmap;
+	uint32_t min = efi ? EFI_DESC_MIN : MMAP_ENTRY_MIN;
+	uint32_t stride;
+
+	if (src->first)
+		return fail(c, "tag %u at offset 0x%x: a second memory map of this kind", type, off);
+	if (size < MAP_HDR)
+		return fail(c, "tag %u at offset 0x%x: size %u too small for the map header",
+			    type, off, size);
+	stride = ld32(c->mbi + off + MB2_HDR);
+	if (stride < min || (!efi && stride % 8))
+		return fail(c, "tag %u at offset 0x%x: entry size %u invalid (must be >= %u%s)",
+			    type, off, stride, min, efi ? "" : " and a multiple of 8");
+	src->first = c->mbi + off + MAP_HDR;
+	src->count = (size - MAP_HDR) / stride;
+	src->stride = stride;
+	src->tag_off = off;
+	src->efi = efi;
+	if (efi)
+		c->bi->uefi = true;
+	return map_check(c, src, type);
+}
+
+/* Copies the NUL-terminated string of tag `type` at off into dst (truncated to dstlen).
+ * Returns 0 or -EINVAL when the string has no NUL inside the tag. */
+static int tag_string(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t size,
+		      char *dst, size_t dstlen)
+{
+	const char *s = (const char *)c->mbi + off + MB2_HDR;
+	size_t n = size - MB2_HDR;
+
+	if (strnlen(s, n) == n)
+		return fail(c, "tag %u at offset 0x%x: string has no NUL within its %zu bytes",
+			    type, off, n);
+	strncpy_z(dst, s, dstlen);
+	return 0;
+}
+
+/* Keeps the RSDP bytes of tag 14 (ACPI 1.0) or 15 (2.0+); 2.0 wins in any order.
+ * Returns 0 or -EINVAL when the tag is too small for its RSDP. */
+static int tag_rsdp(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t size)
+{
+	int rev = type == TAG_ACPI_NEW ? 2 : 1;
+	uint32_t need = rev == 2 ? RSDP2_LEN : RSDP1_LEN;
+	struct boot_info *bi = c->bi;
+
+	if (size - MB2_HDR < need)
+		return fail(c, "tag %u at offset 0x%x: %u bytes, too small for a %u-byte RSDP",
+			    type, off, size - MB2_HDR, need);
+	if (rev < bi->acpi_rev)
+		return 0;
+	memset(bi->rsdp, 0, sizeof(bi->rsdp));
+	memcpy(bi->rsdp, c->mbi + off + MB2_HDR, need);
+	bi->acpi_rev = rev;
+	bi->rsdp_pa = 0;        /* unknown here: only the copy is seen */
+	return 0;
+}
+
+/* Handles one tag whose header was checked; unknown types are skipped.
+ * Returns 0 or -EINVAL. */
+static int parse_tag(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t size)
+{
+	struct boot_info *bi = c->bi;
+
+	switch (type) {
+	case TAG_CMDLINE:
+		return tag_string(c, type, off, size, bi->cmdline, sizeof(bi->cmdline));
+	case TAG_LOADER:
+		return tag_string(c, type, off, size, bi->loader, sizeof(bi->loader));
+	case TAG_MMAP:
+	case TAG_EFI_MMAP:
+		return tag_map(c, type, off, size);
+	case TAG_EFI64:
+		if (size < MB2_HDR + 8)
+			return fail(c, "tag %u at offset 0x%x: size %u too small for a 64-bit pointer",
+				    type, off, size);
+		bi->uefi = true;
+		return 0;
+	case TAG_ACPI_OLD:
+	case TAG_ACPI_NEW:
+		return tag_rsdp(c, type, off, size);
+	default:
+		return 0;
+	}
+}
+
+/* Walks the tags from offset 8 up to the end tag, checking every header against
+ * total_size before reading the tag. Returns 0 or -EINVAL. */
+static int walk_tags(struct mb2_ctx *c)
+{
+	uint32_t off = MB2_HDR, type, size;
+	int ret;
+
+	for (;;) {
+		if (off > c->total || c->total - off < MB2_HDR)
+			return fail(c, "offset 0x%x: no end tag before the end of the MBI (0x%x)",
+				    off, c->total);
+		type = ld32(c->mbi + off);
+		size = ld32(c->mbi + off + 4);
+		if (size < MB2_HDR)
+			return fail(c, "tag %u at offset 0x%x: size %u is smaller than the 8-byte tag header",
+				    type, off, size);
+		if (size > c->total - off)
+			return fail(c, "tag %u at offset 0x%x: size 0x%x runs past the end of the MBI (0x%x)",
+				    type, off, size, c->total);
+		if (type == TAG_END)
+			return 0;
+		ret = parse_tag(c, type, off, size);
+		if (ret)
+			return ret;
+		off += (uint32_t)ALIGN_UP(size, 8);
+	}
+}
+
+/* Type at pos: the highest (most restrictive) type of the entries covering it, 0 if
+ * none. *next = the lowest entry boundary above pos; returns false when there is none. */
+static bool scan_point(const struct map_src *src, uint64_t pos, uint32_t *type, uint64_t *next)
+{
+	uint64_t base, len, end;
+	uint32_t i, t;
+	bool more = false;
+
+	*type = 0;
+	*next = UINT64_MAX;
+	for (i = 0; i < src->count; i++) {
+		map_entry(src, i, &base, &len, &t);
+		if (!len)
+			continue;
+		end = base + len;
+		if (base <= pos && pos < end && t > *type)
+			*type = t;
+		if (base > pos && base <= *next) {
+			*next = base;
+			more = true;
+		}
+		if (end > pos && end <= *next) {
+			*next = end;
+			more = true;
+		}
+	}
+	return more;
+}
+
+/* Appends [base, end) of type to bi->mem, merging with an adjacent last range of the
+ * same type. Needs base >= the end of the last range. Returns 0 or -EINVAL when full. */
+static int emit_range(struct mb2_ctx *c, uint64_t base, uint64_t end, uint32_t type)
+{
+	struct boot_info *bi = c->bi;
+	struct mem_range *last = bi->nr_mem ? &bi->mem[bi->nr_mem - 1] : NULL;
+
+	if (last && last->type == type && last->base + last->len == base) {
+		last->len += end - base;
+		return 0;
+	}
+	if (bi->nr_mem == BOOT_MAX_RANGES)
+		return fail(c, "more than %d memory ranges", BOOT_MAX_RANGES);
+	last = &bi->mem[bi->nr_mem++];
+	last->base = base;
+	last->len = end - base;
+	last->type = type;
+	return 0;
+}
+
+/* Fills bi->mem from src: sweeps the entry boundaries in ascending order, so the
+ * result is sorted, overlap-free (most restrictive type wins) and merged.
+ * O(n^2) in the entries, n <= MB2_MAX_SIZE / 24. Returns 0 or -EINVAL. */
+static int build_ranges(struct mb2_ctx *c, const struct map_src *src, uint32_t tag)
+{
+	uint64_t pos = 0, next;
+	uint32_t type;
+	int ret;
+
+	while (scan_point(src, pos, &type, &next)) {
+		if (type) {
+			ret = emit_range(c, pos, next, type);
+			if (ret)
+				return ret;
+		}
+		pos = next;
+	}
+	if (!c->bi->nr_mem)
+		return fail(c, "tag %u at offset 0x%x: memory map has no non-empty entry",
+			    tag, src->tag_off);
+	return 0;
+}
+
+/* Chooses the memory map: tag 6 when present, else tag 17 converted. */
+static int build_map(struct mb2_ctx *c)
+{
+	if (c->mmap.first)
+		return build_ranges(c, &c->mmap, TAG_MMAP);
+	if (!c->efi.first)
+		return fail(c, "no memory map: neither a memory-map tag (6) nor an EFI memory-map tag (17)");
+	c->bi->mem_from_efi = true;
+	return build_ranges(c, &c->efi, TAG_EFI_MMAP);
+}
+
+/* See multiboot2.h. Reads only [mbi, mbi + min(len, total_size)); keeps no state.
+ * Sets mbi_size to total_size; mbi_pa and rsdp_pa stay 0 (the caller knows them). */
+int mb2_parse(const void *mbi, size_t len, struct boot_info *out, char *err, size_t errlen)
+{
+	struct mb2_ctx c = { .mbi = mbi, .bi = out, .err = err, .errlen = errlen };
+	int ret;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!mbi || !out)
+		return fail(&c, "no MBI or no boot_info given");
+	memset(out, 0, sizeof(*out));
+	if (len < MB2_HDR)
+		return fail(&c, "offset 0x0: %zu bytes, too few for the MBI header", len);
+	c.total = ld32(c.mbi);
+	if (c.total < 2 * MB2_HDR)
+		return fail(&c, "offset 0x0: total_size 0x%x is below the 0x10-byte minimum", c.total);
+	if (c.total > len)
+		return fail(&c, "offset 0x0: total_size 0x%x is larger than the 0x%zx bytes available",
+			    c.total, len);
+	if (c.total > MB2_MAX_SIZE)
+		return fail(&c, "offset 0x0: total_size 0x%x is above the 0x%x-byte limit",
+			    c.total, MB2_MAX_SIZE);
+	out->mbi_size = c.total;
+	ret = walk_tags(&c);
+	if (!ret)
+		ret = build_map(&c);
+	return ret;
+}
+
+/* See multiboot2.h. */
+const char *mem_type_name(uint32_t type)
+{
+	switch (type) {
+	case MEM_USABLE:        return "usable";
+	case MEM_RESERVED:      return "reserved";
+	case MEM_ACPI_RECLAIM:  return "ACPI reclaimable";
+	case MEM_ACPI_NVS:      return "ACPI NVS";
+	case MEM_BAD:           return "bad";
+	default:                return "unknown";
+	}
+}
+
+/* See multiboot2.h. */
+uint64_t boot_mem_total(const struct boot_info *bi, uint32_t type)
+{
+	uint64_t sum = 0;
+	int i;
+
+	for (i = 0; i < bi->nr_mem; i++)
+		if (bi->mem[i].type == type)
+			sum += bi->mem[i].len;
+	return sum;
+}

@@ -1,0 +1,533 @@
+/* tests/test_multiboot2.c - mb2_parse() against crafted boot information.
+ *
+ * Each case builds an MBI in a static 8-aligned buffer with the mbi_* helpers
+ * (header, tags, end tag; total_size patched last), parses it and checks one
+ * behaviour. Buffers are static: an MBI and a boot_info are too big for a stack.
+ */
+#include "kernel/ktest.h"
+#include "kernel/multiboot2.h"
+#include "kernel/types.h"
+
+KTEST_SUITE(02, multiboot2, NULL);
+
+#define FILL 0xa5               /* bytes the parser must skip (entry padding) */
+
+/* An EFI memory descriptor as the tests describe it; mbi_efi_mmap() lays it out. */
+struct efi_desc {
+	uint32_t type;
+	uint64_t phys;
+	uint64_t pages;
+};
+
+static uint8_t mbi[8192] __aligned(8);
+static uint32_t mbi_len;
+static struct boot_info bi;
+static char err[192];
+
+static void put32(uint32_t off, uint32_t v)
+{
+	memcpy(mbi + off, &v, sizeof(v));
+}
+
+static void put64(uint32_t off, uint64_t v)
+{
+	memcpy(mbi + off, &v, sizeof(v));
+}
+
+/* Starts an MBI holding only its 8-byte header. */
+static void mbi_begin(void)
+{
+	memset(mbi, 0, sizeof(mbi));
+	memset(&bi, 0, sizeof(bi));
+	memset(err, 0, sizeof(err));
+	mbi_len = 8;
+}
+
+/* Appends a tag header declaring `size` bytes; returns the payload's offset. */
+static uint32_t mbi_tag(uint32_t type, uint32_t size)
+{
+	uint32_t off = mbi_len;
+
+	put32(off, type);
+	put32(off + 4, size);
+	mbi_len = off + (uint32_t)ALIGN_UP(MAX(size, 8u), 8);
+	return off + 8;
+}
+
+/* Sets total_size to the bytes written so far (no end tag). */
+static void mbi_close(void)
+{
+	put32(0, mbi_len);
+}
+
+/* Appends the end tag and sets total_size. */
+static void mbi_end(void)
+{
+	mbi_tag(0, 8);
+	mbi_close();
+}
+
+/* Appends a string tag (1 = command line, 2 = boot loader name), NUL included. */
+static void mbi_string(uint32_t type, const char *s)
+{
+	uint32_t n = (uint32_t)strlen(s) + 1;
+
+	memcpy(mbi + mbi_tag(type, 8 + n), s, n);
+}
+
+/* Appends a memory-map tag (6) of n entries, entry_size bytes apart; the bytes past
+ * the 24 of an entry are FILL. */
+static void mbi_mmap(uint32_t entry_size, const struct mem_range *r, uint32_t n)
+{
+	uint32_t off = mbi_tag(6, 16 + n * entry_size), e, i;
+
+	put32(off, entry_size);
+	put32(off + 4, 0);
+	for (i = 0; i < n; i++) {
+		e = off + 8 + i * entry_size;
+		memset(mbi + e, FILL, entry_size);
+		put64(e, r[i].base);
+		put64(e + 8, r[i].len);
+		if (entry_size >= 24) {
+			put32(e + 16, r[i].type);
+			put32(e + 20, 0);
+		}
+	}
+}
+
+/* Appends an EFI memory-map tag (17) of n descriptors, desc_size bytes apart; the
+ * bytes past the 40 of a descriptor are FILL, virt_start and attribute are junk. */
+static void mbi_efi_mmap(uint32_t desc_size, const struct efi_desc *d, uint32_t n)
+{
+	uint32_t off = mbi_tag(17, 16 + n * desc_size), e, i;
+
+	put32(off, desc_size);
+	put32(off + 4, 1);
+	for (i = 0; i < n; i++) {
+		e = off + 8 + i * desc_size;
+		memset(mbi + e, FILL, desc_size);
+		put32(e, d[i].type);
+		put32(e + 4, 0);
+		put64(e + 8, d[i].phys);
+		if (desc_size >= 40) {
+			put64(e + 16, 0xdead0000ULL + i);
+			put64(e + 24, d[i].pages);
+			put64(e + 32, 0xf);
+		}
+	}
+}
+
+/* Appends an RSDP tag (14: 20 bytes, 15: 36 bytes) whose bytes after the signature
+ * are all `mark`. */
+static void mbi_rsdp(uint32_t type, uint8_t mark)
+{
+	uint32_t n = type == 15 ? 36 : 20;
+	uint32_t off = mbi_tag(type, 8 + n);
+
+	memset(mbi + off, mark, n);
+	memcpy(mbi + off, "RSD PTR ", 8);
+}
+
+/* Parses the MBI as built, with len = the bytes written. */
+static int parse(void)
+{
+	return mb2_parse(mbi, mbi_len, &bi, err, sizeof(err));
+}
+
+/* Builds an MBI holding only a 24-byte-entry memory map of r[0..n) and parses it. */
+static int parse_map(const struct mem_range *r, uint32_t n)
+{
+	mbi_begin();
+	mbi_mmap(24, r, n);
+	mbi_end();
+	return parse();
+}
+
+/* True when needle occurs in hay. */
+static bool contains(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (strncmp(hay, needle, n) == 0)
+			return true;
+	return false;
+}
+
+/* Index of the first range of bi that differs from want[], n if the count differs,
+ * -1 when all match; notes the difference. */
+static int map_mismatch(const struct mem_range *want, int n)
+{
+	const struct mem_range *got;
+	int i;
+
+	for (i = 0; i < n && i < bi.nr_mem; i++) {
+		got = &bi.mem[i];
+		if (got->base != want[i].base || got->len != want[i].len ||
+		    got->type != want[i].type) {
+			ktest_note("range %d: got 0x%llx+0x%llx type %u, want 0x%llx+0x%llx type %u",
+				   i, (unsigned long long)got->base, (unsigned long long)got->len,
+				   got->type, (unsigned long long)want[i].base,
+				   (unsigned long long)want[i].len, want[i].type);
+			return i;
+		}
+	}
+	if (bi.nr_mem != n) {
+		ktest_note("%d ranges, want %d", bi.nr_mem, n);
+		return n;
+	}
+	return -1;
+}
+
+/* The call parses to -EINVAL with a message containing `word`. */
+#define KEXPECT_REJECTED(call, word)                                                 \
+	do {                                                                         \
+		KEXPECT_EQ(call, -EINVAL);                                           \
+		KEXPECT_NE(err[0], '\0');                                            \
+		KEXPECT_TRUE(contains(err, word));                                   \
+		ktest_note("message: %s", err);                                      \
+	} while (0)
+
+/* A small BIOS-style map under 4 GiB, sorted and free of overlaps. */
+static const struct mem_range bios_map[] = {
+	{ 0x0,        0x9fc00,   MEM_USABLE },
+	{ 0x9fc00,    0x400,     MEM_RESERVED },
+	{ 0xf0000,    0x10000,   MEM_RESERVED },
+	{ 0x100000,   0x7ee0000, MEM_USABLE },
+	{ 0x7fe0000,  0x20000,   MEM_RESERVED },
+	{ 0xfffc0000, 0x40000,   MEM_RESERVED },
+};
+
+KTEST(multiboot2, parses_cmdline_loader_and_mmap)
+{
+	mbi_begin();
+	mbi_string(1, "pks_tables=soft ktest=multiboot2");
+	mbi_string(2, "GRUB 2.06");
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	KASSERT_EQ(parse(), 0);
+	KEXPECT_STREQ(bi.cmdline, "pks_tables=soft ktest=multiboot2");
+	KEXPECT_STREQ(bi.loader, "GRUB 2.06");
+	KEXPECT_FALSE(bi.uefi);
+	KEXPECT_FALSE(bi.mem_from_efi);
+	KEXPECT_EQ(bi.acpi_rev, 0);
+	KEXPECT_EQ(bi.mbi_size, mbi_len);
+	KEXPECT_EQ(map_mismatch(bios_map, ARRAY_SIZE(bios_map)), -1);
+}
+
+KTEST(multiboot2, sums_ranges_by_type)
+{
+	KASSERT_EQ(parse_map(bios_map, ARRAY_SIZE(bios_map)), 0);
+	KEXPECT_EQ(boot_mem_total(&bi, MEM_USABLE), 0x9fc00 + 0x7ee0000);
+	KEXPECT_EQ(boot_mem_total(&bi, MEM_RESERVED), 0x400 + 0x10000 + 0x20000 + 0x40000);
+	KEXPECT_EQ(boot_mem_total(&bi, MEM_ACPI_NVS), 0);
+}
+
+KTEST(multiboot2, honours_mmap_entry_size_32)
+{
+	static const struct mem_range map[] = {
+		{ 0x0,       0x9f000,   MEM_USABLE },
+		{ 0x100000,  0x1f00000, MEM_USABLE },
+		{ 0x2000000, 0x1000,    MEM_ACPI_NVS },
+	};
+
+	mbi_begin();
+	mbi_mmap(32, map, ARRAY_SIZE(map));
+	mbi_end();
+	KASSERT_EQ(parse(), 0);
+	KEXPECT_EQ(map_mismatch(map, ARRAY_SIZE(map)), -1);
+}
+
+KTEST(multiboot2, converts_efi_mmap_with_descriptor_size_48)
+{
+	static const struct efi_desc efi[] = {
+		{ 3,  0x0,        0x1 },        /* BootServicesCode */
+		{ 7,  0x1000,     0x9e },       /* ConventionalMemory */
+		{ 0,  0x9f000,    0x1 },        /* ReservedMemoryType */
+		{ 2,  0x100000,   0x100 },      /* LoaderData */
+		{ 1,  0x200000,   0x100 },      /* LoaderCode */
+		{ 9,  0x300000,   0x10 },       /* ACPIReclaimMemory */
+		{ 10, 0x310000,   0x10 },       /* ACPIMemoryNVS */
+		{ 8,  0x320000,   0x1 },        /* UnusableMemory */
+		{ 14, 0x400000,   0x100 },      /* PersistentMemory */
+		{ 4,  0x500000,   0x100 },      /* BootServicesData */
+		{ 11, 0xfec00000, 0x1 },        /* MemoryMappedIO */
+	};
+	static const struct mem_range want[] = {
+		{ 0x0,        0x9f000,  MEM_USABLE },
+		{ 0x9f000,    0x1000,   MEM_RESERVED },
+		{ 0x100000,   0x200000, MEM_USABLE },
+		{ 0x300000,   0x10000,  MEM_ACPI_RECLAIM },
+		{ 0x310000,   0x10000,  MEM_ACPI_NVS },
+		{ 0x320000,   0x1000,   MEM_BAD },
+		{ 0x400000,   0x100000, MEM_RESERVED },
+		{ 0x500000,   0x100000, MEM_USABLE },
+		{ 0xfec00000, 0x1000,   MEM_RESERVED },
+	};
+
+	mbi_begin();
+	mbi_efi_mmap(48, efi, ARRAY_SIZE(efi));
+	mbi_end();
+	KASSERT_EQ(parse(), 0);
+	KEXPECT_TRUE(bi.mem_from_efi);
+	KEXPECT_TRUE(bi.uefi);
+	KEXPECT_EQ(map_mismatch(want, ARRAY_SIZE(want)), -1);
+}
+
+KTEST(multiboot2, prefers_mmap_tag_over_efi_mmap)
+{
+	static const struct efi_desc efi[] = { { 7, 0x0, 0x10 } };
+
+	mbi_begin();
+	mbi_efi_mmap(48, efi, ARRAY_SIZE(efi));
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	KASSERT_EQ(parse(), 0);
+	KEXPECT_FALSE(bi.mem_from_efi);
+	KEXPECT_TRUE(bi.uefi);
+	KEXPECT_EQ(map_mismatch(bios_map, ARRAY_SIZE(bios_map)), -1);
+}
+
+/* Builds an MBI with both RSDP tags (1.0 marked 0x11, 2.0 marked 0x22) and parses it. */
+static int parse_both_rsdps(bool new_first)
+{
+	mbi_begin();
+	mbi_rsdp(new_first ? 15 : 14, new_first ? 0x22 : 0x11);
+	mbi_rsdp(new_first ? 14 : 15, new_first ? 0x11 : 0x22);
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	return parse();
+}
+
+KTEST(multiboot2, prefers_acpi2_rsdp_listed_after_acpi1)
+{
+	KASSERT_EQ(parse_both_rsdps(false), 0);
+	KEXPECT_EQ(bi.acpi_rev, 2);
+	KEXPECT_EQ(memcmp(bi.rsdp, "RSD PTR ", 8), 0);
+	KEXPECT_EQ(bi.rsdp[8], 0x22);
+	KEXPECT_EQ(bi.rsdp[35], 0x22);
+	KEXPECT_EQ(bi.rsdp_pa, 0);
+}
+
+KTEST(multiboot2, prefers_acpi2_rsdp_listed_before_acpi1)
+{
+	KASSERT_EQ(parse_both_rsdps(true), 0);
+	KEXPECT_EQ(bi.acpi_rev, 2);
+	KEXPECT_EQ(bi.rsdp[8], 0x22);
+	KEXPECT_EQ(bi.rsdp[35], 0x22);
+}
+
+KTEST(multiboot2, keeps_acpi1_rsdp_when_alone)
+{
+	mbi_begin();
+	mbi_rsdp(14, 0x11);
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	KASSERT_EQ(parse(), 0);
+	KEXPECT_EQ(bi.acpi_rev, 1);
+	KEXPECT_EQ(bi.rsdp[19], 0x11);
+	KEXPECT_EQ(bi.rsdp[20], 0);
+}
+
+KTEST(multiboot2, normalises_overlapping_unsorted_ranges_restrictive_wins)
+{
+	static const struct mem_range map[] = {
+		{ 0x100000, 0x400000, MEM_USABLE },     /* [1M, 5M) */
+		{ 0x0,      0x80000,  MEM_USABLE },     /* [0, 512K) */
+		{ 0x200000, 0x100000, MEM_RESERVED },   /* inside [1M, 5M): splits it */
+		{ 0x480000, 0x100000, MEM_RESERVED },   /* over the end of [1M, 5M) */
+		{ 0x60000,  0x40000,  MEM_ACPI_NVS },   /* over the end of [0, 512K) */
+	};
+	static const struct mem_range want[] = {
+		{ 0x0,      0x60000,  MEM_USABLE },
+		{ 0x60000,  0x40000,  MEM_ACPI_NVS },
+		{ 0x100000, 0x100000, MEM_USABLE },
+		{ 0x200000, 0x100000, MEM_RESERVED },
+		{ 0x300000, 0x180000, MEM_USABLE },
+		{ 0x480000, 0x100000, MEM_RESERVED },
+	};
+
+	KASSERT_EQ(parse_map(map, ARRAY_SIZE(map)), 0);
+	KEXPECT_EQ(map_mismatch(want, ARRAY_SIZE(want)), -1);
+}
+
+KTEST(multiboot2, merges_adjacent_ranges_of_same_type)
+{
+	static const struct mem_range map[] = {
+		{ 0x0,    0x1000, MEM_USABLE },
+		{ 0x1000, 0x2000, MEM_USABLE },
+		{ 0x3000, 0x1000, MEM_RESERVED },
+		{ 0x4000, 0x1000, MEM_RESERVED },
+		{ 0x6000, 0x1000, MEM_RESERVED },       /* after a hole: stays apart */
+	};
+	static const struct mem_range want[] = {
+		{ 0x0,    0x3000, MEM_USABLE },
+		{ 0x3000, 0x2000, MEM_RESERVED },
+		{ 0x6000, 0x1000, MEM_RESERVED },
+	};
+
+	KASSERT_EQ(parse_map(map, ARRAY_SIZE(map)), 0);
+	KEXPECT_EQ(map_mismatch(want, ARRAY_SIZE(want)), -1);
+}
+
+KTEST(multiboot2, drops_empty_ranges_and_reserves_unknown_types)
+{
+	static const struct mem_range map[] = {
+		{ 0x0,    0x1000, MEM_USABLE },
+		{ 0x1000, 0,      MEM_BAD },            /* zero length: dropped */
+		{ 0x1000, 0x1000, 9 },                  /* unknown type: reserved */
+	};
+	static const struct mem_range want[] = {
+		{ 0x0,    0x1000, MEM_USABLE },
+		{ 0x1000, 0x1000, MEM_RESERVED },
+	};
+
+	KASSERT_EQ(parse_map(map, ARRAY_SIZE(map)), 0);
+	KEXPECT_EQ(map_mismatch(want, ARRAY_SIZE(want)), -1);
+}
+
+KTEST(multiboot2, skips_unknown_tags)
+{
+	uint32_t off;
+
+	mbi_begin();
+	off = mbi_tag(21, 12);                  /* image load base address */
+	put32(off, 0x200000);
+	mbi_tag(0x7777, 40);                    /* nobody knows this one */
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	KASSERT_EQ(parse(), 0);
+	KEXPECT_EQ(bi.nr_mem, (int)ARRAY_SIZE(bios_map));
+}
+
+KTEST(multiboot2, rejects_total_size_larger_than_buffer)
+{
+	mbi_begin();
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	KEXPECT_REJECTED(mb2_parse(mbi, mbi_len - 8, &bi, err, sizeof(err)), "larger");
+}
+
+KTEST(multiboot2, rejects_total_size_below_16)
+{
+	mbi_begin();
+	put32(0, 8);
+	KEXPECT_REJECTED(mb2_parse(mbi, sizeof(mbi), &bi, err, sizeof(err)), "minimum");
+}
+
+KTEST(multiboot2, rejects_tag_size_below_8)
+{
+	mbi_begin();
+	mbi_tag(2, 4);
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	KEXPECT_REJECTED(parse(), "smaller");
+}
+
+KTEST(multiboot2, rejects_tag_running_past_end)
+{
+	uint32_t off;
+
+	mbi_begin();
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	off = mbi_tag(1, 16);
+	memcpy(mbi + off, "pks=on", 7);
+	mbi_end();
+	put32(off - 4, 0x1000);                 /* the command line's size */
+	KEXPECT_REJECTED(parse(), "past the end");
+}
+
+KTEST(multiboot2, rejects_missing_end_tag)
+{
+	mbi_begin();
+	mbi_string(1, "pks=on");
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_close();
+	KEXPECT_REJECTED(parse(), "no end tag");
+}
+
+KTEST(multiboot2, rejects_tag_header_cut_by_total_size)
+{
+	mbi_begin();
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	put32(0, mbi_len - 4);                  /* half of the end tag's header */
+	KEXPECT_REJECTED(parse(), "no end tag");
+}
+
+KTEST(multiboot2, rejects_mmap_entry_size_below_24)
+{
+	mbi_begin();
+	mbi_mmap(16, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	KEXPECT_REJECTED(parse(), "entry size");
+}
+
+KTEST(multiboot2, rejects_mmap_entry_size_not_multiple_of_8)
+{
+	mbi_begin();
+	mbi_mmap(28, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	KEXPECT_REJECTED(parse(), "multiple of 8");
+}
+
+KTEST(multiboot2, rejects_cmdline_without_nul)
+{
+	mbi_begin();
+	memcpy(mbi + mbi_tag(1, 8 + 6), "pks=on", 6);
+	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
+	mbi_end();
+	KEXPECT_REJECTED(parse(), "NUL");
+}
+
+KTEST(multiboot2, rejects_mbi_without_memory_map)
+{
+	mbi_begin();
+	mbi_string(1, "pks=on");
+	mbi_end();
+	KEXPECT_REJECTED(parse(), "no memory map");
+}
+
+KTEST(multiboot2, rejects_efi_descriptor_size_below_40)
+{
+	static const struct efi_desc efi[] = { { 7, 0x0, 0x10 }, { 7, 0x100000, 0x100 } };
+
+	mbi_begin();
+	mbi_efi_mmap(32, efi, ARRAY_SIZE(efi));
+	mbi_end();
+	KEXPECT_REJECTED(parse(), "entry size");
+}
+
+KTEST(multiboot2, rejects_range_wrapping_past_2_64)
+{
+	static const struct mem_range map[] = {
+		{ 0x0,                   0x1000,  MEM_USABLE },
+		{ 0xffffffffffff0000ULL, 0x20000, MEM_RESERVED },
+	};
+
+	KEXPECT_REJECTED(parse_map(map, ARRAY_SIZE(map)), "2^64");
+}
+
+KTEST(multiboot2, rejects_more_than_256_ranges)
+{
+	static struct mem_range map[BOOT_MAX_RANGES + 1];
+	int i;
+
+	for (i = 0; i < BOOT_MAX_RANGES + 1; i++) {
+		map[i].base = (uint64_t)i * 0x2000;     /* holes between: nothing merges */
+		map[i].len = 0x1000;
+		map[i].type = MEM_USABLE;
+	}
+	KEXPECT_REJECTED(parse_map(map, ARRAY_SIZE(map)), "more than 256");
+}
+
+KTEST(multiboot2, names_memory_types)
+{
+	KEXPECT_STREQ(mem_type_name(MEM_USABLE), "usable");
+	KEXPECT_STREQ(mem_type_name(MEM_RESERVED), "reserved");
+	KEXPECT_STREQ(mem_type_name(MEM_ACPI_RECLAIM), "ACPI reclaimable");
+	KEXPECT_STREQ(mem_type_name(MEM_ACPI_NVS), "ACPI NVS");
+	KEXPECT_STREQ(mem_type_name(MEM_BAD), "bad");
+	KEXPECT_STREQ(mem_type_name(0), "unknown");
+	KEXPECT_STREQ(mem_type_name(6), "unknown");
+}
