@@ -1,0 +1,471 @@
+/* mm/frame.c - the physical frame allocator: sorted extents of owned and free RAM.
+ *
+ * Two sets of extents [start, end), each 4 KiB aligned, sorted by address,
+ * non-overlapping and non-adjacent (extents that touch are merged):
+ *
+ *   owned   usable RAM given to the allocator, free or handed out
+ *   free    the part of owned that can be handed out (free is a subset of owned)
+ *
+ *   1 MiB                                                                   limit
+ *   |  owned   |  kernel  | owned ............ | hole |  owned ...   |
+ *   | free|used|  (never  | used | free | used |      |  free        |
+ *   |     |    |  owned)  |      |      |      |      |              |
+ *
+ * Every operation first validates, then mutates, so a refused call changes
+ * nothing. Counters of free and owned frames are kept as extents change.
+ * Locking: none yet. Callers run on the boot CPU with interrupts off.
+ */
+#include "mm/frame.h"
+#include "kernel/printf.h"
+
+#ifndef FRAME_MAX_EXTENTS
+#define FRAME_MAX_EXTENTS 16384         /* free extents: 256 KiB of .bss */
+#endif
+#ifndef FRAME_MAX_OWNED
+#define FRAME_MAX_OWNED   4096          /* owned extents: 64 KiB of .bss */
+#endif
+#define FRAME_LOW_LIMIT   (1 * MiB)     /* nothing below is ever owned */
+#define PA_MAX            ALIGN_DOWN(~0ULL, PAGE_SIZE)
+
+struct extent {
+	phys_addr_t start;
+	phys_addr_t end;                /* exclusive */
+};
+
+struct extent_set {
+	struct extent *e;
+	int nr;
+	int max;
+};
+
+static struct extent free_ext[FRAME_MAX_EXTENTS];
+static struct extent owned_ext[FRAME_MAX_OWNED];
+static struct extent_set free_set = { free_ext, 0, FRAME_MAX_EXTENTS };
+static struct extent_set owned_set = { owned_ext, 0, FRAME_MAX_OWNED };
+static uint64_t nr_free_frames;
+static uint64_t nr_owned_frames;
+static const struct boot_info *frame_bi;
+
+/* ---- extent sets ---------------------------------------------------------- */
+
+/* Index of the first extent of s that ends above pa; s->nr if there is none. */
+static int ext_find(const struct extent_set *s, phys_addr_t pa)
+{
+	int lo = 0, hi = s->nr;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (s->e[mid].end > pa)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* True when the set is full, so an operation needing a new extent must be refused. */
+static bool ext_full(const struct extent_set *s)
+{
+	return s->nr == s->max;
+}
+
+/* Lowest address of [start, end) that s does not cover; end if s covers it all.
+ * Extents are merged, so the end of the extent holding start is not covered. */
+static phys_addr_t ext_first_uncovered(const struct extent_set *s, phys_addr_t start,
+				       phys_addr_t end)
+{
+	int i = ext_find(s, start);
+
+	if (i < s->nr && s->e[i].start <= start)
+		start = s->e[i].end;
+	return MIN(start, end);
+}
+
+/* Lowest address of [start, end) that s covers; end if it covers none of it. */
+static phys_addr_t ext_first_covered(const struct extent_set *s, phys_addr_t start,
+				     phys_addr_t end)
+{
+	int i = ext_find(s, start);
+
+	if (i == s->nr)
+		return end;
+	return MIN(MAX(s->e[i].start, start), end);
+}
+
+/* True when one extent of s holds all of [start, end). */
+static bool ext_covers(const struct extent_set *s, phys_addr_t start, phys_addr_t end)
+{
+	return ext_first_uncovered(s, start, end) == end;
+}
+
+/* True when adding [start, end) (disjoint from s) touches no extent, so it needs a slot. */
+static bool ext_insert_needs_slot(const struct extent_set *s, phys_addr_t start,
+				  phys_addr_t end)
+{
+	int i = ext_find(s, start);
+
+	return !(i > 0 && s->e[i - 1].end == start) && !(i < s->nr && s->e[i].start == end);
+}
+
+/* Adds [start, end), merging with touching neighbours. Needs the range disjoint from
+ * s (else -EEXIST) and a free slot when ext_insert_needs_slot() (else -ENOMEM). */
+static int ext_insert(struct extent_set *s, phys_addr_t start, phys_addr_t end)
+{
+	int i = ext_find(s, start);
+	bool left = i > 0 && s->e[i - 1].end == start;
+	bool right = i < s->nr && s->e[i].start == end;
+
+	if (i < s->nr && s->e[i].start < end)
+		return -EEXIST;
+	if (left && right) {
+		s->e[i - 1].end = s->e[i].end;
+		memmove(&s->e[i], &s->e[i + 1], (size_t)(s->nr - i - 1) * sizeof(s->e[0]));
+		s->nr--;
+	} else if (left) {
+		s->e[i - 1].end = end;
+	} else if (right) {
+		s->e[i].start = start;
+	} else {
+		if (ext_full(s))
+			return -ENOMEM;
+		memmove(&s->e[i + 1], &s->e[i], (size_t)(s->nr - i) * sizeof(s->e[0]));
+		s->e[i] = (struct extent){ start, end };
+		s->nr++;
+	}
+	return 0;
+}
+
+/* True when removing [start, end) from s would split one extent in two. */
+static bool ext_remove_needs_slot(const struct extent_set *s, phys_addr_t start,
+				  phys_addr_t end)
+{
+	int i = ext_find(s, start);
+
+	return i < s->nr && s->e[i].start < start && s->e[i].end > end;
+}
+
+/* Removes whatever s holds of [start, end); returns the bytes removed. Needs a free
+ * slot when ext_remove_needs_slot() (the caller checks). */
+static uint64_t ext_remove(struct extent_set *s, phys_addr_t start, phys_addr_t end)
+{
+	int i = ext_find(s, start), j;
+	uint64_t removed = 0;
+	struct extent *x = &s->e[i];
+
+	if (i < s->nr && x->start < start && x->end > end) {
+		memmove(x + 2, x + 1, (size_t)(s->nr - i - 1) * sizeof(*x));
+		x[1] = (struct extent){ end, x->end };
+		x->end = start;
+		s->nr++;
+		return end - start;
+	}
+	if (i < s->nr && x->start < start) {    /* cut the tail of e[i] */
+		removed += x->end - start;
+		x->end = start;
+		i++;
+	}
+	for (j = i; j < s->nr && s->e[j].end <= end; j++)
+		removed += s->e[j].end - s->e[j].start;
+	memmove(&s->e[i], &s->e[j], (size_t)(s->nr - j) * sizeof(*x));
+	s->nr -= j - i;
+	if (i < s->nr && s->e[i].start < end) { /* cut the head of e[i] */
+		removed += end - s->e[i].start;
+		s->e[i].start = end;
+	}
+	return removed;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+/* True when [pa, pa+len) is a non-empty, page-aligned range that does not wrap. */
+static bool range_ok(phys_addr_t pa, uint64_t len)
+{
+	return IS_ALIGNED(pa, PAGE_SIZE) && IS_ALIGNED(len, PAGE_SIZE) && len != 0 &&
+	       len <= PA_MAX - pa;
+}
+
+/* Rounds [pa, pa+len) outward to whole frames in *start, *end; false if empty or wrapping. */
+static bool range_outward(phys_addr_t pa, uint64_t len, phys_addr_t *start, phys_addr_t *end)
+{
+	if (len == 0 || pa > PA_MAX || len > PA_MAX - pa)
+		return false;
+	*start = ALIGN_DOWN(pa, PAGE_SIZE);
+	*end = ALIGN_UP(pa + len, PAGE_SIZE);
+	return true;
+}
+
+/* Makes [start, end) (aligned, disjoint from owned) owned and free.
+ * Returns 0, or -ENOMEM when an extent table is full; nothing changes then. */
+static int own_and_free(phys_addr_t start, phys_addr_t end)
+{
+	if ((ext_insert_needs_slot(&owned_set, start, end) && ext_full(&owned_set)) ||
+	    (ext_insert_needs_slot(&free_set, start, end) && ext_full(&free_set)))
+		return -ENOMEM;
+	if (ext_insert(&owned_set, start, end) != 0 || ext_insert(&free_set, start, end) != 0)
+		return -EEXIST;         /* not reached: the caller checked owned */
+	nr_owned_frames += (end - start) >> PAGE_SHIFT;
+	nr_free_frames += (end - start) >> PAGE_SHIFT;
+	return 0;
+}
+
+/* ---- the interface -------------------------------------------------------- */
+
+/* Owns and frees bi's usable ranges clipped to [1 MiB, limit), rounded inward.
+ * Keeps bi (it must outlive the allocator). Returns 0, -E2BIG or -EINVAL (overlap). */
+int frame_init(const struct boot_info *bi, uint64_t limit)
+{
+	free_set.nr = owned_set.nr = 0;
+	nr_free_frames = nr_owned_frames = 0;
+	frame_bi = bi;
+	for (int i = 0; i < bi->nr_mem; i++) {
+		const struct mem_range *r = &bi->mem[i];
+		uint64_t start = MAX(r->base, FRAME_LOW_LIMIT);
+		uint64_t end = r->len > ~0ULL - r->base ? ~0ULL : r->base + r->len;
+		int err;
+
+		if (r->type != MEM_USABLE)
+			continue;
+		end = ALIGN_DOWN(MIN(end, limit), PAGE_SIZE);
+		if (start >= end)
+			continue;
+		start = ALIGN_UP(start, PAGE_SIZE);     /* < end <= PA_MAX: cannot wrap */
+		if (start >= end)
+			continue;
+		if (ext_first_covered(&owned_set, start, end) < end) {
+			kprintf("frame_init: usable range 0x%llx overlaps another\n",
+				(unsigned long long)r->base);
+			return -EINVAL;
+		}
+		err = own_and_free(start, end);
+		if (err != 0) {
+			kprintf("frame_init: memory map too fragmented (%d ranges)\n", bi->nr_mem);
+			return -E2BIG;
+		}
+	}
+	return 0;
+}
+
+/* Takes [pa, pa+len), rounded outward, out of owned and free, whatever part is there.
+ * If an extent table is full, also drops the rest of the owned extent (with a message). */
+void frame_reserve(phys_addr_t pa, uint64_t len)
+{
+	phys_addr_t start, end;
+
+	if (!range_outward(pa, len, &start, &end))
+		return;
+	if ((ext_remove_needs_slot(&owned_set, start, end) && ext_full(&owned_set)) ||
+	    (ext_remove_needs_slot(&free_set, start, end) && ext_full(&free_set))) {
+		phys_addr_t tail = owned_set.e[ext_find(&owned_set, start)].end;
+
+		kprintf("frame_reserve: extent table full, also dropping [0x%llx, 0x%llx)\n",
+			(unsigned long long)end, (unsigned long long)tail);
+		end = tail;
+	}
+	nr_owned_frames -= ext_remove(&owned_set, start, end) >> PAGE_SHIFT;
+	nr_free_frames -= ext_remove(&free_set, start, end) >> PAGE_SHIFT;
+}
+
+/* The lowest free frame, or 0 when none is left. Not zeroed. */
+phys_addr_t frame_alloc(void)
+{
+	return frame_alloc_run(1, PAGE_SIZE);
+}
+
+/* The lowest run of `count` free frames starting on an `align` boundary, or 0.
+ * A run that would split an extent while the table is full is passed over. */
+phys_addr_t frame_alloc_run(uint64_t count, uint64_t align)
+{
+	uint64_t size = count << PAGE_SHIFT;
+
+	if (count == 0 || count > PA_MAX >> PAGE_SHIFT || align < PAGE_SIZE ||
+	    (align & (align - 1)) != 0) {
+		kprintf("frame_alloc_run: bad request (%llu frames, align 0x%llx)\n",
+			(unsigned long long)count, (unsigned long long)align);
+		return 0;
+	}
+	for (int i = 0; i < free_set.nr; i++) {
+		const struct extent *x = &free_set.e[i];
+		phys_addr_t pa = ALIGN_UP(x->start, align);
+
+		if (pa < x->start)
+			break;          /* the boundary wrapped: no higher extent fits */
+		if (pa >= x->end || x->end - pa < size)
+			continue;
+		if (ext_remove_needs_slot(&free_set, pa, pa + size) && ext_full(&free_set))
+			continue;
+		ext_remove(&free_set, pa, pa + size);
+		nr_free_frames -= count;
+		return pa;
+	}
+	return 0;
+}
+
+/* Frees one frame; see frame_free_run(). */
+int frame_free(phys_addr_t pa)
+{
+	return frame_free_run(pa, 1);
+}
+
+/* Frees `count` frames from pa. Returns 0, -EINVAL (misaligned, not owned), -EEXIST
+ * (double free) or -ENOMEM (free extent table full); on error prints why, changes nothing. */
+int frame_free_run(phys_addr_t pa, uint64_t count)
+{
+	phys_addr_t end = pa + (count << PAGE_SHIFT), bad;
+
+	if (!IS_ALIGNED(pa, PAGE_SIZE) || count == 0 || count > (PA_MAX - pa) >> PAGE_SHIFT) {
+		kprintf("frame_free: 0x%llx (%llu frames) is not a page-aligned run\n",
+			(unsigned long long)pa, (unsigned long long)count);
+		return -EINVAL;
+	}
+	bad = ext_first_uncovered(&owned_set, pa, end);
+	if (bad < end) {
+		kprintf("frame_free: 0x%llx was never owned by the allocator\n",
+			(unsigned long long)bad);
+		return -EINVAL;
+	}
+	bad = ext_first_covered(&free_set, pa, end);
+	if (bad < end) {
+		kprintf("frame_free: double free of 0x%llx\n", (unsigned long long)bad);
+		return -EEXIST;
+	}
+	if (ext_insert_needs_slot(&free_set, pa, end) && ext_full(&free_set)) {
+		kprintf("frame_free: free extent table full (%d), 0x%llx not freed\n",
+			free_set.max, (unsigned long long)pa);
+		return -ENOMEM;
+	}
+	ext_insert(&free_set, pa, end);
+	nr_free_frames += count;
+	return 0;
+}
+
+/* Owns and frees [pa, pa+len) (page aligned, above 1 MiB). Returns 0, -EINVAL,
+ * -EEXIST (part already owned) or -ENOMEM (table full); on error nothing changes. */
+int frame_add_range(phys_addr_t pa, uint64_t len)
+{
+	if (!range_ok(pa, len) || pa < FRAME_LOW_LIMIT) {
+		kprintf("frame_add_range: bad range 0x%llx + 0x%llx\n",
+			(unsigned long long)pa, (unsigned long long)len);
+		return -EINVAL;
+	}
+	if (ext_first_covered(&owned_set, pa, pa + len) < pa + len) {
+		kprintf("frame_add_range: 0x%llx is already owned\n",
+			(unsigned long long)ext_first_covered(&owned_set, pa, pa + len));
+		return -EEXIST;
+	}
+	if (own_and_free(pa, pa + len) != 0) {
+		kprintf("frame_add_range: extent table full, 0x%llx not added\n",
+			(unsigned long long)pa);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Disowns [pa, pa+len) (page aligned), which must be wholly owned and free.
+ * Returns 0, -EINVAL, -EBUSY (not all free) or -ENOMEM; on error nothing changes. */
+int frame_remove_range(phys_addr_t pa, uint64_t len)
+{
+	if (!range_ok(pa, len)) {
+		kprintf("frame_remove_range: bad range 0x%llx + 0x%llx\n",
+			(unsigned long long)pa, (unsigned long long)len);
+		return -EINVAL;
+	}
+	if (!ext_covers(&free_set, pa, pa + len))
+		return -EBUSY;
+	if ((ext_remove_needs_slot(&owned_set, pa, pa + len) && ext_full(&owned_set)) ||
+	    (ext_remove_needs_slot(&free_set, pa, pa + len) && ext_full(&free_set))) {
+		kprintf("frame_remove_range: extent table full, 0x%llx not removed\n",
+			(unsigned long long)pa);
+		return -ENOMEM;
+	}
+	nr_owned_frames -= ext_remove(&owned_set, pa, pa + len) >> PAGE_SHIFT;
+	nr_free_frames -= ext_remove(&free_set, pa, pa + len) >> PAGE_SHIFT;
+	return 0;
+}
+
+/* True when every frame touched by [pa, pa+len) is owned and free; false if len is 0. */
+bool frame_range_free(phys_addr_t pa, uint64_t len)
+{
+	phys_addr_t start, end;
+
+	return range_outward(pa, len, &start, &end) && ext_covers(&free_set, start, end);
+}
+
+/* True when every frame touched by [pa, pa+len) is owned; false if len is 0. */
+bool frame_range_owned(phys_addr_t pa, uint64_t len)
+{
+	phys_addr_t start, end;
+
+	return range_outward(pa, len, &start, &end) && ext_covers(&owned_set, start, end);
+}
+
+/* True when the allocator owns the frame holding pa (free or handed out). */
+bool frame_owned(phys_addr_t pa)
+{
+	return frame_range_owned(pa, 1);
+}
+
+/* Number of free frames. */
+uint64_t frame_free_count(void)
+{
+	return nr_free_frames;
+}
+
+/* Number of owned frames (free plus handed out). */
+uint64_t frame_owned_count(void)
+{
+	return nr_owned_frames;
+}
+
+/* The boot information frame_init() was given, or NULL before it ran. */
+const struct boot_info *frame_boot_info(void)
+{
+	return frame_bi;
+}
+
+/* Checks one set's shape and that its frames add up to `frames`; returns problems. */
+static int ext_check(const struct extent_set *s, const char *name, uint64_t frames)
+{
+	uint64_t sum = 0;
+	int bad = 0;
+
+	for (int i = 0; i < s->nr; i++) {
+		const struct extent *x = &s->e[i];
+
+		/* Invariant: extents are aligned, non-empty, above 1 MiB, sorted, merged. */
+		if (!IS_ALIGNED(x->start | x->end, PAGE_SIZE) || x->start >= x->end ||
+		    x->start < FRAME_LOW_LIMIT || (i > 0 && s->e[i - 1].end >= x->start)) {
+			kprintf("frame_check: %s extent %d [0x%llx, 0x%llx) is malformed\n", name,
+				i, (unsigned long long)x->start, (unsigned long long)x->end);
+			bad++;
+		}
+		sum += (x->end - x->start) >> PAGE_SHIFT;
+	}
+	/* Invariant: the counter matches the extents. */
+	if (sum != frames) {
+		kprintf("frame_check: %s extents hold %llu frames, counter says %llu\n", name,
+			(unsigned long long)sum, (unsigned long long)frames);
+		bad++;
+	}
+	return bad;
+}
+
+/* Verifies both extent sets and that free lies within owned; prints each problem
+ * and returns how many were found. */
+int frame_check(void)
+{
+	int bad = ext_check(&owned_set, "owned", nr_owned_frames) +
+		  ext_check(&free_set, "free", nr_free_frames);
+
+	for (int i = 0; i < free_set.nr; i++) {
+		const struct extent *x = &free_set.e[i];
+
+		/* Invariant: every free frame is owned. */
+		if (!ext_covers(&owned_set, x->start, x->end)) {
+			kprintf("frame_check: free [0x%llx, 0x%llx) is not owned\n",
+				(unsigned long long)x->start, (unsigned long long)x->end);
+			bad++;
+		}
+	}
+	return bad;
+}
