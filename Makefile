@@ -48,7 +48,14 @@ C_SRCS := \
 	kernel/panic.c \
 	kernel/printf.c \
 	kernel/string.c \
+	mm/dmap.c \
 	mm/frame.c \
+	mm/pgprot.c \
+	mm/pgtable.c \
+	mm/pool.c \
+	mm/ptcache.c \
+	mm/set_memory.c \
+	mm/vmap.c \
 	tests/test_catch.c \
 	tests/test_cmdline.c \
 	tests/test_frame.c \

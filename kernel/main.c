@@ -20,10 +20,13 @@
 #include "arch/gdt.h"
 #include "arch/trap.h"
 #include "arch/uart.h"
+#include "mm/dmap.h"
 #include "mm/frame.h"
+#include "mm/pgprot.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
 
-#define EARLY_PAGE_OFFSET 0xffff888000000000ULL   /* early tables alias 0..4 GiB here */
-#define KERNEL_VMA        0xffffffff80000000ULL
+#define EARLY_PAGE_OFFSET PAGE_OFFSET   /* the entry code maps 0..4 GiB here too */
 
 extern char __kernel_start[], __kernel_end[];
 
@@ -62,6 +65,30 @@ static void apply_console(void)
 	if (c[5] == ',' && parse_u64(c + 6, &baud) != 0)
 		baud = 115200;
 	uart_init(ports[c[4] - '0'], (uint32_t)baud);
+}
+
+/* Direct map layout, pool and table counts. */
+static void print_memory_management(void)
+{
+	struct dmap_stats st;
+	uint64_t ram = dmap_ram_bytes();
+
+	dmap_stats(&st);
+	kprintf("# direct map: %llu MiB of RAM at 0x%llx: %llu x 1G, %llu x 2M, %llu x 4K leaves "
+		"(%llu bytes)\n", (unsigned long long)(ram / MiB), (unsigned long long)PAGE_OFFSET,
+		(unsigned long long)st.leaves[2], (unsigned long long)st.leaves[1],
+		(unsigned long long)st.leaves[0], (unsigned long long)st.bytes);
+	kprintf("# split pool: %llu frames (%llu KiB, %llu.%03llu%% of RAM) in %llu chunks, "
+		"%llu free\n", (unsigned long long)pool_total(),
+		(unsigned long long)(pool_total() * 4),
+		(unsigned long long)(pool_total() * PAGE_SIZE * 100 / ram),
+		(unsigned long long)(pool_total() * PAGE_SIZE * 100000 / ram % 1000),
+		(unsigned long long)pool_nr_chunks(), (unsigned long long)pool_free_count());
+	kprintf("# page tables:");
+	for (int l = pt_root_level(); l >= 0; l--)
+		kprintf(" %s(%s)=%llu", pt_level_name(l), pt_level_intel_name(l),
+			(unsigned long long)pt_count(l));
+	kprintf("\n");
 }
 
 static void print_features(void)
@@ -106,6 +133,7 @@ static void print_header(const struct boot_info *bi)
 	print_features();
 	kprintf("# paging: %s\n", (read_cr4() & CR4_LA57) ? "5-level (LA57)" : "4-level");
 	print_memory_map(bi);
+	print_memory_management();
 	kprintf("# frames: %llu owned, %llu free\n", (unsigned long long)frame_owned_count(),
 		(unsigned long long)frame_free_count());
 	kprintf("# ktest seed: %llu (reproduce with ktest.seed=%llu)\n",
@@ -144,6 +172,8 @@ static void init_memory(void)
 	frame_reserve((phys_addr_t)(__kernel_start - KERNEL_VMA),
 		      (uint64_t)(__kernel_end - __kernel_start));
 	frame_reserve(boot_info.mbi_pa, boot_info.mbi_size);
+	pgprot_setup();
+	dmap_init(&boot_info, limit, pgprot_key());
 }
 
 static void seed_tests(void)

@@ -11,6 +11,9 @@
 /* A physical address. Never cast it to a pointer: use pa_to_va() (mm/dmap.h). */
 typedef uint64_t phys_addr_t;
 
+#define PAGE_SHIFT 12
+#define PAGE_SIZE  (1ULL << PAGE_SHIFT)
+
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)

@@ -13,8 +13,6 @@
 #include "kernel/types.h"
 #include "kernel/multiboot2.h"
 
-#define PAGE_SHIFT 12
-#define PAGE_SIZE  (1ULL << PAGE_SHIFT)
 
 /* Builds the free extents from bi's usable ranges below `limit` (mem=; ~0 = all),
  * minus the reserved ranges below. Returns 0 or -E2BIG if the map is too fragmented. */

@@ -1,0 +1,228 @@
+/* mm/dmap.c - builds the kernel's own root: kernel image W^X + the direct map.
+ *
+ * Order at boot (still on the entry code's tables, which map 0..4 GiB at
+ * PAGE_OFFSET, so every table page written here must lie below 4 GiB - the frame
+ * allocator and the pool hand out the lowest frames first):
+ *   1. RAM ranges to map, and those held back by mem=
+ *   2. the split pool, sized from those ranges (mm/pool.c)
+ *   3. the grouped cache's boot block; the root and the image tables come from it
+ *   4. kernel image: .text RX, .rodata R, .data/.bss RW (4 KiB pages)
+ *   5. direct map, largest uniform leaf at each step; pool chunks and the cache
+ *      block get 2 MiB leaves with the page-table key, the image's .text/.rodata
+ *      alias is read-only
+ *   6. CR3 switch, CR4.PGE, full flush; the entry code's tables are freed
+ */
+#include "mm/dmap.h"
+#include "mm/frame.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "mm/ptcache.h"
+#include "kernel/panic.h"
+#include "kernel/printf.h"
+#include "arch/cpu.h"
+
+#define MAX_RANGES BOOT_MAX_RANGES
+
+extern char __kernel_start[], __text_end[], __rodata_end[], __bss_end[];
+extern char __boot_tables_start[], __boot_tables_end[];
+
+static struct pa_range ram[MAX_RANGES], held[MAX_RANGES];
+static int nr_ram, nr_held;
+static bool has_1g;
+static int table_key;
+static struct dmap_stats boot_stats;
+
+phys_addr_t kernel_pa_start(void) { return (uint64_t)__kernel_start - KERNEL_VMA; }
+phys_addr_t kernel_pa_end(void) { return (uint64_t)__bss_end - KERNEL_VMA; }
+phys_addr_t kernel_ro_pa_end(void) { return (uint64_t)__rodata_end - KERNEL_VMA; }
+int dmap_table_key(void) { return table_key; }
+bool dmap_has_1g(void) { return has_1g; }
+const struct dmap_stats *dmap_boot_stats(void) { return &boot_stats; }
+
+int dmap_ranges(const struct pa_range **out)
+{
+	*out = ram;
+	return nr_ram;
+}
+
+int dmap_held_ranges(const struct pa_range **out)
+{
+	*out = held;
+	return nr_held;
+}
+
+uint64_t dmap_ram_bytes(void)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < nr_ram; i++)
+		sum += ram[i].len;
+	return sum;
+}
+
+/* Appends [base, end) page-aligned inward to list, merging with its last range. */
+static void add_range(struct pa_range *list, int *n, uint64_t base, uint64_t end)
+{
+	base = ALIGN_UP(base, PAGE_SIZE);
+	end = ALIGN_DOWN(end, PAGE_SIZE);
+	if (base >= end)
+		return;
+	if (*n && list[*n - 1].base + list[*n - 1].len == base) {
+		list[*n - 1].len += end - base;
+		return;
+	}
+	if (*n == MAX_RANGES)
+		panic("dmap: more than %d RAM ranges", MAX_RANGES);
+	list[(*n)++] = (struct pa_range){ base, end - base };
+}
+
+/* Step 1: usable and ACPI-reclaimable RAM below limit is mapped; usable RAM above
+ * it is held back for hot-add. */
+static void collect_ranges(const struct boot_info *bi, uint64_t limit)
+{
+	for (int i = 0; i < bi->nr_mem; i++) {
+		const struct mem_range *r = &bi->mem[i];
+		uint64_t end = r->base + r->len;
+
+		if (r->type != MEM_USABLE && r->type != MEM_ACPI_RECLAIM)
+			continue;
+		add_range(ram, &nr_ram, r->base, MIN(end, limit));
+		if (r->type == MEM_USABLE && end > limit)
+			add_range(held, &nr_held, MAX(r->base, limit), end);
+	}
+}
+
+/* True when [pa, pa+size) lies wholly inside the keyed 2 MiB region at `region`. */
+static bool inside(phys_addr_t pa, uint64_t size, phys_addr_t region, uint64_t rsize)
+{
+	return pa >= region && pa + size <= region + rsize;
+}
+
+/* The leaf attributes for [pa, pa+size), or 0 when the range is not uniform. */
+static uint64_t leaf_prot(phys_addr_t pa, uint64_t size)
+{
+	phys_addr_t ro_start = kernel_pa_start(), ro_end = kernel_ro_pa_end(), chunk;
+	uint64_t keyed = PAGE_KERNEL_RW | PTE_PKEY(table_key);
+
+	if (pa < ro_end && pa + size > ro_start)
+		return inside(pa, size, ro_start, ro_end - ro_start) ? PAGE_KERNEL_RO : 0;
+	if (pool_overlaps(pa, size, &chunk))
+		return inside(pa, size, chunk, POOL_CHUNK_SIZE) ? keyed : 0;
+	for (uint64_t i = 0; i < ptcache_nr_blocks(); i++) {
+		phys_addr_t b = ptcache_block(i);
+
+		if (pa < b + 2 * MiB && pa + size > b)
+			return inside(pa, size, b, 2 * MiB) ? keyed : 0;
+	}
+	return PAGE_KERNEL_RW;
+}
+
+/* Maps [base, end) of RAM at PAGE_OFFSET with the largest uniform leaves. */
+static void map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end)
+{
+	for (phys_addr_t pa = base; pa < end;) {
+		int level = has_1g ? PT_LEVEL_PUD : PT_LEVEL_PMD;
+		uint64_t size, prot;
+
+		for (;; level--) {
+			size = pt_size(level);
+			if (level == PT_LEVEL_PTE)
+				break;
+			if (IS_ALIGNED(pa, size) && pa + size <= end && leaf_prot(pa, size))
+				break;
+		}
+		prot = leaf_prot(pa, size);
+		/* Invariant: the pool holds every table the direct map can need. */
+		if (pt_map_leaf(root, PAGE_OFFSET + pa, pa, level, prot))
+			panic("dmap: cannot map 0x%llx (%s leaf): pool sized wrong",
+			      (unsigned long long)pa, pt_level_name(level));
+		pa += size;
+	}
+}
+
+/* Step 4: the image, page by page, W^X; the early tables are left out. */
+static void map_kernel_image(phys_addr_t root)
+{
+	uint64_t va;
+
+	for (va = (uint64_t)__kernel_start; va < (uint64_t)__boot_tables_start; va += PAGE_SIZE) {
+		uint64_t prot = va < (uint64_t)__text_end ? PAGE_KERNEL_RX :
+				va < (uint64_t)__rodata_end ? PAGE_KERNEL_RO : PAGE_KERNEL_RW;
+
+		if (pt_map_leaf(root, va, va - KERNEL_VMA, PT_LEVEL_PTE, prot))
+			panic("dmap: cannot map the kernel image at 0x%llx",
+			      (unsigned long long)va);
+	}
+}
+
+/* Step 6: the entry code's tables are no table pages any more: free them. */
+static void retire_boot_tables(void)
+{
+	phys_addr_t pa = (uint64_t)__boot_tables_start - KERNEL_VMA;
+	uint64_t len = (uint64_t)(__boot_tables_end - __boot_tables_start);
+
+	if (frame_add_range(pa, len))
+		panic("dmap: cannot hand the boot tables back to the frame allocator");
+}
+
+void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
+{
+	phys_addr_t root, block;
+
+	pt_init();
+	has_1g = cpu.pdpe1gb;
+	table_key = pt_key;
+	collect_ranges(bi, limit);
+	if (pool_init(pool_tables_needed(ram, nr_ram)))
+		panic("dmap: not enough RAM for the split pool");
+	block = frame_alloc_run(512, 2 * MiB);
+	if (!block)
+		panic("dmap: no 2 MiB block for the table cache");
+	ptcache_init(block);
+	root = pt_alloc(pt_root_level(), 0);
+	if (!root)
+		panic("dmap: no root table");
+	map_kernel_image(root);
+	for (int i = 0; i < nr_ram; i++)
+		map_ram(root, ram[i].base, ram[i].base + ram[i].len);
+	pt_set_kernel_root(root);
+	write_cr3(root);
+	if (cpu.pge)
+		write_cr4(read_cr4() | CR4_PGE);
+	flush_tlb_all();
+	retire_boot_tables();
+	dmap_stats(&boot_stats);
+}
+
+/* Counts direct-map leaves by level. */
+static void count_leaf(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
+		       void *arg)
+{
+	struct dmap_stats *s = arg;
+
+	(void)table;
+	(void)index;
+	if (!is_dmap_va(va) || !pt_is_leaf(e, level))
+		return;
+	s->leaves[level]++;
+	s->bytes += pt_size(level);
+}
+
+void dmap_stats(struct dmap_stats *s)
+{
+	*s = (struct dmap_stats){ 0 };
+	pt_walk_all(pt_kernel_root(), count_leaf, s);
+}
+
+phys_addr_t va_to_pa(const volatile void *p)
+{
+	uint64_t va = (uint64_t)p, *e;
+	int level;
+
+	if (is_dmap_va(va))
+		return va - PAGE_OFFSET;
+	e = pt_lookup(va, &level);
+	if (!e)
+		return ~0ULL;
+	return pt_entry_pa(*e, level) + (va & (pt_size(level) - 1));
+}

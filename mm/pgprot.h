@@ -1,0 +1,43 @@
+/* mm/pgprot.h - PKS write protection of page-table pages.
+ *
+ * Every table page is mapped in the direct map with the page-table key; the default
+ * PKRS write-disables that key, so only code inside a write window (mm/pgtable.h:
+ * pt_window_open/close, opened by the set helpers) can store into a table.
+ *   pks_tables=on    (default with PKS) a write outside a window is fatal
+ *   pks_tables=soft  reported and counted, let through once, protection stays on
+ *   pks_tables=off   and CPUs without PKS: same code paths, no enforcement
+ */
+#ifndef MM_PGPROT_H
+#define MM_PGPROT_H
+
+#include "kernel/types.h"
+
+enum pgprot_mode {
+	PGPROT_OFF,
+	PGPROT_SOFT,
+	PGPROT_ON,
+};
+
+/* Chooses the mode (pks_tables=, PKS availability) and allocates the table key.
+ * Before the direct map is built. */
+void pgprot_setup(void);
+/* Turns enforcement on once PKS is enabled on this CPU. */
+void pgprot_enable(void);
+
+enum pgprot_mode pgprot_mode(void);
+const char *pgprot_mode_name(void);
+/* Why the tables are not protected ("pks_tables=off", "CPU has no PKS"), or NULL. */
+const char *pgprot_unprotected_reason(void);
+/* The page-table protection key (0 when none). */
+int pgprot_key(void);
+/* True while writes outside a window fault (mode on or soft, PKS enabled). */
+bool pgprot_enforced(void);
+
+/* Constructor / destructor hooks of every table page (mm/pgtable.c). */
+void pgprot_table_ctor(phys_addr_t pa, int level);
+void pgprot_table_dtor(phys_addr_t pa, int level);
+
+/* Soft-mode violations reported since boot. */
+uint64_t pgprot_violations(void);
+
+#endif

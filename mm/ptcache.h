@@ -1,0 +1,23 @@
+/* mm/ptcache.h - the grouped table cache: table pages for everything but the
+ * direct map (kernel image, vmap area, roots). 2 MiB blocks are taken from the frame
+ * allocator, keyed as a whole in the direct map (one 2 MiB leaf carries the
+ * page-table key), and handed out 4 KiB at a time; a wholly free block loses its key
+ * and goes back to the frame allocator. */
+#ifndef MM_PTCACHE_H
+#define MM_PTCACHE_H
+
+#include "kernel/types.h"
+
+/* Registers the boot block (reserved before the direct map, keyed by its build). */
+void ptcache_init(phys_addr_t boot_block);
+/* A free table page, or 0. Keys a new block if one is needed. */
+phys_addr_t ptcache_alloc(void);
+void ptcache_free(phys_addr_t pa);
+
+bool ptcache_contains(phys_addr_t pa);
+uint64_t ptcache_nr_blocks(void);
+phys_addr_t ptcache_block(uint64_t i);
+uint64_t ptcache_block_free(uint64_t i);   /* free pages in block i */
+uint64_t ptcache_free_count(void);
+
+#endif

@@ -1,0 +1,198 @@
+/* mm/set_memory.c - attribute changes on the direct map, with split and merge. */
+#include "mm/set_memory.h"
+#include "mm/dmap.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "mm/ptcache.h"
+#include "kernel/panic.h"
+#include "arch/cpu.h"
+
+/* Bits two leaves must share to be merged (the address and A/D aside). */
+#define MERGE_MASK (~PTE_ADDR_MASK & ~(PTE_A | PTE_D))
+
+static struct set_memory_stats stats;
+
+void set_memory_get_stats(struct set_memory_stats *s)
+{
+	*s = stats;
+}
+
+/* True when a leaf with attributes e is writable and executable. */
+static bool wx(uint64_t e)
+{
+	return (e & PTE_W) && !(e & PTE_NX);
+}
+
+/* -EPERM when [pa, pa+len) holds memory only the table code may change. */
+static int check_owner(phys_addr_t pa, uint64_t len)
+{
+	if (pa < kernel_ro_pa_end() && pa + len > kernel_pa_start())
+		return -EPERM;
+	if (pool_overlaps(pa, len, NULL))
+		return -EPERM;
+	for (uint64_t i = 0; i < ptcache_nr_blocks(); i++)
+		if (pa < ptcache_block(i) + 2 * MiB && pa + len > ptcache_block(i))
+			return -EPERM;
+	return 0;
+}
+
+/* Checks the whole range before anything changes. */
+static int validate(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, bool internal)
+{
+	if (!IS_ALIGNED(va, PAGE_SIZE) || end <= va || !is_dmap_va(va) || !is_dmap_va(end - 1))
+		return -EINVAL;
+	if ((set | clear) & ~PTE_PROT_MASK)
+		return -EINVAL;
+	if (!internal && check_owner(va - PAGE_OFFSET, end - va))
+		return -EPERM;
+	for (uint64_t a = va; a < end;) {
+		int level;
+		uint64_t *e = pt_lookup(a, &level);
+
+		if (!e)
+			return -ENOENT;
+		if (wx((*e & ~clear) | set))
+			return -EINVAL;
+		a = ALIGN_DOWN(a, pt_size(level)) + pt_size(level);
+	}
+	return 0;
+}
+
+/* Replaces the leaf at e (of `level`, mapping from va) by a table of 512 leaves
+ * one level down with the same attributes. The table is complete before it is
+ * linked, so no address is ever unmapped or mapped wrongly. */
+static int split_leaf(uint64_t *e, int level, uint64_t va)
+{
+	phys_addr_t t = pt_alloc(level - 1, va), base = pt_entry_pa(*e, level);
+	uint64_t attrs = *e & ~PTE_ADDR_MASK, step = pt_size(level - 1), *tt;
+	uint32_t w;
+
+	if (!t)
+		return -ENOMEM;
+	if (level - 1 == PT_LEVEL_PTE)
+		attrs &= ~PTE_PS;
+	tt = pa_to_va(t);
+	w = pt_window_open();
+	for (int i = 0; i < PT_ENTRIES; i++)
+		__pt_set_entry(&tt[i], (base + i * step) | attrs);
+	__pt_set_entry(e, t | PTE_TABLE);
+	pt_window_close(w);
+	stats.splits++;
+	return 0;
+}
+
+/* If the table behind entry e (at `level`) holds 512 contiguous leaves that agree,
+ * replaces it by one leaf; the freed table is returned through *freed. */
+static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
+{
+	phys_addr_t t = pt_entry_pa(*e, level), base;
+	const uint64_t *tt = pa_to_va(t);
+	uint64_t step = pt_size(level - 1), attrs;
+
+	if (!pt_present(*e) || pt_is_leaf(*e, level) || !pt_present(tt[0]) ||
+	    !pt_is_leaf(tt[0], level - 1))
+		return false;
+	base = pt_entry_pa(tt[0], level - 1);
+	attrs = tt[0] & MERGE_MASK;
+	if (!IS_ALIGNED(base, pt_size(level)))
+		return false;
+	for (int i = 1; i < PT_ENTRIES; i++)
+		if (!pt_present(tt[i]) || !pt_is_leaf(tt[i], level - 1) ||
+		    (tt[i] & MERGE_MASK) != attrs || pt_entry_pa(tt[i], level - 1) != base + i * step)
+			return false;
+	pt_set_entry(e, base | (tt[0] & ~PTE_ADDR_MASK) | PTE_PS);
+	*freed = t;
+	stats.merges++;
+	return true;
+}
+
+/* Pointer to the entry at `level` on the walk for va, or NULL when the walk ends
+ * in a leaf or a hole above that level. */
+static uint64_t *entry_at(uint64_t va, int level)
+{
+	uint64_t *t = pa_to_va(pt_kernel_root());
+
+	for (int k = pt_root_level(); k > level; k--) {
+		uint64_t e = t[pt_index(va, k)];
+
+		if (!pt_present(e) || pt_is_leaf(e, k))
+			return NULL;
+		t = pa_to_va(pt_entry_pa(e, k));
+	}
+	return &t[pt_index(va, level)];
+}
+
+/* Merges what can be merged in [va, end) at `level` (pmd: 2 MiB, pud: 1 GiB); the
+ * freed tables go back to the pool only after the TLB flush. */
+static void merge_level(uint64_t va, uint64_t end, int level)
+{
+	phys_addr_t freed[64];
+	int n = 0;
+
+	for (uint64_t a = ALIGN_DOWN(va, pt_size(level)); a < end; a += pt_size(level)) {
+		uint64_t *e = entry_at(a, level);
+
+		if (!e || !try_merge(e, level, &freed[n]) || ++n < 64)
+			continue;
+		flush_tlb_all();
+		while (n)
+			pt_free(freed[--n], level - 1);
+	}
+	if (!n)
+		return;
+	flush_tlb_all();
+	while (n)
+		pt_free(freed[--n], level - 1);
+}
+
+/* Applies the change leaf by leaf, splitting leaves that stick out of the range. */
+static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
+{
+	for (uint64_t a = va; a < end;) {
+		int level;
+		uint64_t *e = pt_lookup(a, &level), start, size, v;
+
+		size = pt_size(level);
+		start = ALIGN_DOWN(a, size);
+		v = (*e & ~clear) | set;
+		if (v == *e) {
+			a = start + size;
+		} else if (start >= va && start + size <= end) {
+			pt_set_entry(e, v);
+			a = start + size;
+		} else if (split_leaf(e, level, start)) {
+			/* Invariant: the pool holds every table a direct-map split needs. */
+			panic("set_memory: split pool empty splitting 0x%llx",
+			      (unsigned long long)start);
+		}
+	}
+	return 0;
+}
+
+int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool internal)
+{
+	uint64_t end = va + pages * PAGE_SIZE;
+	int rc = validate(va, end, set, clear, internal);
+
+	stats.calls++;
+	if (rc)
+		return rc;
+	apply(va, end, set, clear);
+	flush_tlb_all();
+	merge_level(va, end, PT_LEVEL_PMD);
+	if (dmap_has_1g())
+		merge_level(va, end, PT_LEVEL_PUD);
+	return 0;
+}
+
+int set_memory_ro(uint64_t va, uint64_t pages) { return set_memory(va, pages, 0, PTE_W, false); }
+int set_memory_rw(uint64_t va, uint64_t pages) { return set_memory(va, pages, PTE_W, 0, false); }
+int set_memory_nx(uint64_t va, uint64_t pages) { return set_memory(va, pages, PTE_NX, 0, false); }
+int set_memory_x(uint64_t va, uint64_t pages) { return set_memory(va, pages, 0, PTE_NX, false); }
+
+int set_memory_pkey(uint64_t va, uint64_t pages, int key)
+{
+	if (key < 0 || key > 15)
+		return -EINVAL;
+	return set_memory(va, pages, PTE_PKEY(key), PTE_PKEY_MASK, false);
+}
