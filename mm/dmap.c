@@ -17,6 +17,7 @@
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/ptcache.h"
+#include "mm/set_memory.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 #include "arch/cpu.h"
@@ -225,4 +226,195 @@ phys_addr_t va_to_pa(const volatile void *p)
 	if (!e)
 		return ~0ULL;
 	return pt_entry_pa(*e, level) + (va & (pt_size(level) - 1));
+}
+
+/* ---- simulated hot-add and hot-remove (mem=) ------------------------------- */
+
+/* Inserts r into the sorted list (merging with neighbours). */
+static void list_insert(struct pa_range *list, int *n, struct pa_range r)
+{
+	int i = 0;
+
+	while (i < *n && list[i].base < r.base)
+		i++;
+	if (*n == MAX_RANGES)
+		panic("dmap: more than %d RAM ranges", MAX_RANGES);
+	memmove(&list[i + 1], &list[i], (size_t)(*n - i) * sizeof(*list));
+	list[i] = r;
+	(*n)++;
+	for (i = 0; i + 1 < *n;) {
+		if (list[i].base + list[i].len == list[i + 1].base) {
+			list[i].len += list[i + 1].len;
+			memmove(&list[i + 1], &list[i + 2], (size_t)(*n - i - 2) * sizeof(*list));
+			(*n)--;
+		} else {
+			i++;
+		}
+	}
+}
+
+/* Removes r (wholly inside one range of the list) from the list. Returns 0 or
+ * -EINVAL when no range holds it. */
+static int list_remove(struct pa_range *list, int *n, struct pa_range r)
+{
+	for (int i = 0; i < *n; i++) {
+		struct pa_range cur = list[i];
+		uint64_t end = r.base + r.len, cend = cur.base + cur.len;
+
+		if (r.base < cur.base || end > cend)
+			continue;
+		memmove(&list[i], &list[i + 1], (size_t)(*n - i - 1) * sizeof(*list));
+		(*n)--;
+		if (r.base > cur.base)
+			list_insert(list, n, (struct pa_range){ cur.base, r.base - cur.base });
+		if (end < cend)
+			list_insert(list, n, (struct pa_range){ end, cend - end });
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Pool chunks the ranges need beyond what `ram` needs now. */
+static uint64_t extra_chunks(struct pa_range r)
+{
+	static struct pa_range tmp[MAX_RANGES];
+	int n = nr_ram;
+	uint64_t before = pool_tables_needed(ram, nr_ram), after;
+
+	memcpy(tmp, ram, sizeof(ram[0]) * (size_t)nr_ram);
+	list_insert(tmp, &n, r);
+	after = pool_tables_needed(tmp, n);
+	return (after - before + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
+}
+
+/* Maps the new pool chunks at the top of the range (keyed 2 MiB leaves, tables
+ * from the pool's existing frames and its bootstrap reserve), then adds them. */
+static void map_new_chunks(phys_addr_t first, uint64_t k)
+{
+	uint64_t keyed = PAGE_KERNEL_RW | PTE_PKEY(table_key);
+
+	for (uint64_t i = 0; i < k; i++) {
+		phys_addr_t c = first + i * POOL_CHUNK_SIZE;
+
+		if (pt_map_leaf(pt_kernel_root(), PAGE_OFFSET + c, c, PT_LEVEL_PMD, keyed) ||
+		    pool_add_chunk(c))
+			panic("dmap_hotadd: cannot map pool chunk 0x%llx", (unsigned long long)c);
+	}
+}
+
+int dmap_hotadd(phys_addr_t pa, uint64_t len)
+{
+	struct pa_range r = { pa, len };
+	uint64_t k;
+	phys_addr_t first;
+
+	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pa + len < pa)
+		return -EINVAL;
+	if (list_remove(held, &nr_held, r))
+		return -ENOENT;
+	k = extra_chunks(r);
+	if (k * POOL_CHUNK_SIZE >= len) {
+		list_insert(held, &nr_held, r);
+		kprintf("dmap_hotadd: 0x%llx bytes cannot hold their own %llu pool chunks\n",
+			(unsigned long long)len, (unsigned long long)k);
+		return -ENOSPC;
+	}
+	first = pa + len - k * POOL_CHUNK_SIZE;
+	map_new_chunks(first, k);
+	map_ram(pt_kernel_root(), pa, first);
+	list_insert(ram, &nr_ram, r);
+	if (frame_add_range(pa, first - pa))
+		panic("dmap_hotadd: the frame allocator refused 0x%llx", (unsigned long long)pa);
+	return 0;
+}
+
+/* Frees the tables under [va, end) that no longer map anything, one level at a
+ * time from the bottom; the TLB is flushed before a table is given back. */
+static void free_empty_tables(uint64_t va, uint64_t end)
+{
+	for (int level = PT_LEVEL_PMD; level <= PT_LEVEL_PUD; level++) {
+		for (uint64_t a = ALIGN_DOWN(va, pt_size(level)); a < end; a += pt_size(level)) {
+			uint64_t *e = pt_entry_at(pt_kernel_root(), a, level);
+			phys_addr_t t;
+			const uint64_t *tt;
+			bool empty = true;
+
+			if (!e || !pt_present(*e) || pt_is_leaf(*e, level))
+				continue;
+			t = pt_entry_pa(*e, level);
+			tt = pa_to_va(t);
+			for (int i = 0; i < PT_ENTRIES && empty; i++)
+				empty = !tt[i];
+			if (!empty)
+				continue;
+			pt_set_entry(e, 0);
+			flush_tlb_all();
+			pt_free(t, level - 1);
+		}
+	}
+}
+
+/* Unmaps the direct map of [pa, end), splitting leaves that stick out of it. */
+static void unmap_ram(phys_addr_t pa, phys_addr_t end)
+{
+	for (phys_addr_t a = pa; a < end;) {
+		int level;
+		uint64_t *e = pt_lookup(PAGE_OFFSET + a, &level), size = pt_size(level);
+		phys_addr_t start = ALIGN_DOWN(a, size);
+
+		if (!e) {
+			a += PAGE_SIZE;
+		} else if (start < pa || start + size > end) {
+			if (set_memory_split_leaf(e, level, PAGE_OFFSET + start))
+				panic("dmap_hotremove: split pool empty");
+		} else {
+			pt_set_entry(e, 0);
+			a = start + size;
+		}
+	}
+	flush_tlb_all();
+	free_empty_tables(PAGE_OFFSET + pa, PAGE_OFFSET + end);
+}
+
+/* The chunks of a hot-added range sit at its top: returns where they start. */
+static phys_addr_t chunks_start(phys_addr_t pa, uint64_t len)
+{
+	phys_addr_t first = pa + len;
+
+	for (uint64_t i = pool_nr_chunks(); i-- > 0;) {
+		phys_addr_t c = pool_chunk(i);
+
+		if (c >= pa && c < pa + len && c + POOL_CHUNK_SIZE == first)
+			first = c;
+	}
+	return first;
+}
+
+int dmap_hotremove(phys_addr_t pa, uint64_t len)
+{
+	struct pa_range r = { pa, len };
+	phys_addr_t first = chunks_start(pa, len);
+
+	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pool_overlaps(pa, first - pa, NULL))
+		return -EINVAL;
+	if (list_remove(ram, &nr_ram, r))
+		return -ENOENT;
+	if (!frame_range_free(pa, first - pa)) {
+		list_insert(ram, &nr_ram, r);
+		return -EBUSY;
+	}
+	unmap_ram(pa, pa + len);
+	if (pool_remove_chunks(pa, len)) {
+		/* A chunk frame holds a table of other memory: put everything back. */
+		for (phys_addr_t c = first; c < pa + len; c += POOL_CHUNK_SIZE)
+			pt_map_leaf(pt_kernel_root(), PAGE_OFFSET + c, c, PT_LEVEL_PMD,
+				    PAGE_KERNEL_RW | PTE_PKEY(table_key));
+		map_ram(pt_kernel_root(), pa, first);
+		list_insert(ram, &nr_ram, r);
+		return -EBUSY;
+	}
+	if (frame_remove_range(pa, first - pa))
+		panic("dmap_hotremove: frames of 0x%llx vanished", (unsigned long long)pa);
+	list_insert(held, &nr_held, r);
+	return 0;
 }

@@ -142,6 +142,20 @@ uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level)
 	return NULL;
 }
 
+uint64_t *pt_entry_at(phys_addr_t root, uint64_t va, int level)
+{
+	uint64_t *t = pa_to_va(root);
+
+	for (int k = root_level; k > level; k--) {
+		uint64_t e = t[pt_index(va, k)];
+
+		if (!pt_present(e) || pt_is_leaf(e, k))
+			return NULL;
+		t = pa_to_va(pt_entry_pa(e, k));
+	}
+	return &t[pt_index(va, level)];
+}
+
 uint64_t *pt_lookup(uint64_t va, int *level)
 {
 	return pt_lookup_in(kernel_root, va, level);

@@ -155,6 +155,9 @@ phys_addr_t pt_kernel_root(void);
  * entry and its level in *level, or NULL when va is not mapped (then *level is the
  * level where the walk stopped). */
 uint64_t *pt_lookup(uint64_t va, int *level);
+/* Pointer to the entry at `level` on the walk for va from root, or NULL when the
+ * walk ends in a leaf or a hole above that level. */
+uint64_t *pt_entry_at(phys_addr_t root, uint64_t va, int level);
 /* Same, from an explicit root table. */
 uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level);
 

@@ -61,7 +61,7 @@ static int validate(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, boo
 /* Replaces the leaf at e (of `level`, mapping from va) by a table of 512 leaves
  * one level down with the same attributes. The table is complete before it is
  * linked, so no address is ever unmapped or mapped wrongly. */
-static int split_leaf(uint64_t *e, int level, uint64_t va)
+int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 {
 	phys_addr_t t = pt_alloc(level - 1, va), base = pt_entry_pa(*e, level);
 	uint64_t attrs = *e & ~PTE_ADDR_MASK, step = pt_size(level - 1), *tt;
@@ -106,22 +106,6 @@ static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 	return true;
 }
 
-/* Pointer to the entry at `level` on the walk for va, or NULL when the walk ends
- * in a leaf or a hole above that level. */
-static uint64_t *entry_at(uint64_t va, int level)
-{
-	uint64_t *t = pa_to_va(pt_kernel_root());
-
-	for (int k = pt_root_level(); k > level; k--) {
-		uint64_t e = t[pt_index(va, k)];
-
-		if (!pt_present(e) || pt_is_leaf(e, k))
-			return NULL;
-		t = pa_to_va(pt_entry_pa(e, k));
-	}
-	return &t[pt_index(va, level)];
-}
-
 /* Merges what can be merged in [va, end) at `level` (pmd: 2 MiB, pud: 1 GiB); the
  * freed tables go back to the pool only after the TLB flush. */
 static void merge_level(uint64_t va, uint64_t end, int level)
@@ -130,7 +114,7 @@ static void merge_level(uint64_t va, uint64_t end, int level)
 	int n = 0;
 
 	for (uint64_t a = ALIGN_DOWN(va, pt_size(level)); a < end; a += pt_size(level)) {
-		uint64_t *e = entry_at(a, level);
+		uint64_t *e = pt_entry_at(pt_kernel_root(), a, level);
 
 		if (!e || !try_merge(e, level, &freed[n]) || ++n < 64)
 			continue;
@@ -160,7 +144,7 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 		} else if (start >= va && start + size <= end) {
 			pt_set_entry(e, v);
 			a = start + size;
-		} else if (split_leaf(e, level, start)) {
+		} else if (set_memory_split_leaf(e, level, start)) {
 			/* Invariant: the pool holds every table a direct-map split needs. */
 			panic("set_memory: split pool empty splitting 0x%llx",
 			      (unsigned long long)start);

@@ -25,6 +25,11 @@ int set_memory_pkey(uint64_t va, uint64_t pages, int key);
  * `internal` allows the pool and table pages (the table code keys them). */
 int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool internal);
 
+/* For mm/ only: replaces the direct-map leaf at e (of `level`, mapping from va) by
+ * a complete table of 512 leaves one level down (from the pool), then links it.
+ * The caller flushes the TLB. 0 or -ENOMEM. */
+int set_memory_split_leaf(uint64_t *e, int level, uint64_t va);
+
 /* Counters since boot, for the report and tests. */
 struct set_memory_stats {
 	uint64_t splits, merges, calls;
