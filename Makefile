@@ -46,8 +46,11 @@ C_SRCS := \
 	kernel/main.c \
 	kernel/multiboot2.c \
 	kernel/panic.c \
+	kernel/pks.c \
 	kernel/printf.c \
 	kernel/string.c \
+	kernel/thread.c \
+	mm/checker.c \
 	mm/dmap.c \
 	mm/frame.c \
 	mm/pgprot.c \
@@ -57,6 +60,7 @@ C_SRCS := \
 	mm/set_memory.c \
 	mm/vmap.c \
 	tests/test_catch.c \
+	tests/test_checker.c \
 	tests/test_cmdline.c \
 	tests/test_frame.c \
 	tests/test_multiboot2.c \

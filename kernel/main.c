@@ -14,12 +14,14 @@
 #include "kernel/ktest.h"
 #include "kernel/multiboot2.h"
 #include "kernel/panic.h"
+#include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "kernel/version.h"
 #include "arch/cpu.h"
 #include "arch/gdt.h"
 #include "arch/trap.h"
 #include "arch/uart.h"
+#include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
 #include "mm/pgprot.h"
@@ -84,6 +86,12 @@ static void print_memory_management(void)
 		(unsigned long long)(pool_total() * PAGE_SIZE * 100 / ram),
 		(unsigned long long)(pool_total() * PAGE_SIZE * 100000 / ram % 1000),
 		(unsigned long long)pool_nr_chunks(), (unsigned long long)pool_free_count());
+	if (pgprot_enforced())
+		kprintf("# page-table protection: %s (pks_tables=%s), key %d write-disabled "
+			"outside the page-table helpers\n", pgprot_mode_name(), pgprot_mode_name(),
+			pgprot_key());
+	else
+		kprintf("# page-table protection: UNPROTECTED (%s)\n", pgprot_unprotected_reason());
 	kprintf("# page tables:");
 	for (int l = pt_root_level(); l >= 0; l--)
 		kprintf(" %s(%s)=%llu", pt_level_name(l), pt_level_intel_name(l),
@@ -133,6 +141,7 @@ static void print_header(const struct boot_info *bi)
 	print_features();
 	kprintf("# paging: %s\n", (read_cr4() & CR4_LA57) ? "5-level (LA57)" : "4-level");
 	print_memory_map(bi);
+	pks_print_header();
 	print_memory_management();
 	kprintf("# frames: %llu owned, %llu free\n", (unsigned long long)frame_owned_count(),
 		(unsigned long long)frame_free_count());
@@ -172,8 +181,11 @@ static void init_memory(void)
 	frame_reserve((phys_addr_t)(__kernel_start - KERNEL_VMA),
 		      (uint64_t)(__kernel_end - __kernel_start));
 	frame_reserve(boot_info.mbi_pa, boot_info.mbi_size);
+	pks_setup();
 	pgprot_setup();
 	dmap_init(&boot_info, limit, pgprot_key());
+	pks_enable_cpu();
+	pgprot_enable();
 }
 
 static void seed_tests(void)
@@ -194,6 +206,7 @@ static void run_tests(void)
 	const char *f = cmdline_get("ktest");
 
 	strncpy_z(filter, f ? f : "", sizeof(filter));
+	ktest_set_after_suite(checker_after_suite);
 	ktest_run_all(filter);
 }
 

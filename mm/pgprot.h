@@ -37,7 +37,11 @@ bool pgprot_enforced(void);
 void pgprot_table_ctor(phys_addr_t pa, int level);
 void pgprot_table_dtor(phys_addr_t pa, int level);
 
-/* Soft-mode violations reported since boot. */
+/* Switches between on and soft while enforcement is active (tests use it to
+ * exercise soft mode in any protected boot). 0 or -EINVAL. */
+int pgprot_set_mode(enum pgprot_mode m);
+
+/* Violations reported since boot (soft mode lets each through once). */
 uint64_t pgprot_violations(void);
 
 #endif

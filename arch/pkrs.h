@@ -1,0 +1,60 @@
+/* arch/pkrs.h - raw access to the protection-key rights registers.
+ *
+ *   IA32_PKRS (MSR 0x6e1)  supervisor pages (U/S=0 somewhere in the walk)
+ *   PKRU (RDPKRU/WRPKRU)   user pages (U/S=1 at every level), needs CR4.PKE
+ *
+ * Both use the same layout, 2 bits per key (SDM Vol. 3A, 4.6.2):
+ *
+ *   bit   31 30 ... 5   4   3   2   1   0
+ *         WD AD ... WD  AD  WD  AD  WD  AD
+ *         key 15        key 2   key 1   key 0
+ *
+ * AD disables every data access, WD disables writes (for supervisor accesses only
+ * while CR0.WP = 1). Instruction fetches and the MMU's own paging-structure
+ * accesses are never checked. A write to either register needs no TLB flush.
+ * Mechanism only: the policy (which key means what) lives in kernel/pks.c.
+ */
+#ifndef ARCH_PKRS_H
+#define ARCH_PKRS_H
+
+#include "kernel/types.h"
+#include "arch/cpu.h"
+
+#define PKS_NR_KEYS   16
+#define PKRS_AD(k)    (1u << (2 * (k)))
+#define PKRS_WD(k)    (1u << (2 * (k) + 1))
+#define PKRS_KEY_MASK(k) (PKRS_AD(k) | PKRS_WD(k))
+/* Every key but key 0 access- and write-disabled. */
+#define PKRS_ALL_BUT_KEY0 0xfffffffcu
+
+_Static_assert(PKRS_WD(15) == 0x80000000u, "16 keys fill the 32 used bits of PKRS");
+
+/* The current IA32_PKRS. Needs a CPU that enumerates PKS (else #GP). */
+static inline uint32_t pkrs_read(void)
+{
+	return (uint32_t)rdmsr(MSR_IA32_PKRS);
+}
+
+/* Loads IA32_PKRS; effective for the next instruction, no TLB flush needed.
+ * Bits 63:32 are always written as 0 (else #GP). */
+static inline void pkrs_write(uint32_t v)
+{
+	wrmsr(MSR_IA32_PKRS, v);
+}
+
+/* The current PKRU. Needs CR4.PKE = 1 (else #UD). */
+static inline uint32_t pkru_read(void)
+{
+	uint32_t eax, edx;
+
+	__asm__ volatile("rdpkru" : "=a"(eax), "=d"(edx) : "c"(0));
+	return eax;
+}
+
+/* Loads PKRU (ECX = EDX = 0 required). Needs CR4.PKE = 1 (else #UD). */
+static inline void pkru_write(uint32_t v)
+{
+	__asm__ volatile("wrpkru" : : "a"(v), "c"(0), "d"(0) : "memory");
+}
+
+#endif

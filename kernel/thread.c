@@ -1,0 +1,200 @@
+/* kernel/thread.c - cooperative kernel threads with a PKRS per thread.
+ *
+ * All threads, runnable or exited-but-not-joined, sit in one ring in run order,
+ * starting at thread 0. The stack switch itself is context_switch() in
+ * arch/context.asm; the IA32_PKRS switch happens right before it, because PKRS is
+ * neither saved by XSAVE nor switched by the CPU (SDM Vol. 3A, 4.6.2).
+ */
+#include "kernel/thread.h"
+#include "kernel/panic.h"
+#include "kernel/pks.h"
+#include "mm/frame.h"
+#include "mm/vmap.h"
+
+enum thread_state {
+	THREAD_RUNNABLE,        /* running, or ready to run */
+	THREAD_EXITED,          /* waiting for thread_join() */
+};
+
+struct thread {
+	uint64_t rsp;           /* saved by context_switch while not running */
+	uint32_t pkrs;          /* saved PKRS while not running */
+	int id;
+	enum thread_state state;
+	void (*fn)(void *);
+	void *arg;
+	void *stack;            /* from vmap_alloc_pages(); NULL for thread 0 */
+	struct thread *next;    /* the run ring */
+	char name[THREAD_NAME_MAX];
+};
+
+/* context_switch(save_rsp, next_rsp): pushes rbp rbx r12-r15, stores RSP in
+ * *save_rsp, loads next_rsp, pops them and returns (arch/context.asm). */
+void context_switch(uint64_t *save_rsp, uint64_t next_rsp);
+
+static struct thread boot_thread = {
+	.id = 0, .state = THREAD_RUNNABLE, .next = &boot_thread, .name = "boot",
+};
+static struct thread *current = &boot_thread;
+static int next_id = 1;
+
+/* The first code a new thread runs: context_switch's RET lands here. */
+static __noreturn void thread_start(void)
+{
+	current->fn(current->arg);
+	thread_exit();
+}
+
+/* Builds the frame context_switch pops for a thread that never ran: six zero
+ * registers (RBP = 0 ends backtraces), then thread_start as the return address,
+ * then a zero "return address" so thread_start sees RSP = 8 mod 16 like any
+ * function entered by CALL. The frame sits right below the struct thread. */
+static void build_initial_frame(struct thread *t)
+{
+	uint64_t *sp = (uint64_t *)ALIGN_DOWN((uint64_t)t, 16);
+
+	*--sp = 0;
+	*--sp = (uint64_t)thread_start;
+	for (int i = 0; i < 6; i++)
+		*--sp = 0;
+	t->rsp = (uint64_t)sp;
+}
+
+/* Inserts t at the end of the run order (just before thread 0). */
+static void ring_append(struct thread *t)
+{
+	struct thread *last = &boot_thread;
+
+	while (last->next != &boot_thread)
+		last = last->next;
+	t->next = &boot_thread;
+	last->next = t;
+}
+
+/* Removes t from the ring; t must be in it and not be the current thread. */
+static void ring_remove(struct thread *t)
+{
+	struct thread *prev = &boot_thread;
+
+	while (prev->next != t)
+		prev = prev->next;
+	prev->next = t->next;
+}
+
+static bool in_ring(const struct thread *t)
+{
+	const struct thread *p = &boot_thread;
+
+	do {
+		if (p == t)
+			return true;
+		p = p->next;
+	} while (p != &boot_thread);
+	return false;
+}
+
+struct thread *thread_create(const char *name, void (*fn)(void *), void *arg)
+{
+	uint8_t *stack = vmap_alloc_pages(THREAD_STACK_PAGES);
+	struct thread *t;
+
+	if (!stack)
+		return NULL;
+	t = (struct thread *)(stack + THREAD_STACK_PAGES * PAGE_SIZE - sizeof(*t));
+	t = (struct thread *)ALIGN_DOWN((uint64_t)t, 16);
+	*t = (struct thread){
+		.pkrs = pks_default(), .id = next_id++, .state = THREAD_RUNNABLE,
+		.fn = fn, .arg = arg, .stack = stack,
+	};
+	strncpy_z(t->name, name ? name : "thread", sizeof(t->name));
+	build_initial_frame(t);
+	ring_append(t);
+	return t;
+}
+
+/* The next runnable thread after the current one in the ring, else the current. */
+static struct thread *next_runnable(void)
+{
+	for (struct thread *t = current->next; t != current; t = t->next)
+		if (t->state == THREAD_RUNNABLE)
+			return t;
+	return current;
+}
+
+/* Saves the current thread's PKRS and stack, loads next's. Returns when the current
+ * thread is switched back to. */
+static void switch_to(struct thread *next)
+{
+	struct thread *prev = current;
+
+	if (next == prev)
+		return;
+	prev->pkrs = pks_read();
+	current = next;
+	/* The code and stack between here and the switch are key 0: unaffected. */
+	pks_load(next->pkrs);
+	context_switch(&prev->rsp, next->rsp);
+}
+
+void thread_yield(void)
+{
+	switch_to(next_runnable());
+}
+
+__noreturn void thread_exit(void)
+{
+	struct thread *t = current;
+
+	if (t == &boot_thread)
+		panic("thread_exit: thread 0 (the boot context) cannot exit");
+	t->state = THREAD_EXITED;
+	/* Thread 0 never exits, so some other thread is always runnable. */
+	switch_to(next_runnable());
+	panic("thread_exit: exited thread %d (%s) was switched to", t->id, t->name);
+}
+
+void thread_join(struct thread *t)
+{
+	if (t == current || t == &boot_thread || !in_ring(t))
+		panic("thread_join: %p is not a thread another thread can join", (void *)t);
+	while (t->state != THREAD_EXITED)
+		thread_yield();
+	ring_remove(t);
+	/* The struct lives on the stack being freed: nothing reads t after this. */
+	vmap_free_pages(t->stack, THREAD_STACK_PAGES);
+}
+
+struct thread *thread_current(void)
+{
+	return current;
+}
+
+int thread_id(const struct thread *t)
+{
+	return t->id;
+}
+
+const char *thread_name(const struct thread *t)
+{
+	return t->name;
+}
+
+uint32_t thread_saved_pkrs(const struct thread *t)
+{
+	return t == current ? pks_read() : t->pkrs;
+}
+
+void thread_stack_bounds(const struct thread *t, uint64_t *lo, uint64_t *hi)
+{
+	*lo = (uint64_t)t->stack;
+	*hi = t->stack ? *lo + THREAD_STACK_PAGES * PAGE_SIZE : 0;
+}
+
+int thread_count(void)
+{
+	int n = 0;
+
+	for (const struct thread *t = boot_thread.next; t != &boot_thread; t = t->next)
+		n++;
+	return n;
+}

@@ -1,0 +1,49 @@
+/* kernel/thread.h - cooperative kernel threads.
+ *
+ * Threads run on one CPU and switch only in thread_yield(), thread_exit() and
+ * thread_join() (no preemption yet). The boot context is thread 0 ("boot"); it
+ * exists without any call and cannot exit. Each other thread has its own stack of
+ * THREAD_STACK_PAGES from vmap_alloc_pages(), with unmapped guard pages around it:
+ *
+ *   guard | stack, growing down ...            | struct thread | guard
+ *         ^ stack_lo                    rsp0 ^  ^                ^ stack_hi
+ *
+ * IA32_PKRS is per thread: a switch saves the outgoing thread's value and loads the
+ * incoming one's (free keys forced closed), so a key one thread opens stays closed
+ * for all others. A new thread starts with the default PKRS (pks_default()).
+ * Threads run in creation order after the thread that yields.
+ */
+#ifndef KERNEL_THREAD_H
+#define KERNEL_THREAD_H
+
+#include "kernel/types.h"
+
+#define THREAD_STACK_PAGES 4
+#define THREAD_NAME_MAX    24
+
+struct thread;
+
+/* A new runnable thread that will call fn(arg) and then thread_exit(). NULL when
+ * its stack cannot be allocated. Does not switch. */
+struct thread *thread_create(const char *name, void (*fn)(void *), void *arg);
+/* Runs the next runnable thread, if any, and returns when this one is picked again. */
+void thread_yield(void);
+/* Ends the current thread; its stack is freed by thread_join(). Panics in thread 0. */
+__noreturn void thread_exit(void);
+/* Yields until t has exited, then frees its stack; t is invalid afterwards. Panics
+ * when t is the current thread. */
+void thread_join(struct thread *t);
+
+/* The running thread (thread 0 = the boot context). */
+struct thread *thread_current(void);
+int thread_id(const struct thread *t);
+const char *thread_name(const struct thread *t);
+/* t's PKRS: the live value for the current thread, else the one saved at its last
+ * switch (for a thread that never ran: the default it will start with). 0 without PKS. */
+uint32_t thread_saved_pkrs(const struct thread *t);
+/* The stack's bounds [*lo, *hi) (0, 0 for thread 0, whose stack is the boot stack). */
+void thread_stack_bounds(const struct thread *t, uint64_t *lo, uint64_t *hi);
+/* Threads created and not yet joined (thread 0 not counted). */
+int thread_count(void);
+
+#endif

@@ -1,0 +1,32 @@
+/* tests/test_pks.h - fixtures shared by the two files of the `pks` suite:
+ * tests/test_pks.c (page scenarios) and tests/test_pks_state.c (PKRS across traps
+ * and threads, the allocator, the fault report). */
+#ifndef TESTS_TEST_PKS_H
+#define TESTS_TEST_PKS_H
+
+#include "kernel/types.h"
+#include "kernel/catch.h"
+
+/* One test leaf in the vmap area and the frames behind it. */
+struct pks_page {
+	uint64_t va;
+	phys_addr_t pa;
+	uint64_t size;          /* 4 KiB, 2 MiB or 1 GiB */
+	int level;              /* 0, 1, 2 */
+};
+
+/* Maps fresh frames as one leaf of `level` with attribute bits prot (PTE_W, PTE_NX,
+ * PTE_U) and protection key `key`. 0, or -ENOMEM when no suitable frames or
+ * address space are left (nothing mapped), or vmap_map()'s error. */
+int pks_page_map(struct pks_page *p, int level, uint64_t prot, int key);
+/* Unmaps the leaf (flushing it) and frees its frames. */
+void pks_page_unmap(struct pks_page *p);
+
+/* The byte stored (through the direct map) at `offset` of a test page. */
+uint8_t pks_pattern(uint64_t offset);
+
+/* Allocates a test key (default access: none). Fails the case and returns a
+ * negative value when no key is left. */
+int pks_test_key(const char *name);
+
+#endif
