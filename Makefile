@@ -64,7 +64,11 @@ C_SRCS := \
 	tests/test_cmdline.c \
 	tests/test_frame.c \
 	tests/test_multiboot2.c \
-	tests/test_printf.c
+	tests/test_pgprot.c \
+	tests/test_pks.c \
+	tests/test_pks_state.c \
+	tests/test_printf.c \
+	tests/test_thread.c
 
 OBJS := $(ASM_SRCS:%.asm=$(BUILD)/%.o) $(C_SRCS:%.c=$(BUILD)/%.o)
 

@@ -182,7 +182,7 @@ static void match_table(phys_addr_t table, int level, int index, uint64_t e, uin
 static void report_violation(const struct trap_frame *f, uint64_t addr)
 {
 	struct table_owner o = { ALIGN_DOWN(va_to_pa((void *)addr), PAGE_SIZE), -1, 0, 0 };
-	char pkrs[160];
+	char pkrs[400];
 
 	if (o.pa == pt_kernel_root())
 		o = (struct table_owner){ o.pa, pt_root_level(), 0, 0 };

@@ -1,0 +1,300 @@
+/* tests/test_pgprot.c - PKS write protection of page tables: attacks on every table
+ * page, write windows, soft mode, the grouped cache, threads. */
+#include "kernel/catch.h"
+#include "kernel/ktest.h"
+#include "kernel/pks.h"
+#include "kernel/thread.h"
+#include "mm/dmap.h"
+#include "mm/frame.h"
+#include "mm/pgprot.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "mm/ptcache.h"
+#include "mm/set_memory.h"
+#include "mm/vmap.h"
+#include "arch/cpu.h"
+
+static const char *pgprot_skip(void)
+{
+	return pgprot_enforced() ? NULL : pgprot_unprotected_reason();
+}
+
+KTEST_SUITE(30, pgprot, pgprot_skip);
+
+#define PF_PK_WRITE (PF_P | PF_W | PF_PK)
+
+/* Table pages found by a walk, for the attack. */
+struct table_list {
+	phys_addr_t pa[4096];
+	int n;
+};
+
+static void list_table(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
+		       void *arg)
+{
+	struct table_list *l = arg;
+
+	(void)table;
+	(void)index;
+	(void)va;
+	if (!pt_is_leaf(e, level) && l->n < (int)ARRAY_SIZE(l->pa))
+		l->pa[l->n++] = pt_entry_pa(e, level);
+}
+
+static struct table_list tables;
+
+/* Sum of a page's words, to see that an attack changed nothing. */
+static uint64_t page_sum(const uint64_t *p)
+{
+	uint64_t s = 0;
+
+	for (int i = 0; i < PT_ENTRIES; i++)
+		s = s * 31 + p[i];
+	return s;
+}
+
+KTEST(pgprot, every_table_page_rejects_a_direct_write_with_pk)
+{
+	int caught = 0;
+
+	tables.n = 0;
+	tables.pa[tables.n++] = pt_kernel_root();
+	pt_walk_all(pt_kernel_root(), list_table, &tables);
+	for (int i = 0; i < tables.n; i++) {
+		uint64_t *page = pa_to_va(tables.pa[i]), before = page_sum(page);
+		volatile uint64_t *slot = &page[(i * 7) % PT_ENTRIES];
+		struct fault f;
+
+		/* Writes the value already there: a write that got through would still
+		 * leave the tables intact, but it must not get through. */
+		catch_write64(slot, *slot, &f);
+		KEXPECT_PF(&f, PF_PK_WRITE, slot);
+		KEXPECT_EQ(page_sum(page), before);
+		caught += f.hit && f.vector == VEC_PF && (f.error & PF_PK);
+	}
+	ktest_note("attacked %d table pages at every level, %d caught", tables.n, caught);
+	KEXPECT_EQ(caught, tables.n);
+}
+
+KTEST(pgprot, free_pool_frame_rejects_a_direct_write)
+{
+	phys_addr_t pa = pool_alloc();
+	volatile uint64_t *p;
+	struct fault f;
+
+	KASSERT_TRUE(pa != 0);
+	p = pa_to_va(pa);
+	pool_free(pa);                  /* free again: still keyed */
+	catch_write64(p, 0, &f);
+	KEXPECT_PF(&f, PF_PK_WRITE, p);
+}
+
+KTEST(pgprot, helper_writes_reach_the_mmu)
+{
+	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
+	phys_addr_t pa = frame_alloc();
+	struct fault f;
+
+	KASSERT_TRUE(va && pa);
+	*(volatile uint64_t *)pa_to_va(pa) = 0x5741524445;
+	KASSERT_EQ(vmap_map(va, pa, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
+	KEXPECT_EQ(catch_read64((void *)va, &f), 0x5741524445);
+	KEXPECT_NO_FAULT(&f);
+	vmap_unmap(va, PAGE_SIZE);
+	catch_read64((void *)va, &f);
+	KEXPECT_PF(&f, 0, va);
+	frame_free(pa);
+}
+
+static bool window_closed(void)
+{
+	return pkrs_read() & PKRS_WD(pgprot_key());
+}
+
+KTEST(pgprot, window_is_closed_after_every_helper_call)
+{
+	uint64_t *e;
+	phys_addr_t pa;
+	int level;
+
+	KEXPECT_TRUE(window_closed());
+	e = pt_lookup((uint64_t)&tables, &level);
+	KASSERT_TRUE(e != NULL);
+	pt_set_entry(e, *e);
+	KEXPECT_TRUE(window_closed());
+	pa = pool_alloc();
+	KASSERT_TRUE(pa != 0);
+	pt_clear_table(pa);
+	KEXPECT_TRUE(window_closed());
+	pool_free(pa);
+}
+
+KTEST(pgprot, nested_windows_restore_the_outer_state)
+{
+	uint32_t outer = pt_window_open(), inner;
+
+	KEXPECT_FALSE(window_closed());
+	inner = pt_window_open();
+	KEXPECT_FALSE(window_closed());
+	pt_window_close(inner);
+	KEXPECT_FALSE(window_closed());
+	pt_window_close(outer);
+	KEXPECT_TRUE(window_closed());
+}
+
+static uint32_t pkrs_in_handler;
+
+static bool record_pkrs(struct trap_frame *f)
+{
+	(void)f;
+	pkrs_in_handler = pkrs_read();
+	return true;
+}
+
+KTEST(pgprot, exception_inside_a_window_runs_closed_and_returns_open)
+{
+	static bool registered;
+	uint32_t w;
+
+	if (!registered && trap_register(0x41, record_pkrs) == 0)
+		registered = true;
+	KASSERT_TRUE(registered);
+	w = pt_window_open();
+	__asm__ volatile("int $0x41" ::: "memory");
+	KEXPECT_TRUE(pkrs_in_handler & PKRS_WD(pgprot_key()));
+	KEXPECT_EQ(pkrs_in_handler, pks_default());
+	KEXPECT_FALSE(window_closed());
+	pt_window_close(w);
+	KEXPECT_TRUE(window_closed());
+}
+
+/* A table page the test owns: the PTE table behind a fresh vmap mapping. */
+static uint64_t *own_table_entry(uint64_t *va_out, phys_addr_t *frame)
+{
+	uint64_t va = vmap_reserve(2 * MiB, 2 * MiB), *e;
+	int level;
+
+	*frame = frame_alloc();
+	if (!va || !*frame || vmap_map(va, *frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0))
+		return NULL;
+	*va_out = va;
+	e = pt_lookup(va, &level);
+	return e;
+}
+
+KTEST(pgprot, soft_mode_reports_completes_and_rearms)
+{
+	uint64_t va = 0, *e, before = pgprot_violations(), v;
+	enum pgprot_mode was = pgprot_mode();
+	phys_addr_t frame;
+	struct fault f;
+
+	e = own_table_entry(&va, &frame);
+	KASSERT_TRUE(e != NULL);
+	v = *e;
+	KASSERT_EQ(pgprot_set_mode(PGPROT_SOFT), 0);
+	*(volatile uint64_t *)e = v | PTE_W;            /* stray write 1: let through */
+	KEXPECT_EQ(*e, v | PTE_W);
+	KEXPECT_EQ(pgprot_violations(), before + 1);
+	KEXPECT_TRUE(window_closed());
+	*(volatile uint64_t *)e = v;                    /* stray write 2: reported too */
+	KEXPECT_EQ(*e, v);
+	KEXPECT_EQ(pgprot_violations(), before + 2);
+	catch_write64(e, v, &f);                        /* caught: protection is on */
+	KEXPECT_PF(&f, PF_PK_WRITE, e);
+	pgprot_set_mode(was);
+	invlpg((void *)va);
+	vmap_unmap(va, PAGE_SIZE);
+	frame_free(frame);
+}
+
+KTEST(pgprot, cache_blocks_are_keyed_and_released_when_free)
+{
+	uint64_t blocks = ptcache_nr_blocks(), free_frames = frame_free_count();
+	static phys_addr_t pages[1100];
+	int n = 0, level;
+	phys_addr_t newest;
+
+	/* More than a block's worth of vmap-area tables forces a new block. */
+	while (ptcache_nr_blocks() <= blocks + 1 && n < (int)ARRAY_SIZE(pages))
+		pages[n++] = pt_alloc(PT_LEVEL_PTE, VMAP_BASE);
+	KASSERT_TRUE(ptcache_nr_blocks() >= blocks + 1);
+	newest = ptcache_block(ptcache_nr_blocks() - 1);
+	for (int i = 0; i < n; i++) {
+		uint64_t *e = pt_lookup(PAGE_OFFSET + pages[i], &level);
+
+		KEXPECT_TRUE(pages[i] && e && pt_entry_pkey(*e) == pgprot_key());
+	}
+	while (n)
+		pt_free(pages[--n], PT_LEVEL_PTE);
+	KEXPECT_EQ(ptcache_nr_blocks(), blocks);
+	KEXPECT_FALSE(ptcache_contains(newest));
+	KEXPECT_EQ(pt_entry_pkey(*pt_lookup(PAGE_OFFSET + newest, &level)), 0);
+	KEXPECT_TRUE(frame_range_free(newest, 2 * MiB));
+	KEXPECT_EQ(frame_free_count(), free_frames);
+}
+
+KTEST(pgprot, new_cache_blocks_split_large_leaves_from_the_pool_every_time)
+{
+	uint64_t pool_before = pool_free_count(), blocks = ptcache_nr_blocks();
+	static phys_addr_t pages[8][PT_ENTRIES];
+	int rounds = 0, level;
+
+	/* Each round takes a whole new 2 MiB block: keying it may split a 1 GiB leaf
+	 * (a pmd table from the pool); the new table pages must be keyed at once. */
+	for (; rounds < 8; rounds++) {
+		for (int i = 0; i < PT_ENTRIES; i++) {
+			pages[rounds][i] = pt_alloc(PT_LEVEL_PTE, VMAP_BASE);
+			KASSERT_TRUE(pages[rounds][i] != 0);
+			KEXPECT_EQ(pt_entry_pkey(*pt_lookup(PAGE_OFFSET + pages[rounds][i], &level)),
+				   pgprot_key());
+		}
+	}
+	ktest_note("%d rounds: %llu cache blocks, pool %llu -> %llu free frames", rounds,
+		   (unsigned long long)ptcache_nr_blocks(), (unsigned long long)pool_before,
+		   (unsigned long long)pool_free_count());
+	for (int r = rounds - 1; r >= 0; r--)
+		for (int i = PT_ENTRIES - 1; i >= 0; i--)
+			pt_free(pages[r][i], PT_LEVEL_PTE);
+	KEXPECT_EQ(ptcache_nr_blocks(), blocks);
+	KEXPECT_EQ(pool_free_count(), pool_before);
+}
+
+static volatile int stage;
+static volatile bool b_saw_closed;
+
+static void thread_b(void *arg)
+{
+	(void)arg;
+	b_saw_closed = window_closed();
+	stage = 2;
+}
+
+static void thread_a(void *arg)
+{
+	uint32_t w = pt_window_open();
+	bool *a_open_after = arg;
+
+	stage = 1;
+	thread_yield();
+	while (stage != 2)
+		thread_yield();
+	*a_open_after = !window_closed();
+	pt_window_close(w);
+}
+
+KTEST(pgprot, window_does_not_follow_a_thread_switch)
+{
+	static bool a_open_after;
+	struct thread *a, *b;
+
+	stage = 0;
+	a = thread_create("window-a", thread_a, &a_open_after);
+	b = thread_create("window-b", thread_b, NULL);
+	KASSERT_TRUE(a && b);
+	thread_join(a);
+	thread_join(b);
+	KEXPECT_TRUE(b_saw_closed);
+	KEXPECT_TRUE(a_open_after);
+	KEXPECT_TRUE(window_closed());
+}
