@@ -109,21 +109,27 @@ $(BUILD)/cmdline.stamp: FORCE
 
 $(BUILD)/kernel.iso: $(BUILD)/kernel.elf $(BUILD)/cmdline.stamp iso/boot/grub/grub.cfg.in tests/mkiso.sh
 	@tests/deps.sh
-	tests/mkiso.sh $@ $(BUILD)/kernel.elf '$(CMDLINE)' 3
+	@$(if $(Q),echo "  ISO     $@")
+	$(Q)tests/mkiso.sh $@ $(BUILD)/kernel.elf '$(CMDLINE)' 3
 
-iso: $(BUILD)/kernel.iso
+iso:
+	@tests/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/kernel.iso
 
-run: $(BUILD)/kernel.iso
+# run, debug and test first install missing host packages (tests/deps.sh), so that
+# they work from a fresh clone.
+run: iso
 	tests/run.sh run $(BUILD)/kernel.iso
 
-debug: $(BUILD)/kernel.iso
+debug: iso
 	tests/run.sh debug $(BUILD)/kernel.iso
 
 TEST_SELECTED := $(strip $(filter command line environment,$(origin CPU) $(origin MEM) \
 	$(origin SMP) $(origin UEFI) $(origin CMDLINE) $(origin QEMU_ARGS)))
 
-test: $(BUILD)/kernel.elf
+test:
 	@tests/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/kernel.elf
 	tests/run.sh $(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
 
 deps:

@@ -13,7 +13,7 @@
 # as one failure: "N passed, N failed, N skipped". Exit status 0 only if none failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=$top/build/test
+out=${WARDEN_TEST_OUT:-$top/build/test}
 mkdir -p "$out"
 
 ovmf_code() {
@@ -50,23 +50,24 @@ qemu_cmd() {
 	printf '%s\n' "${args[@]}" "$@"
 }
 
-# boot NAME ISO CPU MEM SMP UEFI QEMU_ARGS: one headless boot; writes NAME.log (serial)
-# and NAME.result ("status passed failed skipped verdict reason").
+# boot NAME ISO CPU MEM SMP UEFI QEMU_ARGS CHECK: one headless boot; writes NAME.log
+# (serial) and NAME.result ("status passed failed skipped verdict reason").
 boot() {
-	local name=$1 iso=$2 cpu=$3 mem=$4 smp=$5 uefi=$6 extra=$7
-	local log=$out/$name.log rc cmd
+	local name=$1 iso=$2 cpu=$3 mem=$4 smp=$5 uefi=$6 extra=$7 check=$8
+	local log=$out/$name.log rc cmd start
 	# shellcheck disable=SC2086
 	mapfile -t cmd < <(qemu_cmd "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" $extra)
 	printf '%q ' "${cmd[@]}" > "$out/$name.cmd"
-	timeout --foreground -k 5 "${TIMEOUT:-240}" "${cmd[@]}" -serial "file:$log" \
-		</dev/null >"$out/$name.qemu.txt" 2>&1
+	start=$(date +%s)
+	(cd "$out" && timeout --foreground -k 5 "${TIMEOUT:-240}" "${cmd[@]}" -serial "file:$log" \
+		</dev/null >"$out/$name.qemu.txt" 2>&1)
 	rc=$?
-	judge "$name" "$rc" > "$out/$name.result"
+	judge "$name" "$rc" "$check" "$(( $(date +%s) - start ))" > "$out/$name.result"
 }
 
-# judge NAME QEMU_STATUS: prints "status passed failed skipped verdict reason".
+# judge NAME QEMU_STATUS CHECK SECONDS: prints "status passed failed skipped verdict reason".
 judge() {
-	local name=$1 rc=$2 log=$out/$1.log line p=0 f=0 s=0 verdict=FAIL reason
+	local name=$1 rc=$2 check=$3 secs=$4 log=$out/$1.log line p=0 f=0 s=0 verdict=FAIL reason
 	line=$(tr -d '\r' < "$log" 2>/dev/null | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n 1)
 	if [ -n "$line" ]; then
 		read -r p _ f _ s _ <<<"$line"
@@ -85,7 +86,15 @@ judge() {
 	elif [ "$rc" = 1 ] && [ "$p" = 0 ]; then
 		reason="no test case passed"
 	fi
-	echo "$rc $p $f $s $verdict $reason"
+	if [ -n "$check" ] && [ "$verdict" = PASS ]; then
+		if (cd "$out" && eval "$check") >/dev/null 2>&1; then
+			reason="$reason; check passed: $check"
+		else
+			verdict=FAIL
+			reason="$reason; CHECK FAILED: $check"
+		fi
+	fi
+	echo "$rc $p $f $s $verdict ${secs}s, $reason"
 }
 
 iso_for() { # iso_for CMDLINE -> path of an ISO for that command line (built once)
@@ -101,14 +110,14 @@ iso_for() { # iso_for CMDLINE -> path of an ISO for that command line (built onc
 
 # run_configs FILE: boots every "name|cpu|mem|smp|uefi|cmdline|qemu_args" line, two at a time.
 run_configs() {
-	local names=() running=0 name cpu mem smp uefi cmdline extra iso
-	while IFS='|' read -r name cpu mem smp uefi cmdline extra; do
+	local names=() running=0 name cpu mem smp uefi cmdline extra check iso
+	while IFS='|' read -r name cpu mem smp uefi cmdline extra check; do
 		[ -z "$name" ] && continue
 		case $name in \#*) continue ;; esac
 		iso=$(iso_for "$cmdline") || { echo "0 0 0 0 FAIL ISO build failed" > "$out/$name.result"; names+=("$name"); continue; }
 		names+=("$name")
 		rm -f "$out/$name.result" "$out/$name.log"
-		boot "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" "$extra" &
+		boot "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" "$extra" "$check" &
 		running=$((running + 1))
 		if [ "$running" -ge "${JOBS:-2}" ]; then
 			wait -n
