@@ -20,7 +20,7 @@ LD := $(CROSS_COMPILE)ld
 endif
 NASM ?= nasm
 
-BUILD := build
+BUILD ?= build
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
@@ -62,11 +62,14 @@ C_SRCS := \
 	tests/test_catch.c \
 	tests/test_checker.c \
 	tests/test_cmdline.c \
+	tests/test_dmap.c \
 	tests/test_frame.c \
 	tests/test_multiboot2.c \
 	tests/test_pgprot.c \
+	tests/test_pgtable.c \
 	tests/test_pks.c \
 	tests/test_pks_state.c \
+	tests/test_pool.c \
 	tests/test_printf.c \
 	tests/test_thread.c
 
