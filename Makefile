@@ -66,6 +66,7 @@ C_SRCS := \
 	tests/test_frame.c \
 	tests/test_multiboot2.c \
 	tests/test_pgprot.c \
+	tests/test_pgprot_fatal.c \
 	tests/test_pgtable.c \
 	tests/test_pks.c \
 	tests/test_pks_state.c \

@@ -122,7 +122,9 @@ static bool filter_has(const char *filter, const char *name)
 
 static bool suite_selected(const char *filter, const struct ktest_suite *s)
 {
-	return !filter || !*filter || filter_has(filter, s->name);
+	if (!filter || !*filter)
+		return !s->explicit_only;
+	return filter_has(filter, s->name);
 }
 
 #define MAX_CASES_PER_SUITE 256

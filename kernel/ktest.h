@@ -24,6 +24,7 @@
 struct ktest_suite {
 	const char *name;
 	const char *(*skip_reason)(void);
+	bool explicit_only;     /* runs only when named in ktest= (it ends the run) */
 };
 
 struct ktest_case {
@@ -34,10 +35,15 @@ struct ktest_case {
 	int line;
 };
 
-#define KTEST_SUITE(order, sname, skip_fn)                                           \
-	static const struct ktest_suite ktest_suite_##sname = { #sname, skip_fn };   \
+#define KTEST_SUITE_DEFINE(order, sname, skip_fn, explicit)                          \
+	static const struct ktest_suite ktest_suite_##sname = { #sname, skip_fn,     \
+								 explicit };         \
 	static const struct ktest_suite *const ktest_suite_ptr_##sname __used        \
 		__section(".ktest_suites." #order) = &ktest_suite_##sname
+#define KTEST_SUITE(order, sname, skip_fn) KTEST_SUITE_DEFINE(order, sname, skip_fn, false)
+/* A suite that deliberately ends the run (a fatal report is what it checks, from
+ * the host runner): it runs only when ktest= names it. */
+#define KTEST_SUITE_EXPLICIT(order, sname) KTEST_SUITE_DEFINE(order, sname, NULL, true)
 
 #define KTEST(sname, cname)                                                          \
 	static void ktest_##sname##__##cname(void);                                  \

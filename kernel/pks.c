@@ -27,6 +27,7 @@ static const uint32_t access_bits[] = {
 	[PKS_ACCESS_NONE] = 3,          /* AD | WD */
 };
 
+/* True for a key of 1..15 that pks_key_alloc() handed out and nobody freed. */
 static bool key_allocated(int key)
 {
 	return key > 0 && key < PKS_NR_KEYS && names[key][0];
@@ -214,6 +215,18 @@ void pks_load(uint32_t pkrs)
 	pkrs_write(pkrs);
 }
 
+/* The last key of the run of free keys starting at k that share k's bits in pkrs. */
+static int free_run_end(uint32_t pkrs, int k)
+{
+	uint32_t bits = (pkrs >> (2 * k)) & 3;
+	int end = k;
+
+	while (end + 1 < PKS_NR_KEYS && !key_allocated(end + 1) &&
+	       ((pkrs >> (2 * (end + 1))) & 3) == bits)
+		end++;
+	return end;
+}
+
 void pks_decode(uint32_t pkrs, char *buf, size_t size)
 {
 	static const char *const rights[] = { "", "AD", "WD", "AD+WD" };
@@ -223,12 +236,20 @@ void pks_decode(uint32_t pkrs, char *buf, size_t size)
 	for (int k = 0; k < PKS_NR_KEYS; k++) {
 		uint32_t bits = (pkrs >> (2 * k)) & 3;
 		const char *name = pks_key_name(k);
+		int end = k;
 
 		if (!bits)
 			continue;
-		len += ksnprintf(buf + len, size > len ? size - len : 0, "%skey%d%s%s%s=%s",
-				 len ? " " : "", k, name ? "(" : "", name ? name : "",
-				 name ? ")" : "", rights[bits]);
+		if (name)
+			len += ksnprintf(buf + len, size > len ? size - len : 0, "%skey%d(%s)=%s",
+					 len ? " " : "", k, name, rights[bits]);
+		else if (k > 0 && (end = free_run_end(pkrs, k)) > k)
+			len += ksnprintf(buf + len, size > len ? size - len : 0, "%skeys%d-%d=%s",
+					 len ? " " : "", k, end, rights[bits]);
+		else
+			len += ksnprintf(buf + len, size > len ? size - len : 0, "%skey%d=%s",
+					 len ? " " : "", k, rights[bits]);
+		k = end;
 	}
 	if (!len)
 		ksnprintf(buf, size, "all keys full access");

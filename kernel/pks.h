@@ -77,7 +77,8 @@ uint32_t pks_default(void);
 void pks_load(uint32_t pkrs);
 
 /* Describes every key of `pkrs` that lacks full access, e.g.
- * "key1(page tables)=WD key2=AD+WD", or "all keys full access". */
+ * "key1(page tables)=WD key2(pks test)=AD+WD keys3-15=AD+WD" (runs of free keys
+ * with the same bits are merged), or "all keys full access". */
 void pks_decode(uint32_t pkrs, char *buf, size_t size);
 /* The "# pks: ..." lines of the report header: state, default PKRS, keys. */
 void pks_print_header(void);

@@ -81,6 +81,7 @@ static void ring_remove(struct thread *t)
 	prev->next = t->next;
 }
 
+/* True when t is a live (not yet joined) thread; never dereferences t. */
 static bool in_ring(const struct thread *t)
 {
 	const struct thread *p = &boot_thread;

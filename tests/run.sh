@@ -86,6 +86,18 @@ judge() {
 	elif [ "$rc" = 1 ] && [ "$p" = 0 ]; then
 		reason="no test case passed"
 	fi
+	case $check in
+	expect-fatal:*)
+		# The boot must end failed (status 3) with this text and a Bail out.
+		local want=${check#expect-fatal:}
+		if [ "$rc" = 3 ] && grep -qF "$want" "$log" && grep -q '^Bail out!' "$log"; then
+			echo "$rc 1 0 0 PASS ${secs}s, ended fatally as expected: $want"
+		else
+			echo "$rc 0 1 0 FAIL ${secs}s, expected a fatal '$want': $reason"
+		fi
+		return
+		;;
+	esac
 	if [ -n "$check" ] && [ "$verdict" = PASS ]; then
 		if (cd "$out" && eval "$check") >/dev/null 2>&1; then
 			reason="$reason; check passed: $check"

@@ -49,50 +49,62 @@ struct pks_scenario {
 
 #define DATA      (PTE_W | PTE_NX)
 #define USER      (PTE_U | PTE_W | PTE_NX)
-#define CODE      0ULL                       /* present, read-only, executable */
+#define CODE      0ULL                  /* present, read-only, executable */
+#define KT        false                 /* the page has the test key */
+#define K0        true                  /* the page has key 0 */
 #define RW        PKS_ACCESS_RW
 #define RO        PKS_ACCESS_RO
 #define NONE      PKS_ACCESS_NONE
-#define MID(sz)   ((sz) / 2 + 0x40)
-#define LAST(sz)  ((sz) - 1)
+#define WP1       false
+#define WP0       true
+#define NOPKRU    false
+#define PKRU      true
+#define RD        OP_READ
+#define WR        OP_WRITE
+#define EX        OP_EXEC
+#define END4K     (PAGE_SIZE - 1)
+#define MID2M     (PMD_SIZE / 2 + 0x40)
+#define END2M     (PMD_SIZE - 1)
+#define MID1G     (PUD_SIZE / 2 + 0x40)
+#define END1G     (PUD_SIZE - 1)
 
 static const struct pks_scenario scenarios[] = {
-	/* group   what                                  lvl prot  key0   access wp0    pkru   op        offset           err */
-	{ G_AD,   "RW key: read",                         0, DATA, false, RW,   false, false, OP_READ,  0,               0 },
-	{ G_AD,   "RW key: write",                        0, DATA, false, RW,   false, false, OP_WRITE, 8,               0 },
-	{ G_AD,   "AD: read faults",                      0, DATA, false, NONE, false, false, OP_READ,  0,               PF_READ },
-	{ G_AD,   "AD: write faults",                     0, DATA, false, NONE, false, false, OP_WRITE, 8,               PF_WRITE },
-	{ G_AD,   "AD: last byte read faults",            0, DATA, false, NONE, false, false, OP_READ,  LAST(4096),      PF_READ },
-	{ G_WD,   "WD, WP=1: read succeeds",              0, DATA, false, RO,   false, false, OP_READ,  0x10,            0 },
-	{ G_WD,   "WD, WP=1: write faults",               0, DATA, false, RO,   false, false, OP_WRITE, 0x10,            PF_WRITE },
-	{ G_WP0,  "WD, WP=0: write succeeds",             0, DATA, false, RO,   true,  false, OP_WRITE, 0x18,            0 },
-	{ G_WP0,  "WD, WP=0: read succeeds",              0, DATA, false, RO,   true,  false, OP_READ,  0x18,            0 },
-	{ G_WP0,  "AD, WP=0: read still faults",          0, DATA, false, NONE, true,  false, OP_READ,  0x20,            PF_READ },
-	{ G_WP0,  "AD, WP=0: write still faults",         0, DATA, false, NONE, true,  false, OP_WRITE, 0x20,            PF_WRITE },
-	{ G_KEY0, "key 0, all other keys AD|WD: read",    0, DATA, true,  NONE, false, false, OP_READ,  0x28,            0 },
-	{ G_KEY0, "key 0, all other keys AD|WD: write",   0, DATA, true,  NONE, false, false, OP_WRITE, 0x28,            0 },
-	{ G_USER, "user page, PKRS AD: read succeeds",    0, USER, false, NONE, false, false, OP_READ,  0x30,            0 },
-	{ G_USER, "user page, PKRS AD: write succeeds",   0, USER, false, NONE, false, false, OP_WRITE, 0x30,            0 },
-	{ G_USER, "user page, PKRU AD: read faults",      0, USER, false, RW,   false, true,  OP_READ,  0x38,            PF_READ },
-	{ G_USER, "user page, PKRU AD: write faults",     0, USER, false, RW,   false, true,  OP_WRITE, 0x38,            PF_WRITE },
-	{ G_EXEC, "AD: instruction fetch runs",           0, CODE, false, NONE, false, false, OP_EXEC,  0x40,            0 },
-	{ G_EXEC, "AD: read of the same code faults",     0, CODE, false, NONE, false, false, OP_READ,  0x40,            PF_READ },
-	{ G_2M,   "2M AD: read at start",                 1, DATA, false, NONE, false, false, OP_READ,  0,               PF_READ },
-	{ G_2M,   "2M AD: read in the middle",            1, DATA, false, NONE, false, false, OP_READ,  MID(PMD_SIZE),   PF_READ },
-	{ G_2M,   "2M AD: read of the last byte",         1, DATA, false, NONE, false, false, OP_READ,  LAST(PMD_SIZE),  PF_READ },
-	{ G_2M,   "2M WD: write at start",                1, DATA, false, RO,   false, false, OP_WRITE, 0,               PF_WRITE },
-	{ G_2M,   "2M WD: write in the middle",           1, DATA, false, RO,   false, false, OP_WRITE, MID(PMD_SIZE),   PF_WRITE },
-	{ G_2M,   "2M WD: write of the last byte",        1, DATA, false, RO,   false, false, OP_WRITE, LAST(PMD_SIZE),  PF_WRITE },
-	{ G_2M,   "2M WD: read of the last byte",         1, DATA, false, RO,   false, false, OP_READ,  LAST(PMD_SIZE),  0 },
-	{ G_2M,   "2M RW: write of the last byte",        1, DATA, false, RW,   false, false, OP_WRITE, LAST(PMD_SIZE),  0 },
-	{ G_1G,   "1G AD: read at start",                 2, DATA, false, NONE, false, false, OP_READ,  0,               PF_READ },
-	{ G_1G,   "1G AD: read in the middle",            2, DATA, false, NONE, false, false, OP_READ,  MID(PUD_SIZE),   PF_READ },
-	{ G_1G,   "1G AD: read of the last byte",         2, DATA, false, NONE, false, false, OP_READ,  LAST(PUD_SIZE),  PF_READ },
-	{ G_1G,   "1G WD: write at start",                2, DATA, false, RO,   false, false, OP_WRITE, 0,               PF_WRITE },
-	{ G_1G,   "1G WD: write in the middle",           2, DATA, false, RO,   false, false, OP_WRITE, MID(PUD_SIZE),   PF_WRITE },
-	{ G_1G,   "1G WD: write of the last byte",        2, DATA, false, RO,   false, false, OP_WRITE, LAST(PUD_SIZE),  PF_WRITE },
-	{ G_1G,   "1G WD: read of the last byte",         2, DATA, false, RO,   false, false, OP_READ,  LAST(PUD_SIZE),  0 },
-	{ G_1G,   "1G RW: write of the last byte",        2, DATA, false, RW,   false, false, OP_WRITE, LAST(PUD_SIZE),  0 },
+	/* group  what                             lvl prot key PKRS  CR0  PKRU    op  offset expected */
+	{ G_AD,   "RW key: read",                  0, DATA, KT, RW,   WP1, NOPKRU, RD, 0,     0 },
+	{ G_AD,   "RW key: write",                 0, DATA, KT, RW,   WP1, NOPKRU, WR, 8,     0 },
+	{ G_AD,   "AD: read",                      0, DATA, KT, NONE, WP1, NOPKRU, RD, 0,     PF_READ },
+	{ G_AD,   "AD: write",                     0, DATA, KT, NONE, WP1, NOPKRU, WR, 8,     PF_WRITE },
+	{ G_AD,   "AD: read of the last byte",     0, DATA, KT, NONE, WP1, NOPKRU, RD, END4K, PF_READ },
+	{ G_WD,   "WD, WP=1: read",                0, DATA, KT, RO,   WP1, NOPKRU, RD, 0x10,  0 },
+	{ G_WD,   "WD, WP=1: write",               0, DATA, KT, RO,   WP1, NOPKRU, WR, 0x10,  PF_WRITE },
+	{ G_WP0,  "WD, WP=0: write",               0, DATA, KT, RO,   WP0, NOPKRU, WR, 0x18,  0 },
+	{ G_WP0,  "WD, WP=0: read",                0, DATA, KT, RO,   WP0, NOPKRU, RD, 0x18,  0 },
+	{ G_WP0,  "AD, WP=0: read",                0, DATA, KT, NONE, WP0, NOPKRU, RD, 0x20,  PF_READ },
+	{ G_WP0,  "AD, WP=0: write",               0, DATA, KT, NONE, WP0, NOPKRU, WR, 0x20,  PF_WRITE },
+	{ G_KEY0, "key 0, keys 1-15 AD|WD: read",  0, DATA, K0, NONE, WP1, NOPKRU, RD, 0x28,  0 },
+	{ G_KEY0, "key 0, keys 1-15 AD|WD: write", 0, DATA, K0, NONE, WP1, NOPKRU, WR, 0x28,  0 },
+	{ G_USER, "user page, PKRS AD: read",      0, USER, KT, NONE, WP1, NOPKRU, RD, 0x30,  0 },
+	{ G_USER, "user page, PKRS AD: write",     0, USER, KT, NONE, WP1, NOPKRU, WR, 0x30,  0 },
+	{ G_USER, "user page, PKRU AD: read",      0, USER, KT, RW,   WP1, PKRU,   RD, 0x38,  PF_READ },
+	{ G_USER, "user page, PKRU AD: write",     0, USER, KT, RW,   WP1, PKRU,   WR, 0x38,  PF_WRITE },
+	{ G_EXEC, "AD: fetch of a ret",            0, CODE, KT, NONE, WP1, NOPKRU, EX, 0x40,  0 },
+	{ G_EXEC, "AD: read of the same ret",      0, CODE, KT, NONE, WP1, NOPKRU, RD, 0x40,  PF_READ },
+	{ G_2M,   "2M AD: read at start",          1, DATA, KT, NONE, WP1, NOPKRU, RD, 0,     PF_READ },
+	{ G_2M,   "2M AD: read in the middle",     1, DATA, KT, NONE, WP1, NOPKRU, RD, MID2M, PF_READ },
+	{ G_2M,   "2M AD: read of the last byte",  1, DATA, KT, NONE, WP1, NOPKRU, RD, END2M, PF_READ },
+	{ G_2M,   "2M WD: write at start",         1, DATA, KT, RO,   WP1, NOPKRU, WR, 0,     PF_WRITE },
+	{ G_2M,   "2M WD: write in the middle",    1, DATA, KT, RO,   WP1, NOPKRU, WR, MID2M, PF_WRITE },
+	{ G_2M,   "2M WD: write of the last byte", 1, DATA, KT, RO,   WP1, NOPKRU, WR, END2M, PF_WRITE },
+	{ G_2M,   "2M WD: read of the last byte",  1, DATA, KT, RO,   WP1, NOPKRU, RD, END2M, 0 },
+	{ G_2M,   "2M RW: write of the last byte", 1, DATA, KT, RW,   WP1, NOPKRU, WR, END2M, 0 },
+	{ G_1G,   "1G AD: read at start",          2, DATA, KT, NONE, WP1, NOPKRU, RD, 0,     PF_READ },
+	{ G_1G,   "1G AD: read in the middle",     2, DATA, KT, NONE, WP1, NOPKRU, RD, MID1G, PF_READ },
+	{ G_1G,   "1G AD: read of the last byte",  2, DATA, KT, NONE, WP1, NOPKRU, RD, END1G, PF_READ },
+	{ G_1G,   "1G WD: write at start",         2, DATA, KT, RO,   WP1, NOPKRU, WR, 0,     PF_WRITE },
+	{ G_1G,   "1G WD: write in the middle",    2, DATA, KT, RO,   WP1, NOPKRU, WR, MID1G, PF_WRITE },
+	{ G_1G,   "1G WD: write of the last byte", 2, DATA, KT, RO,   WP1, NOPKRU, WR, END1G, PF_WRITE },
+	{ G_1G,   "1G WD: read of the last byte",  2, DATA, KT, RO,   WP1, NOPKRU, RD, END1G, 0 },
+	{ G_1G,   "1G RW: write of the last byte", 2, DATA, KT, RW,   WP1, NOPKRU, WR, END1G, 0 },
 };
 
 /* --- fixtures (tests/test_pks.h) ---------------------------------------------- */
@@ -126,7 +138,19 @@ void pks_page_unmap(struct pks_page *p)
 		frame_free_run(p->pa, p->size / PAGE_SIZE);
 }
 
-uint8_t pks_pattern(uint64_t offset)
+bool pks_data_page(struct pks_page *p, int key)
+{
+	int rc = pks_page_map(p, PT_LEVEL_PTE, PTE_W | PTE_NX, key);
+
+	if (rc) {
+		ktest_fail(__FILE__, __LINE__, "cannot map a test page: %d", rc);
+		pks_key_free(key);
+	}
+	return rc == 0;
+}
+
+/* The byte a row stores (through the direct map) at `offset` before its access. */
+static uint8_t pks_pattern(uint64_t offset)
 {
 	return (uint8_t)(0xa5 ^ offset ^ (offset >> 12) ^ (offset >> 21));
 }
@@ -153,6 +177,7 @@ static void env_enter(const struct pks_scenario *s, int key, struct row_env *env
 {
 	env->cr0 = read_cr0();
 	env->cr4 = read_cr4();
+	env->pkru = 0;
 	if (env->cr4 & CR4_SMAP)
 		write_cr4(read_cr4() & ~CR4_SMAP);     /* rows read user pages with SMAP off */
 	if (s->pkru_ad) {
@@ -368,7 +393,8 @@ KTEST(pks, pkrs_change_takes_effect_without_tlb_flush)
 
 	if (key <= 0)
 		return;
-	KASSERT_EQ(pks_page_map(&p, PT_LEVEL_PTE, DATA, key), 0);
+	if (!pks_data_page(&p, key))
+		return;
 	*(volatile uint8_t *)pa_to_va(p.pa) = value;
 	for (size_t i = 0; i < ARRAY_SIZE(immediate_steps); i++) {
 		const struct pks_step *s = &immediate_steps[i];
@@ -395,10 +421,10 @@ KTEST(pks, pkrs_change_takes_effect_without_tlb_flush)
 
 /* The MMU's accessed/dirty stores go to the leaf entry by physical address, never
  * through a linear mapping, so no key can block them (SDM Vol. 3A, 4.6.2: keys
- * govern data accesses only). With page-table protection on, the table page that
- * holds the leaf is itself keyed and write-disabled in PKRS, which is the case this
- * proves: A and D are set in a WD page without a fault. The data page's key is WD
- * too while A is set; a write that WD blocks must leave D clear. */
+ * govern data accesses only). The page that receives them is the table page holding
+ * the leaf; its direct-map leaf carries the page-table key, which this case makes
+ * write-disabled (whatever pks_tables= says) while the MMU sets A and D in it. The
+ * data page's key is WD too while A is set; a write that WD blocks leaves D clear. */
 KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 {
 	int key = pks_test_key("pks test"), level, tlevel, tkey;
@@ -409,13 +435,18 @@ KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 
 	if (key <= 0)
 		return;
-	KASSERT_EQ(pks_page_map(&p, PT_LEVEL_PTE, DATA, key), 0);
+	if (!pks_data_page(&p, key))
+		return;
 	leaf = pt_lookup(p.va, &level);
 	tleaf = pt_lookup((uint64_t)leaf, &tlevel);
 	KASSERT_TRUE(leaf && tleaf);
 	tkey = pt_entry_pkey(*tleaf);
 	pt_set_entry(leaf, *leaf & ~(PTE_A | PTE_D));
 	invlpg((void *)p.va);
+	if (tkey)
+		KEXPECT_EQ(pks_set_access(tkey, PKS_ACCESS_RO), 0);
+	else
+		ktest_note("the leaf's table page has key 0: only the data-page half runs");
 	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RO), 0);
 	catch_read8((void *)p.va, &f);
 	KEXPECT_NO_FAULT(&f);
@@ -429,10 +460,7 @@ KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 	KEXPECT_NO_FAULT(&f);
 	KEXPECT_TRUE(*leaf & PTE_D);
 	if (tkey)
-		KEXPECT_NE(pks_read() & PKRS_WD(tkey), 0);
-	else
-		ktest_note("leaf table page has key 0 (page tables unprotected): only the "
-			   "data-page half ran");
+		KEXPECT_NE(pks_read() & PKRS_WD(tkey), 0);     /* WD held throughout */
 	pkrs_write(saved);
 	pks_page_unmap(&p);
 	KEXPECT_EQ(pks_key_free(key), 0);

@@ -22,8 +22,9 @@ int pks_page_map(struct pks_page *p, int level, uint64_t prot, int key);
 /* Unmaps the leaf (flushing it) and frees its frames. */
 void pks_page_unmap(struct pks_page *p);
 
-/* The byte stored (through the direct map) at `offset` of a test page. */
-uint8_t pks_pattern(uint64_t offset);
+/* Maps a 4 KiB read-write NX page with `key`. On failure fails the case, frees
+ * the key and returns false. */
+bool pks_data_page(struct pks_page *p, int key);
 
 /* Allocates a test key (default access: none). Fails the case and returns a
  * negative value when no key is left. */

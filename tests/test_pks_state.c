@@ -17,6 +17,7 @@
 #define PF_READ   (PF_P | PF_PK)
 #define PF_WRITE  (PF_P | PF_W | PF_PK)
 
+/* True when sub occurs in s. */
 static bool contains(const char *s, const char *sub)
 {
 	size_t n = strlen(sub);
@@ -98,6 +99,8 @@ static bool handlers_ready(void)
 			     trap_register(VEC_TEST_INNER, inner_handler) == 0;
 	if (!registered)
 		ktest_fail(__FILE__, __LINE__, "trap_register failed");
+	if (!trap_pkrs_managed)
+		ktest_fail(__FILE__, __LINE__, "the trap entry does not manage PKRS");
 	return registered && trap_pkrs_managed;
 }
 
@@ -115,10 +118,10 @@ static uint32_t raise_outer(bool nest, bool edit)
 
 KTEST(pks, trap_handler_runs_with_default_and_interrupted_pkrs_returns)
 {
-	int key = pks_test_key("pks test");
+	int key = handlers_ready() ? pks_test_key("pks test") : -1;
 	uint32_t saved = pks_read(), interrupted;
 
-	if (key <= 0 || !handlers_ready())
+	if (key <= 0)
 		return;
 	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
 	interrupted = pks_read();
@@ -133,14 +136,15 @@ KTEST(pks, trap_handler_runs_with_default_and_interrupted_pkrs_returns)
 
 KTEST(pks, trap_handler_edit_of_saved_pkrs_is_what_resumes)
 {
-	int key = pks_test_key("pks test");
+	int key = handlers_ready() ? pks_test_key("pks test") : -1;
 	uint32_t saved = pks_read();
 	struct pks_page p;
 	struct fault f;
 
-	if (key <= 0 || !handlers_ready())
+	if (key <= 0)
 		return;
-	KASSERT_EQ(pks_page_map(&p, PT_LEVEL_PTE, PTE_W | PTE_NX, key), 0);
+	if (!pks_data_page(&p, key))
+		return;
 	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
 	probe.edit_to = pks_read() | PKRS_WD(key);
 	KEXPECT_EQ(raise_outer(false, true), probe.edit_to);
@@ -158,13 +162,14 @@ KTEST(pks, trap_handler_edit_of_saved_pkrs_is_what_resumes)
  * own AD. Each level must see the default on entry and get its own value back. */
 KTEST(pks, nested_traps_each_restore_their_own_pkrs)
 {
-	int key = pks_test_key("pks test");
+	int key = handlers_ready() ? pks_test_key("pks test") : -1;
 	uint32_t saved = pks_read(), interrupted;
 	struct pks_page p;
 
-	if (key <= 0 || !handlers_ready())
+	if (key <= 0)
 		return;
-	KASSERT_EQ(pks_page_map(&p, PT_LEVEL_PTE, PTE_W | PTE_NX, key), 0);
+	if (!pks_data_page(&p, key))
+		return;
 	KEXPECT_EQ(pks_key_set_default(key, PKS_ACCESS_RO), 0);
 	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
 	interrupted = pks_read();
@@ -229,7 +234,8 @@ KTEST(pks, key_opened_by_one_thread_stays_closed_for_another)
 	if (two.key <= 0)
 		return;
 	KEXPECT_EQ(pks_key_set_default(two.key, PKS_ACCESS_RO), 0);
-	KASSERT_EQ(pks_page_map(&p, PT_LEVEL_PTE, PTE_W | PTE_NX, two.key), 0);
+	if (!pks_data_page(&p, two.key))
+		return;
 	two.va = p.va;
 	mine = pks_read();
 	a = thread_create("pks A", thread_a, NULL);
@@ -314,7 +320,8 @@ KTEST(pks, fault_report_names_leaf_key_and_blocking_right)
 
 	if (key <= 0)
 		return;
-	KASSERT_EQ(pks_page_map(&p, PT_LEVEL_PTE, PTE_W | PTE_NX, key), 0);
+	if (!pks_data_page(&p, key))
+		return;
 	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RO), 0);
 	at_fault = pks_read();
 	catch_write8((void *)p.va, 1, &f);
@@ -330,5 +337,27 @@ KTEST(pks, fault_report_names_leaf_key_and_blocking_right)
 	KEXPECT_TRUE(contains(buf, "WD: writes disabled"));
 	pkrs_write(saved);
 	pks_page_unmap(&p);
+	KEXPECT_EQ(pks_key_free(key), 0);
+}
+
+KTEST(pks, decode_names_keys_and_merges_free_runs)
+{
+	int key = pks_test_key("pks test");
+	char buf[256], want[64];
+
+	if (key <= 0)
+		return;
+	pks_decode(0, buf, sizeof(buf));
+	KEXPECT_STREQ(buf, "all keys full access");
+	pks_decode(PKRS_WD(key), buf, sizeof(buf));
+	ksnprintf(want, sizeof(want), "key%d(pks test)=WD", key);
+	KEXPECT_STREQ(buf, want);
+	pks_decode(PKRS_AD(key) | PKRS_AD(0), buf, sizeof(buf));
+	ksnprintf(want, sizeof(want), "key0=AD key%d(pks test)=AD", key);
+	KEXPECT_STREQ(buf, want);
+	if (!pks_key_name(14) && !pks_key_name(15)) {
+		pks_decode(PKRS_KEY_MASK(14) | PKRS_KEY_MASK(15), buf, sizeof(buf));
+		KEXPECT_STREQ(buf, "keys14-15=AD+WD");
+	}
 	KEXPECT_EQ(pks_key_free(key), 0);
 }

@@ -1,0 +1,598 @@
+/* tests/test_dmap.c - the direct map: every RAM frame at PAGE_OFFSET + pa, holes left
+ * unmapped, the large-leaf layout, the read-only image alias, NX, simulated hot-add.
+ *
+ * Every access that may fault is one load, store or call through the fault catcher.
+ * The cases read every mapped frame but write only frames they took from the frame
+ * allocator (other frames belong to someone else; the image's .text/.rodata alias
+ * is read-only by design), and give back everything they take.
+ */
+#include "kernel/catch.h"
+#include "kernel/cmdline.h"
+#include "kernel/ktest.h"
+#include "arch/cpu.h"
+#include "mm/dmap.h"
+#include "mm/frame.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "mm/ptcache.h"
+#include "mm/set_memory.h"
+#include "mm/vmap.h"
+
+KTEST_SUITE(20, dmap, NULL);
+
+#define DM_FULL_BYTES   (1 * GiB)       /* up to this much RAM, every frame is checked */
+#define DM_SAMPLE       8192            /* above it, about this many per check */
+#define DM_MAX_RUNS     4096            /* runs a drain can record */
+#define DM_DRAIN_RUN    (1ULL << 20)    /* largest drain run: 4 GiB */
+#define DM_HOTADD_MAX   (4 * GiB)       /* the most a hot-add case adds */
+#define DM_PATTERN      0x5741524445ULL /* "WARDE" */
+#define DM_RET          0xc3            /* x86 `ret` */
+
+struct dm_run {
+	phys_addr_t pa;
+	uint64_t count;
+};
+
+/* Frames a case checked, how many failed, and the first that did. */
+struct dm_tally {
+	uint64_t checked, bad;
+	phys_addr_t first_bad;
+};
+
+static struct dm_run dm_runs[DM_MAX_RUNS];
+static int dm_nr_runs;
+
+/* 1 (every frame) up to DM_FULL_BYTES of RAM, else a stride giving ~DM_SAMPLE frames. */
+static uint64_t dm_stride(void)
+{
+	uint64_t pages = dmap_ram_bytes() / PAGE_SIZE;
+
+	return dmap_ram_bytes() <= DM_FULL_BYTES ? 1 : MAX(pages / DM_SAMPLE, 1);
+}
+
+static void dm_count(struct dm_tally *t, phys_addr_t pa, bool ok)
+{
+	t->checked++;
+	if (!ok && !t->bad++)
+		t->first_bad = pa;
+}
+
+static void dm_expect_clean(const struct dm_tally *t, const char *what)
+{
+	ktest_note("%s: %llu frames checked, %llu bad (first 0x%llx)", what,
+		   (unsigned long long)t->checked, (unsigned long long)t->bad,
+		   (unsigned long long)t->first_bad);
+	KEXPECT_GT(t->checked, 0);
+	KEXPECT_EQ(t->bad, 0);
+}
+
+/* True when the kernel's leaf for PAGE_OFFSET + pa maps exactly pa. */
+static bool dm_translates(phys_addr_t pa)
+{
+	int level;
+	uint64_t *e = pt_lookup(PAGE_OFFSET + pa, &level);
+
+	return e && pt_entry_pa(*e, level) + (pa & (pt_size(level) - 1)) == pa;
+}
+
+/* The word of frame pa a check uses: a different cache line for neighbouring frames. */
+static uint64_t *dm_word(phys_addr_t pa)
+{
+	return (uint64_t *)pa_to_va(pa) + (pa >> PAGE_SHIFT) % 512;
+}
+
+static bool dm_frame_reads(phys_addr_t pa)
+{
+	struct fault f;
+
+	catch_read64(dm_word(pa), &f);
+	return !f.hit && dm_translates(pa);
+}
+
+/* Stores a pattern into a frame the caller owns and loads it back. */
+static bool dm_frame_writes(phys_addr_t pa)
+{
+	struct fault w, r;
+	uint64_t v = DM_PATTERN ^ pa;
+
+	catch_write64(dm_word(pa), v, &w);
+	return !w.hit && catch_read64(dm_word(pa), &r) == v && !r.hit && dm_translates(pa);
+}
+
+/* Takes every free frame as runs, largest first (stops early if dm_runs fills). */
+static void dm_drain(void)
+{
+	dm_nr_runs = 0;
+	for (uint64_t count = DM_DRAIN_RUN; count > 0; count /= 2) {
+		while (dm_nr_runs < DM_MAX_RUNS) {
+			phys_addr_t pa = frame_alloc_run(count, PAGE_SIZE);
+
+			if (!pa)
+				break;
+			dm_runs[dm_nr_runs++] = (struct dm_run){ pa, count };
+		}
+	}
+}
+
+static void dm_undrain(void)
+{
+	while (dm_nr_runs > 0) {
+		dm_nr_runs--;
+		KEXPECT_EQ(frame_free_run(dm_runs[dm_nr_runs].pa, dm_runs[dm_nr_runs].count), 0);
+	}
+}
+
+/* The leaf entry that maps va, or 0 when none does. */
+static uint64_t dm_leaf(uint64_t va)
+{
+	int level;
+	uint64_t *e = pt_lookup(va, &level);
+
+	return e ? *e : 0;
+}
+
+static bool dm_in_ram(phys_addr_t pa)
+{
+	const struct pa_range *r;
+	int n = dmap_ranges(&r);
+
+	for (int i = 0; i < n; i++)
+		if (pa >= r[i].base && pa - r[i].base < r[i].len)
+			return true;
+	return false;
+}
+
+/* CPUID.80000001H:EDX bit 26, read here rather than trusting the kernel's copy. */
+static bool dm_cpu_has_1g(void)
+{
+	return cpuid(0x80000001, 0).edx & (1u << 26);
+}
+
+KTEST(dmap, paging_levels_match_cr4_la57)
+{
+	bool la57 = read_cr4() & CR4_LA57;
+
+	ktest_note("%d-level paging, la57=%s on the command line", la57 ? 5 : 4,
+		   cmdline_get("la57") ? cmdline_get("la57") : "(not given)");
+	KEXPECT_EQ(pt_root_level(), la57 ? PT_LEVEL_PGD : PT_LEVEL_P4D);
+	if (cmdline_is("la57", "off"))
+		KEXPECT_EQ(pt_root_level(), PT_LEVEL_P4D);
+	else if (cpuid(7, 0).ecx & (1u << 16))
+		KEXPECT_EQ(pt_root_level(), PT_LEVEL_PGD);
+	KEXPECT_EQ(read_cr3() & PTE_ADDR_MASK, pt_kernel_root());
+}
+
+KTEST(dmap, every_ram_frame_translates_to_itself_and_reads)
+{
+	const struct pa_range *r;
+	int n = dmap_ranges(&r);
+	uint64_t step = dm_stride();
+	struct dm_tally t = { 0 };
+
+	for (int i = 0; i < n; i++) {
+		for (uint64_t off = 0; off < r[i].len; off += step * PAGE_SIZE)
+			dm_count(&t, r[i].base + off, dm_frame_reads(r[i].base + off));
+		dm_count(&t, r[i].base + r[i].len - PAGE_SIZE,
+			 dm_frame_reads(r[i].base + r[i].len - PAGE_SIZE));
+	}
+	dm_expect_clean(&t, step == 1 ? "every RAM frame" : "a sample of RAM frames");
+}
+
+KTEST(dmap, every_free_frame_writes_through_direct_map)
+{
+	uint64_t step = dm_stride();
+	struct dm_tally t = { 0 };
+
+	dm_drain();
+	for (int i = 0; i < dm_nr_runs; i++)
+		for (uint64_t k = 0; k < dm_runs[i].count; k += step)
+			dm_count(&t, dm_runs[i].pa + k * PAGE_SIZE,
+				 dm_frame_writes(dm_runs[i].pa + k * PAGE_SIZE));
+	dm_undrain();
+	dm_expect_clean(&t, step == 1 ? "every free frame" : "a sample of free frames");
+}
+
+KTEST(dmap, frame_written_via_direct_map_reads_back_via_vmap_alias)
+{
+	phys_addr_t pa = frame_alloc();
+	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE), *dm = pa_to_va(pa);
+	struct fault f;
+
+	KASSERT_TRUE(pa != 0 && va != 0);
+	KASSERT_EQ(vmap_map(va, pa, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
+	KEXPECT_EQ(va_to_pa(dm), pa);
+	KEXPECT_EQ(va_to_pa((void *)va), pa);
+	catch_write64(dm + 3, DM_PATTERN, &f);
+	KEXPECT_NO_FAULT(&f);
+	KEXPECT_EQ(catch_read64((uint64_t *)va + 3, &f), DM_PATTERN);
+	catch_write64((uint64_t *)va + 5, ~DM_PATTERN, &f);
+	KEXPECT_EQ(catch_read64(dm + 5, &f), ~DM_PATTERN);
+	KEXPECT_NO_FAULT(&f);
+	vmap_unmap(va, PAGE_SIZE);
+	KEXPECT_EQ(frame_free(pa), 0);
+}
+
+/* Collects physical addresses that are not RAM: fixed platform holes, the first and
+ * last page of every gap between RAM ranges, the page right above the last range,
+ * far above it, and RAM held back by mem=. Returns how many. */
+static int dm_holes(phys_addr_t *out, int max)
+{
+	static const phys_addr_t fixed[] = {
+		0xa0000,        /* legacy VGA window */
+		0xb0000000,     /* q35 PCIe ECAM */
+		0xfec00000,     /* I/O APIC */
+		0xfee00000,     /* local APIC */
+	};
+	const struct pa_range *r, *h;
+	int n = dmap_ranges(&r), nh = dmap_held_ranges(&h), k = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(fixed) && k < max; i++)
+		out[k++] = fixed[i];
+	for (int i = 0; i < n && k + 2 <= max; i++) {
+		phys_addr_t end = r[i].base + r[i].len;
+
+		out[k++] = end;
+		out[k++] = i + 1 < n ? r[i + 1].base - PAGE_SIZE : ALIGN_UP(end, GiB) + GiB;
+	}
+	for (int i = 0; i < nh && k < max; i++)
+		out[k++] = h[i].base;
+	return k;
+}
+
+KTEST(dmap, non_ram_is_not_mapped_and_reads_fault)
+{
+	static phys_addr_t holes[2 * BOOT_MAX_RANGES + 8];
+	int n = dm_holes(holes, (int)ARRAY_SIZE(holes)), tested = 0;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t va = PAGE_OFFSET + holes[i];
+		struct fault f;
+		int level;
+
+		if (dm_in_ram(holes[i]))
+			continue;       /* e.g. 0xb0000000 is RAM in a bigger guest */
+		tested++;
+		if (pt_lookup(va, &level))
+			ktest_fail(__FILE__, __LINE__, "hole 0x%llx is mapped",
+				   (unsigned long long)holes[i]);
+		catch_read64((void *)va, &f);
+		KEXPECT_PF(&f, 0, va);
+	}
+	ktest_note("%d non-RAM addresses probed", tested);
+	KEXPECT_GT(tested, 3);
+}
+
+/* True when [pa, pa+size) lies wholly inside or wholly outside [lo, hi). */
+static bool dm_uniform_with(phys_addr_t pa, uint64_t size, phys_addr_t lo, phys_addr_t hi)
+{
+	return pa + size <= lo || pa >= hi || (pa >= lo && pa + size <= hi);
+}
+
+/* True when one leaf may map [pa, pa+size): it straddles no edge of the read-only
+ * image alias, a pool chunk or a keyed cache block (the boot block; all blocks
+ * when `all_blocks`). */
+static bool dm_leaf_fits(phys_addr_t pa, uint64_t size, bool all_blocks)
+{
+	uint64_t nb = all_blocks ? ptcache_nr_blocks() : MIN(ptcache_nr_blocks(), 1);
+
+	if (!dm_uniform_with(pa, size, kernel_pa_start(), kernel_ro_pa_end()))
+		return false;
+	for (uint64_t i = 0; i < pool_nr_chunks(); i++)
+		if (!dm_uniform_with(pa, size, pool_chunk(i), pool_chunk(i) + POOL_CHUNK_SIZE))
+			return false;
+	for (uint64_t i = 0; i < nb; i++)
+		if (!dm_uniform_with(pa, size, ptcache_block(i), ptcache_block(i) + 2 * MiB))
+			return false;
+	return true;
+}
+
+/* The layout computed from dmap_ranges(): each range mapped from its start with the
+ * largest aligned leaf that fits in it and in its special region. */
+static void dm_expected_layout(struct dmap_stats *s, bool all_blocks)
+{
+	const struct pa_range *r;
+	int n = dmap_ranges(&r), top = dm_cpu_has_1g() ? PT_LEVEL_PUD : PT_LEVEL_PMD;
+
+	*s = (struct dmap_stats){ 0 };
+	for (int i = 0; i < n; i++) {
+		phys_addr_t pa = r[i].base, end = r[i].base + r[i].len;
+
+		while (pa < end) {
+			int l = top;
+
+			while (l > PT_LEVEL_PTE && !(IS_ALIGNED(pa, pt_size(l)) &&
+			       pa + pt_size(l) <= end && dm_leaf_fits(pa, pt_size(l), all_blocks)))
+				l--;
+			s->leaves[l]++;
+			s->bytes += pt_size(l);
+			pa += pt_size(l);
+		}
+	}
+}
+
+static void dm_expect_layout(const struct dmap_stats *got, const struct dmap_stats *want)
+{
+	ktest_note("expected %llu x 1G, %llu x 2M, %llu x 4K; found %llu, %llu, %llu",
+		   (unsigned long long)want->leaves[2], (unsigned long long)want->leaves[1],
+		   (unsigned long long)want->leaves[0], (unsigned long long)got->leaves[2],
+		   (unsigned long long)got->leaves[1], (unsigned long long)got->leaves[0]);
+	for (int l = PT_LEVEL_PTE; l <= PT_LEVEL_PUD; l++)
+		KEXPECT_EQ(got->leaves[l], want->leaves[l]);
+	KEXPECT_EQ(got->bytes, want->bytes);
+}
+
+KTEST(dmap, boot_leaf_counts_match_expected_large_page_layout)
+{
+	struct dmap_stats want;
+
+	KEXPECT_EQ(dmap_has_1g(), dm_cpu_has_1g());
+	dm_expected_layout(&want, false);
+	dm_expect_layout(dmap_boot_stats(), &want);
+}
+
+KTEST(dmap, live_leaf_counts_match_expected_large_page_layout)
+{
+	struct dmap_stats want, got;
+
+	/* Cache blocks taken after boot force 2 MiB leaves only when they carry a key. */
+	dm_expected_layout(&want, dmap_table_key() != 0);
+	dmap_stats(&got);
+	dm_expect_layout(&got, &want);
+}
+
+KTEST(dmap, leaf_bytes_add_up_to_ram_mapped)
+{
+	struct dmap_stats s;
+
+	dmap_stats(&s);
+	KEXPECT_EQ(s.leaves[0] * PAGE_SIZE + s.leaves[1] * PMD_SIZE + s.leaves[2] * PUD_SIZE,
+		   dmap_ram_bytes());
+	KEXPECT_EQ(s.bytes, dmap_ram_bytes());
+	KEXPECT_EQ(dmap_boot_stats()->bytes, dmap_ram_bytes());
+}
+
+struct dm_bits {
+	uint64_t leaves, no_nx, no_g, user, wx;
+};
+
+static void dm_check_leaf_bits(phys_addr_t table, int level, int index, uint64_t e,
+			       uint64_t va, void *arg)
+{
+	struct dm_bits *b = arg;
+
+	(void)table;
+	(void)index;
+	if (!is_dmap_va(va) || !pt_is_leaf(e, level))
+		return;
+	b->leaves++;
+	b->no_nx += !(e & PTE_NX);
+	b->no_g += !(e & PTE_G);
+	b->user += !!(e & PTE_U);
+	b->wx += (e & PTE_W) && !(e & PTE_NX);
+}
+
+KTEST(dmap, leaves_are_nx_global_and_supervisor)
+{
+	struct dm_bits b = { 0 };
+
+	pt_walk_all(pt_kernel_root(), dm_check_leaf_bits, &b);
+	KEXPECT_GT(b.leaves, 0);
+	KEXPECT_EQ(b.no_nx, 0);
+	KEXPECT_EQ(b.no_g, 0);
+	KEXPECT_EQ(b.user, 0);
+	KEXPECT_EQ(b.wx, 0);
+}
+
+KTEST(dmap, kernel_text_alias_is_read_only)
+{
+	uint64_t *va = pa_to_va(kernel_pa_start()), old, *e;
+	uint64_t writable = 0;
+	struct fault f;
+	int level;
+
+	for (phys_addr_t pa = kernel_pa_start(); pa < kernel_ro_pa_end(); pa += PAGE_SIZE) {
+		e = pt_lookup(PAGE_OFFSET + pa, &level);
+		writable += !e || (*e & PTE_W);
+	}
+	KEXPECT_EQ(writable, 0);
+	old = catch_read64(va, &f);
+	KEXPECT_NO_FAULT(&f);
+	catch_write64(va, old, &f);     /* the same value: harmless if it went through */
+	KEXPECT_PF(&f, PF_P | PF_W, va);
+	/* The .data alias right above is writable: the check above can tell. */
+	e = pt_lookup(PAGE_OFFSET + kernel_ro_pa_end(), &level);
+	KEXPECT_TRUE(e && (*e & PTE_W));
+}
+
+KTEST(dmap, set_memory_rw_on_kernel_text_alias_is_eperm)
+{
+	uint64_t va = PAGE_OFFSET + kernel_pa_start(), last = PAGE_OFFSET + kernel_ro_pa_end() -
+			PAGE_SIZE, pages = (kernel_ro_pa_end() - kernel_pa_start()) / PAGE_SIZE;
+	uint64_t before = dm_leaf(va);
+	struct fault f;
+
+	KEXPECT_EQ(set_memory_rw(va, pages), -EPERM);
+	KEXPECT_EQ(set_memory_rw(va, 1), -EPERM);
+	KEXPECT_EQ(set_memory_rw(last, 2), -EPERM);     /* overlaps by its first page */
+	KEXPECT_EQ(set_memory_x(va, 1), -EPERM);
+	KEXPECT_EQ(dm_leaf(va), before);
+	catch_write64((void *)last, catch_read64((void *)last, &f), &f);
+	KEXPECT_PF(&f, PF_P | PF_W, last);
+}
+
+KTEST(dmap, exec_from_direct_map_faults_nx)
+{
+	phys_addr_t pa = frame_alloc();
+	uint8_t *va = pa_to_va(pa);
+	struct fault f;
+
+	KASSERT_TRUE(pa != 0);
+	catch_write8(va, DM_RET, &f);
+	KEXPECT_NO_FAULT(&f);
+	catch_exec(va, &f);
+	KEXPECT_PF(&f, PF_P | PF_I, va);
+	KEXPECT_EQ(frame_free(pa), 0);
+}
+
+/* ---- simulated hot-add (mem=) -------------------------------------------------- */
+
+static const char dm_no_held[] = "no RAM held back (boot with mem=)";
+
+/* The 2 MiB-aligned part (at most DM_HOTADD_MAX) of the first held-back range that
+ * has at least 4 MiB of one; false when none has. */
+static bool dm_held_part(phys_addr_t *pa, uint64_t *len)
+{
+	const struct pa_range *h;
+	int n = dmap_held_ranges(&h);
+
+	for (int i = 0; i < n; i++) {
+		phys_addr_t lo = ALIGN_UP(h[i].base, 2 * MiB);
+		phys_addr_t hi = ALIGN_DOWN(h[i].base + h[i].len, 2 * MiB);
+
+		if (hi > lo && hi - lo >= 4 * MiB) {
+			*pa = lo;
+			*len = MIN(hi - lo, DM_HOTADD_MAX);
+			return true;
+		}
+	}
+	return false;
+}
+
+static uint64_t dm_tables_needed(void)
+{
+	const struct pa_range *r;
+	int n = dmap_ranges(&r);
+
+	return pool_tables_needed(r, n);
+}
+
+static bool dm_is_chunk(phys_addr_t pa)
+{
+	phys_addr_t c;
+
+	return pool_overlaps(pa, PAGE_SIZE, &c) && c == pa;
+}
+
+/* Checks every 2 MiB of an added range: a pool chunk (2 MiB leaf with the table key,
+ * not the frame allocator's), or free frames of the allocator. Returns the chunks. */
+static uint64_t dm_check_added(phys_addr_t pa, uint64_t len)
+{
+	uint64_t chunks = 0, bad = 0;
+
+	for (phys_addr_t p = pa; p < pa + len; p += 2 * MiB) {
+		int level;
+		uint64_t *e = pt_lookup(PAGE_OFFSET + p, &level);
+
+		if (dm_is_chunk(p)) {
+			chunks++;
+			bad += frame_owned(p) || !e || level != PT_LEVEL_PMD ||
+			       pt_entry_pkey(*e) != dmap_table_key();
+		} else {
+			bad += !frame_range_free(p, 2 * MiB) || !e || level < PT_LEVEL_PMD;
+		}
+	}
+	KEXPECT_EQ(bad, 0);
+	return chunks;
+}
+
+/* Takes the first frame of an added range from the allocator, writes and reads it
+ * through the direct map, gives it back. */
+static void dm_expect_added_frame_works(phys_addr_t pa)
+{
+	KASSERT_EQ(frame_remove_range(pa, PAGE_SIZE), 0);
+	KEXPECT_TRUE(dm_frame_writes(pa));
+	KEXPECT_EQ(frame_add_range(pa, PAGE_SIZE), 0);
+}
+
+KTEST(dmap, hotadd_maps_held_range_and_grows_pool)
+{
+	uint64_t len, need0 = dm_tables_needed(), total0 = pool_total(), ram0 = dmap_ram_bytes();
+	uint64_t chunks0 = pool_nr_chunks(), want;
+	phys_addr_t pa;
+
+	if (!dm_held_part(&pa, &len))
+		KTEST_SKIP(dm_no_held);
+	KASSERT_EQ(dmap_hotadd(pa, len), 0);
+	want = (dm_tables_needed() - need0 + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
+	ktest_note("added [0x%llx, 0x%llx): pool needs %llu more tables, grew by %llu chunks",
+		   (unsigned long long)pa, (unsigned long long)(pa + len),
+		   (unsigned long long)(dm_tables_needed() - need0),
+		   (unsigned long long)(pool_nr_chunks() - chunks0));
+	KEXPECT_EQ(pool_total(), total0 + want * POOL_CHUNK_FRAMES);
+	KEXPECT_EQ(dm_check_added(pa, len), want);
+	KEXPECT_EQ(pool_nr_chunks(), chunks0 + want);
+	KEXPECT_EQ(dmap_ram_bytes(), ram0 + len);
+	dm_expect_added_frame_works(pa);
+	KEXPECT_EQ(dmap_hotremove(pa, len), 0);
+}
+
+/* Expects [pa, pa+len) unmapped: sampled pages have no leaf and a load faults. */
+static void dm_expect_unmapped(phys_addr_t pa, uint64_t len)
+{
+	const phys_addr_t probe[] = { pa, pa + len / 2, pa + len - PAGE_SIZE };
+
+	for (size_t i = 0; i < ARRAY_SIZE(probe); i++) {
+		uint64_t va = PAGE_OFFSET + ALIGN_DOWN(probe[i], PAGE_SIZE);
+		struct fault f;
+		int level;
+
+		KEXPECT_TRUE(pt_lookup(va, &level) == NULL);
+		catch_read64((void *)va, &f);
+		KEXPECT_PF(&f, 0, va);
+	}
+}
+
+static bool dm_is_held(phys_addr_t pa, uint64_t len)
+{
+	const struct pa_range *h;
+	int n = dmap_held_ranges(&h);
+
+	for (int i = 0; i < n; i++)
+		if (pa >= h[i].base && pa + len <= h[i].base + h[i].len)
+			return true;
+	return false;
+}
+
+KTEST(dmap, hotremove_unmaps_and_shrinks_pool)
+{
+	uint64_t len, total0 = pool_total(), ram0 = dmap_ram_bytes();
+	uint64_t owned0 = frame_owned_count(), count0[PT_NR_LEVELS];
+	struct dmap_stats s0, s1;
+	phys_addr_t pa;
+
+	if (!dm_held_part(&pa, &len))
+		KTEST_SKIP(dm_no_held);
+	for (int l = 0; l < PT_NR_LEVELS; l++)
+		count0[l] = pt_count(l);
+	dmap_stats(&s0);
+	KASSERT_EQ(dmap_hotadd(pa, len), 0);
+	KASSERT_EQ(dmap_hotremove(pa, len), 0);
+	dm_expect_unmapped(pa, len);
+	KEXPECT_EQ(pool_total(), total0);
+	KEXPECT_EQ(dmap_ram_bytes(), ram0);
+	KEXPECT_EQ(frame_owned_count(), owned0);
+	KEXPECT_TRUE(dm_is_held(pa, len));
+	dmap_stats(&s1);
+	dm_expect_layout(&s1, &s0);
+	for (int l = 0; l < PT_NR_LEVELS; l++)
+		KEXPECT_EQ(pt_count(l), count0[l]);
+}
+
+KTEST(dmap, hotremove_of_range_in_use_is_ebusy_and_changes_nothing)
+{
+	uint64_t len, total;
+	phys_addr_t pa, busy;
+
+	if (!dm_held_part(&pa, &len))
+		KTEST_SKIP(dm_no_held);
+	KASSERT_EQ(dmap_hotadd(pa, len), 0);
+	total = pool_total();
+	busy = pa + len / 2;            /* below the new chunks, which sit at the top */
+	KASSERT_EQ(frame_remove_range(busy, PAGE_SIZE), 0);    /* now someone's frame */
+	KEXPECT_EQ(dmap_hotremove(pa, len), -EBUSY);
+	KEXPECT_EQ(pool_total(), total);
+	KEXPECT_TRUE(dm_frame_writes(busy));
+	KEXPECT_TRUE(dm_frame_reads(pa));
+	KEXPECT_EQ(frame_add_range(busy, PAGE_SIZE), 0);
+	KEXPECT_EQ(dmap_hotremove(pa, len), 0);
+}

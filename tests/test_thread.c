@@ -1,0 +1,225 @@
+/* tests/test_thread.c - cooperative kernel threads: create, yield, exit, join, own
+ * stacks with guard pages. Runs with and without PKS (per-thread PKRS is tested in
+ * the pks suite). */
+#include "kernel/catch.h"
+#include "kernel/ktest.h"
+#include "kernel/pks.h"
+#include "kernel/thread.h"
+#include "mm/frame.h"
+
+KTEST_SUITE(11, thread, NULL);
+
+static char trace[64];
+static int trace_len;
+
+static void trace_reset(void)
+{
+	memset(trace, 0, sizeof(trace));
+	trace_len = 0;
+}
+
+static void trace_add(char c)
+{
+	if (trace_len < (int)sizeof(trace) - 1)
+		trace[trace_len++] = c;
+}
+
+static void add_arg(void *arg)
+{
+	*(int *)arg += 42;
+}
+
+KTEST(thread, boot_context_is_thread_0)
+{
+	struct thread *t = thread_current();
+
+	KEXPECT_EQ(thread_id(t), 0);
+	KEXPECT_STREQ(thread_name(t), "boot");
+	KEXPECT_EQ(thread_count(), 0);
+}
+
+KTEST(thread, created_thread_runs_fn_with_arg_once_joined)
+{
+	int value = 1;
+	struct thread *t = thread_create("adder", add_arg, &value);
+
+	KASSERT_TRUE(t != NULL);
+	KEXPECT_GT(thread_id(t), 0);
+	KEXPECT_STREQ(thread_name(t), "adder");
+	KEXPECT_EQ(value, 1);                   /* create does not switch */
+	KEXPECT_EQ(thread_count(), 1);
+	thread_join(t);
+	KEXPECT_EQ(value, 43);
+	KEXPECT_EQ(thread_count(), 0);
+}
+
+/* Appends its letter (arg), yields, three times. */
+static void ping(void *arg)
+{
+	for (int i = 0; i < 3; i++) {
+		trace_add((char)(uintptr_t)arg + i);
+		thread_yield();
+	}
+}
+
+KTEST(thread, yield_runs_threads_round_robin_in_creation_order)
+{
+	struct thread *a, *b;
+
+	trace_reset();
+	a = thread_create("a", ping, (void *)(uintptr_t)'a');
+	b = thread_create("b", ping, (void *)(uintptr_t)'A');
+	KASSERT_TRUE(a && b);
+	thread_yield();                         /* one round: a, b, back here */
+	trace_add('0');
+	thread_join(a);
+	thread_join(b);
+	KEXPECT_STREQ(trace, "aA0bBcC");
+}
+
+/* Exits from two calls deep; the trace must not get an 'x' after it. */
+static void __attribute__((noinline)) exit_inner(void)
+{
+	trace_add('e');
+	thread_exit();
+}
+
+static void __attribute__((noinline)) exit_outer(void)
+{
+	exit_inner();
+	trace_add('x');
+}
+
+static void exiter(void *arg)
+{
+	(void)arg;
+	exit_outer();
+	trace_add('x');
+}
+
+KTEST(thread, exit_from_a_nested_call_ends_the_thread)
+{
+	struct thread *t;
+
+	trace_reset();
+	t = thread_create("exiter", exiter, NULL);
+	KASSERT_TRUE(t != NULL);
+	thread_join(t);
+	KEXPECT_STREQ(trace, "e");
+}
+
+/* Keeps values live across yields (in callee-saved registers at -O2) and checks
+ * them: a switch that lost a register would change the sums. */
+static void summer(void *arg)
+{
+	uint64_t *out = arg, a = (uint64_t)arg, b = 7, c = 0;
+
+	for (int i = 0; i < 50; i++) {
+		b = b * 31 + (uint64_t)i;
+		c += b ^ a;
+		thread_yield();
+	}
+	*out = c;
+}
+
+/* The value summer() computes without any switches. */
+static uint64_t summer_expected(uint64_t a)
+{
+	uint64_t b = 7, c = 0;
+
+	for (int i = 0; i < 50; i++) {
+		b = b * 31 + (uint64_t)i;
+		c += b ^ a;
+	}
+	return c;
+}
+
+KTEST(thread, locals_survive_many_switches)
+{
+	static uint64_t out[3];
+	struct thread *t[3];
+
+	for (int i = 0; i < 3; i++)
+		KASSERT_TRUE((t[i] = thread_create("summer", summer, &out[i])) != NULL);
+	for (int i = 0; i < 3; i++)
+		thread_join(t[i]);
+	for (int i = 0; i < 3; i++)
+		KEXPECT_EQ(out[i], summer_expected((uint64_t)&out[i]));
+}
+
+static void record_stack(void *arg)
+{
+	volatile uint64_t local = 0;
+
+	*(uint64_t *)arg = (uint64_t)&local;
+}
+
+KTEST(thread, each_thread_runs_on_its_own_guarded_stack)
+{
+	uint64_t sp[2] = { 0, 0 }, lo[2], hi[2];
+	struct thread *t[2];
+	struct fault f;
+
+	for (int i = 0; i < 2; i++) {
+		t[i] = thread_create("stack", record_stack, &sp[i]);
+		KASSERT_TRUE(t[i] != NULL);
+		thread_stack_bounds(t[i], &lo[i], &hi[i]);
+		KEXPECT_EQ(hi[i] - lo[i], THREAD_STACK_PAGES * PAGE_SIZE);
+		/* The page below the stack is an unmapped guard. */
+		catch_read8((const void *)(lo[i] - 1), &f);
+		KEXPECT_PF(&f, 0, lo[i] - 1);
+	}
+	for (int i = 0; i < 2; i++)
+		thread_join(t[i]);
+	for (int i = 0; i < 2; i++) {
+		KEXPECT_TRUE(sp[i] >= lo[i] && sp[i] < hi[i]);
+		/* join freed the stack: it is unmapped now. */
+		catch_read8((const void *)(hi[i] - 8), &f);
+		KEXPECT_PF(&f, 0, hi[i] - 8);
+	}
+	KEXPECT_TRUE(hi[0] <= lo[1] || hi[1] <= lo[0]);
+}
+
+static void noop(void *arg)
+{
+	(void)arg;
+}
+
+/* Creates and joins n threads. */
+static void churn(int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct thread *t = thread_create("churn", noop, NULL);
+
+		KASSERT_TRUE(t != NULL);
+		thread_join(t);
+	}
+}
+
+KTEST(thread, join_returns_every_stack_frame)
+{
+	uint64_t before;
+
+	churn(4);                               /* warms up the table cache */
+	before = frame_free_count();
+	churn(16);
+	KEXPECT_EQ(frame_free_count(), before);
+	KEXPECT_EQ(thread_count(), 0);
+}
+
+static void read_pkrs(void *arg)
+{
+	*(uint32_t *)arg = pks_read();
+}
+
+KTEST(thread, new_thread_starts_with_the_default_pkrs)
+{
+	uint32_t seen = 0xdeadbeef;
+	struct thread *t = thread_create("pkrs", read_pkrs, &seen);
+
+	KASSERT_TRUE(t != NULL);
+	KEXPECT_EQ(thread_saved_pkrs(t), pks_default());
+	thread_join(t);
+	KEXPECT_EQ(seen, pks_default());        /* 0 == 0 without PKS */
+	KEXPECT_EQ(thread_saved_pkrs(thread_current()), pks_read());
+}
