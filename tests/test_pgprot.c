@@ -298,3 +298,43 @@ KTEST(pgprot, window_does_not_follow_a_thread_switch)
 	KEXPECT_TRUE(a_open_after);
 	KEXPECT_TRUE(window_closed());
 }
+
+#define MAX_RUNS 4096
+static phys_addr_t runs[MAX_RUNS];
+
+/* Keys the first frame of every 2 MiB run it can take (each inside a large leaf, so
+ * each needs a split, and a 1 GiB leaf a second one) until no run is left or the
+ * cap is reached: the pool is then as empty as splits can ever make it. */
+KTEST(pgprot, keying_new_table_pages_never_fails_even_with_the_pool_nearly_empty)
+{
+	uint64_t pool_before = pool_free_count(), lowest = pool_before;
+	struct dmap_stats before, after;
+	int n = 0, level, failed = 0;
+
+	dmap_stats(&before);
+	while (n < MAX_RUNS && (runs[n] = frame_alloc_run(512, 2 * MiB)))
+		n++;
+	for (int i = 0; i < n; i++) {
+		uint64_t va = PAGE_OFFSET + runs[i];
+
+		if (set_memory(va, 1, PTE_PKEY(pgprot_key()), PTE_PKEY_MASK, true))
+			failed++;
+		if (pt_entry_pkey(*pt_lookup(va, &level)) != pgprot_key() || level != PT_LEVEL_PTE)
+			failed++;
+		lowest = MIN(lowest, pool_free_count());
+	}
+	ktest_note("keyed %d new pages in %d large leaves: pool %llu -> %llu free frames of %llu",
+		   n, n, (unsigned long long)pool_before, (unsigned long long)lowest,
+		   (unsigned long long)pool_total());
+	KEXPECT_EQ(failed, 0);
+	KEXPECT_GT(n, 0);
+	for (int i = 0; i < n; i++) {
+		KEXPECT_EQ(set_memory(PAGE_OFFSET + runs[i], 1, 0, PTE_PKEY_MASK, true), 0);
+		frame_free_run(runs[i], 512);
+	}
+	dmap_stats(&after);
+	KEXPECT_EQ(pool_free_count(), pool_before);
+	KEXPECT_EQ(after.leaves[0], before.leaves[0]);
+	KEXPECT_EQ(after.leaves[1], before.leaves[1]);
+	KEXPECT_EQ(after.leaves[2], before.leaves[2]);
+}
