@@ -7,16 +7,13 @@
  */
 #include "mm/pool.h"
 #include "mm/frame.h"
+#include "mm/frameset.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 
-struct chunk {
-	phys_addr_t pa;
-	uint32_t nfree;
-	uint64_t bits[POOL_CHUNK_FRAMES / 64];
-};
+_Static_assert(POOL_CHUNK_SIZE == FRAMESET_SIZE, "a pool chunk is one frameset");
 
-static struct chunk *chunks;    /* in frames: pa_to_va(meta_pa) */
+static struct frameset *chunks;    /* in frames: pa_to_va(meta_pa) */
 static phys_addr_t meta_pa;
 static uint64_t meta_frames;
 static uint64_t nr_chunks, cap_chunks;
@@ -52,7 +49,7 @@ uint64_t pool_tables_needed(const struct pa_range *r, int n)
 /* Makes room for `want` chunks; the metadata moves to new frames if it must. */
 static int reserve_meta(uint64_t want)
 {
-	uint64_t frames = ALIGN_UP(want * sizeof(struct chunk), PAGE_SIZE) / PAGE_SIZE;
+	uint64_t frames = ALIGN_UP(want * sizeof(struct frameset), PAGE_SIZE) / PAGE_SIZE;
 	phys_addr_t pa;
 
 	if (want <= cap_chunks)
@@ -61,13 +58,13 @@ static int reserve_meta(uint64_t want)
 	if (!pa)
 		return -ENOMEM;
 	if (chunks)
-		memcpy(pa_to_va(pa), chunks, nr_chunks * sizeof(struct chunk));
+		memcpy(pa_to_va(pa), chunks, nr_chunks * sizeof(struct frameset));
 	if (meta_pa)
 		frame_free_run(meta_pa, meta_frames);
 	meta_pa = pa;
 	meta_frames = frames;
 	chunks = pa_to_va(pa);
-	cap_chunks = frames * PAGE_SIZE / sizeof(struct chunk);
+	cap_chunks = frames * PAGE_SIZE / sizeof(struct frameset);
 	return 0;
 }
 
@@ -99,9 +96,7 @@ int pool_add_chunk(phys_addr_t pa)
 		return -ENOMEM;
 	for (i = nr_chunks; i > 0 && chunks[i - 1].pa > pa; i--)
 		chunks[i] = chunks[i - 1];
-	chunks[i].pa = pa;
-	chunks[i].nfree = POOL_CHUNK_FRAMES;
-	memset(chunks[i].bits, 0xff, sizeof(chunks[i].bits));
+	frameset_init(&chunks[i], pa);
 	nr_chunks++;
 	free_frames += POOL_CHUNK_FRAMES;
 	hint = MIN(hint, i);
@@ -130,20 +125,12 @@ int pool_init(uint64_t frames)
 phys_addr_t pool_alloc(void)
 {
 	for (uint64_t i = hint; i < nr_chunks; i++) {
-		struct chunk *c = &chunks[i];
+		phys_addr_t pa = frameset_take(&chunks[i]);
 
-		if (!c->nfree)
-			continue;
-		hint = i;
-		for (int w = 0; w < POOL_CHUNK_FRAMES / 64; w++) {
-			if (!c->bits[w])
-				continue;
-			int b = __builtin_ctzll(c->bits[w]);
-
-			c->bits[w] &= ~(1ULL << b);
-			c->nfree--;
+		if (pa) {
+			hint = i;
 			free_frames--;
-			return c->pa + (uint64_t)(w * 64 + b) * PAGE_SIZE;
+			return pa;
 		}
 	}
 	hint = nr_chunks;
@@ -153,16 +140,10 @@ phys_addr_t pool_alloc(void)
 void pool_free(phys_addr_t pa)
 {
 	int64_t i = find_chunk(pa);
-	uint64_t idx;
 
-	/* Invariant: only frames handed out by pool_alloc come back. */
-	if (i < 0 || !IS_ALIGNED(pa, PAGE_SIZE))
-		panic("pool_free: 0x%llx is not a pool frame", (unsigned long long)pa);
-	idx = (pa - chunks[i].pa) / PAGE_SIZE;
-	if (chunks[i].bits[idx / 64] & (1ULL << (idx % 64)))
-		panic("pool_free: double free of 0x%llx", (unsigned long long)pa);
-	chunks[i].bits[idx / 64] |= 1ULL << (idx % 64);
-	chunks[i].nfree++;
+	/* Invariant: only frames handed out by pool_alloc come back, once. */
+	if (i < 0 || frameset_put(&chunks[i], pa))
+		panic("pool_free: 0x%llx is not a pool frame in use", (unsigned long long)pa);
 	free_frames++;
 	hint = MIN(hint, (uint64_t)i);
 }
@@ -196,12 +177,8 @@ bool pool_contains(phys_addr_t pa)
 bool pool_frame_free(phys_addr_t pa)
 {
 	int64_t i = chunks ? find_chunk(pa) : -1;
-	uint64_t idx;
 
-	if (i < 0)
-		return false;
-	idx = (pa - chunks[i].pa) / PAGE_SIZE;
-	return chunks[i].bits[idx / 64] & (1ULL << (idx % 64));
+	return i >= 0 && frameset_is_free(&chunks[i], pa);
 }
 
 bool pool_overlaps(phys_addr_t pa, uint64_t len, phys_addr_t *chunk)

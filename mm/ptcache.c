@@ -2,33 +2,24 @@
 #include "mm/ptcache.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
+#include "mm/frameset.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/set_memory.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 
-#define BLOCK_SIZE   (2 * MiB)
-#define BLOCK_PAGES  512
+#define BLOCK_SIZE   FRAMESET_SIZE
+#define BLOCK_PAGES  FRAMESET_FRAMES
 #define MAX_BLOCKS   256        /* 512 MiB of non-direct-map tables */
 
-struct block {
-	phys_addr_t pa;
-	uint32_t nfree;
-	uint64_t bits[BLOCK_PAGES / 64];        /* set = free */
-};
-
-static struct block blocks[MAX_BLOCKS];
+static struct frameset blocks[MAX_BLOCKS];
 static uint64_t nr_blocks;
 static uint64_t free_pages;
 
 static void add_block(phys_addr_t pa)
 {
-	struct block *b = &blocks[nr_blocks++];
-
-	b->pa = pa;
-	b->nfree = BLOCK_PAGES;
-	memset(b->bits, 0xff, sizeof(b->bits));
+	frameset_init(&blocks[nr_blocks++], pa);
 	free_pages += BLOCK_PAGES;
 }
 
@@ -38,7 +29,7 @@ void ptcache_init(phys_addr_t boot_block)
 }
 
 /* Takes a 2 MiB block from the frame allocator and keys it as a whole. */
-static struct block *new_block(void)
+static struct frameset *new_block(void)
 {
 	phys_addr_t pa;
 
@@ -59,7 +50,7 @@ static struct block *new_block(void)
 
 phys_addr_t ptcache_alloc(void)
 {
-	struct block *b = NULL;
+	struct frameset *b = NULL;
 
 	for (uint64_t i = 0; i < nr_blocks && !b; i++)
 		if (blocks[i].nfree)
@@ -68,24 +59,14 @@ phys_addr_t ptcache_alloc(void)
 		kprintf("ptcache_alloc: no 2 MiB block left for page tables\n");
 		return 0;
 	}
-	for (int w = 0; w < BLOCK_PAGES / 64; w++) {
-		if (b->bits[w]) {
-			int bit = __builtin_ctzll(b->bits[w]);
-
-			b->bits[w] &= ~(1ULL << bit);
-			b->nfree--;
-			free_pages--;
-			return b->pa + (uint64_t)(w * 64 + bit) * PAGE_SIZE;
-		}
-	}
-	panic("ptcache_alloc: block 0x%llx counts free pages it does not have",
-	      (unsigned long long)b->pa);
+	free_pages--;
+	return frameset_take(b);
 }
 
 static int64_t find_block(phys_addr_t pa)
 {
 	for (uint64_t i = 0; i < nr_blocks; i++)
-		if (pa >= blocks[i].pa && pa < blocks[i].pa + BLOCK_SIZE)
+		if (frameset_holds(&blocks[i], pa))
 			return (int64_t)i;
 	return -1;
 }
@@ -106,16 +87,10 @@ static void release_block(uint64_t i)
 void ptcache_free(phys_addr_t pa)
 {
 	int64_t i = find_block(pa);
-	uint64_t idx;
 
 	/* Invariant: only pages handed out by ptcache_alloc come back, once. */
-	if (i < 0)
-		panic("ptcache_free: 0x%llx is not a cache page", (unsigned long long)pa);
-	idx = (pa - blocks[i].pa) / PAGE_SIZE;
-	if (blocks[i].bits[idx / 64] & (1ULL << (idx % 64)))
-		panic("ptcache_free: double free of 0x%llx", (unsigned long long)pa);
-	blocks[i].bits[idx / 64] |= 1ULL << (idx % 64);
-	blocks[i].nfree++;
+	if (i < 0 || frameset_put(&blocks[i], pa))
+		panic("ptcache_free: 0x%llx is not a cache page in use", (unsigned long long)pa);
 	free_pages++;
 	if (blocks[i].nfree == BLOCK_PAGES)
 		release_block((uint64_t)i);

@@ -1,0 +1,67 @@
+/* mm/frameset.h - a 2 MiB block of 512 frames with a free bitmap: the unit of the
+ * split pool (mm/pool.c) and of the grouped table cache (mm/ptcache.c). */
+#ifndef MM_FRAMESET_H
+#define MM_FRAMESET_H
+
+#include "kernel/types.h"
+
+#define FRAMESET_FRAMES 512
+#define FRAMESET_SIZE   (FRAMESET_FRAMES * PAGE_SIZE)
+
+struct frameset {
+	phys_addr_t pa;                         /* 2 MiB aligned */
+	uint32_t nfree;
+	uint64_t bits[FRAMESET_FRAMES / 64];    /* set = free */
+};
+
+/* Every frame of the block at pa starts free. */
+static inline void frameset_init(struct frameset *s, phys_addr_t pa)
+{
+	s->pa = pa;
+	s->nfree = FRAMESET_FRAMES;
+	memset(s->bits, 0xff, sizeof(s->bits));
+}
+
+static inline bool frameset_holds(const struct frameset *s, phys_addr_t pa)
+{
+	return pa >= s->pa && pa < s->pa + FRAMESET_SIZE;
+}
+
+/* The lowest free frame, now in use; 0 when none is free. */
+static inline phys_addr_t frameset_take(struct frameset *s)
+{
+	for (int w = 0; s->nfree && w < FRAMESET_FRAMES / 64; w++) {
+		if (s->bits[w]) {
+			int b = __builtin_ctzll(s->bits[w]);
+
+			s->bits[w] &= ~(1ULL << b);
+			s->nfree--;
+			return s->pa + (uint64_t)(w * 64 + b) * PAGE_SIZE;
+		}
+	}
+	return 0;
+}
+
+static inline bool frameset_is_free(const struct frameset *s, phys_addr_t pa)
+{
+	uint64_t i = (pa - s->pa) / PAGE_SIZE;
+
+	return s->bits[i / 64] & (1ULL << (i % 64));
+}
+
+/* Returns a frame. 0, or -EINVAL (not in the block / misaligned) or -EEXIST
+ * (already free); nothing changes on an error. */
+static inline int frameset_put(struct frameset *s, phys_addr_t pa)
+{
+	uint64_t i = (pa - s->pa) / PAGE_SIZE;
+
+	if (!frameset_holds(s, pa) || !IS_ALIGNED(pa, PAGE_SIZE))
+		return -EINVAL;
+	if (frameset_is_free(s, pa))
+		return -EEXIST;
+	s->bits[i / 64] |= 1ULL << (i % 64);
+	s->nfree++;
+	return 0;
+}
+
+#endif
