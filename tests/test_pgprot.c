@@ -14,12 +14,15 @@
 #include "mm/vmap.h"
 #include "arch/cpu.h"
 
-static const char *pgprot_skip(void)
-{
-	return pgprot_enforced() ? NULL : pgprot_unprotected_reason();
-}
+KTEST_SUITE(30, pgprot, NULL);
 
-KTEST_SUITE(30, pgprot, pgprot_skip);
+/* Cases about enforcement skip, with the reason, when the tables are unprotected
+ * (pks_tables=off, pks=off, no PKS); the others run in every mode. */
+#define REQUIRE_ENFORCED()                                                           \
+	do {                                                                         \
+		if (!pgprot_enforced())                                              \
+			KTEST_SKIP(pgprot_unprotected_reason());                     \
+	} while (0)
 
 #define PF_PK_WRITE (PF_P | PF_W | PF_PK)
 
@@ -57,6 +60,7 @@ KTEST(pgprot, every_table_page_rejects_a_direct_write_with_pk)
 {
 	int caught = 0;
 
+	REQUIRE_ENFORCED();
 	tables.n = 0;
 	tables.pa[tables.n++] = pt_kernel_root();
 	pt_walk_all(pt_kernel_root(), list_table, &tables);
@@ -78,10 +82,12 @@ KTEST(pgprot, every_table_page_rejects_a_direct_write_with_pk)
 
 KTEST(pgprot, free_pool_frame_rejects_a_direct_write)
 {
-	phys_addr_t pa = pool_alloc();
 	volatile uint64_t *p;
+	phys_addr_t pa;
 	struct fault f;
 
+	REQUIRE_ENFORCED();
+	pa = pool_alloc();
 	KASSERT_TRUE(pa != 0);
 	p = pa_to_va(pa);
 	pool_free(pa);                  /* free again: still keyed */
@@ -117,6 +123,7 @@ KTEST(pgprot, window_is_closed_after_every_helper_call)
 	phys_addr_t pa;
 	int level;
 
+	REQUIRE_ENFORCED();
 	KEXPECT_TRUE(window_closed());
 	e = pt_lookup((uint64_t)&tables, &level);
 	KASSERT_TRUE(e != NULL);
@@ -131,8 +138,10 @@ KTEST(pgprot, window_is_closed_after_every_helper_call)
 
 KTEST(pgprot, nested_windows_restore_the_outer_state)
 {
-	uint32_t outer = pt_window_open(), inner;
+	uint32_t outer, inner;
 
+	REQUIRE_ENFORCED();
+	outer = pt_window_open();
 	KEXPECT_FALSE(window_closed());
 	inner = pt_window_open();
 	KEXPECT_FALSE(window_closed());
@@ -156,6 +165,7 @@ KTEST(pgprot, exception_inside_a_window_runs_closed_and_returns_open)
 	static bool registered;
 	uint32_t w;
 
+	REQUIRE_ENFORCED();
 	if (!registered && trap_register(0x41, record_pkrs) == 0)
 		registered = true;
 	KASSERT_TRUE(registered);
@@ -189,6 +199,7 @@ KTEST(pgprot, soft_mode_reports_completes_and_rearms)
 	phys_addr_t frame;
 	struct fault f;
 
+	REQUIRE_ENFORCED();
 	e = own_table_entry(&va, &frame);
 	KASSERT_TRUE(e != NULL);
 	v = *e;
@@ -288,6 +299,7 @@ KTEST(pgprot, window_does_not_follow_a_thread_switch)
 	static bool a_open_after;
 	struct thread *a, *b;
 
+	REQUIRE_ENFORCED();
 	stage = 0;
 	a = thread_create("window-a", thread_a, &a_open_after);
 	b = thread_create("window-b", thread_b, NULL);
@@ -311,6 +323,8 @@ KTEST(pgprot, keying_new_table_pages_never_fails_even_with_the_pool_nearly_empty
 	struct dmap_stats before, after;
 	int n = 0, level, failed = 0;
 
+	if (!pgprot_key())
+		KTEST_SKIP("no page-table key: PKS unavailable");
 	dmap_stats(&before);
 	while (n < MAX_RUNS && (runs[n] = frame_alloc_run(512, 2 * MiB)))
 		n++;
