@@ -58,11 +58,39 @@ boot() {
 	# shellcheck disable=SC2086
 	mapfile -t cmd < <(qemu_cmd "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" $extra)
 	printf '%q ' "${cmd[@]}" > "$out/$name.cmd"
+	case $check in
+	expect-halt:*)
+		expect_halt "$name" "${check#expect-halt:}" "${cmd[@]}" > "$out/$name.result"
+		return
+		;;
+	esac
 	start=$(date +%s)
 	(cd "$out" && timeout --foreground -k 5 "${TIMEOUT:-240}" "${cmd[@]}" -serial "file:$log" \
 		</dev/null >"$out/$name.qemu.txt" 2>&1)
 	rc=$?
 	judge "$name" "$rc" "$check" "$(( $(date +%s) - start ))" > "$out/$name.result"
+}
+
+# expect_halt NAME TEXT QEMU...: the boot must print TEXT and then stay halted (the
+# entry code's refusal path): passes when TEXT appears within 60 s and QEMU is still
+# running 3 s later; QEMU is then stopped.
+expect_halt() {
+	local name=$1 want=$2 log=$out/$1.log pid waited=0; shift 2
+	"$@" -serial "file:$log" </dev/null >"$out/$name.qemu.txt" 2>&1 &
+	pid=$!
+	while [ $waited -lt 60 ] && ! grep -qF "$want" "$log" 2>/dev/null; do
+		sleep 1
+		waited=$((waited + 1))
+		kill -0 "$pid" 2>/dev/null || break
+	done
+	sleep 3
+	if grep -qF "$want" "$log" 2>/dev/null && kill -0 "$pid" 2>/dev/null; then
+		echo "0 1 0 0 PASS ${waited}s, printed and halted as expected: $want"
+	else
+		echo "0 0 1 0 FAIL ${waited}s, expected '$want' and a halt"
+	fi
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
 }
 
 # judge NAME QEMU_STATUS CHECK SECONDS: prints "status passed failed skipped verdict reason".
@@ -183,7 +211,7 @@ single|matrix)
 	if [ "$mode" = single ]; then
 		echo "single|${CPU:-max,vendor=GenuineIntel}|${MEM:-512M}|${SMP:-1}|${UEFI:-}|${CMDLINE:-}|${QEMU_ARGS:-}" > "$conf"
 	else
-		cp "$top/tests/matrix.txt" "$conf"
+		cp "${MATRIX:-$top/tests/matrix.txt}" "$conf"
 	fi
 	run_configs "$conf"
 	;;
