@@ -86,7 +86,7 @@ ACCEL ?= tcg
 TIMEOUT ?= 240
 export CPU MEM SMP UEFI CMDLINE QEMU_ARGS ACCEL TIMEOUT
 
-.PHONY: all iso run test debug clean deps
+.PHONY: all iso run test debug clean deps format format-check
 all: $(BUILD)/kernel.elf
 
 # V=1 shows the full commands.
@@ -138,6 +138,14 @@ test:
 
 deps:
 	tests/deps.sh
+
+# The C sources follow .clang-format (clang-format 14).
+FORMAT_SRCS = $(C_SRCS) $(wildcard arch/*.h kernel/*.h mm/*.h tests/*.h)
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRCS) && echo "format: clean"
 
 clean:
 	rm -rf $(BUILD)

@@ -5,35 +5,35 @@
 
 #include "kernel/types.h"
 
-#define CR0_PE    (1ULL << 0)
-#define CR0_WP    (1ULL << 16)
-#define CR0_PG    (1ULL << 31)
+#define CR0_PE (1ULL << 0)
+#define CR0_WP (1ULL << 16)
+#define CR0_PG (1ULL << 31)
 
-#define CR4_PGE   (1ULL << 7)
-#define CR4_LA57  (1ULL << 12)
-#define CR4_SMEP  (1ULL << 20)
-#define CR4_SMAP  (1ULL << 21)
-#define CR4_PKE   (1ULL << 22)
-#define CR4_PKS   (1ULL << 24)
+#define CR4_PGE	 (1ULL << 7)
+#define CR4_LA57 (1ULL << 12)
+#define CR4_SMEP (1ULL << 20)
+#define CR4_SMAP (1ULL << 21)
+#define CR4_PKE	 (1ULL << 22)
+#define CR4_PKS	 (1ULL << 24)
 
-#define MSR_EFER        0xc0000080
-#define EFER_NXE        (1ULL << 11)
-#define MSR_IA32_PKRS   0x6e1
+#define MSR_EFER      0xc0000080
+#define EFER_NXE      (1ULL << 11)
+#define MSR_IA32_PKRS 0x6e1
 
-#define RFLAGS_TF  (1ULL << 8)
-#define RFLAGS_IF  (1ULL << 9)
-#define RFLAGS_AC  (1ULL << 18)
+#define RFLAGS_TF (1ULL << 8)
+#define RFLAGS_IF (1ULL << 9)
+#define RFLAGS_AC (1ULL << 18)
 
-#define DEFINE_CR_ACCESSORS(n)                                                      \
-	static inline uint64_t read_cr##n(void)                                     \
-	{                                                                           \
-		uint64_t v;                                                         \
-		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));                   \
-		return v;                                                           \
-	}                                                                           \
-	static inline void write_cr##n(uint64_t v)                                  \
-	{                                                                           \
-		__asm__ volatile("mov %0, %%cr" #n : : "r"(v) : "memory");          \
+#define DEFINE_CR_ACCESSORS(n)                                             \
+	static inline uint64_t read_cr##n(void)                            \
+	{                                                                  \
+		uint64_t v;                                                \
+		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));          \
+		return v;                                                  \
+	}                                                                  \
+	static inline void write_cr##n(uint64_t v)                         \
+	{                                                                  \
+		__asm__ volatile("mov %0, %%cr" #n : : "r"(v) : "memory"); \
 	}
 DEFINE_CR_ACCESSORS(0)
 DEFINE_CR_ACCESSORS(2)
@@ -51,7 +51,9 @@ static inline uint64_t rdmsr(uint32_t msr)
 
 static inline void wrmsr(uint32_t msr, uint64_t v)
 {
-	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+	__asm__ volatile("wrmsr"
+			 :
+			 : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
 			 : "memory");
 }
 
@@ -63,7 +65,8 @@ static inline struct cpuid_regs cpuid(uint32_t leaf, uint32_t subleaf)
 {
 	struct cpuid_regs r;
 
-	__asm__ volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
+	__asm__ volatile("cpuid"
+			 : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
 			 : "a"(leaf), "c"(subleaf));
 	return r;
 }
@@ -89,10 +92,22 @@ static inline uint64_t read_rflags(void)
 	return f;
 }
 
-static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
-static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
-static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
-static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+static inline void cli(void)
+{
+	__asm__ volatile("cli" ::: "memory");
+}
+static inline void sti(void)
+{
+	__asm__ volatile("sti" ::: "memory");
+}
+static inline void hlt(void)
+{
+	__asm__ volatile("hlt" ::: "memory");
+}
+static inline void cpu_relax(void)
+{
+	__asm__ volatile("pause" ::: "memory");
+}
 
 /* Disables interrupts and returns the previous RFLAGS for irq_restore(). */
 static inline uint64_t irq_save(void)

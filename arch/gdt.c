@@ -19,10 +19,7 @@ static struct tss tss;
 
 /* null, kernel code (L=1), kernel data, TSS (two slots) */
 static uint64_t gdt[5] __aligned(16) = {
-	0,
-	0x00af9a000000ffffULL,
-	0x00cf92000000ffffULL,
-	0, 0,
+	0, 0x00af9a000000ffffULL, 0x00cf92000000ffffULL, 0, 0,
 };
 
 struct gdt_ptr {
@@ -48,24 +45,24 @@ void gdt_init(void)
 		tss.ist[i] = (uint64_t)&ist_stacks[i][IST_STACK_SIZE];
 	tss.iomap_base = sizeof(tss);
 	set_tss_descriptor();
-	__asm__ volatile(
-		"lgdt %0\n\t"
-		"pushq %1\n\t"
-		"leaq 1f(%%rip), %%rax\n\t"
-		"pushq %%rax\n\t"
-		"lretq\n"
-		"1:\n\t"
-		"mov %2, %%ax\n\t"
-		"mov %%ax, %%ds\n\t"
-		"mov %%ax, %%es\n\t"
-		"mov %%ax, %%ss\n\t"
-		"xor %%eax, %%eax\n\t"
-		"mov %%ax, %%fs\n\t"
-		"mov %%ax, %%gs\n\t"
-		"mov %3, %%ax\n\t"
-		"ltr %%ax"
-		: : "m"(p), "i"(GDT_KERNEL_CS), "i"(GDT_KERNEL_DS), "i"(GDT_TSS)
-		: "rax", "memory");
+	__asm__ volatile("lgdt %0\n\t"
+			 "pushq %1\n\t"
+			 "leaq 1f(%%rip), %%rax\n\t"
+			 "pushq %%rax\n\t"
+			 "lretq\n"
+			 "1:\n\t"
+			 "mov %2, %%ax\n\t"
+			 "mov %%ax, %%ds\n\t"
+			 "mov %%ax, %%es\n\t"
+			 "mov %%ax, %%ss\n\t"
+			 "xor %%eax, %%eax\n\t"
+			 "mov %%ax, %%fs\n\t"
+			 "mov %%ax, %%gs\n\t"
+			 "mov %3, %%ax\n\t"
+			 "ltr %%ax"
+			 :
+			 : "m"(p), "i"(GDT_KERNEL_CS), "i"(GDT_KERNEL_DS), "i"(GDT_TSS)
+			 : "rax", "memory");
 }
 
 void gdt_ist_bounds(int n, uint64_t *lo, uint64_t *hi)

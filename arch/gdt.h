@@ -4,14 +4,14 @@
 
 #include "kernel/types.h"
 
-#define GDT_KERNEL_CS  0x08
-#define GDT_KERNEL_DS  0x10
-#define GDT_TSS        0x18
+#define GDT_KERNEL_CS 0x08
+#define GDT_KERNEL_DS 0x10
+#define GDT_TSS	      0x18
 
 /* IST slots (1-based, as in the IDT gate). */
-#define IST_DF   1
-#define IST_NMI  2
-#define IST_MC   3
+#define IST_DF	1
+#define IST_NMI 2
+#define IST_MC	3
 
 /* Loads the GDT, reloads the segment registers and loads the TSS. */
 void gdt_init(void);

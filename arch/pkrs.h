@@ -20,10 +20,10 @@
 #include "kernel/types.h"
 #include "arch/cpu.h"
 
-#define PKS_NR_KEYS   16
-#define PKRS_AD(k)    (1u << (2 * (k)))
-#define PKRS_WD(k)    (1u << (2 * (k) + 1))
-#define PKRS_KEY_MASK(k) (PKRS_AD(k) | PKRS_WD(k))
+#define PKS_NR_KEYS	  16
+#define PKRS_AD(k)	  (1u << (2 * (k)))
+#define PKRS_WD(k)	  (1u << (2 * (k) + 1))
+#define PKRS_KEY_MASK(k)  (PKRS_AD(k) | PKRS_WD(k))
 /* Every key but key 0 access- and write-disabled. */
 #define PKRS_ALL_BUT_KEY0 0xfffffffcu
 

@@ -12,7 +12,7 @@ struct idt_gate {
 	uint16_t offset_lo;
 	uint16_t selector;
 	uint8_t ist;
-	uint8_t type;           /* 0x8e: present, DPL 0, 64-bit interrupt gate */
+	uint8_t type; /* 0x8e: present, DPL 0, 64-bit interrupt gate */
 	uint16_t offset_mid;
 	uint32_t offset_hi;
 	uint32_t reserved;
@@ -27,15 +27,38 @@ static trap_handler_t catch_hook;
 static void (*fatal_hook)(struct trap_frame *f);
 
 static const char *const names[32] = {
-	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
-	"#BR bound range", "#UD invalid opcode", "#NM device not available",
-	"#DF double fault", "coprocessor segment overrun", "#TS invalid TSS",
-	"#NP segment not present", "#SS stack fault", "#GP general protection",
-	"#PF page fault", "reserved 15", "#MF x87 error", "#AC alignment check",
-	"#MC machine check", "#XM SIMD exception", "#VE virtualization exception",
-	"#CP control protection", "reserved 22", "reserved 23", "reserved 24",
-	"reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
-	"#VC VMM communication", "#SX security exception", "reserved 31",
+	"#DE divide error",
+	"#DB debug",
+	"NMI",
+	"#BP breakpoint",
+	"#OF overflow",
+	"#BR bound range",
+	"#UD invalid opcode",
+	"#NM device not available",
+	"#DF double fault",
+	"coprocessor segment overrun",
+	"#TS invalid TSS",
+	"#NP segment not present",
+	"#SS stack fault",
+	"#GP general protection",
+	"#PF page fault",
+	"reserved 15",
+	"#MF x87 error",
+	"#AC alignment check",
+	"#MC machine check",
+	"#XM SIMD exception",
+	"#VE virtualization exception",
+	"#CP control protection",
+	"reserved 22",
+	"reserved 23",
+	"reserved 24",
+	"reserved 25",
+	"reserved 26",
+	"reserved 27",
+	"#HV hypervisor injection",
+	"#VC VMM communication",
+	"#SX security exception",
+	"reserved 31",
 };
 
 const char *trap_name(unsigned int vector)
@@ -45,8 +68,8 @@ const char *trap_name(unsigned int vector)
 
 bool trap_has_error_code(unsigned int vector)
 {
-	return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 ||
-	       vector == 21 || vector == 29 || vector == 30;
+	return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21 ||
+	       vector == 29 || vector == 30;
 }
 
 /* Masks every line of both 8259 PICs: Warden takes no legacy IRQs. */
@@ -59,10 +82,14 @@ static void pic_mask_all(void)
 static uint8_t ist_for(unsigned int vector)
 {
 	switch (vector) {
-	case VEC_DF: return IST_DF;
-	case VEC_NMI: return IST_NMI;
-	case VEC_MC: return IST_MC;
-	default: return 0;
+	case VEC_DF:
+		return IST_DF;
+	case VEC_NMI:
+		return IST_NMI;
+	case VEC_MC:
+		return IST_MC;
+	default:
+		return 0;
 	}
 }
 
@@ -77,9 +104,12 @@ void idt_init(void)
 		uint64_t a = trap_stub_table[v];
 
 		idt[v] = (struct idt_gate){
-			.offset_lo = a & 0xffff, .selector = GDT_KERNEL_CS,
-			.ist = ist_for(v), .type = 0x8e,
-			.offset_mid = (a >> 16) & 0xffff, .offset_hi = a >> 32,
+			.offset_lo = a & 0xffff,
+			.selector = GDT_KERNEL_CS,
+			.ist = ist_for(v),
+			.type = 0x8e,
+			.offset_mid = (a >> 16) & 0xffff,
+			.offset_hi = a >> 32,
 		};
 	}
 	__asm__ volatile("lidt %0" : : "m"(ptr));

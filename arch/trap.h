@@ -13,29 +13,45 @@
 
 /* Layout fixed by arch/entry.asm (lowest address first). */
 struct trap_frame {
-	uint64_t pkrs;          /* interrupted IA32_PKRS (0 when PKS is not managed) */
+	uint64_t pkrs; /* interrupted IA32_PKRS (0 when PKS is not managed) */
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
 	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
-	uint64_t vector, error; /* error = 0 for vectors without an error code */
-	uint64_t rip, cs, rflags, rsp, ss;  /* pushed by the CPU */
+	uint64_t vector, error;		   /* error = 0 for vectors without an error code */
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
 };
 _Static_assert(sizeof(struct trap_frame) == 23 * 8, "trap_frame layout is fixed by entry.asm");
 
 enum {
-	VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_OF = 4, VEC_BR = 5,
-	VEC_UD = 6, VEC_NM = 7, VEC_DF = 8, VEC_TS = 10, VEC_NP = 11, VEC_SS = 12,
-	VEC_GP = 13, VEC_PF = 14, VEC_MF = 16, VEC_AC = 17, VEC_MC = 18, VEC_XM = 19,
-	VEC_VE = 20, VEC_CP = 21,
+	VEC_DE = 0,
+	VEC_DB = 1,
+	VEC_NMI = 2,
+	VEC_BP = 3,
+	VEC_OF = 4,
+	VEC_BR = 5,
+	VEC_UD = 6,
+	VEC_NM = 7,
+	VEC_DF = 8,
+	VEC_TS = 10,
+	VEC_NP = 11,
+	VEC_SS = 12,
+	VEC_GP = 13,
+	VEC_PF = 14,
+	VEC_MF = 16,
+	VEC_AC = 17,
+	VEC_MC = 18,
+	VEC_XM = 19,
+	VEC_VE = 20,
+	VEC_CP = 21,
 };
 
 /* #PF error code bits (SDM Vol. 3A, 4.7). */
-#define PF_P     (1u << 0)
-#define PF_W     (1u << 1)
-#define PF_U     (1u << 2)
-#define PF_RSVD  (1u << 3)
-#define PF_I     (1u << 4)
-#define PF_PK    (1u << 5)
-#define PF_SS    (1u << 6)
+#define PF_P	(1u << 0)
+#define PF_W	(1u << 1)
+#define PF_U	(1u << 2)
+#define PF_RSVD (1u << 3)
+#define PF_I	(1u << 4)
+#define PF_PK	(1u << 5)
+#define PF_SS	(1u << 6)
 
 /* A handler returns true when it dealt with the trap (execution resumes from the
  * possibly edited frame), false to pass it on. */

@@ -3,13 +3,17 @@
 #include "arch/io.h"
 
 enum {
-	UART_DATA = 0, UART_IER = 1, UART_FCR = 2, UART_LCR = 3,
-	UART_MCR = 4, UART_LSR = 5,
+	UART_DATA = 0,
+	UART_IER = 1,
+	UART_FCR = 2,
+	UART_LCR = 3,
+	UART_MCR = 4,
+	UART_LSR = 5,
 };
-#define LSR_THRE   0x20   /* transmit holding register empty */
-#define LSR_TEMT   0x40   /* transmitter empty */
-#define LCR_DLAB   0x80
-#define LCR_8N1    0x03
+#define LSR_THRE 0x20 /* transmit holding register empty */
+#define LSR_TEMT 0x40 /* transmitter empty */
+#define LCR_DLAB 0x80
+#define LCR_8N1	 0x03
 
 static uint16_t uart_port;
 
@@ -18,10 +22,10 @@ static bool uart_selftest(uint16_t port)
 {
 	bool ok;
 
-	outb(port + UART_MCR, 0x1e);           /* loopback, OUT1, OUT2, RTS */
+	outb(port + UART_MCR, 0x1e); /* loopback, OUT1, OUT2, RTS */
 	outb(port + UART_DATA, 0xa5);
 	ok = inb(port + UART_DATA) == 0xa5;
-	outb(port + UART_MCR, 0x0b);           /* normal: DTR, RTS, OUT2 */
+	outb(port + UART_MCR, 0x0b); /* normal: DTR, RTS, OUT2 */
 	return ok;
 }
 
@@ -34,7 +38,7 @@ bool uart_init(uint16_t port, uint32_t baud)
 	outb(port + UART_DATA, div & 0xff);
 	outb(port + UART_IER, div >> 8);
 	outb(port + UART_LCR, LCR_8N1);
-	outb(port + UART_FCR, 0xc7);           /* FIFO on, cleared, 14-byte trigger */
+	outb(port + UART_FCR, 0xc7); /* FIFO on, cleared, 14-byte trigger */
 	if (!uart_selftest(port)) {
 		uart_port = 0;
 		return false;

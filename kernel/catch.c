@@ -5,7 +5,7 @@
 /* Saved by catch_call (arch/context.asm); layout fixed there. */
 struct catch_ctx {
 	uint64_t rbx, rbp, r12, r13, r14, r15, rsp;
-	uint64_t pkrs;          /* PKRS at the catch, restored on a fault */
+	uint64_t pkrs; /* PKRS at the catch, restored on a fault */
 	struct fault *f;
 	struct catch_ctx *outer;
 };
@@ -97,8 +97,10 @@ static void do_exec(void *p)
 {
 	struct access *a = p;
 
-	__asm__ volatile("call *%0" : : "r"(a->va) : "memory", "rax", "rcx", "rdx", "rsi",
-			 "rdi", "r8", "r9", "r10", "r11");
+	__asm__ volatile("call *%0"
+			 :
+			 : "r"(a->va)
+			 : "memory", "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
 }
 
 uint8_t catch_read8(const volatile void *va, struct fault *f)

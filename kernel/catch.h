@@ -17,11 +17,11 @@
 #include "arch/trap.h"
 
 struct fault {
-	bool hit;               /* an exception was caught */
+	bool hit; /* an exception was caught */
 	uint8_t vector;
-	uint64_t error;         /* error code (0 for vectors without one) */
-	uint64_t addr;          /* CR2 for #PF, else 0 */
-	uint64_t rip;           /* where it happened */
+	uint64_t error; /* error code (0 for vectors without one) */
+	uint64_t addr;	/* CR2 for #PF, else 0 */
+	uint64_t rip;	/* where it happened */
 };
 
 /* Calls fn(arg) with a catch armed. Returns true when it faulted (*f filled). */
@@ -39,35 +39,32 @@ void catch_exec(const void *va, struct fault *f);
 void catch_init(void);
 
 /* Expectations on a struct fault, for tests. */
-#define KEXPECT_NO_FAULT(f)                                                          \
-	do {                                                                         \
-		if ((f)->hit)                                                        \
-			ktest_fail(__FILE__, __LINE__,                               \
-				   "unexpected %s, error 0x%llx, addr 0x%llx, rip 0x%llx", \
-				   trap_name((f)->vector),                           \
-				   (unsigned long long)(f)->error,                   \
-				   (unsigned long long)(f)->addr,                    \
-				   (unsigned long long)(f)->rip);                    \
+#define KEXPECT_NO_FAULT(f)                                                                      \
+	do {                                                                                     \
+		if ((f)->hit)                                                                    \
+			ktest_fail(__FILE__, __LINE__,                                           \
+				   "unexpected %s, error 0x%llx, addr 0x%llx, rip 0x%llx",       \
+				   trap_name((f)->vector), (unsigned long long)(f)->error,       \
+				   (unsigned long long)(f)->addr, (unsigned long long)(f)->rip); \
 	} while (0)
 
-#define KEXPECT_FAULT(f, vec)                                                        \
-	do {                                                                         \
-		if (!(f)->hit)                                                       \
-			ktest_fail(__FILE__, __LINE__, "expected %s, no fault",      \
-				   trap_name(vec));                                  \
-		else if ((f)->vector != (vec))                                       \
-			ktest_fail(__FILE__, __LINE__, "expected %s, got %s",        \
-				   trap_name(vec), trap_name((f)->vector));          \
+#define KEXPECT_FAULT(f, vec)                                                                    \
+	do {                                                                                     \
+		if (!(f)->hit)                                                                   \
+			ktest_fail(__FILE__, __LINE__, "expected %s, no fault", trap_name(vec)); \
+		else if ((f)->vector != (vec))                                                   \
+			ktest_fail(__FILE__, __LINE__, "expected %s, got %s", trap_name(vec),    \
+				   trap_name((f)->vector));                                      \
 	} while (0)
 
 /* A #PF with exactly this error code at exactly this address. */
-#define KEXPECT_PF(f, err, address)                                                  \
-	do {                                                                         \
-		KEXPECT_FAULT(f, VEC_PF);                                            \
-		if ((f)->hit && (f)->vector == VEC_PF) {                             \
-			KEXPECT_EQ((f)->error, (err));                               \
-			KEXPECT_EQ((f)->addr, (uint64_t)(address));                  \
-		}                                                                    \
+#define KEXPECT_PF(f, err, address)                                 \
+	do {                                                        \
+		KEXPECT_FAULT(f, VEC_PF);                           \
+		if ((f)->hit && (f)->vector == VEC_PF) {            \
+			KEXPECT_EQ((f)->error, (err));              \
+			KEXPECT_EQ((f)->addr, (uint64_t)(address)); \
+		}                                                   \
 	} while (0)
 
 #endif

@@ -7,17 +7,17 @@
 #include "kernel/types.h"
 
 enum param_kind {
-	PARAM_CHOICE,           /* one of the '|'-separated words of `expect` */
-	PARAM_SIZE,             /* parse_size() */
-	PARAM_NUMBER,           /* parse_u64() */
-	PARAM_TEXT,             /* free text, accepted by `check` */
+	PARAM_CHOICE, /* one of the '|'-separated words of `expect` */
+	PARAM_SIZE,   /* parse_size() */
+	PARAM_NUMBER, /* parse_u64() */
+	PARAM_TEXT,   /* free text, accepted by `check` */
 };
 
 struct param {
 	const char *key;
 	enum param_kind kind;
-	const char *expect;     /* the choices, or what a problem message says is expected */
-	bool (*check)(const char *value);      /* PARAM_TEXT only */
+	const char *expect; /* the choices, or what a problem message says is expected */
+	bool (*check)(const char *value); /* PARAM_TEXT only */
 };
 
 static bool console_ok(const char *value);
@@ -25,21 +25,21 @@ static bool suites_ok(const char *value);
 
 /* The known keys; keep in step with the list in cmdline.h. */
 static const struct param params[] = {
-	{ "pks",        PARAM_CHOICE, "on|off",                     NULL },
-	{ "pks_tables", PARAM_CHOICE, "on|soft|off",                NULL },
-	{ "la57",       PARAM_CHOICE, "on|off|auto",                NULL },
-	{ "console",    PARAM_TEXT,   "ttyS0..ttyS3[,baud]",        console_ok },
-	{ "ktest",      PARAM_TEXT,   "suite[,suite...]",           suites_ok },
-	{ "ktest.seed", PARAM_NUMBER, "a decimal or 0x number",     NULL },
-	{ "mem",        PARAM_SIZE,   "a size such as 512M or 4G",  NULL },
+	{ "pks", PARAM_CHOICE, "on|off", NULL },
+	{ "pks_tables", PARAM_CHOICE, "on|soft|off", NULL },
+	{ "la57", PARAM_CHOICE, "on|off|auto", NULL },
+	{ "console", PARAM_TEXT, "ttyS0..ttyS3[,baud]", console_ok },
+	{ "ktest", PARAM_TEXT, "suite[,suite...]", suites_ok },
+	{ "ktest.seed", PARAM_NUMBER, "a decimal or 0x number", NULL },
+	{ "mem", PARAM_SIZE, "a size such as 512M or 4G", NULL },
 };
 
-#define PROBLEM_MAX     (CMDLINE_MAX_WORDS + 2)    /* one per word, overflow, length */
-#define PROBLEM_LEN     160
+#define PROBLEM_MAX (CMDLINE_MAX_WORDS + 2) /* one per word, overflow, length */
+#define PROBLEM_LEN 160
 
 /* The last parse: all of it is rebuilt by cmdline_parse(). */
-static char line[CMDLINE_MAX];                  /* words NUL-terminated in place */
-static const char *values[ARRAY_SIZE(params)];  /* into line; NULL = not given validly */
+static char line[CMDLINE_MAX];		       /* words NUL-terminated in place */
+static const char *values[ARRAY_SIZE(params)]; /* into line; NULL = not given validly */
 static char problems[PROBLEM_MAX][PROBLEM_LEN];
 static int nr_problems;
 
@@ -122,11 +122,20 @@ int parse_u64(const char *s, uint64_t *out)
 static unsigned int suffix_shift(char ch)
 {
 	switch (ch) {
-	case 'k': case 'K': return 10;
-	case 'm': case 'M': return 20;
-	case 'g': case 'G': return 30;
-	case 't': case 'T': return 40;
-	default:            return 0;
+	case 'k':
+	case 'K':
+		return 10;
+	case 'm':
+	case 'M':
+		return 20;
+	case 'g':
+	case 'G':
+		return 30;
+	case 't':
+	case 'T':
+		return 40;
+	default:
+		return 0;
 	}
 }
 
@@ -182,8 +191,8 @@ static bool suites_ok(const char *value)
 			n = 0;
 			continue;
 		}
-		if (!is_digit(ch) && !((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') &&
-		    ch != '_' && ch != '.' && ch != '*' && ch != '-')
+		if (!is_digit(ch) && !((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') && ch != '_' &&
+		    ch != '.' && ch != '*' && ch != '-')
 			return false;
 		n++;
 	}
@@ -253,10 +262,10 @@ static void parse_word(const char *w, size_t n)
 	} else if (!*eq) {
 		problem("parameter '%s' needs a value", w);
 	} else if (!value_ok(&params[i], eq + 1)) {
-		problem("invalid value '%.64s' for %s (expected %s)",
-			eq + 1, params[i].key, params[i].expect);
+		problem("invalid value '%.64s' for %s (expected %s)", eq + 1, params[i].key,
+			params[i].expect);
 	} else {
-		values[i] = eq + 1;     /* a later duplicate overrides */
+		values[i] = eq + 1; /* a later duplicate overrides */
 	}
 }
 

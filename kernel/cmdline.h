@@ -14,9 +14,9 @@
 
 #include "kernel/types.h"
 
-#define CMDLINE_MAX        1024
-#define CMDLINE_MAX_WORDS  32
-#define CMDLINE_MAX_WORD   256   /* longer words are reported and ignored */
+#define CMDLINE_MAX	  1024
+#define CMDLINE_MAX_WORDS 32
+#define CMDLINE_MAX_WORD  256 /* longer words are reported and ignored */
 
 /* Parses `s` (copied; s may go away). Words with unknown keys or invalid values are
  * remembered as problems and otherwise ignored. Returns the number of problems. */

@@ -234,7 +234,8 @@ static int report_unknown_suites(const char *filter, int idx)
 		     s < __ktest_suites_end; s++)
 			found |= strcmp((*s)->name, word) == 0;
 		if (!found && *word) {
-			kprintf("not ok %d %s # no such test suite (ktest=%s)\n", ++idx, word, filter);
+			kprintf("not ok %d %s # no such test suite (ktest=%s)\n", ++idx, word,
+				filter);
 			totals.failed++;
 		}
 		p = *end ? end + 1 : end;
@@ -281,8 +282,7 @@ bool ktest_run_all(const char *filter)
 
 static void print_closing_line(void)
 {
-	kprintf("%d passed, %d failed, %d skipped\n", totals.passed, totals.failed,
-		totals.skipped);
+	kprintf("%d passed, %d failed, %d skipped\n", totals.passed, totals.failed, totals.skipped);
 }
 
 /* Spins for roughly `cycles` TSC ticks. */

@@ -24,33 +24,33 @@
 struct ktest_suite {
 	const char *name;
 	const char *(*skip_reason)(void);
-	bool explicit_only;     /* runs only when named in ktest= (it ends the run) */
+	bool explicit_only; /* runs only when named in ktest= (it ends the run) */
 };
 
 struct ktest_case {
 	const char *suite;
 	const char *name;
 	void (*fn)(void);
-	const char *file;       /* cases run in file, then line order */
+	const char *file; /* cases run in file, then line order */
 	int line;
 };
 
-#define KTEST_SUITE_DEFINE(order, sname, skip_fn, explicit)                          \
-	static const struct ktest_suite ktest_suite_##sname = { #sname, skip_fn,     \
-								 explicit };         \
-	static const struct ktest_suite *const ktest_suite_ptr_##sname __used        \
-		__section(".ktest_suites." #order) = &ktest_suite_##sname
+#define KTEST_SUITE_DEFINE(order, sname, skip_fn, explicit)                                  \
+	static const struct ktest_suite ktest_suite_##sname = { #sname, skip_fn, explicit }; \
+	static const struct ktest_suite *const ktest_suite_ptr_##sname __used __section(     \
+		".ktest_suites." #order) = &ktest_suite_##sname
 #define KTEST_SUITE(order, sname, skip_fn) KTEST_SUITE_DEFINE(order, sname, skip_fn, false)
 /* A suite that deliberately ends the run (a fatal report is what it checks, from
  * the host runner): it runs only when ktest= names it. */
 #define KTEST_SUITE_EXPLICIT(order, sname) KTEST_SUITE_DEFINE(order, sname, NULL, true)
 
-#define KTEST(sname, cname)                                                          \
-	static void ktest_##sname##__##cname(void);                                  \
-	static const struct ktest_case ktest_case_##sname##__##cname = {             \
-		#sname, #cname, ktest_##sname##__##cname, __FILE__, __LINE__ };      \
-	static const struct ktest_case *const ktest_case_ptr_##sname##__##cname      \
-		__used __section(".ktest_cases") = &ktest_case_##sname##__##cname;   \
+#define KTEST(sname, cname)                                                                        \
+	static void ktest_##sname##__##cname(void);                                                \
+	static const struct ktest_case ktest_case_##sname##__##cname = { #sname, #cname,           \
+									 ktest_##sname##__##cname, \
+									 __FILE__, __LINE__ };     \
+	static const struct ktest_case *const ktest_case_ptr_##sname##__##cname __used __section(  \
+		".ktest_cases") = &ktest_case_##sname##__##cname;                                  \
 	static void ktest_##sname##__##cname(void)
 
 /* Records a failure of the current case with a formatted diagnostic. */
@@ -62,20 +62,20 @@ void ktest_note(const char *fmt, ...) __printf(1, 2);
 /* True once the current case has recorded a failure. */
 bool ktest_failed(void);
 
-#define KEXPECT_TRUE(x)                                                              \
-	do {                                                                         \
-		if (!(x))                                                            \
-			ktest_fail(__FILE__, __LINE__, "expected %s", #x);           \
+#define KEXPECT_TRUE(x)                                                    \
+	do {                                                               \
+		if (!(x))                                                  \
+			ktest_fail(__FILE__, __LINE__, "expected %s", #x); \
 	} while (0)
 #define KEXPECT_FALSE(x) KEXPECT_TRUE(!(x))
 
-#define KEXPECT_CMP(a, op, b)                                                        \
-	do {                                                                         \
-		long long ka_ = (long long)(a), kb_ = (long long)(b);                \
-		if (!(ka_ op kb_))                                                   \
-			ktest_fail(__FILE__, __LINE__,                               \
-				   "expected %s %s %s, got %lld (0x%llx) and %lld (0x%llx)", \
-				   #a, #op, #b, ka_, ka_, kb_, kb_);                 \
+#define KEXPECT_CMP(a, op, b)                                                                    \
+	do {                                                                                     \
+		long long ka_ = (long long)(a), kb_ = (long long)(b);                            \
+		if (!(ka_ op kb_))                                                               \
+			ktest_fail(__FILE__, __LINE__,                                           \
+				   "expected %s %s %s, got %lld (0x%llx) and %lld (0x%llx)", #a, \
+				   #op, #b, ka_, ka_, kb_, kb_);                                 \
 	} while (0)
 #define KEXPECT_EQ(a, b) KEXPECT_CMP(a, ==, b)
 #define KEXPECT_NE(a, b) KEXPECT_CMP(a, !=, b)
@@ -84,33 +84,32 @@ bool ktest_failed(void);
 #define KEXPECT_GT(a, b) KEXPECT_CMP(a, >, b)
 #define KEXPECT_GE(a, b) KEXPECT_CMP(a, >=, b)
 
-#define KEXPECT_STREQ(a, b)                                                          \
-	do {                                                                         \
-		const char *ka_ = (a), *kb_ = (b);                                   \
-		if (strcmp(ka_, kb_) != 0)                                           \
-			ktest_fail(__FILE__, __LINE__,                               \
-				   "expected %s == %s, got \"%s\" and \"%s\"",       \
-				   #a, #b, ka_, kb_);                                \
+#define KEXPECT_STREQ(a, b)                                                                        \
+	do {                                                                                       \
+		const char *ka_ = (a), *kb_ = (b);                                                 \
+		if (strcmp(ka_, kb_) != 0)                                                         \
+			ktest_fail(__FILE__, __LINE__, "expected %s == %s, got \"%s\" and \"%s\"", \
+				   #a, #b, ka_, kb_);                                              \
 	} while (0)
 
 /* As KEXPECT_*, but a failure ends the case. */
-#define KASSERT_TRUE(x)                                                              \
-	do {                                                                         \
-		KEXPECT_TRUE(x);                                                     \
-		if (ktest_failed())                                                  \
-			return;                                                      \
+#define KASSERT_TRUE(x)             \
+	do {                        \
+		KEXPECT_TRUE(x);    \
+		if (ktest_failed()) \
+			return;     \
 	} while (0)
-#define KASSERT_EQ(a, b)                                                             \
-	do {                                                                         \
-		KEXPECT_EQ(a, b);                                                    \
-		if (ktest_failed())                                                  \
-			return;                                                      \
+#define KASSERT_EQ(a, b)            \
+	do {                        \
+		KEXPECT_EQ(a, b);   \
+		if (ktest_failed()) \
+			return;     \
 	} while (0)
 
-#define KTEST_SKIP(reason)                                                           \
-	do {                                                                         \
-		ktest_skip(reason);                                                  \
-		return;                                                              \
+#define KTEST_SKIP(reason)          \
+	do {                        \
+		ktest_skip(reason); \
+		return;             \
 	} while (0)
 
 /* Runs every suite named in `filter` (comma-separated; NULL or "" = all) and prints

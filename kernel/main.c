@@ -28,7 +28,7 @@
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 
-#define EARLY_PAGE_OFFSET PAGE_OFFSET   /* the entry code maps 0..4 GiB here too */
+#define EARLY_PAGE_OFFSET PAGE_OFFSET /* the entry code maps 0..4 GiB here too */
 
 extern char __kernel_start[], __kernel_end[];
 
@@ -49,8 +49,8 @@ static uint32_t copy_mbi(phys_addr_t mbi_pa)
 		      (unsigned long long)mbi_pa);
 	size = *(const uint32_t *)src;
 	if (size < 16 || size > MB2_MAX_SIZE)
-		panic("kmain: multiboot2 information claims %u bytes (expected 16..%u)",
-		      size, (unsigned int)MB2_MAX_SIZE);
+		panic("kmain: multiboot2 information claims %u bytes (expected 16..%u)", size,
+		      (unsigned int)MB2_MAX_SIZE);
 	memcpy(mbi_copy, src, size);
 	return size;
 }
@@ -77,19 +77,20 @@ static void print_memory_management(void)
 
 	dmap_stats(&st);
 	kprintf("# direct map: %llu MiB of RAM at 0x%llx: %llu x 1G, %llu x 2M, %llu x 4K leaves "
-		"(%llu bytes)\n", (unsigned long long)(ram / MiB), (unsigned long long)PAGE_OFFSET,
+		"(%llu bytes)\n",
+		(unsigned long long)(ram / MiB), (unsigned long long)PAGE_OFFSET,
 		(unsigned long long)st.leaves[2], (unsigned long long)st.leaves[1],
 		(unsigned long long)st.leaves[0], (unsigned long long)st.bytes);
 	kprintf("# split pool: %llu frames (%llu KiB, %llu.%03llu%% of RAM) in %llu chunks, "
-		"%llu free\n", (unsigned long long)pool_total(),
-		(unsigned long long)(pool_total() * 4),
+		"%llu free\n",
+		(unsigned long long)pool_total(), (unsigned long long)(pool_total() * 4),
 		(unsigned long long)(pool_total() * PAGE_SIZE * 100 / ram),
 		(unsigned long long)(pool_total() * PAGE_SIZE * 100000 / ram % 1000),
 		(unsigned long long)pool_nr_chunks(), (unsigned long long)pool_free_count());
 	if (pgprot_enforced())
 		kprintf("# page-table protection: %s (pks_tables=%s), key %d write-disabled "
-			"outside the page-table helpers\n", pgprot_mode_name(), pgprot_mode_name(),
-			pgprot_key());
+			"outside the page-table helpers\n",
+			pgprot_mode_name(), pgprot_mode_name(), pgprot_key());
 	else
 		kprintf("# page-table protection: UNPROTECTED (%s)\n", pgprot_unprotected_reason());
 	kprintf("# page tables:");
@@ -101,13 +102,13 @@ static void print_memory_management(void)
 
 static void print_features(void)
 {
-	kprintf("# cpu: %s family %u model %u stepping %u: %s\n", cpu.vendor, cpu.family,
-		cpu.model, cpu.stepping, cpu.brand[0] ? cpu.brand : "(no brand string)");
+	kprintf("# cpu: %s family %u model %u stepping %u: %s\n", cpu.vendor, cpu.family, cpu.model,
+		cpu.stepping, cpu.brand[0] ? cpu.brand : "(no brand string)");
 	kprintf("# cpu features: pks=%s pku=%s la57=%s pdpe1gb=%s nx=%s smep=%s smap=%s "
-		"x2apic=%s hypervisor=%s\n", cpu.pks ? "yes" : "no", cpu.pku ? "yes" : "no",
-		cpu.la57 ? "yes" : "no", cpu.pdpe1gb ? "yes" : "no", cpu.nx ? "yes" : "no",
-		cpu.smep ? "yes" : "no", cpu.smap ? "yes" : "no", cpu.x2apic ? "yes" : "no",
-		cpu.hypervisor ? "yes" : "no");
+		"x2apic=%s hypervisor=%s\n",
+		cpu.pks ? "yes" : "no", cpu.pku ? "yes" : "no", cpu.la57 ? "yes" : "no",
+		cpu.pdpe1gb ? "yes" : "no", cpu.nx ? "yes" : "no", cpu.smep ? "yes" : "no",
+		cpu.smap ? "yes" : "no", cpu.x2apic ? "yes" : "no", cpu.hypervisor ? "yes" : "no");
 	kprintf("# address bits: physical %u, virtual %u\n", cpu.phys_bits, cpu.virt_bits);
 }
 

@@ -17,56 +17,56 @@
 #include "kernel/types.h"
 
 enum mb2_tag {
-	TAG_END      = 0,
-	TAG_CMDLINE  = 1,
-	TAG_LOADER   = 2,
-	TAG_MMAP     = 6,
-	TAG_EFI64    = 12,
+	TAG_END = 0,
+	TAG_CMDLINE = 1,
+	TAG_LOADER = 2,
+	TAG_MMAP = 6,
+	TAG_EFI64 = 12,
 	TAG_ACPI_OLD = 14,
 	TAG_ACPI_NEW = 15,
 	TAG_EFI_MMAP = 17,
 };
 
-#define MB2_HDR         8       /* the MBI header, and every tag header */
-#define MAP_HDR         16      /* tag header + entry_size + entry_version */
-#define MMAP_ENTRY_MIN  24      /* u64 base, u64 len, u32 type, u32 reserved */
-#define EFI_DESC_MIN    40      /* u32 type, pad, u64 phys, virt, pages, attribute */
-#define EFI_PAGE_SHIFT  12      /* EFI pages are always 4 KiB (UEFI 2.10, 7.2) */
-#define RSDP1_LEN       20
-#define RSDP2_LEN       36
+#define MB2_HDR	       8  /* the MBI header, and every tag header */
+#define MAP_HDR	       16 /* tag header + entry_size + entry_version */
+#define MMAP_ENTRY_MIN 24 /* u64 base, u64 len, u32 type, u32 reserved */
+#define EFI_DESC_MIN   40 /* u32 type, pad, u64 phys, virt, pages, attribute */
+#define EFI_PAGE_SHIFT 12 /* EFI pages are always 4 KiB (UEFI 2.10, 7.2) */
+#define RSDP1_LEN      20
+#define RSDP2_LEN      36
 
 _Static_assert(RSDP2_LEN <= sizeof(((struct boot_info *)0)->rsdp), "rsdp too small");
 
 /* UEFI 2.10 section 7.2 EFI_MEMORY_TYPE -> enum mem_type; absent rows are reserved
  * (runtime services, MMIO, PAL code, persistent and unaccepted memory, ...). */
 static const uint8_t efi_to_mem[] = {
-	[1]  = MEM_USABLE,              /* EfiLoaderCode */
-	[2]  = MEM_USABLE,              /* EfiLoaderData */
-	[3]  = MEM_USABLE,              /* EfiBootServicesCode */
-	[4]  = MEM_USABLE,              /* EfiBootServicesData */
-	[7]  = MEM_USABLE,              /* EfiConventionalMemory */
-	[8]  = MEM_BAD,                 /* EfiUnusableMemory */
-	[9]  = MEM_ACPI_RECLAIM,        /* EfiACPIReclaimMemory */
-	[10] = MEM_ACPI_NVS,            /* EfiACPIMemoryNVS */
+	[1] = MEM_USABLE,	/* EfiLoaderCode */
+	[2] = MEM_USABLE,	/* EfiLoaderData */
+	[3] = MEM_USABLE,	/* EfiBootServicesCode */
+	[4] = MEM_USABLE,	/* EfiBootServicesData */
+	[7] = MEM_USABLE,	/* EfiConventionalMemory */
+	[8] = MEM_BAD,		/* EfiUnusableMemory */
+	[9] = MEM_ACPI_RECLAIM, /* EfiACPIReclaimMemory */
+	[10] = MEM_ACPI_NVS,	/* EfiACPIMemoryNVS */
 };
 
 /* The entries of one memory-map tag (6 or 17); first == NULL when it is absent. */
 struct map_src {
 	const uint8_t *first;
 	uint32_t count;
-	uint32_t stride;        /* entry_size / descriptor_size, as the tag says */
+	uint32_t stride; /* entry_size / descriptor_size, as the tag says */
 	uint32_t tag_off;
 	bool efi;
 };
 
 struct mb2_ctx {
 	const uint8_t *mbi;
-	uint32_t total;         /* validated total_size */
+	uint32_t total; /* validated total_size */
 	struct boot_info *bi;
 	char *err;
 	size_t errlen;
-	struct map_src mmap;    /* tag 6 */
-	struct map_src efi;     /* tag 17 */
+	struct map_src mmap; /* tag 6 */
+	struct map_src efi;  /* tag 17 */
 };
 
 /* Writes the reason into c->err (if any) and returns -EINVAL. */
@@ -109,8 +109,8 @@ static uint32_t efi_mem_type(uint32_t efi_type)
 
 /* Decodes entry i of src into base, length in bytes and enum mem_type.
  * Needs: i < src->count and the source checked by map_check(). */
-static void map_entry(const struct map_src *src, uint32_t i,
-		      uint64_t *base, uint64_t *len, uint32_t *type)
+static void map_entry(const struct map_src *src, uint32_t i, uint64_t *base, uint64_t *len,
+		      uint32_t *type)
 {
 	const uint8_t *e = src->first + (size_t)i * src->stride;
 
@@ -139,12 +139,16 @@ static int map_check(struct mb2_ctx *c, const struct map_src *src, uint32_t tag)
 		base = ld64(src->efi ? e + 8 : e);
 		len = ld64(src->efi ? e + 24 : e + 8);
 		if (src->efi && len > (UINT64_MAX >> EFI_PAGE_SHIFT))
-			return fail(c, "tag %u at offset 0x%x: entry %u has 0x%llx pages, more than 2^64 bytes",
+			return fail(c,
+				    "tag %u at offset 0x%x: entry %u has 0x%llx pages, more than "
+				    "2^64 bytes",
 				    tag, src->tag_off, i, (unsigned long long)len);
 		if (src->efi)
 			len <<= EFI_PAGE_SHIFT;
 		if (len > UINT64_MAX - base)
-			return fail(c, "tag %u at offset 0x%x: entry %u (base 0x%llx, length 0x%llx) runs past 2^64",
+			return fail(c,
+				    "tag %u at offset 0x%x: entry %u (base 0x%llx, length 0x%llx) "
+				    "runs past 2^64",
 				    tag, src->tag_off, i, (unsigned long long)base,
 				    (unsigned long long)len);
 	}
@@ -161,10 +165,11 @@ static int tag_map(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t size
 	uint32_t stride;
 
 	if (src->first)
-		return fail(c, "tag %u at offset 0x%x: a second memory map of this kind", type, off);
+		return fail(c, "tag %u at offset 0x%x: a second memory map of this kind", type,
+			    off);
 	if (size < MAP_HDR)
-		return fail(c, "tag %u at offset 0x%x: size %u too small for the map header",
-			    type, off, size);
+		return fail(c, "tag %u at offset 0x%x: size %u too small for the map header", type,
+			    off, size);
 	stride = ld32(c->mbi + off + MB2_HDR);
 	if (stride < min || (!efi && stride % 8))
 		return fail(c, "tag %u at offset 0x%x: entry size %u invalid (must be >= %u%s)",
@@ -181,8 +186,8 @@ static int tag_map(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t size
 
 /* Copies the NUL-terminated string of tag `type` at off into dst (truncated to dstlen).
  * Returns 0 or -EINVAL when the string has no NUL inside the tag. */
-static int tag_string(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t size,
-		      char *dst, size_t dstlen)
+static int tag_string(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t size, char *dst,
+		      size_t dstlen)
 {
 	const char *s = (const char *)c->mbi + off + MB2_HDR;
 	size_t n = size - MB2_HDR;
@@ -210,7 +215,7 @@ static int tag_rsdp(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t siz
 	memset(bi->rsdp, 0, sizeof(bi->rsdp));
 	memcpy(bi->rsdp, c->mbi + off + MB2_HDR, need);
 	bi->acpi_rev = rev;
-	bi->rsdp_pa = 0;        /* unknown here: only the copy is seen */
+	bi->rsdp_pa = 0; /* unknown here: only the copy is seen */
 	return 0;
 }
 
@@ -230,7 +235,8 @@ static int parse_tag(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t si
 		return tag_map(c, type, off, size);
 	case TAG_EFI64:
 		if (size < MB2_HDR + 8)
-			return fail(c, "tag %u at offset 0x%x: size %u too small for a 64-bit pointer",
+			return fail(c,
+				    "tag %u at offset 0x%x: size %u too small for a 64-bit pointer",
 				    type, off, size);
 		bi->uefi = true;
 		return 0;
@@ -256,10 +262,14 @@ static int walk_tags(struct mb2_ctx *c)
 		type = ld32(c->mbi + off);
 		size = ld32(c->mbi + off + 4);
 		if (size < MB2_HDR)
-			return fail(c, "tag %u at offset 0x%x: size %u is smaller than the 8-byte tag header",
+			return fail(c,
+				    "tag %u at offset 0x%x: size %u is smaller than the 8-byte tag "
+				    "header",
 				    type, off, size);
 		if (size > c->total - off)
-			return fail(c, "tag %u at offset 0x%x: size 0x%x runs past the end of the MBI (0x%x)",
+			return fail(c,
+				    "tag %u at offset 0x%x: size 0x%x runs past the end of the MBI "
+				    "(0x%x)",
 				    type, off, size, c->total);
 		if (type == TAG_END)
 			return 0;
@@ -337,8 +347,8 @@ static int build_ranges(struct mb2_ctx *c, const struct map_src *src, uint32_t t
 		pos = next;
 	}
 	if (!c->bi->nr_mem)
-		return fail(c, "tag %u at offset 0x%x: memory map has no non-empty entry",
-			    tag, src->tag_off);
+		return fail(c, "tag %u at offset 0x%x: memory map has no non-empty entry", tag,
+			    src->tag_off);
 	return 0;
 }
 
@@ -348,7 +358,8 @@ static int build_map(struct mb2_ctx *c)
 	if (c->mmap.first)
 		return build_ranges(c, &c->mmap, TAG_MMAP);
 	if (!c->efi.first)
-		return fail(c, "no memory map: neither a memory-map tag (6) nor an EFI memory-map tag (17)");
+		return fail(c, "no memory map: neither a memory-map tag (6) nor an EFI memory-map "
+			       "tag (17)");
 	c->bi->mem_from_efi = true;
 	return build_ranges(c, &c->efi, TAG_EFI_MMAP);
 }
@@ -369,13 +380,15 @@ int mb2_parse(const void *mbi, size_t len, struct boot_info *out, char *err, siz
 		return fail(&c, "offset 0x0: %zu bytes, too few for the MBI header", len);
 	c.total = ld32(c.mbi);
 	if (c.total < 2 * MB2_HDR)
-		return fail(&c, "offset 0x0: total_size 0x%x is below the 0x10-byte minimum", c.total);
+		return fail(&c, "offset 0x0: total_size 0x%x is below the 0x10-byte minimum",
+			    c.total);
 	if (c.total > len)
-		return fail(&c, "offset 0x0: total_size 0x%x is larger than the 0x%zx bytes available",
+		return fail(&c,
+			    "offset 0x0: total_size 0x%x is larger than the 0x%zx bytes available",
 			    c.total, len);
 	if (c.total > MB2_MAX_SIZE)
-		return fail(&c, "offset 0x0: total_size 0x%x is above the 0x%x-byte limit",
-			    c.total, MB2_MAX_SIZE);
+		return fail(&c, "offset 0x0: total_size 0x%x is above the 0x%x-byte limit", c.total,
+			    MB2_MAX_SIZE);
 	out->mbi_size = c.total;
 	ret = walk_tags(&c);
 	if (!ret)
@@ -387,12 +400,18 @@ int mb2_parse(const void *mbi, size_t len, struct boot_info *out, char *err, siz
 const char *mem_type_name(uint32_t type)
 {
 	switch (type) {
-	case MEM_USABLE:        return "usable";
-	case MEM_RESERVED:      return "reserved";
-	case MEM_ACPI_RECLAIM:  return "ACPI reclaimable";
-	case MEM_ACPI_NVS:      return "ACPI NVS";
-	case MEM_BAD:           return "bad";
-	default:                return "unknown";
+	case MEM_USABLE:
+		return "usable";
+	case MEM_RESERVED:
+		return "reserved";
+	case MEM_ACPI_RECLAIM:
+		return "ACPI reclaimable";
+	case MEM_ACPI_NVS:
+		return "ACPI NVS";
+	case MEM_BAD:
+		return "bad";
+	default:
+		return "unknown";
 	}
 }
 

@@ -10,22 +10,22 @@
 
 #include "kernel/types.h"
 
-#define MB2_BOOT_MAGIC  0x36d76289u
-#define MB2_MAX_SIZE    (64 * 1024)   /* larger MBIs are rejected */
+#define MB2_BOOT_MAGIC 0x36d76289u
+#define MB2_MAX_SIZE   (64 * 1024) /* larger MBIs are rejected */
 
 /* Memory types, as in the multiboot2 memory-map tag. */
 enum mem_type {
-	MEM_USABLE       = 1,
-	MEM_RESERVED     = 2,
+	MEM_USABLE = 1,
+	MEM_RESERVED = 2,
 	MEM_ACPI_RECLAIM = 3,
-	MEM_ACPI_NVS     = 4,
-	MEM_BAD          = 5,
+	MEM_ACPI_NVS = 4,
+	MEM_BAD = 5,
 };
 
 struct mem_range {
 	uint64_t base;
 	uint64_t len;
-	uint32_t type;          /* enum mem_type */
+	uint32_t type; /* enum mem_type */
 };
 
 #define BOOT_MAX_RANGES 256
@@ -33,14 +33,14 @@ struct mem_range {
 struct boot_info {
 	char cmdline[1024];
 	char loader[128];
-	bool uefi;              /* EFI system table or EFI memory map tag seen */
-	bool mem_from_efi;      /* no memory-map tag: converted from the EFI map */
-	struct mem_range mem[BOOT_MAX_RANGES];  /* sorted by base, non-overlapping */
+	bool uefi;			       /* EFI system table or EFI memory map tag seen */
+	bool mem_from_efi;		       /* no memory-map tag: converted from the EFI map */
+	struct mem_range mem[BOOT_MAX_RANGES]; /* sorted by base, non-overlapping */
 	int nr_mem;
-	phys_addr_t rsdp_pa;    /* physical address of the RSDP copy in the MBI, 0 if none */
-	int acpi_rev;           /* 2 = ACPI 2.0+ RSDP tag used, 1 = ACPI 1.0, 0 = none */
-	uint8_t rsdp[36];       /* the RSDP bytes (20 for ACPI 1.0) */
-	phys_addr_t mbi_pa;     /* where the bootloader put the MBI */
+	phys_addr_t rsdp_pa; /* physical address of the RSDP copy in the MBI, 0 if none */
+	int acpi_rev;	     /* 2 = ACPI 2.0+ RSDP tag used, 1 = ACPI 1.0, 0 = none */
+	uint8_t rsdp[36];    /* the RSDP bytes (20 for ACPI 1.0) */
+	phys_addr_t mbi_pa;  /* where the bootloader put the MBI */
 	uint32_t mbi_size;
 };
 

@@ -71,21 +71,16 @@ void pf_error_string(uint64_t err, char *buf, size_t size)
 
 static void print_registers(const struct trap_frame *f)
 {
-	kprintf("RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n",
-		(unsigned long long)f->rax, (unsigned long long)f->rbx,
-		(unsigned long long)f->rcx, (unsigned long long)f->rdx);
-	kprintf("RSI=%016llx RDI=%016llx RBP=%016llx RSP=%016llx\n",
-		(unsigned long long)f->rsi, (unsigned long long)f->rdi,
-		(unsigned long long)f->rbp, (unsigned long long)f->rsp);
-	kprintf("R8 =%016llx R9 =%016llx R10=%016llx R11=%016llx\n",
-		(unsigned long long)f->r8, (unsigned long long)f->r9,
-		(unsigned long long)f->r10, (unsigned long long)f->r11);
-	kprintf("R12=%016llx R13=%016llx R14=%016llx R15=%016llx\n",
-		(unsigned long long)f->r12, (unsigned long long)f->r13,
-		(unsigned long long)f->r14, (unsigned long long)f->r15);
-	kprintf("RFLAGS=%016llx CS=%04llx SS=%04llx PKRS=%08llx\n",
-		(unsigned long long)f->rflags, (unsigned long long)f->cs,
-		(unsigned long long)f->ss, (unsigned long long)f->pkrs);
+	kprintf("RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n", (unsigned long long)f->rax,
+		(unsigned long long)f->rbx, (unsigned long long)f->rcx, (unsigned long long)f->rdx);
+	kprintf("RSI=%016llx RDI=%016llx RBP=%016llx RSP=%016llx\n", (unsigned long long)f->rsi,
+		(unsigned long long)f->rdi, (unsigned long long)f->rbp, (unsigned long long)f->rsp);
+	kprintf("R8 =%016llx R9 =%016llx R10=%016llx R11=%016llx\n", (unsigned long long)f->r8,
+		(unsigned long long)f->r9, (unsigned long long)f->r10, (unsigned long long)f->r11);
+	kprintf("R12=%016llx R13=%016llx R14=%016llx R15=%016llx\n", (unsigned long long)f->r12,
+		(unsigned long long)f->r13, (unsigned long long)f->r14, (unsigned long long)f->r15);
+	kprintf("RFLAGS=%016llx CS=%04llx SS=%04llx PKRS=%08llx\n", (unsigned long long)f->rflags,
+		(unsigned long long)f->cs, (unsigned long long)f->ss, (unsigned long long)f->pkrs);
 }
 
 __noreturn void trap_fatal(struct trap_frame *f)

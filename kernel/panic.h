@@ -9,11 +9,11 @@
 __noreturn void panic(const char *fmt, ...) __printf(1, 2);
 
 /* Invariants: ASSERT(x) panics with "function: assertion 'x' failed (file:line)". */
-#define ASSERT(x)                                                                    \
-	do {                                                                         \
-		if (!(x))                                                            \
-			panic("%s: assertion '%s' failed (%s:%d)", __func__, #x,     \
-			      __FILE__, __LINE__);                                   \
+#define ASSERT(x)                                                                          \
+	do {                                                                               \
+		if (!(x))                                                                  \
+			panic("%s: assertion '%s' failed (%s:%d)", __func__, #x, __FILE__, \
+			      __LINE__);                                                   \
 	} while (0)
 
 /* Prints rip (if nonzero), then the return addresses found by following the RBP

@@ -23,8 +23,8 @@ static uint32_t default_pkrs = PKRS_ALL_BUT_KEY0;
 
 static const uint32_t access_bits[] = {
 	[PKS_ACCESS_RW] = 0,
-	[PKS_ACCESS_RO] = 2,            /* WD */
-	[PKS_ACCESS_NONE] = 3,          /* AD | WD */
+	[PKS_ACCESS_RO] = 2,   /* WD */
+	[PKS_ACCESS_NONE] = 3, /* AD | WD */
 };
 
 /* True for a key of 1..15 that pks_key_alloc() handed out and nobody freed. */
@@ -133,8 +133,8 @@ int pks_key_alloc(const char *name)
 		check_default();
 		return k;
 	}
-	kprintf("# pks: no protection key left for '%s' (all %d in use)\n",
-		name ? name : "unnamed", PKS_NR_KEYS - 1);
+	kprintf("# pks: no protection key left for '%s' (all %d in use)\n", name ? name : "unnamed",
+		PKS_NR_KEYS - 1);
 	return -ENOSPC;
 }
 
@@ -193,7 +193,7 @@ enum pks_access pks_access_of(uint32_t pkrs, int key)
 	uint32_t bits = (pkrs >> (2 * key)) & 3;
 
 	if (bits & 1)
-		return PKS_ACCESS_NONE;         /* AD wins whatever WD says */
+		return PKS_ACCESS_NONE; /* AD wins whatever WD says */
 	return bits ? PKS_ACCESS_RO : PKS_ACCESS_RW;
 }
 
@@ -280,8 +280,8 @@ void pks_print_header(void)
 	list_keys(keys, sizeof(keys));
 	pks_decode(default_pkrs, decoded, sizeof(decoded));
 	kprintf("# pks: %s, CR4.PKS=%d, default PKRS=0x%08x, keys: %s\n",
-		enabled ? "enabled" : "available (not enabled yet)",
-		(read_cr4() & CR4_PKS) ? 1 : 0, default_pkrs, keys);
+		enabled ? "enabled" : "available (not enabled yet)", (read_cr4() & CR4_PKS) ? 1 : 0,
+		default_pkrs, keys);
 	kprintf("# pks: default PKRS decoded: %s\n", decoded);
 }
 
@@ -304,13 +304,15 @@ static int describe_leaf(uint64_t addr, char *buf, size_t size, size_t *len)
 			  "\npks: leaf %s entry 0x%016llx (%llu KiB page%s): key %d (%s)",
 			  pt_level_name(level), (unsigned long long)*e,
 			  (unsigned long long)(pt_size(level) / KiB),
-			  (*e & PTE_U) ? ", U=1: a user page is checked against PKRU" : "",
-			  key, key == 0 ? "never restricted" : name ? name : "unallocated");
+			  (*e & PTE_U) ? ", U=1: a user page is checked against PKRU" : "", key,
+			  key == 0 ? "never restricted"
+			  : name   ? name
+				   : "unallocated");
 	return key;
 }
 
-void pks_describe_fault(uint64_t addr, uint64_t rip, uint64_t error, uint32_t pkrs,
-			char *buf, size_t size)
+void pks_describe_fault(uint64_t addr, uint64_t rip, uint64_t error, uint32_t pkrs, char *buf,
+			size_t size)
 {
 	static const char *const verdicts[] = {
 		[PKS_ACCESS_RW] = "full access: not blocked by PKRS",
@@ -321,7 +323,8 @@ void pks_describe_fault(uint64_t addr, uint64_t rip, uint64_t error, uint32_t pk
 	size_t len;
 	int key;
 
-	len = ksnprintf(buf, size, "pks: protection-key violation: %s of 0x%016llx at RIP 0x%016llx",
+	len = ksnprintf(buf, size,
+			"pks: protection-key violation: %s of 0x%016llx at RIP 0x%016llx",
 			(error & PF_W) ? "write" : "read", (unsigned long long)addr,
 			(unsigned long long)rip);
 	key = describe_leaf(addr, buf, size, &len);

@@ -21,9 +21,9 @@
 #include "arch/pkrs.h"
 
 enum pks_access {
-	PKS_ACCESS_RW,          /* AD=0 WD=0 */
-	PKS_ACCESS_RO,          /* AD=0 WD=1: reads only (writes too when CR0.WP=0) */
-	PKS_ACCESS_NONE,        /* AD=1 WD=1 */
+	PKS_ACCESS_RW,	 /* AD=0 WD=0 */
+	PKS_ACCESS_RO,	 /* AD=0 WD=1: reads only (writes too when CR0.WP=0) */
+	PKS_ACCESS_NONE, /* AD=1 WD=1 */
 };
 
 #define PKS_KEY_NAME_MAX 24
@@ -86,7 +86,7 @@ void pks_print_header(void);
 /* Explains a protection-key #PF in a few '\n'-separated lines: address, RIP, the
  * faulting leaf and its key (from a table walk), the PKRS in force decoded per key,
  * and which right of which allocated key blocked the access. */
-void pks_describe_fault(uint64_t addr, uint64_t rip, uint64_t error, uint32_t pkrs,
-			char *buf, size_t size);
+void pks_describe_fault(uint64_t addr, uint64_t rip, uint64_t error, uint32_t pkrs, char *buf,
+			size_t size);
 
 #endif

@@ -26,8 +26,8 @@ static void pad(struct sink *s, char c, int n)
 struct spec {
 	bool left, zero;
 	int width;
-	int prec;               /* -1: none */
-	int size;               /* 0 int, 1 long, 2 long long, 3 size_t */
+	int prec; /* -1: none */
+	int size; /* 0 int, 1 long, 2 long long, 3 size_t */
 };
 
 /* Emits a string with width and (for %s) precision. */
@@ -47,8 +47,8 @@ static void emit_str(struct sink *s, const struct spec *sp, const char *str)
 }
 
 /* Emits an unsigned magnitude in `base` with an optional sign or prefix. */
-static void emit_num(struct sink *s, const struct spec *sp, uint64_t v, unsigned base,
-		     bool upper, const char *prefix)
+static void emit_num(struct sink *s, const struct spec *sp, uint64_t v, unsigned base, bool upper,
+		     const char *prefix)
 {
 	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
 	char tmp[24];
@@ -117,20 +117,28 @@ static const char *parse_spec(const char *fmt, struct spec *sp, va_list *ap)
 static int64_t arg_signed(const struct spec *sp, va_list *ap)
 {
 	switch (sp->size) {
-	case 0: return va_arg(*ap, int);
-	case 1: return va_arg(*ap, long);
-	case 3: return (int64_t)va_arg(*ap, size_t);
-	default: return va_arg(*ap, long long);
+	case 0:
+		return va_arg(*ap, int);
+	case 1:
+		return va_arg(*ap, long);
+	case 3:
+		return (int64_t)va_arg(*ap, size_t);
+	default:
+		return va_arg(*ap, long long);
 	}
 }
 
 static uint64_t arg_unsigned(const struct spec *sp, va_list *ap)
 {
 	switch (sp->size) {
-	case 0: return va_arg(*ap, unsigned int);
-	case 1: return va_arg(*ap, unsigned long);
-	case 3: return va_arg(*ap, size_t);
-	default: return va_arg(*ap, unsigned long long);
+	case 0:
+		return va_arg(*ap, unsigned int);
+	case 1:
+		return va_arg(*ap, unsigned long);
+	case 3:
+		return va_arg(*ap, size_t);
+	default:
+		return va_arg(*ap, unsigned long long);
 	}
 }
 
@@ -168,7 +176,7 @@ static void convert(struct sink *s, struct spec *sp, char c, va_list *ap)
 	case '%':
 		put(s, '%');
 		break;
-	default:                /* unknown conversion: print it as is */
+	default: /* unknown conversion: print it as is */
 		put(s, '%');
 		if (c)
 			put(s, c);

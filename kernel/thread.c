@@ -12,19 +12,19 @@
 #include "mm/vmap.h"
 
 enum thread_state {
-	THREAD_RUNNABLE,        /* running, or ready to run */
-	THREAD_EXITED,          /* waiting for thread_join() */
+	THREAD_RUNNABLE, /* running, or ready to run */
+	THREAD_EXITED,	 /* waiting for thread_join() */
 };
 
 struct thread {
-	uint64_t rsp;           /* saved by context_switch while not running */
-	uint32_t pkrs;          /* saved PKRS while not running */
+	uint64_t rsp;  /* saved by context_switch while not running */
+	uint32_t pkrs; /* saved PKRS while not running */
 	int id;
 	enum thread_state state;
 	void (*fn)(void *);
 	void *arg;
-	void *stack;            /* from vmap_alloc_pages(); NULL for thread 0 */
-	struct thread *next;    /* the run ring */
+	void *stack;	     /* from vmap_alloc_pages(); NULL for thread 0 */
+	struct thread *next; /* the run ring */
 	char name[THREAD_NAME_MAX];
 };
 
@@ -33,7 +33,10 @@ struct thread {
 void context_switch(uint64_t *save_rsp, uint64_t next_rsp);
 
 static struct thread boot_thread = {
-	.id = 0, .state = THREAD_RUNNABLE, .next = &boot_thread, .name = "boot",
+	.id = 0,
+	.state = THREAD_RUNNABLE,
+	.next = &boot_thread,
+	.name = "boot",
 };
 static struct thread *current = &boot_thread;
 static int next_id = 1;
@@ -104,8 +107,12 @@ struct thread *thread_create(const char *name, void (*fn)(void *), void *arg)
 	t = (struct thread *)(stack + THREAD_STACK_PAGES * PAGE_SIZE - sizeof(*t));
 	t = (struct thread *)ALIGN_DOWN((uint64_t)t, 16);
 	*t = (struct thread){
-		.pkrs = pks_default(), .id = next_id++, .state = THREAD_RUNNABLE,
-		.fn = fn, .arg = arg, .stack = stack,
+		.pkrs = pks_default(),
+		.id = next_id++,
+		.state = THREAD_RUNNABLE,
+		.fn = fn,
+		.arg = arg,
+		.stack = stack,
 	};
 	strncpy_z(t->name, name ? name : "thread", sizeof(t->name));
 	build_initial_frame(t);

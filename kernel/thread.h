@@ -19,7 +19,7 @@
 #include "kernel/types.h"
 
 #define THREAD_STACK_PAGES 4
-#define THREAD_NAME_MAX    24
+#define THREAD_NAME_MAX	   24
 
 struct thread;
 

@@ -19,33 +19,33 @@ typedef uint64_t phys_addr_t;
 #define GiB (1ULL << 30)
 #define TiB (1ULL << 40)
 
-#define ARRAY_SIZE(a)       (sizeof(a) / sizeof((a)[0]))
-#define ALIGN_DOWN(x, a)    ((x) & ~((uint64_t)(a) - 1))
-#define ALIGN_UP(x, a)      ALIGN_DOWN((x) + (uint64_t)(a) - 1, (a))
-#define IS_ALIGNED(x, a)    (((x) & ((uint64_t)(a) - 1)) == 0)
-#define MIN(a, b)           ((a) < (b) ? (a) : (b))
-#define MAX(a, b)           ((a) > (b) ? (a) : (b))
+#define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a)-1))
+#define ALIGN_UP(x, a)	 ALIGN_DOWN((x) + (uint64_t)(a)-1, (a))
+#define IS_ALIGNED(x, a) (((x) & ((uint64_t)(a)-1)) == 0)
+#define MIN(a, b)	 ((a) < (b) ? (a) : (b))
+#define MAX(a, b)	 ((a) > (b) ? (a) : (b))
 
-#define __used              __attribute__((used))
-#define __section(s)        __attribute__((section(s)))
-#define __aligned(n)        __attribute__((aligned(n)))
-#define __packed            __attribute__((packed))
-#define __noreturn          __attribute__((noreturn))
-#define __printf(a, b)      __attribute__((format(printf, a, b)))
-#define barrier()           __asm__ volatile("" ::: "memory")
+#define __used	       __attribute__((used))
+#define __section(s)   __attribute__((section(s)))
+#define __aligned(n)   __attribute__((aligned(n)))
+#define __packed       __attribute__((packed))
+#define __noreturn     __attribute__((noreturn))
+#define __printf(a, b) __attribute__((format(printf, a, b)))
+#define barrier()      __asm__ volatile("" ::: "memory")
 
 /* Error codes: functions return 0 or a negative one of these. */
-#define EPERM   1
-#define ENOENT  2
-#define EIO     5
-#define E2BIG   7
-#define ENOMEM  12
-#define EBUSY   16
-#define EEXIST  17
-#define EINVAL  22
-#define ENOSPC  28
-#define ERANGE  34
-#define ENOSYS  38
+#define EPERM	1
+#define ENOENT	2
+#define EIO	5
+#define E2BIG	7
+#define ENOMEM	12
+#define EBUSY	16
+#define EEXIST	17
+#define EINVAL	22
+#define ENOSPC	28
+#define ERANGE	34
+#define ENOSYS	38
 #define ENOTSUP 95
 
 /* Freestanding string helpers (kernel/string.c). */

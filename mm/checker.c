@@ -12,7 +12,7 @@
 #define MAX_DETAILS 12
 
 struct walk {
-	phys_addr_t *tables;    /* sorted table pages (pa) */
+	phys_addr_t *tables; /* sorted table pages (pa) */
 	uint64_t nr, cap;
 	uint64_t dmap_bytes;
 	struct checker_result r;
@@ -34,8 +34,7 @@ static void violation(struct walk *w, const char *fmt, ...)
 }
 
 /* Pass 1: record every table page (the root, and every non-leaf target). */
-static void collect(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
-		    void *arg)
+static void collect(phys_addr_t table, int level, int index, uint64_t e, uint64_t va, void *arg)
 {
 	struct walk *w = arg;
 
@@ -79,8 +78,7 @@ static bool holds_table(const struct walk *w, phys_addr_t pa, uint64_t len)
 }
 
 /* Pass 2: checks 2, 4 and the direct-map byte count on every leaf. */
-static void check_leaf(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
-		       void *arg)
+static void check_leaf(phys_addr_t table, int level, int index, uint64_t e, uint64_t va, void *arg)
 {
 	struct walk *w = arg;
 	phys_addr_t pa = pt_entry_pa(e, level);
@@ -117,7 +115,7 @@ static void check_keys(struct walk *w)
 
 	for (uint64_t i = 0; i < w->nr; i++) {
 		if (dmap_key(w->tables[i]) == key)
-			w->r.protected++;
+			w->r.protected ++;
 		else if (pgprot_enforced())
 			violation(w, "table page 0x%llx is not keyed (direct-map key %d, want %d)",
 				  (unsigned long long)w->tables[i], dmap_key(w->tables[i]), key);

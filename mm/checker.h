@@ -15,8 +15,8 @@
 #include "kernel/types.h"
 
 struct checker_result {
-	uint64_t tables[5];     /* tables found per level */
-	uint64_t protected;     /* table pages whose direct-map leaf carries the key */
+	uint64_t tables[5]; /* tables found per level */
+	uint64_t protected; /* table pages whose direct-map leaf carries the key */
 	uint64_t violations;
 };
 

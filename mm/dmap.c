@@ -33,12 +33,30 @@ static bool has_1g;
 static int table_key;
 static struct dmap_stats boot_stats;
 
-phys_addr_t kernel_pa_start(void) { return (uint64_t)__kernel_start - KERNEL_VMA; }
-phys_addr_t kernel_pa_end(void) { return (uint64_t)__bss_end - KERNEL_VMA; }
-phys_addr_t kernel_ro_pa_end(void) { return (uint64_t)__rodata_end - KERNEL_VMA; }
-int dmap_table_key(void) { return table_key; }
-bool dmap_has_1g(void) { return has_1g; }
-const struct dmap_stats *dmap_boot_stats(void) { return &boot_stats; }
+phys_addr_t kernel_pa_start(void)
+{
+	return (uint64_t)__kernel_start - KERNEL_VMA;
+}
+phys_addr_t kernel_pa_end(void)
+{
+	return (uint64_t)__bss_end - KERNEL_VMA;
+}
+phys_addr_t kernel_ro_pa_end(void)
+{
+	return (uint64_t)__rodata_end - KERNEL_VMA;
+}
+int dmap_table_key(void)
+{
+	return table_key;
+}
+bool dmap_has_1g(void)
+{
+	return has_1g;
+}
+const struct dmap_stats *dmap_boot_stats(void)
+{
+	return &boot_stats;
+}
 
 int dmap_ranges(const struct pa_range **out)
 {
@@ -147,8 +165,9 @@ static void map_kernel_image(phys_addr_t root)
 	uint64_t va;
 
 	for (va = (uint64_t)__kernel_start; va < (uint64_t)__boot_tables_start; va += PAGE_SIZE) {
-		uint64_t prot = va < (uint64_t)__text_end ? PAGE_KERNEL_RX :
-				va < (uint64_t)__rodata_end ? PAGE_KERNEL_RO : PAGE_KERNEL_RW;
+		uint64_t prot = va < (uint64_t)__text_end     ? PAGE_KERNEL_RX
+				: va < (uint64_t)__rodata_end ? PAGE_KERNEL_RO
+							      : PAGE_KERNEL_RW;
 
 		if (pt_map_leaf(root, va, va - KERNEL_VMA, PT_LEVEL_PTE, prot))
 			panic("dmap: cannot map the kernel image at 0x%llx",
@@ -196,8 +215,7 @@ void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
 }
 
 /* Counts direct-map leaves by level. */
-static void count_leaf(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
-		       void *arg)
+static void count_leaf(phys_addr_t table, int level, int index, uint64_t e, uint64_t va, void *arg)
 {
 	struct dmap_stats *s = arg;
 

@@ -14,9 +14,9 @@
 #include "kernel/types.h"
 #include "kernel/multiboot2.h"
 
-#define PAGE_OFFSET     0xffff888000000000ULL
-#define DMAP_MAX_SPAN   (64 * TiB)
-#define KERNEL_VMA      0xffffffff80000000ULL
+#define PAGE_OFFSET   0xffff888000000000ULL
+#define DMAP_MAX_SPAN (64 * TiB)
+#define KERNEL_VMA    0xffffffff80000000ULL
 
 static inline void *pa_to_va(phys_addr_t pa)
 {
@@ -39,8 +39,8 @@ struct pa_range {
 
 /* Leaf counts of the live direct map, from a walk. */
 struct dmap_stats {
-	uint64_t leaves[3];     /* 4 KiB, 2 MiB, 1 GiB */
-	uint64_t bytes;         /* bytes mapped by them */
+	uint64_t leaves[3]; /* 4 KiB, 2 MiB, 1 GiB */
+	uint64_t bytes;	    /* bytes mapped by them */
 };
 
 /* Builds the kernel's own root: the kernel image mapped W^X and the direct map of
@@ -72,7 +72,7 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len);
 
 /* Physical bounds of the kernel image parts (for tests and the checker). */
 phys_addr_t kernel_pa_start(void);
-phys_addr_t kernel_pa_end(void);        /* end of .bss (boot tables excluded) */
-phys_addr_t kernel_ro_pa_end(void);     /* end of .rodata */
+phys_addr_t kernel_pa_end(void);    /* end of .bss (boot tables excluded) */
+phys_addr_t kernel_ro_pa_end(void); /* end of .rodata */
 
 #endif

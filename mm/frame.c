@@ -19,17 +19,17 @@
 #include "kernel/printf.h"
 
 #ifndef FRAME_MAX_EXTENTS
-#define FRAME_MAX_EXTENTS 16384         /* free extents: 256 KiB of .bss */
+#define FRAME_MAX_EXTENTS 16384 /* free extents: 256 KiB of .bss */
 #endif
 #ifndef FRAME_MAX_OWNED
-#define FRAME_MAX_OWNED   4096          /* owned extents: 64 KiB of .bss */
+#define FRAME_MAX_OWNED 4096 /* owned extents: 64 KiB of .bss */
 #endif
-#define FRAME_LOW_LIMIT   (1 * MiB)     /* nothing below is ever owned */
-#define PA_MAX            ALIGN_DOWN(~0ULL, PAGE_SIZE)
+#define FRAME_LOW_LIMIT (1 * MiB) /* nothing below is ever owned */
+#define PA_MAX		ALIGN_DOWN(~0ULL, PAGE_SIZE)
 
 struct extent {
 	phys_addr_t start;
-	phys_addr_t end;                /* exclusive */
+	phys_addr_t end; /* exclusive */
 };
 
 struct extent_set {
@@ -83,8 +83,7 @@ static phys_addr_t ext_first_uncovered(const struct extent_set *s, phys_addr_t s
 }
 
 /* Lowest address of [start, end) that s covers; end if it covers none of it. */
-static phys_addr_t ext_first_covered(const struct extent_set *s, phys_addr_t start,
-				     phys_addr_t end)
+static phys_addr_t ext_first_covered(const struct extent_set *s, phys_addr_t start, phys_addr_t end)
 {
 	int i = ext_find(s, start);
 
@@ -100,8 +99,7 @@ static bool ext_covers(const struct extent_set *s, phys_addr_t start, phys_addr_
 }
 
 /* True when adding [start, end) (disjoint from s) touches no extent, so it needs a slot. */
-static bool ext_insert_needs_slot(const struct extent_set *s, phys_addr_t start,
-				  phys_addr_t end)
+static bool ext_insert_needs_slot(const struct extent_set *s, phys_addr_t start, phys_addr_t end)
 {
 	int i = ext_find(s, start);
 
@@ -137,8 +135,7 @@ static int ext_insert(struct extent_set *s, phys_addr_t start, phys_addr_t end)
 }
 
 /* True when removing [start, end) from s would split one extent in two. */
-static bool ext_remove_needs_slot(const struct extent_set *s, phys_addr_t start,
-				  phys_addr_t end)
+static bool ext_remove_needs_slot(const struct extent_set *s, phys_addr_t start, phys_addr_t end)
 {
 	int i = ext_find(s, start);
 
@@ -160,7 +157,7 @@ static uint64_t ext_remove(struct extent_set *s, phys_addr_t start, phys_addr_t 
 		s->nr++;
 		return end - start;
 	}
-	if (i < s->nr && x->start < start) {    /* cut the tail of e[i] */
+	if (i < s->nr && x->start < start) { /* cut the tail of e[i] */
 		removed += x->end - start;
 		x->end = start;
 		i++;
@@ -203,7 +200,7 @@ static int own_and_free(phys_addr_t start, phys_addr_t end)
 	    (ext_insert_needs_slot(&free_set, start, end) && ext_full(&free_set)))
 		return -ENOMEM;
 	if (ext_insert(&owned_set, start, end) != 0 || ext_insert(&free_set, start, end) != 0)
-		return -EEXIST;         /* not reached: the caller checked owned */
+		return -EEXIST; /* not reached: the caller checked owned */
 	nr_owned_frames += (end - start) >> PAGE_SHIFT;
 	nr_free_frames += (end - start) >> PAGE_SHIFT;
 	return 0;
@@ -229,7 +226,7 @@ int frame_init(const struct boot_info *bi, uint64_t limit)
 		end = ALIGN_DOWN(MIN(end, limit), PAGE_SIZE);
 		if (start >= end)
 			continue;
-		start = ALIGN_UP(start, PAGE_SIZE);     /* < end <= PA_MAX: cannot wrap */
+		start = ALIGN_UP(start, PAGE_SIZE); /* < end <= PA_MAX: cannot wrap */
 		if (start >= end)
 			continue;
 		if (ext_first_covered(&owned_set, start, end) < end) {
@@ -289,7 +286,7 @@ phys_addr_t frame_alloc_run(uint64_t count, uint64_t align)
 		phys_addr_t pa = ALIGN_UP(x->start, align);
 
 		if (pa < x->start)
-			break;          /* the boundary wrapped: no higher extent fits */
+			break; /* the boundary wrapped: no higher extent fits */
 		if (pa >= x->end || x->end - pa < size)
 			continue;
 		if (ext_remove_needs_slot(&free_set, pa, pa + size) && ext_full(&free_set))
@@ -330,8 +327,8 @@ int frame_free_run(phys_addr_t pa, uint64_t count)
 		return -EEXIST;
 	}
 	if (ext_insert_needs_slot(&free_set, pa, end) && ext_full(&free_set)) {
-		kprintf("frame_free: free extent table full (%d), 0x%llx not freed\n",
-			free_set.max, (unsigned long long)pa);
+		kprintf("frame_free: free extent table full (%d), 0x%llx not freed\n", free_set.max,
+			(unsigned long long)pa);
 		return -ENOMEM;
 	}
 	ext_insert(&free_set, pa, end);
@@ -344,8 +341,8 @@ int frame_free_run(phys_addr_t pa, uint64_t count)
 int frame_add_range(phys_addr_t pa, uint64_t len)
 {
 	if (!range_ok(pa, len) || pa < FRAME_LOW_LIMIT) {
-		kprintf("frame_add_range: bad range 0x%llx + 0x%llx\n",
-			(unsigned long long)pa, (unsigned long long)len);
+		kprintf("frame_add_range: bad range 0x%llx + 0x%llx\n", (unsigned long long)pa,
+			(unsigned long long)len);
 		return -EINVAL;
 	}
 	if (ext_first_covered(&owned_set, pa, pa + len) < pa + len) {
@@ -366,8 +363,8 @@ int frame_add_range(phys_addr_t pa, uint64_t len)
 int frame_remove_range(phys_addr_t pa, uint64_t len)
 {
 	if (!range_ok(pa, len)) {
-		kprintf("frame_remove_range: bad range 0x%llx + 0x%llx\n",
-			(unsigned long long)pa, (unsigned long long)len);
+		kprintf("frame_remove_range: bad range 0x%llx + 0x%llx\n", (unsigned long long)pa,
+			(unsigned long long)len);
 		return -EINVAL;
 	}
 	if (!ext_covers(&free_set, pa, pa + len))

@@ -13,7 +13,6 @@
 #include "kernel/types.h"
 #include "kernel/multiboot2.h"
 
-
 /* Builds the free extents from bi's usable ranges below `limit` (mem=; ~0 = all),
  * minus the reserved ranges below. Returns 0 or -E2BIG if the map is too fragmented. */
 int frame_init(const struct boot_info *bi, uint64_t limit);

@@ -6,12 +6,12 @@
 #include "kernel/types.h"
 
 #define FRAMESET_FRAMES 512
-#define FRAMESET_SIZE   (FRAMESET_FRAMES * PAGE_SIZE)
+#define FRAMESET_SIZE	(FRAMESET_FRAMES * PAGE_SIZE)
 
 struct frameset {
-	phys_addr_t pa;                         /* 2 MiB aligned */
+	phys_addr_t pa; /* 2 MiB aligned */
 	uint32_t nfree;
-	uint64_t bits[FRAMESET_FRAMES / 64];    /* set = free */
+	uint64_t bits[FRAMESET_FRAMES / 64]; /* set = free */
 };
 
 /* Every frame of the block at pa starts free. */

@@ -141,12 +141,12 @@ void pgprot_table_ctor(phys_addr_t pa, int level)
 	uint64_t *e;
 
 	if (!table_key || !pt_kernel_root())
-		return;         /* the boot build keys pool chunks and cache blocks itself */
+		return; /* the boot build keys pool chunks and cache blocks itself */
 	e = pt_lookup(PAGE_OFFSET + pa, &l);
 	/* Invariant: a table page is protected from the moment it is handed out. */
 	if (e && pt_entry_pkey(*e) != table_key)
-		panic("pgprot_table_ctor: %s table 0x%llx is not keyed",
-		      pt_level_name(level), (unsigned long long)pa);
+		panic("pgprot_table_ctor: %s table 0x%llx is not keyed", pt_level_name(level),
+		      (unsigned long long)pa);
 }
 
 /* Pool frames stay keyed for life; a cache block loses its key when wholly free
@@ -160,12 +160,11 @@ void pgprot_table_dtor(phys_addr_t pa, int level)
 /* What a table page at pa is: its level and the range it maps, from a walk. */
 struct table_owner {
 	phys_addr_t pa;
-	int level;              /* -1: not a live table */
+	int level; /* -1: not a live table */
 	uint64_t va, size;
 };
 
-static void match_table(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
-			void *arg)
+static void match_table(phys_addr_t table, int level, int index, uint64_t e, uint64_t va, void *arg)
 {
 	struct table_owner *o = arg;
 

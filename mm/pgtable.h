@@ -19,37 +19,37 @@
 
 #include "kernel/types.h"
 
-#define PT_LEVEL_PTE  0
-#define PT_LEVEL_PMD  1
-#define PT_LEVEL_PUD  2
-#define PT_LEVEL_P4D  3
-#define PT_LEVEL_PGD  4
-#define PT_NR_LEVELS  5
-#define PT_ENTRIES    512
+#define PT_LEVEL_PTE 0
+#define PT_LEVEL_PMD 1
+#define PT_LEVEL_PUD 2
+#define PT_LEVEL_P4D 3
+#define PT_LEVEL_PGD 4
+#define PT_NR_LEVELS 5
+#define PT_ENTRIES   512
 
-#define PTE_SHIFT  12
-#define PMD_SHIFT  21
-#define PUD_SHIFT  30
-#define P4D_SHIFT  39
-#define PGD_SHIFT  48
-#define PMD_SIZE   (1ULL << PMD_SHIFT)
-#define PUD_SIZE   (1ULL << PUD_SHIFT)
-#define P4D_SIZE   (1ULL << P4D_SHIFT)
-#define PMD_MASK   (~(PMD_SIZE - 1))
-#define PUD_MASK   (~(PUD_SIZE - 1))
+#define PTE_SHIFT 12
+#define PMD_SHIFT 21
+#define PUD_SHIFT 30
+#define P4D_SHIFT 39
+#define PGD_SHIFT 48
+#define PMD_SIZE  (1ULL << PMD_SHIFT)
+#define PUD_SIZE  (1ULL << PUD_SHIFT)
+#define P4D_SIZE  (1ULL << P4D_SHIFT)
+#define PMD_MASK  (~(PMD_SIZE - 1))
+#define PUD_MASK  (~(PUD_SIZE - 1))
 
 /* Entry bits (SDM Vol. 3A, 4.5, tables 4-15 to 4-20). */
-#define PTE_P       (1ULL << 0)
-#define PTE_W       (1ULL << 1)
-#define PTE_U       (1ULL << 2)
-#define PTE_PWT     (1ULL << 3)
-#define PTE_PCD     (1ULL << 4)
-#define PTE_A       (1ULL << 5)
-#define PTE_D       (1ULL << 6)
-#define PTE_PS      (1ULL << 7)     /* leaf at the pmd and pud levels */
-#define PTE_G       (1ULL << 8)
-#define PTE_NX      (1ULL << 63)
-#define PTE_PKEY_SHIFT 59           /* protection key: bits 62:59 of a leaf */
+#define PTE_P	       (1ULL << 0)
+#define PTE_W	       (1ULL << 1)
+#define PTE_U	       (1ULL << 2)
+#define PTE_PWT	       (1ULL << 3)
+#define PTE_PCD	       (1ULL << 4)
+#define PTE_A	       (1ULL << 5)
+#define PTE_D	       (1ULL << 6)
+#define PTE_PS	       (1ULL << 7) /* leaf at the pmd and pud levels */
+#define PTE_G	       (1ULL << 8)
+#define PTE_NX	       (1ULL << 63)
+#define PTE_PKEY_SHIFT 59 /* protection key: bits 62:59 of a leaf */
 #define PTE_PKEY_MASK  (0xfULL << PTE_PKEY_SHIFT)
 #define PTE_PKEY(k)    ((uint64_t)(k) << PTE_PKEY_SHIFT)
 #define PTE_ADDR_MASK  0x000ffffffffff000ULL
@@ -57,19 +57,28 @@
 #define PTE_PROT_MASK  (PTE_W | PTE_U | PTE_NX | PTE_G | PTE_PKEY_MASK | PTE_PWT | PTE_PCD)
 
 /* An entry pointing to a lower table: present, writable, supervisor. */
-#define PTE_TABLE     (PTE_P | PTE_W | PTE_A)
+#define PTE_TABLE      (PTE_P | PTE_W | PTE_A)
 /* Kernel leaf attribute sets (present, global; accessed/dirty preset). */
-#define PAGE_KERNEL_RW  (PTE_P | PTE_W | PTE_NX | PTE_G | PTE_A | PTE_D)
-#define PAGE_KERNEL_RO  (PTE_P | PTE_NX | PTE_G | PTE_A)
-#define PAGE_KERNEL_RX  (PTE_P | PTE_G | PTE_A)
+#define PAGE_KERNEL_RW (PTE_P | PTE_W | PTE_NX | PTE_G | PTE_A | PTE_D)
+#define PAGE_KERNEL_RO (PTE_P | PTE_NX | PTE_G | PTE_A)
+#define PAGE_KERNEL_RX (PTE_P | PTE_G | PTE_A)
 
-static inline unsigned int pt_shift(int level) { return PTE_SHIFT + 9 * level; }
-static inline uint64_t pt_size(int level) { return 1ULL << pt_shift(level); }
+static inline unsigned int pt_shift(int level)
+{
+	return PTE_SHIFT + 9 * level;
+}
+static inline uint64_t pt_size(int level)
+{
+	return 1ULL << pt_shift(level);
+}
 static inline unsigned int pt_index(uint64_t va, int level)
 {
 	return (va >> pt_shift(level)) & (PT_ENTRIES - 1);
 }
-static inline bool pt_present(uint64_t e) { return e & PTE_P; }
+static inline bool pt_present(uint64_t e)
+{
+	return e & PTE_P;
+}
 /* True when e (an entry at `level`) maps memory itself rather than a table. */
 static inline bool pt_is_leaf(uint64_t e, int level)
 {
@@ -84,7 +93,10 @@ static inline phys_addr_t pt_entry_pa(uint64_t e, int level)
 		mask &= ~(pt_size(level) - 1);
 	return e & mask;
 }
-static inline int pt_entry_pkey(uint64_t e) { return (int)((e >> PTE_PKEY_SHIFT) & 0xf); }
+static inline int pt_entry_pkey(uint64_t e)
+{
+	return (int)((e >> PTE_PKEY_SHIFT) & 0xf);
+}
 
 /* 4 in 5-level paging, 3 in 4-level. */
 int pt_root_level(void);
@@ -123,16 +135,39 @@ void pt_clear_table(phys_addr_t pa);
 /* Per-level vocabulary: pte_index(va), pmd_offset(table, va), pud_none(e),
  * pud_present(e), pmd_leaf(e), set_pmd(p, v), pud_populate(p, pmd_table_pa),
  * pmd_alloc(va), pmd_free(pa), ... all thin wrappers over the generic helpers. */
-#define PT_LEVEL_HELPERS(name, LVL)                                                  \
-	static inline unsigned int name##_index(uint64_t va) { return pt_index(va, LVL); } \
-	static inline uint64_t *name##_offset(uint64_t *table, uint64_t va)          \
-	{ return &table[pt_index(va, LVL)]; }                                        \
-	static inline bool name##_none(uint64_t e) { return e == 0; }                \
-	static inline bool name##_present(uint64_t e) { return pt_present(e); }      \
-	static inline bool name##_leaf(uint64_t e) { return pt_is_leaf(e, LVL); }    \
-	static inline void set_##name(uint64_t *p, uint64_t v) { pt_set_entry(p, v); } \
-	static inline phys_addr_t name##_alloc(uint64_t va) { return pt_alloc(LVL, va); } \
-	static inline void name##_free(phys_addr_t pa) { pt_free(pa, LVL); }
+#define PT_LEVEL_HELPERS(name, LVL)                                         \
+	static inline unsigned int name##_index(uint64_t va)                \
+	{                                                                   \
+		return pt_index(va, LVL);                                   \
+	}                                                                   \
+	static inline uint64_t *name##_offset(uint64_t *table, uint64_t va) \
+	{                                                                   \
+		return &table[pt_index(va, LVL)];                           \
+	}                                                                   \
+	static inline bool name##_none(uint64_t e)                          \
+	{                                                                   \
+		return e == 0;                                              \
+	}                                                                   \
+	static inline bool name##_present(uint64_t e)                       \
+	{                                                                   \
+		return pt_present(e);                                       \
+	}                                                                   \
+	static inline bool name##_leaf(uint64_t e)                          \
+	{                                                                   \
+		return pt_is_leaf(e, LVL);                                  \
+	}                                                                   \
+	static inline void set_##name(uint64_t *p, uint64_t v)              \
+	{                                                                   \
+		pt_set_entry(p, v);                                         \
+	}                                                                   \
+	static inline phys_addr_t name##_alloc(uint64_t va)                 \
+	{                                                                   \
+		return pt_alloc(LVL, va);                                   \
+	}                                                                   \
+	static inline void name##_free(phys_addr_t pa)                      \
+	{                                                                   \
+		pt_free(pa, LVL);                                           \
+	}
 PT_LEVEL_HELPERS(pgd, PT_LEVEL_PGD)
 PT_LEVEL_HELPERS(p4d, PT_LEVEL_P4D)
 PT_LEVEL_HELPERS(pud, PT_LEVEL_PUD)
@@ -140,8 +175,14 @@ PT_LEVEL_HELPERS(pmd, PT_LEVEL_PMD)
 PT_LEVEL_HELPERS(pte, PT_LEVEL_PTE)
 #undef PT_LEVEL_HELPERS
 /* Points the entry at p (a pud/pmd entry) to a lower table. */
-static inline void pud_populate(uint64_t *p, phys_addr_t pmd) { pt_set_entry(p, pmd | PTE_TABLE); }
-static inline void pmd_populate(uint64_t *p, phys_addr_t pte) { pt_set_entry(p, pte | PTE_TABLE); }
+static inline void pud_populate(uint64_t *p, phys_addr_t pmd)
+{
+	pt_set_entry(p, pmd | PTE_TABLE);
+}
+static inline void pmd_populate(uint64_t *p, phys_addr_t pte)
+{
+	pt_set_entry(p, pte | PTE_TABLE);
+}
 
 /* --- walking and mapping (kernel address space) -------------------------------- */
 
@@ -173,8 +214,8 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va);
 
 /* Calls fn for every present entry of every table reachable from root, top-down:
  * fn(table_pa, level of the table, index, entry, va it maps, arg). */
-typedef void (*pt_visit_fn)(phys_addr_t table, int level, int index, uint64_t e,
-			    uint64_t va, void *arg);
+typedef void (*pt_visit_fn)(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
+			    void *arg);
 void pt_walk_all(phys_addr_t root, pt_visit_fn fn, void *arg);
 
 /* Turns a level-relative index path into a canonical address (sign-extended from

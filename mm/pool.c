@@ -13,12 +13,12 @@
 
 _Static_assert(POOL_CHUNK_SIZE == FRAMESET_SIZE, "a pool chunk is one frameset");
 
-static struct frameset *chunks;    /* in frames: pa_to_va(meta_pa) */
+static struct frameset *chunks; /* in frames: pa_to_va(meta_pa) */
 static phys_addr_t meta_pa;
 static uint64_t meta_frames;
 static uint64_t nr_chunks, cap_chunks;
 static uint64_t free_frames;
-static uint64_t hint;           /* no chunk below this index has a free frame */
+static uint64_t hint; /* no chunk below this index has a free frame */
 
 /* Counts the distinct regions of 2^shift bytes the sorted ranges touch. */
 static uint64_t count_regions(const struct pa_range *r, int n, unsigned int shift)
@@ -105,8 +105,8 @@ int pool_add_chunk(phys_addr_t pa)
 
 int pool_init(uint64_t frames)
 {
-	uint64_t want = (frames + POOL_BOOTSTRAP_FRAMES + POOL_CHUNK_FRAMES - 1) /
-			POOL_CHUNK_FRAMES;
+	uint64_t want =
+		(frames + POOL_BOOTSTRAP_FRAMES + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
 
 	if (reserve_meta(want))
 		return -ENOMEM;
@@ -185,7 +185,7 @@ bool pool_overlaps(phys_addr_t pa, uint64_t len, phys_addr_t *chunk)
 {
 	uint64_t lo = 0, hi = nr_chunks;
 
-	while (lo < hi) {       /* first chunk ending above pa */
+	while (lo < hi) { /* first chunk ending above pa */
 		uint64_t mid = (lo + hi) / 2;
 
 		if (chunks[mid].pa + POOL_CHUNK_SIZE <= pa)
@@ -200,7 +200,19 @@ bool pool_overlaps(phys_addr_t pa, uint64_t len, phys_addr_t *chunk)
 	return true;
 }
 
-uint64_t pool_total(void) { return nr_chunks * POOL_CHUNK_FRAMES; }
-uint64_t pool_free_count(void) { return free_frames; }
-uint64_t pool_nr_chunks(void) { return nr_chunks; }
-phys_addr_t pool_chunk(uint64_t i) { return i < nr_chunks ? chunks[i].pa : 0; }
+uint64_t pool_total(void)
+{
+	return nr_chunks * POOL_CHUNK_FRAMES;
+}
+uint64_t pool_free_count(void)
+{
+	return free_frames;
+}
+uint64_t pool_nr_chunks(void)
+{
+	return nr_chunks;
+}
+phys_addr_t pool_chunk(uint64_t i)
+{
+	return i < nr_chunks ? chunks[i].pa : 0;
+}

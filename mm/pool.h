@@ -13,8 +13,8 @@
 #include "kernel/types.h"
 #include "mm/dmap.h"
 
-#define POOL_CHUNK_SIZE     (2 * MiB)
-#define POOL_CHUNK_FRAMES   512
+#define POOL_CHUNK_SIZE	      (2 * MiB)
+#define POOL_CHUNK_FRAMES     512
 /* Extra frames so that a hot-add can map its first new chunk even when every
  * other pool frame is in use (one pud and one pmd table). */
 #define POOL_BOOTSTRAP_FRAMES 2
@@ -37,10 +37,10 @@ void pool_free(phys_addr_t pa);
 
 bool pool_contains(phys_addr_t pa);
 bool pool_frame_free(phys_addr_t pa);
-uint64_t pool_total(void);      /* frames */
+uint64_t pool_total(void); /* frames */
 uint64_t pool_free_count(void);
 uint64_t pool_nr_chunks(void);
-phys_addr_t pool_chunk(uint64_t i);  /* chunks sorted by address */
+phys_addr_t pool_chunk(uint64_t i); /* chunks sorted by address */
 /* True when [pa, pa+len) overlaps a chunk; *chunk set to the first such chunk. */
 bool pool_overlaps(phys_addr_t pa, uint64_t len, phys_addr_t *chunk);
 

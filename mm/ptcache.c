@@ -9,9 +9,9 @@
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 
-#define BLOCK_SIZE   FRAMESET_SIZE
-#define BLOCK_PAGES  FRAMESET_FRAMES
-#define MAX_BLOCKS   256        /* 512 MiB of non-direct-map tables */
+#define BLOCK_SIZE  FRAMESET_SIZE
+#define BLOCK_PAGES FRAMESET_FRAMES
+#define MAX_BLOCKS  256 /* 512 MiB of non-direct-map tables */
 
 static struct frameset blocks[MAX_BLOCKS];
 static uint64_t nr_blocks;
@@ -38,9 +38,8 @@ static struct frameset *new_block(void)
 	pa = frame_alloc_run(BLOCK_PAGES, BLOCK_SIZE);
 	if (!pa)
 		return NULL;
-	if (pgprot_key() &&
-	    set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, PTE_PKEY(pgprot_key()), PTE_PKEY_MASK,
-		       true)) {
+	if (pgprot_key() && set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, PTE_PKEY(pgprot_key()),
+				       PTE_PKEY_MASK, true)) {
 		frame_free_run(pa, BLOCK_PAGES);
 		return NULL;
 	}
@@ -76,8 +75,7 @@ static void release_block(uint64_t i)
 {
 	phys_addr_t pa = blocks[i].pa;
 
-	if (pgprot_key() &&
-	    set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, 0, PTE_PKEY_MASK, true))
+	if (pgprot_key() && set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, 0, PTE_PKEY_MASK, true))
 		panic("ptcache: cannot unkey block 0x%llx", (unsigned long long)pa);
 	free_pages -= BLOCK_PAGES;
 	blocks[i] = blocks[--nr_blocks];
@@ -101,7 +99,19 @@ bool ptcache_contains(phys_addr_t pa)
 	return find_block(pa) >= 0;
 }
 
-uint64_t ptcache_nr_blocks(void) { return nr_blocks; }
-phys_addr_t ptcache_block(uint64_t i) { return i < nr_blocks ? blocks[i].pa : 0; }
-uint64_t ptcache_block_free(uint64_t i) { return i < nr_blocks ? blocks[i].nfree : 0; }
-uint64_t ptcache_free_count(void) { return free_pages; }
+uint64_t ptcache_nr_blocks(void)
+{
+	return nr_blocks;
+}
+phys_addr_t ptcache_block(uint64_t i)
+{
+	return i < nr_blocks ? blocks[i].pa : 0;
+}
+uint64_t ptcache_block_free(uint64_t i)
+{
+	return i < nr_blocks ? blocks[i].nfree : 0;
+}
+uint64_t ptcache_free_count(void)
+{
+	return free_pages;
+}

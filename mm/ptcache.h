@@ -17,7 +17,7 @@ void ptcache_free(phys_addr_t pa);
 bool ptcache_contains(phys_addr_t pa);
 uint64_t ptcache_nr_blocks(void);
 phys_addr_t ptcache_block(uint64_t i);
-uint64_t ptcache_block_free(uint64_t i);   /* free pages in block i */
+uint64_t ptcache_block_free(uint64_t i); /* free pages in block i */
 uint64_t ptcache_free_count(void);
 
 #endif

@@ -98,7 +98,8 @@ static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 		return false;
 	for (int i = 1; i < PT_ENTRIES; i++)
 		if (!pt_present(tt[i]) || !pt_is_leaf(tt[i], level - 1) ||
-		    (tt[i] & MERGE_MASK) != attrs || pt_entry_pa(tt[i], level - 1) != base + i * step)
+		    (tt[i] & MERGE_MASK) != attrs ||
+		    pt_entry_pa(tt[i], level - 1) != base + i * step)
 			return false;
 	pt_set_entry(e, base | (tt[0] & ~PTE_ADDR_MASK) | PTE_PS);
 	*freed = t;
@@ -169,10 +170,22 @@ int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool i
 	return 0;
 }
 
-int set_memory_ro(uint64_t va, uint64_t pages) { return set_memory(va, pages, 0, PTE_W, false); }
-int set_memory_rw(uint64_t va, uint64_t pages) { return set_memory(va, pages, PTE_W, 0, false); }
-int set_memory_nx(uint64_t va, uint64_t pages) { return set_memory(va, pages, PTE_NX, 0, false); }
-int set_memory_x(uint64_t va, uint64_t pages) { return set_memory(va, pages, 0, PTE_NX, false); }
+int set_memory_ro(uint64_t va, uint64_t pages)
+{
+	return set_memory(va, pages, 0, PTE_W, false);
+}
+int set_memory_rw(uint64_t va, uint64_t pages)
+{
+	return set_memory(va, pages, PTE_W, 0, false);
+}
+int set_memory_nx(uint64_t va, uint64_t pages)
+{
+	return set_memory(va, pages, PTE_NX, 0, false);
+}
+int set_memory_x(uint64_t va, uint64_t pages)
+{
+	return set_memory(va, pages, 0, PTE_NX, false);
+}
 
 int set_memory_pkey(uint64_t va, uint64_t pages, int key)
 {

@@ -10,7 +10,7 @@
 #include "kernel/types.h"
 
 #define VMAP_BASE 0xffffc90000000000ULL
-#define VMAP_SIZE (4 * 1024ULL * 1024 * 1024 * 1024)   /* 4 TiB */
+#define VMAP_SIZE (4 * 1024ULL * 1024 * 1024 * 1024) /* 4 TiB */
 
 /* Reserves `size` bytes of vmap address space aligned to `align` (a power of two),
  * with at least one unmapped 4 KiB guard page before and after. Returns the start,

@@ -7,8 +7,8 @@
 KTEST_SUITE(05, exceptions, NULL);
 
 /* Never mapped: the lowest page, and a hole well inside the kernel half. */
-#define UNMAPPED_VA 0xffffc7fffff00000ULL
-#define NONCANONICAL_VA 0x8000000000000000ULL   /* non-canonical with 48 and 57 bits */
+#define UNMAPPED_VA	0xffffc7fffff00000ULL
+#define NONCANONICAL_VA 0x8000000000000000ULL /* non-canonical with 48 and 57 bits */
 
 static const uint64_t rodata_word = 0x5741524445ULL;
 /* A `ret` instruction in .data: executing it must fault (NX). */
@@ -60,15 +60,14 @@ KTEST(exceptions, ud2_raises_invalid_opcode)
 
 	catch_run(do_ud2, NULL, &f);
 	KEXPECT_FAULT(&f, VEC_UD);
-	KEXPECT_EQ(*(const uint16_t *)f.rip, 0x0b0f);   /* the ud2 itself */
+	KEXPECT_EQ(*(const uint16_t *)f.rip, 0x0b0f); /* the ud2 itself */
 }
 
 static void do_divide(void *arg)
 {
 	uint64_t zero = (uint64_t)arg, q;
 
-	__asm__ volatile("xor %%edx, %%edx; mov $1, %%eax; divq %1"
-			 : "=a"(q) : "r"(zero) : "rdx");
+	__asm__ volatile("xor %%edx, %%edx; mov $1, %%eax; divq %1" : "=a"(q) : "r"(zero) : "rdx");
 	(void)q;
 }
 

@@ -122,13 +122,13 @@ KTEST(cmdline, drops_word_cut_by_line_limit)
 	size_t n = 0;
 	int i;
 
-	for (i = 0; i < 4; i++) {               /* 4 x 251 bytes */
+	for (i = 0; i < 4; i++) { /* 4 x 251 bytes */
 		memcpy(s + n, "ktest=", 6);
 		memset(s + n + 6, 'a', 244);
 		s[n + 250] = ' ';
 		n += 251;
 	}
-	memcpy(s + n, "pks=on mem=4096000000M", 23);    /* cut after "mem=40960000" */
+	memcpy(s + n, "pks=on mem=4096000000M", 23); /* cut after "mem=40960000" */
 	KEXPECT_EQ(cmdline_parse(s), 1);
 	KEXPECT_TRUE(contains(cmdline_problem(0), "longer than"));
 	KEXPECT_STREQ(value_of("pks"), "on");
@@ -171,7 +171,7 @@ KTEST(cmdline, rejects_console_malformed_port_or_baud)
 {
 	static const char *const bad[] = {
 		"console=ttyS0,fast", "console=ttyS0,", "console=ttyS0,0", "console=ttyS1x9600",
-		"console=ttyS12", "console=ttyS", "console=com1",
+		"console=ttyS12",     "console=ttyS",	"console=com1",
 	};
 	size_t i;
 
@@ -204,13 +204,9 @@ KTEST(cmdline, parse_size_accepts_units)
 		const char *s;
 		uint64_t bytes;
 	} cases[] = {
-		{ "512M",   512 * MiB },
-		{ "4G",     4 * GiB },
-		{ "2T",     2 * TiB },
-		{ "0x1000", 0x1000 },
-		{ "123",    123 },
-		{ "64k",    64 * KiB },
-		{ "0x10m",  16 * MiB },
+		{ "512M", 512 * MiB }, { "4G", 4 * GiB }, { "2T", 2 * TiB },
+		{ "0x1000", 0x1000 },  { "123", 123 },	  { "64k", 64 * KiB },
+		{ "0x10m", 16 * MiB },
 	};
 	uint64_t v;
 	size_t i;

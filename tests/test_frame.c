@@ -8,11 +8,11 @@
 #include "kernel/ktest.h"
 #include "mm/frame.h"
 
-#define FT_KERNEL_VMA   0xffffffff80000000ULL   /* linker.ld: KERNEL_VMA */
-#define FT_MAX_FRAMES   4096                    /* single frames a case takes */
-#define FT_MAX_RUNS     4096                    /* runs a drain can record */
-#define FT_DRAIN_RUN    (1ULL << 20)            /* largest drain run: 4 GiB */
-#define FT_2M_FRAMES    (2 * MiB / PAGE_SIZE)
+#define FT_KERNEL_VMA 0xffffffff80000000ULL /* linker.ld: KERNEL_VMA */
+#define FT_MAX_FRAMES 4096		    /* single frames a case takes */
+#define FT_MAX_RUNS   4096		    /* runs a drain can record */
+#define FT_DRAIN_RUN  (1ULL << 20)	    /* largest drain run: 4 GiB */
+#define FT_2M_FRAMES  (2 * MiB / PAGE_SIZE)
 
 extern char __kernel_start[], __kernel_end[];
 extern char __boot_tables_start[], __boot_tables_end[];
@@ -153,7 +153,7 @@ KTEST(frame, alloc_returns_lowest_free_frame)
 			below_free = x;
 	KEXPECT_EQ(below_free, 0);
 	KEXPECT_EQ(frame_free(pa), 0);
-	KEXPECT_EQ(frame_alloc(), pa);          /* the same frame comes back first */
+	KEXPECT_EQ(frame_alloc(), pa); /* the same frame comes back first */
 	KEXPECT_EQ(frame_free(pa), 0);
 }
 
@@ -278,7 +278,7 @@ KTEST(frame, partly_free_run_is_eexist_and_frees_nothing)
 	free1 = frame_free_count();
 	KEXPECT_EQ(frame_free_run(pa, 2), -EEXIST);
 	KEXPECT_EQ(frame_free_count(), free1);
-	KEXPECT_FALSE(frame_range_free(pa, PAGE_SIZE));         /* still handed out */
+	KEXPECT_FALSE(frame_range_free(pa, PAGE_SIZE)); /* still handed out */
 	KEXPECT_EQ(frame_free(pa), 0);
 }
 
@@ -290,12 +290,12 @@ KTEST(frame, free_of_never_owned_frame_is_einval)
 
 	KASSERT_TRUE(bi != NULL);
 	never[2] = ALIGN_DOWN(bi->mbi_pa, PAGE_SIZE);
-	for (int i = 0; i < bi->nr_mem && never[3] == 0; i++)   /* a reserved range */
+	for (int i = 0; i < bi->nr_mem && never[3] == 0; i++) /* a reserved range */
 		if (bi->mem[i].type != MEM_USABLE && bi->mem[i].base >= 1 * MiB)
 			never[3] = ALIGN_DOWN(bi->mem[i].base, PAGE_SIZE);
 	for (size_t i = 0; i < ARRAY_SIZE(never); i++) {
 		if (never[i] == 0)
-			continue;       /* no reserved range above 1 MiB in this map */
+			continue; /* no reserved range above 1 MiB in this map */
 		KEXPECT_EQ(frame_free(never[i]), -EINVAL);
 		KEXPECT_FALSE(frame_owned(never[i]));
 	}
@@ -371,7 +371,7 @@ KTEST(frame, add_range_overlapping_owned_is_eexist)
 
 	KASSERT_TRUE(pa != 0);
 	KASSERT_EQ(frame_free_run(pa, FT_2M_FRAMES), 0);
-	KASSERT_EQ(frame_remove_range(pa + 1 * MiB, 1 * MiB), 0);   /* upper half */
+	KASSERT_EQ(frame_remove_range(pa + 1 * MiB, 1 * MiB), 0); /* upper half */
 	owned1 = frame_owned_count();
 	KEXPECT_EQ(frame_add_range(pa, 2 * MiB), -EEXIST);
 	KEXPECT_EQ(frame_owned_count(), owned1);
@@ -397,7 +397,7 @@ static bool ft_random_alloc(struct ft_run *runs, int *n, uint64_t *rng)
 
 KTEST(frame, extents_stay_consistent_under_random_use)
 {
-	struct ft_run *runs = ft_runs;          /* 256 live runs at most */
+	struct ft_run *runs = ft_runs; /* 256 live runs at most */
 	uint64_t free0 = frame_free_count(), owned0 = frame_owned_count();
 	uint64_t rng = ktest_seed() | 1;
 	int n = 0;

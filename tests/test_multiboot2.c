@@ -10,7 +10,7 @@
 
 KTEST_SUITE(02, multiboot2, NULL);
 
-#define FILL 0xa5               /* bytes the parser must skip (entry padding) */
+#define FILL 0xa5 /* bytes the parser must skip (entry padding) */
 
 /* An EFI memory descriptor as the tests describe it; mbi_efi_mmap() lays it out. */
 struct efi_desc {
@@ -165,10 +165,11 @@ static int map_mismatch(const struct mem_range *want, int n)
 		got = &bi.mem[i];
 		if (got->base != want[i].base || got->len != want[i].len ||
 		    got->type != want[i].type) {
-			ktest_note("range %d: got 0x%llx+0x%llx type %u, want 0x%llx+0x%llx type %u",
-				   i, (unsigned long long)got->base, (unsigned long long)got->len,
-				   got->type, (unsigned long long)want[i].base,
-				   (unsigned long long)want[i].len, want[i].type);
+			ktest_note(
+				"range %d: got 0x%llx+0x%llx type %u, want 0x%llx+0x%llx type %u",
+				i, (unsigned long long)got->base, (unsigned long long)got->len,
+				got->type, (unsigned long long)want[i].base,
+				(unsigned long long)want[i].len, want[i].type);
 			return i;
 		}
 	}
@@ -180,22 +181,19 @@ static int map_mismatch(const struct mem_range *want, int n)
 }
 
 /* The call parses to -EINVAL with a message containing `word`. */
-#define KEXPECT_REJECTED(call, word)                                                 \
-	do {                                                                         \
-		KEXPECT_EQ(call, -EINVAL);                                           \
-		KEXPECT_NE(err[0], '\0');                                            \
-		KEXPECT_TRUE(contains(err, word));                                   \
-		ktest_note("message: %s", err);                                      \
+#define KEXPECT_REJECTED(call, word)               \
+	do {                                       \
+		KEXPECT_EQ(call, -EINVAL);         \
+		KEXPECT_NE(err[0], '\0');          \
+		KEXPECT_TRUE(contains(err, word)); \
+		ktest_note("message: %s", err);    \
 	} while (0)
 
 /* A small BIOS-style map under 4 GiB, sorted and free of overlaps. */
 static const struct mem_range bios_map[] = {
-	{ 0x0,        0x9fc00,   MEM_USABLE },
-	{ 0x9fc00,    0x400,     MEM_RESERVED },
-	{ 0xf0000,    0x10000,   MEM_RESERVED },
-	{ 0x100000,   0x7ee0000, MEM_USABLE },
-	{ 0x7fe0000,  0x20000,   MEM_RESERVED },
-	{ 0xfffc0000, 0x40000,   MEM_RESERVED },
+	{ 0x0, 0x9fc00, MEM_USABLE },	      { 0x9fc00, 0x400, MEM_RESERVED },
+	{ 0xf0000, 0x10000, MEM_RESERVED },   { 0x100000, 0x7ee0000, MEM_USABLE },
+	{ 0x7fe0000, 0x20000, MEM_RESERVED }, { 0xfffc0000, 0x40000, MEM_RESERVED },
 };
 
 KTEST(multiboot2, parses_cmdline_loader_and_mmap)
@@ -226,9 +224,9 @@ KTEST(multiboot2, sums_ranges_by_type)
 KTEST(multiboot2, honours_mmap_entry_size_32)
 {
 	static const struct mem_range map[] = {
-		{ 0x0,       0x9f000,   MEM_USABLE },
-		{ 0x100000,  0x1f00000, MEM_USABLE },
-		{ 0x2000000, 0x1000,    MEM_ACPI_NVS },
+		{ 0x0, 0x9f000, MEM_USABLE },
+		{ 0x100000, 0x1f00000, MEM_USABLE },
+		{ 0x2000000, 0x1000, MEM_ACPI_NVS },
 	};
 
 	mbi_begin();
@@ -241,28 +239,24 @@ KTEST(multiboot2, honours_mmap_entry_size_32)
 KTEST(multiboot2, converts_efi_mmap_with_descriptor_size_48)
 {
 	static const struct efi_desc efi[] = {
-		{ 3,  0x0,        0x1 },        /* BootServicesCode */
-		{ 7,  0x1000,     0x9e },       /* ConventionalMemory */
-		{ 0,  0x9f000,    0x1 },        /* ReservedMemoryType */
-		{ 2,  0x100000,   0x100 },      /* LoaderData */
-		{ 1,  0x200000,   0x100 },      /* LoaderCode */
-		{ 9,  0x300000,   0x10 },       /* ACPIReclaimMemory */
-		{ 10, 0x310000,   0x10 },       /* ACPIMemoryNVS */
-		{ 8,  0x320000,   0x1 },        /* UnusableMemory */
-		{ 14, 0x400000,   0x100 },      /* PersistentMemory */
-		{ 4,  0x500000,   0x100 },      /* BootServicesData */
-		{ 11, 0xfec00000, 0x1 },        /* MemoryMappedIO */
+		{ 3, 0x0, 0x1 },	 /* BootServicesCode */
+		{ 7, 0x1000, 0x9e },	 /* ConventionalMemory */
+		{ 0, 0x9f000, 0x1 },	 /* ReservedMemoryType */
+		{ 2, 0x100000, 0x100 },	 /* LoaderData */
+		{ 1, 0x200000, 0x100 },	 /* LoaderCode */
+		{ 9, 0x300000, 0x10 },	 /* ACPIReclaimMemory */
+		{ 10, 0x310000, 0x10 },	 /* ACPIMemoryNVS */
+		{ 8, 0x320000, 0x1 },	 /* UnusableMemory */
+		{ 14, 0x400000, 0x100 }, /* PersistentMemory */
+		{ 4, 0x500000, 0x100 },	 /* BootServicesData */
+		{ 11, 0xfec00000, 0x1 }, /* MemoryMappedIO */
 	};
 	static const struct mem_range want[] = {
-		{ 0x0,        0x9f000,  MEM_USABLE },
-		{ 0x9f000,    0x1000,   MEM_RESERVED },
-		{ 0x100000,   0x200000, MEM_USABLE },
-		{ 0x300000,   0x10000,  MEM_ACPI_RECLAIM },
-		{ 0x310000,   0x10000,  MEM_ACPI_NVS },
-		{ 0x320000,   0x1000,   MEM_BAD },
-		{ 0x400000,   0x100000, MEM_RESERVED },
-		{ 0x500000,   0x100000, MEM_USABLE },
-		{ 0xfec00000, 0x1000,   MEM_RESERVED },
+		{ 0x0, 0x9f000, MEM_USABLE },	      { 0x9f000, 0x1000, MEM_RESERVED },
+		{ 0x100000, 0x200000, MEM_USABLE },   { 0x300000, 0x10000, MEM_ACPI_RECLAIM },
+		{ 0x310000, 0x10000, MEM_ACPI_NVS },  { 0x320000, 0x1000, MEM_BAD },
+		{ 0x400000, 0x100000, MEM_RESERVED }, { 0x500000, 0x100000, MEM_USABLE },
+		{ 0xfec00000, 0x1000, MEM_RESERVED },
 	};
 
 	mbi_begin();
@@ -332,19 +326,16 @@ KTEST(multiboot2, keeps_acpi1_rsdp_when_alone)
 KTEST(multiboot2, normalises_overlapping_unsorted_ranges_restrictive_wins)
 {
 	static const struct mem_range map[] = {
-		{ 0x100000, 0x400000, MEM_USABLE },     /* [1M, 5M) */
-		{ 0x0,      0x80000,  MEM_USABLE },     /* [0, 512K) */
-		{ 0x200000, 0x100000, MEM_RESERVED },   /* inside [1M, 5M): splits it */
-		{ 0x480000, 0x100000, MEM_RESERVED },   /* over the end of [1M, 5M) */
-		{ 0x60000,  0x40000,  MEM_ACPI_NVS },   /* over the end of [0, 512K) */
+		{ 0x100000, 0x400000, MEM_USABLE },   /* [1M, 5M) */
+		{ 0x0, 0x80000, MEM_USABLE },	      /* [0, 512K) */
+		{ 0x200000, 0x100000, MEM_RESERVED }, /* inside [1M, 5M): splits it */
+		{ 0x480000, 0x100000, MEM_RESERVED }, /* over the end of [1M, 5M) */
+		{ 0x60000, 0x40000, MEM_ACPI_NVS },   /* over the end of [0, 512K) */
 	};
 	static const struct mem_range want[] = {
-		{ 0x0,      0x60000,  MEM_USABLE },
-		{ 0x60000,  0x40000,  MEM_ACPI_NVS },
-		{ 0x100000, 0x100000, MEM_USABLE },
-		{ 0x200000, 0x100000, MEM_RESERVED },
-		{ 0x300000, 0x180000, MEM_USABLE },
-		{ 0x480000, 0x100000, MEM_RESERVED },
+		{ 0x0, 0x60000, MEM_USABLE },	    { 0x60000, 0x40000, MEM_ACPI_NVS },
+		{ 0x100000, 0x100000, MEM_USABLE }, { 0x200000, 0x100000, MEM_RESERVED },
+		{ 0x300000, 0x180000, MEM_USABLE }, { 0x480000, 0x100000, MEM_RESERVED },
 	};
 
 	KASSERT_EQ(parse_map(map, ARRAY_SIZE(map)), 0);
@@ -354,14 +345,12 @@ KTEST(multiboot2, normalises_overlapping_unsorted_ranges_restrictive_wins)
 KTEST(multiboot2, merges_adjacent_ranges_of_same_type)
 {
 	static const struct mem_range map[] = {
-		{ 0x0,    0x1000, MEM_USABLE },
-		{ 0x1000, 0x2000, MEM_USABLE },
-		{ 0x3000, 0x1000, MEM_RESERVED },
-		{ 0x4000, 0x1000, MEM_RESERVED },
-		{ 0x6000, 0x1000, MEM_RESERVED },       /* after a hole: stays apart */
+		{ 0x0, 0x1000, MEM_USABLE },	  { 0x1000, 0x2000, MEM_USABLE },
+		{ 0x3000, 0x1000, MEM_RESERVED }, { 0x4000, 0x1000, MEM_RESERVED },
+		{ 0x6000, 0x1000, MEM_RESERVED }, /* after a hole: stays apart */
 	};
 	static const struct mem_range want[] = {
-		{ 0x0,    0x3000, MEM_USABLE },
+		{ 0x0, 0x3000, MEM_USABLE },
 		{ 0x3000, 0x2000, MEM_RESERVED },
 		{ 0x6000, 0x1000, MEM_RESERVED },
 	};
@@ -373,12 +362,12 @@ KTEST(multiboot2, merges_adjacent_ranges_of_same_type)
 KTEST(multiboot2, drops_empty_ranges_and_reserves_unknown_types)
 {
 	static const struct mem_range map[] = {
-		{ 0x0,    0x1000, MEM_USABLE },
-		{ 0x1000, 0,      MEM_BAD },            /* zero length: dropped */
-		{ 0x1000, 0x1000, 9 },                  /* unknown type: reserved */
+		{ 0x0, 0x1000, MEM_USABLE },
+		{ 0x1000, 0, MEM_BAD }, /* zero length: dropped */
+		{ 0x1000, 0x1000, 9 },	/* unknown type: reserved */
 	};
 	static const struct mem_range want[] = {
-		{ 0x0,    0x1000, MEM_USABLE },
+		{ 0x0, 0x1000, MEM_USABLE },
 		{ 0x1000, 0x1000, MEM_RESERVED },
 	};
 
@@ -391,9 +380,9 @@ KTEST(multiboot2, skips_unknown_tags)
 	uint32_t off;
 
 	mbi_begin();
-	off = mbi_tag(21, 12);                  /* image load base address */
+	off = mbi_tag(21, 12); /* image load base address */
 	put32(off, 0x200000);
-	mbi_tag(0x7777, 40);                    /* nobody knows this one */
+	mbi_tag(0x7777, 40); /* nobody knows this one */
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
 	KASSERT_EQ(parse(), 0);
@@ -433,7 +422,7 @@ KTEST(multiboot2, rejects_tag_running_past_end)
 	off = mbi_tag(1, 16);
 	memcpy(mbi + off, "pks=on", 7);
 	mbi_end();
-	put32(off - 4, 0x1000);                 /* the command line's size */
+	put32(off - 4, 0x1000); /* the command line's size */
 	KEXPECT_REJECTED(parse(), "past the end");
 }
 
@@ -451,7 +440,7 @@ KTEST(multiboot2, rejects_tag_header_cut_by_total_size)
 	mbi_begin();
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	put32(0, mbi_len - 4);                  /* half of the end tag's header */
+	put32(0, mbi_len - 4); /* half of the end tag's header */
 	KEXPECT_REJECTED(parse(), "no end tag");
 }
 
@@ -501,7 +490,7 @@ KTEST(multiboot2, rejects_efi_descriptor_size_below_40)
 KTEST(multiboot2, rejects_range_wrapping_past_2_64)
 {
 	static const struct mem_range map[] = {
-		{ 0x0,                   0x1000,  MEM_USABLE },
+		{ 0x0, 0x1000, MEM_USABLE },
 		{ 0xffffffffffff0000ULL, 0x20000, MEM_RESERVED },
 	};
 
@@ -514,7 +503,7 @@ KTEST(multiboot2, rejects_more_than_256_ranges)
 	int i;
 
 	for (i = 0; i < BOOT_MAX_RANGES + 1; i++) {
-		map[i].base = (uint64_t)i * 0x2000;     /* holes between: nothing merges */
+		map[i].base = (uint64_t)i * 0x2000; /* holes between: nothing merges */
 		map[i].len = 0x1000;
 		map[i].type = MEM_USABLE;
 	}

@@ -18,10 +18,10 @@ KTEST_SUITE(30, pgprot, NULL);
 
 /* Cases about enforcement skip, with the reason, when the tables are unprotected
  * (pks_tables=off, pks=off, no PKS); the others run in every mode. */
-#define REQUIRE_ENFORCED()                                                           \
-	do {                                                                         \
-		if (!pgprot_enforced())                                              \
-			KTEST_SKIP(pgprot_unprotected_reason());                     \
+#define REQUIRE_ENFORCED()                                       \
+	do {                                                     \
+		if (!pgprot_enforced())                          \
+			KTEST_SKIP(pgprot_unprotected_reason()); \
 	} while (0)
 
 #define PF_PK_WRITE (PF_P | PF_W | PF_PK)
@@ -32,8 +32,7 @@ struct table_list {
 	int n;
 };
 
-static void list_table(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
-		       void *arg)
+static void list_table(phys_addr_t table, int level, int index, uint64_t e, uint64_t va, void *arg)
 {
 	struct table_list *l = arg;
 
@@ -90,7 +89,7 @@ KTEST(pgprot, free_pool_frame_rejects_a_direct_write)
 	pa = pool_alloc();
 	KASSERT_TRUE(pa != 0);
 	p = pa_to_va(pa);
-	pool_free(pa);                  /* free again: still keyed */
+	pool_free(pa); /* free again: still keyed */
 	catch_write64(p, 0, &f);
 	KEXPECT_PF(&f, PF_PK_WRITE, p);
 }
@@ -204,14 +203,14 @@ KTEST(pgprot, soft_mode_reports_completes_and_rearms)
 	KASSERT_TRUE(e != NULL);
 	v = *e;
 	KASSERT_EQ(pgprot_set_mode(PGPROT_SOFT), 0);
-	*(volatile uint64_t *)e = v | PTE_W;            /* stray write 1: let through */
+	*(volatile uint64_t *)e = v | PTE_W; /* stray write 1: let through */
 	KEXPECT_EQ(*e, v | PTE_W);
 	KEXPECT_EQ(pgprot_violations(), before + 1);
 	KEXPECT_TRUE(window_closed());
-	*(volatile uint64_t *)e = v;                    /* stray write 2: reported too */
+	*(volatile uint64_t *)e = v; /* stray write 2: reported too */
 	KEXPECT_EQ(*e, v);
 	KEXPECT_EQ(pgprot_violations(), before + 2);
-	catch_write64(e, v, &f);                        /* caught: protection is on */
+	catch_write64(e, v, &f); /* caught: protection is on */
 	KEXPECT_PF(&f, PF_PK_WRITE, e);
 	pgprot_set_mode(was);
 	invlpg((void *)va);
@@ -257,8 +256,9 @@ KTEST(pgprot, new_cache_blocks_split_large_leaves_from_the_pool_every_time)
 		for (int i = 0; i < PT_ENTRIES; i++) {
 			pages[rounds][i] = pt_alloc(PT_LEVEL_PTE, VMAP_BASE);
 			KASSERT_TRUE(pages[rounds][i] != 0);
-			KEXPECT_EQ(pt_entry_pkey(*pt_lookup(PAGE_OFFSET + pages[rounds][i], &level)),
-				   pgprot_key());
+			KEXPECT_EQ(
+				pt_entry_pkey(*pt_lookup(PAGE_OFFSET + pages[rounds][i], &level)),
+				pgprot_key());
 		}
 	}
 	ktest_note("%d rounds: %llu cache blocks, pool %llu -> %llu free frames", rounds,

@@ -21,8 +21,7 @@ KTEST(pgprot_fatal, stray_write_to_a_pte_table_is_fatal)
 	KASSERT_EQ(vmap_map(va, pa, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), 0);
 	e = pt_lookup(va, &level);
 	KASSERT_TRUE(e != NULL);
-	ktest_note("stray write to the pte at %p (maps 0x%llx)", (void *)e,
-		   (unsigned long long)va);
-	*(volatile uint64_t *)e = 0;    /* must never complete */
+	ktest_note("stray write to the pte at %p (maps 0x%llx)", (void *)e, (unsigned long long)va);
+	*(volatile uint64_t *)e = 0; /* must never complete */
 	ktest_fail(__FILE__, __LINE__, "the stray write completed: tables are writable");
 }

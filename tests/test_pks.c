@@ -23,88 +23,100 @@
 
 KTEST_SUITE(10, pks, pks_unavailable_reason);
 
-#define PF_READ   (PF_P | PF_PK)             /* 0x21: read blocked by a key */
-#define PF_WRITE  (PF_P | PF_W | PF_PK)      /* 0x23: write blocked by a key */
+#define PF_READ	   (PF_P | PF_PK)	 /* 0x21: read blocked by a key */
+#define PF_WRITE   (PF_P | PF_W | PF_PK) /* 0x23: write blocked by a key */
 #define RET_OPCODE 0xc3
 
 enum pks_op { OP_READ, OP_WRITE, OP_EXEC };
 
 enum pks_group {
-	G_AD, G_WD, G_WP0, G_KEY0, G_USER, G_EXEC, G_2M, G_1G,
+	G_AD,
+	G_WD,
+	G_WP0,
+	G_KEY0,
+	G_USER,
+	G_EXEC,
+	G_2M,
+	G_1G,
 };
 
 struct pks_scenario {
 	enum pks_group group;
-	const char *what;       /* printed when the row fails */
-	int level;              /* leaf: 0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB */
-	uint64_t prot;          /* PTE_W, PTE_NX, PTE_U (P implied) */
-	bool key0;              /* the page has key 0 (else the test key) */
+	const char *what;	/* printed when the row fails */
+	int level;		/* leaf: 0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB */
+	uint64_t prot;		/* PTE_W, PTE_NX, PTE_U (P implied) */
+	bool key0;		/* the page has key 0 (else the test key) */
 	enum pks_access access; /* test key in PKRS; key0 rows: every key but 0 */
-	bool wp0;               /* access with CR0.WP = 0 */
-	bool pkru_ad;           /* access with CR4.PKE = 1 and PKRU AD for the key */
+	bool wp0;		/* access with CR0.WP = 0 */
+	bool pkru_ad;		/* access with CR4.PKE = 1 and PKRU AD for the key */
 	enum pks_op op;
-	uint64_t offset;        /* into the leaf */
-	uint32_t err;           /* expected #PF error code; 0 = no fault */
+	uint64_t offset; /* into the leaf */
+	uint32_t err;	 /* expected #PF error code; 0 = no fault */
 };
 
-#define DATA      (PTE_W | PTE_NX)
-#define USER      (PTE_U | PTE_W | PTE_NX)
-#define CODE      0ULL                  /* present, read-only, executable */
-#define KT        false                 /* the page has the test key */
-#define K0        true                  /* the page has key 0 */
-#define RW        PKS_ACCESS_RW
-#define RO        PKS_ACCESS_RO
-#define NONE      PKS_ACCESS_NONE
-#define WP1       false
-#define WP0       true
-#define NOPKRU    false
-#define PKRU      true
-#define RD        OP_READ
-#define WR        OP_WRITE
-#define EX        OP_EXEC
-#define END4K     (PAGE_SIZE - 1)
-#define MID2M     (PMD_SIZE / 2 + 0x40)
-#define END2M     (PMD_SIZE - 1)
-#define MID1G     (PUD_SIZE / 2 + 0x40)
-#define END1G     (PUD_SIZE - 1)
+#define DATA   (PTE_W | PTE_NX)
+#define USER   (PTE_U | PTE_W | PTE_NX)
+#define CODE   0ULL  /* present, read-only, executable */
+#define KT     false /* the page has the test key */
+#define K0     true  /* the page has key 0 */
+#define RW     PKS_ACCESS_RW
+#define RO     PKS_ACCESS_RO
+#define NONE   PKS_ACCESS_NONE
+#define WP1    false
+#define WP0    true
+#define NOPKRU false
+#define PKRU   true
+#define RD     OP_READ
+#define WR     OP_WRITE
+#define EX     OP_EXEC
+#define END4K  (PAGE_SIZE - 1)
+#define MID2M  (PMD_SIZE / 2 + 0x40)
+#define END2M  (PMD_SIZE - 1)
+#define MID1G  (PUD_SIZE / 2 + 0x40)
+#define END1G  (PUD_SIZE - 1)
 
 static const struct pks_scenario scenarios[] = {
-	/* group  what                             lvl prot key PKRS  CR0  PKRU    op  offset expected */
-	{ G_AD,   "RW key: read",                  0, DATA, KT, RW,   WP1, NOPKRU, RD, 0,     0 },
-	{ G_AD,   "RW key: write",                 0, DATA, KT, RW,   WP1, NOPKRU, WR, 8,     0 },
-	{ G_AD,   "AD: read",                      0, DATA, KT, NONE, WP1, NOPKRU, RD, 0,     PF_READ },
-	{ G_AD,   "AD: write",                     0, DATA, KT, NONE, WP1, NOPKRU, WR, 8,     PF_WRITE },
-	{ G_AD,   "AD: read of the last byte",     0, DATA, KT, NONE, WP1, NOPKRU, RD, END4K, PF_READ },
-	{ G_WD,   "WD, WP=1: read",                0, DATA, KT, RO,   WP1, NOPKRU, RD, 0x10,  0 },
-	{ G_WD,   "WD, WP=1: write",               0, DATA, KT, RO,   WP1, NOPKRU, WR, 0x10,  PF_WRITE },
-	{ G_WP0,  "WD, WP=0: write",               0, DATA, KT, RO,   WP0, NOPKRU, WR, 0x18,  0 },
-	{ G_WP0,  "WD, WP=0: read",                0, DATA, KT, RO,   WP0, NOPKRU, RD, 0x18,  0 },
-	{ G_WP0,  "AD, WP=0: read",                0, DATA, KT, NONE, WP0, NOPKRU, RD, 0x20,  PF_READ },
-	{ G_WP0,  "AD, WP=0: write",               0, DATA, KT, NONE, WP0, NOPKRU, WR, 0x20,  PF_WRITE },
-	{ G_KEY0, "key 0, keys 1-15 AD|WD: read",  0, DATA, K0, NONE, WP1, NOPKRU, RD, 0x28,  0 },
-	{ G_KEY0, "key 0, keys 1-15 AD|WD: write", 0, DATA, K0, NONE, WP1, NOPKRU, WR, 0x28,  0 },
-	{ G_USER, "user page, PKRS AD: read",      0, USER, KT, NONE, WP1, NOPKRU, RD, 0x30,  0 },
-	{ G_USER, "user page, PKRS AD: write",     0, USER, KT, NONE, WP1, NOPKRU, WR, 0x30,  0 },
-	{ G_USER, "user page, PKRU AD: read",      0, USER, KT, RW,   WP1, PKRU,   RD, 0x38,  PF_READ },
-	{ G_USER, "user page, PKRU AD: write",     0, USER, KT, RW,   WP1, PKRU,   WR, 0x38,  PF_WRITE },
-	{ G_EXEC, "AD: fetch of a ret",            0, CODE, KT, NONE, WP1, NOPKRU, EX, 0x40,  0 },
-	{ G_EXEC, "AD: read of the same ret",      0, CODE, KT, NONE, WP1, NOPKRU, RD, 0x40,  PF_READ },
-	{ G_2M,   "2M AD: read at start",          1, DATA, KT, NONE, WP1, NOPKRU, RD, 0,     PF_READ },
-	{ G_2M,   "2M AD: read in the middle",     1, DATA, KT, NONE, WP1, NOPKRU, RD, MID2M, PF_READ },
-	{ G_2M,   "2M AD: read of the last byte",  1, DATA, KT, NONE, WP1, NOPKRU, RD, END2M, PF_READ },
-	{ G_2M,   "2M WD: write at start",         1, DATA, KT, RO,   WP1, NOPKRU, WR, 0,     PF_WRITE },
-	{ G_2M,   "2M WD: write in the middle",    1, DATA, KT, RO,   WP1, NOPKRU, WR, MID2M, PF_WRITE },
-	{ G_2M,   "2M WD: write of the last byte", 1, DATA, KT, RO,   WP1, NOPKRU, WR, END2M, PF_WRITE },
-	{ G_2M,   "2M WD: read of the last byte",  1, DATA, KT, RO,   WP1, NOPKRU, RD, END2M, 0 },
-	{ G_2M,   "2M RW: write of the last byte", 1, DATA, KT, RW,   WP1, NOPKRU, WR, END2M, 0 },
-	{ G_1G,   "1G AD: read at start",          2, DATA, KT, NONE, WP1, NOPKRU, RD, 0,     PF_READ },
-	{ G_1G,   "1G AD: read in the middle",     2, DATA, KT, NONE, WP1, NOPKRU, RD, MID1G, PF_READ },
-	{ G_1G,   "1G AD: read of the last byte",  2, DATA, KT, NONE, WP1, NOPKRU, RD, END1G, PF_READ },
-	{ G_1G,   "1G WD: write at start",         2, DATA, KT, RO,   WP1, NOPKRU, WR, 0,     PF_WRITE },
-	{ G_1G,   "1G WD: write in the middle",    2, DATA, KT, RO,   WP1, NOPKRU, WR, MID1G, PF_WRITE },
-	{ G_1G,   "1G WD: write of the last byte", 2, DATA, KT, RO,   WP1, NOPKRU, WR, END1G, PF_WRITE },
-	{ G_1G,   "1G WD: read of the last byte",  2, DATA, KT, RO,   WP1, NOPKRU, RD, END1G, 0 },
-	{ G_1G,   "1G RW: write of the last byte", 2, DATA, KT, RW,   WP1, NOPKRU, WR, END1G, 0 },
+	/* group  what                             lvl prot key PKRS  CR0  PKRU    op  offset
+	   expected */
+	{ G_AD, "RW key: read", 0, DATA, KT, RW, WP1, NOPKRU, RD, 0, 0 },
+	{ G_AD, "RW key: write", 0, DATA, KT, RW, WP1, NOPKRU, WR, 8, 0 },
+	{ G_AD, "AD: read", 0, DATA, KT, NONE, WP1, NOPKRU, RD, 0, PF_READ },
+	{ G_AD, "AD: write", 0, DATA, KT, NONE, WP1, NOPKRU, WR, 8, PF_WRITE },
+	{ G_AD, "AD: read of the last byte", 0, DATA, KT, NONE, WP1, NOPKRU, RD, END4K, PF_READ },
+	{ G_WD, "WD, WP=1: read", 0, DATA, KT, RO, WP1, NOPKRU, RD, 0x10, 0 },
+	{ G_WD, "WD, WP=1: write", 0, DATA, KT, RO, WP1, NOPKRU, WR, 0x10, PF_WRITE },
+	{ G_WP0, "WD, WP=0: write", 0, DATA, KT, RO, WP0, NOPKRU, WR, 0x18, 0 },
+	{ G_WP0, "WD, WP=0: read", 0, DATA, KT, RO, WP0, NOPKRU, RD, 0x18, 0 },
+	{ G_WP0, "AD, WP=0: read", 0, DATA, KT, NONE, WP0, NOPKRU, RD, 0x20, PF_READ },
+	{ G_WP0, "AD, WP=0: write", 0, DATA, KT, NONE, WP0, NOPKRU, WR, 0x20, PF_WRITE },
+	{ G_KEY0, "key 0, keys 1-15 AD|WD: read", 0, DATA, K0, NONE, WP1, NOPKRU, RD, 0x28, 0 },
+	{ G_KEY0, "key 0, keys 1-15 AD|WD: write", 0, DATA, K0, NONE, WP1, NOPKRU, WR, 0x28, 0 },
+	{ G_USER, "user page, PKRS AD: read", 0, USER, KT, NONE, WP1, NOPKRU, RD, 0x30, 0 },
+	{ G_USER, "user page, PKRS AD: write", 0, USER, KT, NONE, WP1, NOPKRU, WR, 0x30, 0 },
+	{ G_USER, "user page, PKRU AD: read", 0, USER, KT, RW, WP1, PKRU, RD, 0x38, PF_READ },
+	{ G_USER, "user page, PKRU AD: write", 0, USER, KT, RW, WP1, PKRU, WR, 0x38, PF_WRITE },
+	{ G_EXEC, "AD: fetch of a ret", 0, CODE, KT, NONE, WP1, NOPKRU, EX, 0x40, 0 },
+	{ G_EXEC, "AD: read of the same ret", 0, CODE, KT, NONE, WP1, NOPKRU, RD, 0x40, PF_READ },
+	{ G_2M, "2M AD: read at start", 1, DATA, KT, NONE, WP1, NOPKRU, RD, 0, PF_READ },
+	{ G_2M, "2M AD: read in the middle", 1, DATA, KT, NONE, WP1, NOPKRU, RD, MID2M, PF_READ },
+	{ G_2M, "2M AD: read of the last byte", 1, DATA, KT, NONE, WP1, NOPKRU, RD, END2M,
+	  PF_READ },
+	{ G_2M, "2M WD: write at start", 1, DATA, KT, RO, WP1, NOPKRU, WR, 0, PF_WRITE },
+	{ G_2M, "2M WD: write in the middle", 1, DATA, KT, RO, WP1, NOPKRU, WR, MID2M, PF_WRITE },
+	{ G_2M, "2M WD: write of the last byte", 1, DATA, KT, RO, WP1, NOPKRU, WR, END2M,
+	  PF_WRITE },
+	{ G_2M, "2M WD: read of the last byte", 1, DATA, KT, RO, WP1, NOPKRU, RD, END2M, 0 },
+	{ G_2M, "2M RW: write of the last byte", 1, DATA, KT, RW, WP1, NOPKRU, WR, END2M, 0 },
+	{ G_1G, "1G AD: read at start", 2, DATA, KT, NONE, WP1, NOPKRU, RD, 0, PF_READ },
+	{ G_1G, "1G AD: read in the middle", 2, DATA, KT, NONE, WP1, NOPKRU, RD, MID1G, PF_READ },
+	{ G_1G, "1G AD: read of the last byte", 2, DATA, KT, NONE, WP1, NOPKRU, RD, END1G,
+	  PF_READ },
+	{ G_1G, "1G WD: write at start", 2, DATA, KT, RO, WP1, NOPKRU, WR, 0, PF_WRITE },
+	{ G_1G, "1G WD: write in the middle", 2, DATA, KT, RO, WP1, NOPKRU, WR, MID1G, PF_WRITE },
+	{ G_1G, "1G WD: write of the last byte", 2, DATA, KT, RO, WP1, NOPKRU, WR, END1G,
+	  PF_WRITE },
+	{ G_1G, "1G WD: read of the last byte", 2, DATA, KT, RO, WP1, NOPKRU, RD, END1G, 0 },
+	{ G_1G, "1G RW: write of the last byte", 2, DATA, KT, RW, WP1, NOPKRU, WR, END1G, 0 },
 };
 
 /* --- fixtures (tests/test_pks.h) ---------------------------------------------- */
@@ -179,12 +191,12 @@ static void env_enter(const struct pks_scenario *s, int key, struct row_env *env
 	env->cr4 = read_cr4();
 	env->pkru = 0;
 	if (env->cr4 & CR4_SMAP)
-		write_cr4(read_cr4() & ~CR4_SMAP);     /* rows read user pages with SMAP off */
+		write_cr4(read_cr4() & ~CR4_SMAP); /* rows read user pages with SMAP off */
 	if (s->pkru_ad) {
 		write_cr4(read_cr4() | CR4_PKE);
 		env->pkru = pkru_read();
 		pkru_write(PKRS_AD(key) | PKRS_WD(key));
-		flush_tlb_all();                        /* QEMU keeps no-PKE TLB entries */
+		flush_tlb_all(); /* QEMU keeps no-PKE TLB entries */
 	}
 	if (s->wp0)
 		write_cr0(env->cr0 & ~CR0_WP);
@@ -236,10 +248,11 @@ static void check_outcome(const struct pks_scenario *s, const struct fault *f, u
 	else if (s->err && !f->hit)
 		ktest_fail(__FILE__, __LINE__, "%s: no fault, expected #PF 0x%x", s->what, s->err);
 	else if (s->err && (f->vector != VEC_PF || f->error != s->err || f->addr != va))
-		ktest_fail(__FILE__, __LINE__, "%s: got %s error 0x%llx at 0x%llx, expected #PF "
-			   "0x%x at 0x%llx", s->what, trap_name(f->vector),
-			   (unsigned long long)f->error, (unsigned long long)f->addr, s->err,
-			   (unsigned long long)va);
+		ktest_fail(__FILE__, __LINE__,
+			   "%s: got %s error 0x%llx at 0x%llx, expected #PF "
+			   "0x%x at 0x%llx",
+			   s->what, trap_name(f->vector), (unsigned long long)f->error,
+			   (unsigned long long)f->addr, s->err, (unsigned long long)va);
 }
 
 /* Runs one row on a page of its own; returns a reason when the row cannot run. */
@@ -254,11 +267,12 @@ static const char *run_scenario(const struct pks_scenario *s, int key)
 
 	if (pks_page_map(&p, s->level, s->prot, s->key0 ? 0 : key) != 0)
 		return s->level == PT_LEVEL_PUD ? "no 1 GiB-aligned free GiB of RAM (needs a guest "
-			"with >= 2 GiB, e.g. MEM=4G)" : "cannot map a test page";
+						  "with >= 2 GiB, e.g. MEM=4G)"
+						: "cannot map a test page";
 	mem = (volatile uint8_t *)pa_to_va(p.pa) + s->offset;
 	va = (volatile uint8_t *)(p.va + s->offset);
 	*mem = s->op == OP_EXEC ? RET_OPCODE : pks_pattern(s->offset);
-	want = s->op == OP_WRITE ? (uint8_t)~*mem : *mem;
+	want = s->op == OP_WRITE ? (uint8_t) ~*mem : *mem;
 	set_rights(s, key);
 	env_enter(s, key, &env);
 	got = do_access(s->op, va, want, &f);
@@ -268,7 +282,8 @@ static const char *run_scenario(const struct pks_scenario *s, int key)
 	if (!f.hit && s->op != OP_EXEC && got != want)
 		ktest_fail(__FILE__, __LINE__, "%s: read 0x%x, expected 0x%x", s->what, got, want);
 	if (s->op == OP_WRITE && *mem != (f.hit ? (uint8_t)~want : want))
-		ktest_fail(__FILE__, __LINE__, "%s: memory holds 0x%x after the write", s->what, *mem);
+		ktest_fail(__FILE__, __LINE__, "%s: memory holds 0x%x after the write", s->what,
+			   *mem);
 	pks_page_unmap(&p);
 	return NULL;
 }
@@ -374,13 +389,9 @@ struct pks_step {
 
 /* No INVLPG or CR3 write between the steps: only WRMSR to IA32_PKRS. */
 static const struct pks_step immediate_steps[] = {
-	{ RW,   OP_READ,  0 },           /* fills the TLB entry */
-	{ NONE, OP_READ,  PF_READ },
-	{ RW,   OP_READ,  0 },
-	{ RO,   OP_WRITE, PF_WRITE },
-	{ RW,   OP_WRITE, 0 },
-	{ NONE, OP_WRITE, PF_WRITE },
-	{ RO,   OP_READ,  0 },
+	{ RW, OP_READ, 0 }, /* fills the TLB entry */
+	{ NONE, OP_READ, PF_READ }, { RW, OP_READ, 0 },		  { RO, OP_WRITE, PF_WRITE },
+	{ RW, OP_WRITE, 0 },	    { NONE, OP_WRITE, PF_WRITE }, { RO, OP_READ, 0 },
 };
 
 KTEST(pks, pkrs_change_takes_effect_without_tlb_flush)
@@ -460,7 +471,7 @@ KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 	KEXPECT_NO_FAULT(&f);
 	KEXPECT_TRUE(*leaf & PTE_D);
 	if (tkey)
-		KEXPECT_NE(pks_read() & PKRS_WD(tkey), 0);     /* WD held throughout */
+		KEXPECT_NE(pks_read() & PKRS_WD(tkey), 0); /* WD held throughout */
 	pkrs_write(saved);
 	pks_page_unmap(&p);
 	KEXPECT_EQ(pks_key_free(key), 0);

@@ -11,8 +11,8 @@
 struct pks_page {
 	uint64_t va;
 	phys_addr_t pa;
-	uint64_t size;          /* 4 KiB, 2 MiB or 1 GiB */
-	int level;              /* 0, 1, 2 */
+	uint64_t size; /* 4 KiB, 2 MiB or 1 GiB */
+	int level;     /* 0, 1, 2 */
 };
 
 /* Maps fresh frames as one leaf of `level` with attribute bits prot (PTE_W, PTE_NX,

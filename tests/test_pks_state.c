@@ -14,8 +14,8 @@
 
 #define VEC_TEST_OUTER 0xe0
 #define VEC_TEST_INNER 0xe1
-#define PF_READ   (PF_P | PF_PK)
-#define PF_WRITE  (PF_P | PF_W | PF_PK)
+#define PF_READ	       (PF_P | PF_PK)
+#define PF_WRITE       (PF_P | PF_W | PF_PK)
 
 /* True when sub occurs in s. */
 static bool contains(const char *s, const char *sub)
@@ -49,13 +49,13 @@ static void note_lines(const char *text)
 /* What the handlers of the two test vectors saw; level 0 = outer, 1 = inner. */
 static struct {
 	bool armed;
-	bool nest;              /* outer: load outer_pkrs, raise the inner vector, fault */
-	bool edit;              /* outer: store edit_to into frame->pkrs */
+	bool nest; /* outer: load outer_pkrs, raise the inner vector, fault */
+	bool edit; /* outer: store edit_to into frame->pkrs */
 	uint32_t outer_pkrs, edit_to;
-	uint64_t fault_va;      /* a page the outer handler reads under outer_pkrs */
+	uint64_t fault_va; /* a page the outer handler reads under outer_pkrs */
 	int calls[2];
-	uint32_t live[2];       /* PKRS the handler ran with */
-	uint32_t saved[2];      /* frame->pkrs: the interrupted value */
+	uint32_t live[2];  /* PKRS the handler ran with */
+	uint32_t saved[2]; /* frame->pkrs: the interrupted value */
 	uint32_t after_inner, after_fault;
 	struct fault pf;
 } probe;
@@ -183,7 +183,7 @@ KTEST(pks, nested_traps_each_restore_their_own_pkrs)
 	KEXPECT_EQ(probe.live[1], pks_default());
 	KEXPECT_EQ(probe.saved[1], probe.outer_pkrs);
 	KEXPECT_EQ(probe.after_inner, probe.outer_pkrs);
-	KEXPECT_PF(&probe.pf, PF_READ, p.va);          /* a #PF inside the handler */
+	KEXPECT_PF(&probe.pf, PF_READ, p.va); /* a #PF inside the handler */
 	KEXPECT_EQ(probe.after_fault, probe.outer_pkrs);
 	pkrs_write(saved);
 	pks_page_unmap(&p);
@@ -283,11 +283,11 @@ KTEST(pks, allocator_hands_out_every_free_key_then_fails_cleanly)
 	}
 	KEXPECT_EQ(pks_keys_in_use(), in_use);
 	if (n > 0) {
-		KEXPECT_EQ(pks_key_alloc("pks reuse"), got[0]);    /* lowest free key again */
+		KEXPECT_EQ(pks_key_alloc("pks reuse"), got[0]); /* lowest free key again */
 		KEXPECT_EQ(pks_key_free(got[0]), 0);
 	}
 	for (k = 0; k < PKS_NR_KEYS; k++)
-		KEXPECT_TRUE(pks_key_name(k) == held[k]);          /* others' keys stay held */
+		KEXPECT_TRUE(pks_key_name(k) == held[k]); /* others' keys stay held */
 }
 
 KTEST(pks, freed_key_is_closed_again_in_default_and_current_pkrs)
@@ -305,7 +305,7 @@ KTEST(pks, freed_key_is_closed_again_in_default_and_current_pkrs)
 	KEXPECT_EQ(pks_access_of(pks_default(), key), PKS_ACCESS_NONE);
 	KEXPECT_EQ(pks_read() & PKRS_KEY_MASK(key), PKRS_KEY_MASK(key));
 	KEXPECT_EQ(trap_pkrs_default, pks_default());
-	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), -EINVAL);   /* not allocated */
+	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), -EINVAL); /* not allocated */
 }
 
 /* --- the fault report ------------------------------------------------------------ */

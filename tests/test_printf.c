@@ -5,11 +5,11 @@
 KTEST_SUITE(01, printf, NULL);
 
 /* Formats into a local buffer and compares with the expected text. */
-#define EXPECT_FMT(expected, ...)                                                    \
-	do {                                                                         \
-		char buf_[128];                                                      \
-		ksnprintf(buf_, sizeof(buf_), __VA_ARGS__);                          \
-		KEXPECT_STREQ(buf_, expected);                                       \
+#define EXPECT_FMT(expected, ...)                           \
+	do {                                                \
+		char buf_[128];                             \
+		ksnprintf(buf_, sizeof(buf_), __VA_ARGS__); \
+		KEXPECT_STREQ(buf_, expected);              \
 	} while (0)
 
 KTEST(printf, formats_signed_decimal)
@@ -57,7 +57,7 @@ KTEST(printf, formats_strings_with_precision_and_width)
 
 KTEST(printf, prints_null_string_as_marker)
 {
-	const char *volatile nothing = NULL;   /* hidden from the format checker */
+	const char *volatile nothing = NULL; /* hidden from the format checker */
 
 	EXPECT_FMT("(null)", "%s", nothing);
 }

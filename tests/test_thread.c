@@ -46,7 +46,7 @@ KTEST(thread, created_thread_runs_fn_with_arg_once_joined)
 	KASSERT_TRUE(t != NULL);
 	KEXPECT_GT(thread_id(t), 0);
 	KEXPECT_STREQ(thread_name(t), "adder");
-	KEXPECT_EQ(value, 1);                   /* create does not switch */
+	KEXPECT_EQ(value, 1); /* create does not switch */
 	KEXPECT_EQ(thread_count(), 1);
 	thread_join(t);
 	KEXPECT_EQ(value, 43);
@@ -70,7 +70,7 @@ KTEST(thread, yield_runs_threads_round_robin_in_creation_order)
 	a = thread_create("a", ping, (void *)(uintptr_t)'a');
 	b = thread_create("b", ping, (void *)(uintptr_t)'A');
 	KASSERT_TRUE(a && b);
-	thread_yield();                         /* one round: a, b, back here */
+	thread_yield(); /* one round: a, b, back here */
 	trace_add('0');
 	thread_join(a);
 	thread_join(b);
@@ -200,7 +200,7 @@ KTEST(thread, join_returns_every_stack_frame)
 {
 	uint64_t before;
 
-	churn(4);                               /* warms up the table cache */
+	churn(4); /* warms up the table cache */
 	before = frame_free_count();
 	churn(16);
 	KEXPECT_EQ(frame_free_count(), before);
@@ -220,6 +220,6 @@ KTEST(thread, new_thread_starts_with_the_default_pkrs)
 	KASSERT_TRUE(t != NULL);
 	KEXPECT_EQ(thread_saved_pkrs(t), pks_default());
 	thread_join(t);
-	KEXPECT_EQ(seen, pks_default());        /* 0 == 0 without PKS */
+	KEXPECT_EQ(seen, pks_default()); /* 0 == 0 without PKS */
 	KEXPECT_EQ(thread_saved_pkrs(thread_current()), pks_read());
 }
