@@ -59,6 +59,7 @@ C_SRCS := \
 	mm/ptcache.c \
 	mm/set_memory.c \
 	mm/vmap.c \
+	tests/test_bench.c \
 	tests/test_catch.c \
 	tests/test_checker.c \
 	tests/test_cmdline.c \
