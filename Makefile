@@ -36,6 +36,7 @@ ASM_SRCS := \
 	arch/context.asm
 
 C_SRCS := \
+	arch/apic.c \
 	arch/cpu.c \
 	arch/gdt.c \
 	arch/trap.c \
@@ -70,6 +71,7 @@ C_SRCS := \
 	tests/test_pgprot_fatal.c \
 	tests/test_pgtable.c \
 	tests/test_pks.c \
+	tests/test_pks_nmi.c \
 	tests/test_pks_state.c \
 	tests/test_pool.c \
 	tests/test_printf.c \

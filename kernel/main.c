@@ -17,6 +17,7 @@
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "kernel/version.h"
+#include "arch/apic.h"
 #include "arch/cpu.h"
 #include "arch/gdt.h"
 #include "arch/trap.h"
@@ -27,6 +28,7 @@
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/vmap.h"
 
 #define EARLY_PAGE_OFFSET PAGE_OFFSET /* the entry code maps 0..4 GiB here too */
 
@@ -189,6 +191,21 @@ static void init_memory(void)
 	pgprot_enable();
 }
 
+/* The local APIC's register page, mapped uncached in the vmap area (xAPIC mode). */
+static void init_apic(void)
+{
+	uint64_t va = 0;
+
+	if (!apic_x2apic_mode()) {
+		va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
+		if (!va || vmap_map(va, apic_base_pa(), PAGE_SIZE, PT_LEVEL_PTE,
+				    PTE_W | PTE_NX | PTE_PCD | PTE_PWT, 0))
+			va = 0;
+	}
+	if (!apic_init((volatile void *)va))
+		kprintf("# apic: local APIC unavailable; NMI tests will skip\n");
+}
+
 static void seed_tests(void)
 {
 	const char *s = cmdline_get("ktest.seed");
@@ -221,6 +238,7 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic)
 	cpu_detect();
 	read_boot_info(mbi_pa, magic);
 	init_memory();
+	init_apic();
 	seed_tests();
 	print_header(&boot_info);
 	run_tests();
