@@ -195,8 +195,9 @@ run|debug)
 		"${SMP:-1}" "${UEFI:-}" ${QEMU_ARGS:-})
 	if [ "$mode" = debug ]; then
 		echo "QEMU is halted with a gdb stub on localhost:1234. In another terminal:"
-		echo "  gdb build/kernel.elf -ex 'target remote localhost:1234'"
-		echo "  (the first instruction is at _start32, physical; break on kmain to skip it)"
+		echo "  gdb build/kernel.elf -ex 'target remote localhost:1234' -ex 'hbreak kmain' -ex continue"
+		echo "  (use hardware breakpoints until paging is on: the CPU starts in real mode,"
+		echo "  GRUB enters _start32 at its physical address, kmain runs in the higher half)"
 		cmd+=(-s -S)
 	fi
 	"${cmd[@]}" -serial stdio
