@@ -60,6 +60,7 @@ C_SRCS := \
 	mm/ptcache.c \
 	mm/set_memory.c \
 	mm/vmap.c \
+	tests/mm_check.c \
 	tests/test_bench.c \
 	tests/test_catch.c \
 	tests/test_checker.c \
@@ -75,6 +76,7 @@ C_SRCS := \
 	tests/test_pks_state.c \
 	tests/test_pool.c \
 	tests/test_printf.c \
+	tests/test_set_memory.c \
 	tests/test_thread.c
 
 OBJS := $(ASM_SRCS:%.asm=$(BUILD)/%.o) $(C_SRCS:%.c=$(BUILD)/%.o)

@@ -15,51 +15,11 @@
 #include "mm/ptcache.h"
 #include "mm/set_memory.h"
 #include "mm/vmap.h"
+#include "tests/mm_check.h"
 
 KTEST_SUITE(22, pgtable, NULL);
 
 #define PG_PATTERN 0x7461626c65ULL /* "table" */
-
-/* ---- counts against a walk ------------------------------------------------------ */
-
-static void pg_count_table(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
-			   void *arg)
-{
-	uint64_t *n = arg;
-
-	(void)table;
-	(void)index;
-	(void)va;
-	if (!pt_is_leaf(e, level))
-		n[level - 1]++;
-}
-
-/* Tables per level reachable from the kernel root: the root, plus one per non-leaf
- * entry at the level above. */
-static void pg_walk_counts(uint64_t *n)
-{
-	memset(n, 0, PT_NR_LEVELS * sizeof(*n));
-	n[pt_root_level()] = 1;
-	pt_walk_all(pt_kernel_root(), pg_count_table, n);
-}
-
-static void pg_expect_counts_match_walk(const char *when)
-{
-	uint64_t n[PT_NR_LEVELS];
-
-	pg_walk_counts(n);
-	for (int l = 0; l < PT_NR_LEVELS; l++)
-		if (n[l] != pt_count(l))
-			ktest_fail(__FILE__, __LINE__, "%s: %s tables: count %llu, walk %llu", when,
-				   pt_level_intel_name(l), (unsigned long long)pt_count(l),
-				   (unsigned long long)n[l]);
-}
-
-static void pg_counts(uint64_t *c)
-{
-	for (int l = 0; l < PT_NR_LEVELS; l++)
-		c[l] = pt_count(l);
-}
 
 /* Bit l set for every table level pt_map_leaf creates for a leaf of `level` at va. */
 static unsigned int pg_new_tables(phys_addr_t root, uint64_t va, int level)
@@ -80,28 +40,15 @@ static unsigned int pg_new_tables(phys_addr_t root, uint64_t va, int level)
 	return 0;
 }
 
-/* Expects the counts to be c0 plus the tables in `added`; `unmapped` drops those
- * again except the root's children, which pt_unmap_leaf keeps. */
-static void pg_expect_counts(const uint64_t *c0, unsigned int added, bool unmapped)
-{
-	for (int l = 0; l < PT_NR_LEVELS; l++) {
-		bool extra = (added >> l) & 1;
-
-		if (unmapped && l != pt_root_level() - 1)
-			extra = false;
-		KEXPECT_EQ(pt_count(l), c0[l] + extra);
-	}
-}
-
 KTEST(pgtable, counts_equal_full_walk_after_boot)
 {
 	uint64_t n[PT_NR_LEVELS];
 
-	pg_walk_counts(n);
+	mm_walk_counts(n);
 	ktest_note("walk: PML5 %llu, PML4 %llu, PDPT %llu, PD %llu, PT %llu",
 		   (unsigned long long)n[4], (unsigned long long)n[3], (unsigned long long)n[2],
 		   (unsigned long long)n[1], (unsigned long long)n[0]);
-	pg_expect_counts_match_walk("after boot");
+	mm_expect_counts_match_walk("after boot");
 	KEXPECT_EQ(pt_count(pt_root_level()), 1);
 	if (pt_root_level() == PT_LEVEL_P4D)
 		KEXPECT_EQ(pt_count(PT_LEVEL_PGD), 0);
@@ -142,13 +89,13 @@ static void pg_vmap_round_trip(int level)
 	if (!f)
 		KTEST_SKIP("no region of RAM under one leaf of this size has a free frame");
 	KASSERT_TRUE(va != 0);
-	pg_counts(c0);
+	mm_counts(c0);
 	KASSERT_EQ(vmap_map(va, ALIGN_DOWN(f, size), size, level, PTE_W | PTE_NX, 0), 0);
 	e = pt_lookup((uint64_t)alias, &got);
 	KEXPECT_TRUE(e && got == level && pt_entry_pa(*e, level) == ALIGN_DOWN(f, size));
 	KEXPECT_EQ(va_to_pa(alias), f);
-	pg_expect_counts(c0, added, false);
-	pg_expect_counts_match_walk("after vmap_map");
+	mm_expect_counts(c0, added, false);
+	mm_expect_counts_match_walk("after vmap_map");
 	catch_write64(alias, PG_PATTERN, &fl);
 	KEXPECT_NO_FAULT(&fl);
 	KEXPECT_EQ(catch_read64(dm, &fl), PG_PATTERN);
@@ -157,8 +104,8 @@ static void pg_vmap_round_trip(int level)
 	vmap_unmap(va, size);
 	catch_read64(alias, &fl);
 	KEXPECT_PF(&fl, 0, alias);
-	pg_expect_counts(c0, added, true);
-	pg_expect_counts_match_walk("after vmap_unmap");
+	mm_expect_counts(c0, added, true);
+	mm_expect_counts_match_walk("after vmap_unmap");
 	KEXPECT_EQ(frame_free(f), 0);
 }
 
@@ -187,16 +134,16 @@ KTEST(pgtable, unmap_leaf_frees_the_tables_it_emptied)
 
 	KASSERT_TRUE(f != 0 && va != 0);
 	KEXPECT_TRUE(added & (1u << PT_LEVEL_PMD)); /* a fresh GiB: new pmd and pte */
-	pg_counts(c0);
+	mm_counts(c0);
 	KASSERT_EQ(pt_map_leaf(root, va, f, PT_LEVEL_PTE, PTE_W | PTE_NX), 0);
 	KASSERT_EQ(pt_map_leaf(root, va + PAGE_SIZE, f, PT_LEVEL_PTE, PTE_NX), 0);
-	pg_expect_counts(c0, added, false);
+	mm_expect_counts(c0, added, false);
 	KEXPECT_EQ(pt_unmap_leaf(root, va), 0);
-	pg_expect_counts(c0, added, false); /* the pte table is not empty */
+	mm_expect_counts(c0, added, false); /* the pte table is not empty */
 	KEXPECT_EQ(pt_unmap_leaf(root, va + PAGE_SIZE), 0);
-	pg_expect_counts(c0, added, true);
+	mm_expect_counts(c0, added, true);
 	KEXPECT_EQ(pt_unmap_leaf(root, va), -ENOENT);
-	pg_expect_counts_match_walk("after pt_unmap_leaf");
+	mm_expect_counts_match_walk("after pt_unmap_leaf");
 	KEXPECT_EQ(frame_free(f), 0);
 }
 
@@ -222,11 +169,11 @@ static void pg_expect_clash(const struct pg_clash *c, phys_addr_t f)
 	int level;
 
 	KASSERT_TRUE(va != 0);
-	pg_counts(c0);
+	mm_counts(c0);
 	KASSERT_EQ(pt_map_leaf(root, va, ALIGN_DOWN(f, pt_size(c->first_level)), c->first_level,
 			       PTE_NX),
 		   0);
-	pg_counts(c1);
+	mm_counts(c1);
 	leaf = *pt_lookup(va, &level);
 	KEXPECT_EQ(pt_map_leaf(root, va + c->second_off, f, c->second_level, PTE_W | PTE_NX),
 		   -EEXIST);
@@ -234,7 +181,7 @@ static void pg_expect_clash(const struct pg_clash *c, phys_addr_t f)
 	for (int l = 0; l < PT_NR_LEVELS; l++)
 		KEXPECT_EQ(pt_count(l), c1[l]);
 	KEXPECT_EQ(pt_unmap_leaf(root, va), 0);
-	pg_expect_counts(c0, added, true);
+	mm_expect_counts(c0, added, true);
 }
 
 KTEST(pgtable, map_leaf_on_occupied_address_is_eexist_and_changes_nothing)
@@ -245,7 +192,7 @@ KTEST(pgtable, map_leaf_on_occupied_address_is_eexist_and_changes_nothing)
 	for (size_t i = 0; i < ARRAY_SIZE(pg_clashes); i++)
 		if (pg_clashes[i].first_level != PT_LEVEL_PUD || dmap_has_1g())
 			pg_expect_clash(&pg_clashes[i], f);
-	pg_expect_counts_match_walk("after the clashes");
+	mm_expect_counts_match_walk("after the clashes");
 	KEXPECT_EQ(frame_free(f), 0);
 }
 
@@ -291,7 +238,7 @@ KTEST(pgtable, user_mapping_sets_u_at_every_level)
 	int level;
 
 	KASSERT_TRUE(f != 0);
-	pg_counts(c0);
+	mm_counts(c0);
 	root = pt_alloc(pt_root_level(), 0); /* a root of its own, never loaded */
 	KASSERT_TRUE(root != 0);
 	/* A supervisor leaf first: the user leaf then shares its upper entries. */
@@ -368,165 +315,4 @@ KTEST(pgtable, tables_come_from_pool_for_dmap_and_cache_otherwise)
 		if (pg_sources[i].pool)
 			KEXPECT_TRUE(pool_frame_free(pa));
 	}
-}
-
-/* ---- set_memory round trips: split, then merge back --------------------------------- */
-
-enum pg_anchor { PG_IN_2M, PG_AT_2M, PG_AT_1G };
-
-struct pg_trip {
-	int at;	       /* the 2 MiB or 1 GiB boundary the range is placed by */
-	int64_t first; /* first page changed, relative to it */
-	uint64_t pages;
-};
-
-static const struct pg_trip pg_trips[] = {
-	{ PG_IN_2M, 7, 1 },	 /* one page inside a 2 MiB leaf */
-	{ PG_IN_2M, 0, 512 },	 /* exactly one 2 MiB leaf */
-	{ PG_AT_2M, -2, 4 },	 /* pages straddling a 2 MiB boundary */
-	{ PG_AT_2M, -1, 514 },	 /* 2 MiB + 2 pages over three regions */
-	{ PG_AT_1G, 0, 1 },	 /* the first page of a GiB */
-	{ PG_AT_1G, -3, 6 },	 /* pages straddling a 1 GiB boundary */
-	{ PG_AT_1G, -256, 512 }, /* 2 MiB straddling a 1 GiB boundary */
-};
-
-/* Level of the direct-map leaf for pa, or -1 when unmapped. */
-static int pg_level(phys_addr_t pa)
-{
-	int level;
-
-	return pt_lookup(PAGE_OFFSET + pa, &level) ? level : -1;
-}
-
-/* The claimed range of t at anchor a: its pages and a guard page each side. */
-static phys_addr_t pg_claim_start(const struct pg_trip *t, phys_addr_t a)
-{
-	return a + (uint64_t)((t->first - 1) * (int64_t)PAGE_SIZE);
-}
-
-/* True when a suits t: large leaves on both sides (a 1 GiB one for PG_AT_1G) and
- * every frame of the claimed range free. */
-static bool pg_anchor_ok(const struct pg_trip *t, phys_addr_t a)
-{
-	int below = pg_level(a - PAGE_SIZE), above = pg_level(a);
-	bool ok = above >= PT_LEVEL_PMD;
-
-	if (t->at != PG_IN_2M)
-		ok = ok && below >= PT_LEVEL_PMD;
-	if (t->at == PG_AT_1G)
-		ok = ok && MAX(below, above) == PT_LEVEL_PUD;
-	return ok && frame_range_free(pg_claim_start(t, a), (t->pages + 2) * PAGE_SIZE);
-}
-
-/* Finds an anchor for t and takes its claimed range out of the frame allocator. */
-static phys_addr_t pg_claim_anchor(const struct pg_trip *t)
-{
-	uint64_t step = t->at == PG_AT_1G ? GiB : 2 * MiB;
-	const struct pa_range *r;
-	int n = dmap_ranges(&r);
-
-	for (phys_addr_t a = step; a < r[n - 1].base + r[n - 1].len; a += step)
-		if (pg_anchor_ok(t, a) &&
-		    frame_remove_range(pg_claim_start(t, a), (t->pages + 2) * PAGE_SIZE) == 0)
-			return a;
-	return 0;
-}
-
-/* Pages of [lo, hi) whose W bit is not "clear inside [va, end), set outside". */
-static int pg_w_mismatches(uint64_t lo, uint64_t hi, uint64_t va, uint64_t end)
-{
-	int bad = 0, level;
-
-	for (uint64_t p = lo; p < hi; p += PAGE_SIZE) {
-		uint64_t *e = pt_lookup(p, &level);
-
-		bad += !e || !(*e & PTE_W) != (p >= va && p < end);
-	}
-	return bad;
-}
-
-/* Stores into the first and last page of [va, end) and the guard page on each side:
- * the inside ones fault (P|W, at that address) when `ro`, the guards never. */
-static void pg_expect_writes(uint64_t va, uint64_t end, bool ro)
-{
-	const uint64_t probe[] = { va - PAGE_SIZE, va, end - PAGE_SIZE, end };
-
-	for (size_t i = 0; i < ARRAY_SIZE(probe); i++) {
-		struct fault f;
-
-		catch_write64((void *)probe[i], PG_PATTERN, &f);
-		if (ro && probe[i] >= va && probe[i] < end)
-			KEXPECT_PF(&f, PF_P | PF_W, probe[i]);
-		else
-			KEXPECT_NO_FAULT(&f);
-	}
-}
-
-static void pg_round_trip(const struct pg_trip *t)
-{
-	uint64_t va, end, c0[PT_NR_LEVELS], free0 = pool_free_count();
-	struct dmap_stats s0, s1;
-	phys_addr_t a;
-
-	if (t->at == PG_AT_1G && !dmap_has_1g())
-		KTEST_SKIP("CPU has no 1 GiB pages");
-	a = pg_claim_anchor(t);
-	if (!a && t->at == PG_AT_1G)
-		KTEST_SKIP("no 1 GiB leaf boundary with free frames in this memory map");
-	KASSERT_TRUE(a != 0);
-	va = PAGE_OFFSET + pg_claim_start(t, a) + PAGE_SIZE;
-	end = va + t->pages * PAGE_SIZE;
-	ktest_note("pages [0x%llx, 0x%llx)", (unsigned long long)(va - PAGE_OFFSET),
-		   (unsigned long long)(end - PAGE_OFFSET));
-	dmap_stats(&s0);
-	pg_counts(c0);
-	KEXPECT_EQ(set_memory_ro(va, t->pages), 0);
-	KEXPECT_EQ(pg_w_mismatches(va - PAGE_SIZE, end + PAGE_SIZE, va, end), 0);
-	pg_expect_writes(va, end, true);
-	pg_expect_counts_match_walk("after the split");
-	KEXPECT_EQ(set_memory_rw(va, t->pages), 0);
-	KEXPECT_EQ(pg_w_mismatches(va - PAGE_SIZE, end + PAGE_SIZE, end, end), 0);
-	pg_expect_writes(va, end, false);
-	pg_expect_counts_match_walk("after the merge");
-	dmap_stats(&s1);
-	for (int l = PT_LEVEL_PTE; l <= PT_LEVEL_PUD; l++)
-		KEXPECT_EQ(s1.leaves[l], s0.leaves[l]);
-	pg_expect_counts(c0, 0, false);
-	KEXPECT_EQ(pool_free_count(), free0);
-	KEXPECT_EQ(frame_add_range(va - PAGE_SIZE - PAGE_OFFSET, (t->pages + 2) * PAGE_SIZE), 0);
-}
-
-KTEST(pgtable, set_memory_round_trip_one_page_inside_2m_leaf)
-{
-	pg_round_trip(&pg_trips[0]);
-}
-
-KTEST(pgtable, set_memory_round_trip_whole_2m_leaf)
-{
-	pg_round_trip(&pg_trips[1]);
-}
-
-KTEST(pgtable, set_memory_round_trip_pages_straddling_2m_boundary)
-{
-	pg_round_trip(&pg_trips[2]);
-}
-
-KTEST(pgtable, set_memory_round_trip_2m_and_2_pages_over_three_regions)
-{
-	pg_round_trip(&pg_trips[3]);
-}
-
-KTEST(pgtable, set_memory_round_trip_first_page_of_1g_leaf)
-{
-	pg_round_trip(&pg_trips[4]);
-}
-
-KTEST(pgtable, set_memory_round_trip_pages_straddling_1g_boundary)
-{
-	pg_round_trip(&pg_trips[5]);
-}
-
-KTEST(pgtable, set_memory_round_trip_2m_straddling_1g_boundary)
-{
-	pg_round_trip(&pg_trips[6]);
 }
