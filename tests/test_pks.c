@@ -402,10 +402,8 @@ KTEST(pks, pkrs_change_takes_effect_without_tlb_flush)
 	uint8_t value = 0x3c, got;
 	struct fault f;
 
-	if (key <= 0)
-		return;
-	if (!pks_data_page(&p, key))
-		return;
+	if (key <= 0 || !pks_data_page(&p, key))
+		return; /* the failure is already recorded */
 	*(volatile uint8_t *)pa_to_va(p.pa) = value;
 	for (size_t i = 0; i < ARRAY_SIZE(immediate_steps); i++) {
 		const struct pks_step *s = &immediate_steps[i];
@@ -444,10 +442,8 @@ KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 	struct pks_page p;
 	struct fault f;
 
-	if (key <= 0)
-		return;
-	if (!pks_data_page(&p, key))
-		return;
+	if (key <= 0 || !pks_data_page(&p, key))
+		return; /* the failure is already recorded */
 	leaf = pt_lookup(p.va, &level);
 	tleaf = pt_lookup((uint64_t)leaf, &tlevel);
 	KASSERT_TRUE(leaf && tleaf);

@@ -141,10 +141,8 @@ KTEST(pks, trap_handler_edit_of_saved_pkrs_is_what_resumes)
 	struct pks_page p;
 	struct fault f;
 
-	if (key <= 0)
-		return;
-	if (!pks_data_page(&p, key))
-		return;
+	if (key <= 0 || !pks_data_page(&p, key))
+		return; /* the failure is already recorded */
 	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
 	probe.edit_to = pks_read() | PKRS_WD(key);
 	KEXPECT_EQ(raise_outer(false, true), probe.edit_to);
@@ -166,10 +164,8 @@ KTEST(pks, nested_traps_each_restore_their_own_pkrs)
 	uint32_t saved = pks_read(), interrupted;
 	struct pks_page p;
 
-	if (key <= 0)
-		return;
-	if (!pks_data_page(&p, key))
-		return;
+	if (key <= 0 || !pks_data_page(&p, key))
+		return; /* the failure is already recorded */
 	KEXPECT_EQ(pks_key_set_default(key, PKS_ACCESS_RO), 0);
 	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
 	interrupted = pks_read();
@@ -318,10 +314,8 @@ KTEST(pks, fault_report_names_leaf_key_and_blocking_right)
 	struct pks_page p;
 	struct fault f;
 
-	if (key <= 0)
-		return;
-	if (!pks_data_page(&p, key))
-		return;
+	if (key <= 0 || !pks_data_page(&p, key))
+		return; /* the failure is already recorded */
 	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RO), 0);
 	at_fault = pks_read();
 	catch_write8((void *)p.va, 1, &f);
