@@ -33,7 +33,8 @@ NASMFLAGS := -f elf64 -g
 ASM_SRCS := \
 	boot/entry.asm \
 	arch/entry.asm \
-	arch/context.asm
+	arch/context.asm \
+	arch/ap_boot.asm
 
 C_SRCS := \
 	arch/apic.c \
@@ -41,6 +42,7 @@ C_SRCS := \
 	arch/gdt.c \
 	arch/trap.c \
 	arch/uart.c \
+	kernel/acpi.c \
 	kernel/catch.c \
 	kernel/cmdline.c \
 	kernel/ktest.c \
@@ -49,6 +51,7 @@ C_SRCS := \
 	kernel/panic.c \
 	kernel/pks.c \
 	kernel/printf.c \
+	kernel/smp.c \
 	kernel/string.c \
 	kernel/thread.c \
 	mm/checker.c \
@@ -77,6 +80,7 @@ C_SRCS := \
 	tests/test_pool.c \
 	tests/test_printf.c \
 	tests/test_set_memory.c \
+	tests/test_smp.c \
 	tests/test_thread.c
 
 OBJS := $(ASM_SRCS:%.asm=$(BUILD)/%.o) $(C_SRCS:%.c=$(BUILD)/%.o)

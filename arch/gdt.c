@@ -1,50 +1,33 @@
-/* arch/gdt.c - GDT with a 64-bit TSS (SDM Vol. 3A, 3.4.5 and 8.7). */
+/* arch/gdt.c - per-CPU GDT with a 64-bit TSS (SDM Vol. 3A, 3.4.5 and 8.7). */
 #include "arch/gdt.h"
 
-struct tss {
-	uint32_t reserved0;
-	uint64_t rsp[3];
-	uint64_t reserved1;
-	uint64_t ist[7];
-	uint64_t reserved2;
-	uint16_t reserved3;
-	uint16_t iomap_base;
-} __packed;
-_Static_assert(sizeof(struct tss) == 104, "64-bit TSS is 104 bytes");
-
-#define IST_STACK_SIZE 8192
-
-static uint8_t ist_stacks[3][IST_STACK_SIZE] __aligned(16);
-static struct tss tss;
-
-/* null, kernel code (L=1), kernel data, TSS (two slots) */
-static uint64_t gdt[5] __aligned(16) = {
-	0, 0x00af9a000000ffffULL, 0x00cf92000000ffffULL, 0, 0,
-};
+static uint8_t boot_ist_stacks[NR_IST][IST_STACK_SIZE] __aligned(16);
+static struct gdt_cpu boot_gdt;
 
 struct gdt_ptr {
 	uint16_t limit;
 	uint64_t base;
 } __packed;
 
-/* Writes the 16-byte TSS descriptor (type 9, present) into gdt[3..4]. */
-static void set_tss_descriptor(void)
+/* Writes the 16-byte TSS descriptor (type 9 = available, present) for g->tss. */
+static void set_tss_descriptor(struct gdt_cpu *g)
 {
-	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
+	uint64_t base = (uint64_t)&g->tss, limit = sizeof(g->tss) - 1;
 
-	gdt[3] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ULL << 40) |
-		 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-	gdt[4] = base >> 32;
+	g->gdt[GDT_TSS / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ULL << 40) |
+			      (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+	g->gdt[GDT_TSS / 8 + 1] = base >> 32;
 }
 
-void gdt_init(void)
+void gdt_load_cpu(struct gdt_cpu *g, const uint64_t ist_top[NR_IST])
 {
-	struct gdt_ptr p = { sizeof(gdt) - 1, (uint64_t)gdt };
+	struct gdt_ptr p = { sizeof(g->gdt) - 1, (uint64_t)g->gdt };
 
-	for (int i = 0; i < 3; i++)
-		tss.ist[i] = (uint64_t)&ist_stacks[i][IST_STACK_SIZE];
-	tss.iomap_base = sizeof(tss);
-	set_tss_descriptor();
+	*g = (struct gdt_cpu){ .gdt = { 0, 0x00af9a000000ffffULL, 0x00cf92000000ffffULL } };
+	for (int i = 0; i < NR_IST; i++)
+		g->tss.ist[i] = ist_top[i];
+	g->tss.iomap_base = sizeof(g->tss);
+	set_tss_descriptor(g);
 	__asm__ volatile("lgdt %0\n\t"
 			 "pushq %1\n\t"
 			 "leaq 1f(%%rip), %%rax\n\t"
@@ -65,8 +48,17 @@ void gdt_init(void)
 			 : "rax", "memory");
 }
 
+void gdt_init(void)
+{
+	uint64_t top[NR_IST];
+
+	for (int i = 0; i < NR_IST; i++)
+		top[i] = (uint64_t)&boot_ist_stacks[i][IST_STACK_SIZE];
+	gdt_load_cpu(&boot_gdt, top);
+}
+
 void gdt_ist_bounds(int n, uint64_t *lo, uint64_t *hi)
 {
-	*lo = (uint64_t)ist_stacks[n - 1];
+	*lo = (uint64_t)boot_ist_stacks[n - 1];
 	*hi = *lo + IST_STACK_SIZE;
 }

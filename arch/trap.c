@@ -93,13 +93,18 @@ static uint8_t ist_for(unsigned int vector)
 	}
 }
 
-void idt_init(void)
+void idt_load(void)
 {
 	struct {
 		uint16_t limit;
 		uint64_t base;
 	} __packed ptr = { sizeof(idt) - 1, (uint64_t)idt };
 
+	__asm__ volatile("lidt %0" : : "m"(ptr));
+}
+
+void idt_init(void)
+{
 	for (unsigned int v = 0; v < 256; v++) {
 		uint64_t a = trap_stub_table[v];
 
@@ -112,7 +117,7 @@ void idt_init(void)
 			.offset_hi = a >> 32,
 		};
 	}
-	__asm__ volatile("lidt %0" : : "m"(ptr));
+	idt_load();
 	pic_mask_all();
 }
 

@@ -76,7 +76,9 @@ extern volatile uint8_t trap_pkrs_managed;
 /* The PKRS value every trap handler runs with; read by entry.asm. */
 extern volatile uint32_t trap_pkrs_default;
 
-/* Installs the IDT (all 256 vectors) and masks the 8259 PICs. */
+/* Boot CPU: fills the IDT (all 256 vectors), loads it and masks the 8259 PICs. */
 void idt_init(void);
+/* Any other CPU: loads the same IDT (filled by idt_init) into IDTR. */
+void idt_load(void);
 
 #endif

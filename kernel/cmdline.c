@@ -28,6 +28,7 @@ static const struct param params[] = {
 	{ "pks", PARAM_CHOICE, "on|off", NULL },
 	{ "pks_tables", PARAM_CHOICE, "on|soft|off", NULL },
 	{ "la57", PARAM_CHOICE, "on|off|auto", NULL },
+	{ "smp", PARAM_CHOICE, "on|off", NULL },
 	{ "console", PARAM_TEXT, "ttyS0..ttyS3[,baud]", console_ok },
 	{ "ktest", PARAM_TEXT, "suite[,suite...]", suites_ok },
 	{ "ktest.seed", PARAM_NUMBER, "a decimal or 0x number", NULL },

@@ -4,6 +4,7 @@
  *   pks=on|off                   PKS itself (default on when the CPU has it)
  *   pks_tables=on|soft|off       page-table protection mode
  *   la57=on|off|auto             5-level paging (the entry code reads la57=off itself)
+ *   smp=on|off                   start the other CPUs of the MADT (default on)
  *   console=ttyS0..ttyS3[,baud]  serial port of the report
  *   ktest=suite[,suite...]       which test suites run (default: all)
  *   ktest.seed=N                 seed for randomized tests (decimal or 0x hex)

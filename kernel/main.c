@@ -6,9 +6,11 @@
  *   2. CPU features, multiboot2 information copied   - the MBI is not ours to keep
  *   3. command line, console=                        - problems go into the header
  *   4. frame allocator, memory management            - later: direct map, PKS
- *   5. report header, test suites, closing line
+ *   5. local APIC, ACPI CPU list, AP bring-up        - PKS on every CPU, APs parked
+ *   6. report header, test suites, closing line
  */
 #include "kernel/types.h"
+#include "kernel/acpi.h"
 #include "kernel/catch.h"
 #include "kernel/cmdline.h"
 #include "kernel/ktest.h"
@@ -16,6 +18,7 @@
 #include "kernel/panic.h"
 #include "kernel/pks.h"
 #include "kernel/printf.h"
+#include "kernel/smp.h"
 #include "kernel/version.h"
 #include "arch/apic.h"
 #include "arch/cpu.h"
@@ -148,6 +151,8 @@ static void print_header(const struct boot_info *bi)
 	print_memory_management();
 	kprintf("# frames: %llu owned, %llu free\n", (unsigned long long)frame_owned_count(),
 		(unsigned long long)frame_free_count());
+	acpi_print_header();
+	smp_print_header();
 	kprintf("# ktest seed: %llu (reproduce with ktest.seed=%llu)\n",
 		(unsigned long long)ktest_seed(), (unsigned long long)ktest_seed());
 }
@@ -217,7 +222,7 @@ static void seed_tests(void)
 		ktest_set_seed(rdtsc());
 }
 
-/* Step 5. The filter is copied: the cmdline tests re-parse the command line. */
+/* Step 6. The filter is copied: the cmdline tests re-parse the command line. */
 static void run_tests(void)
 {
 	static char filter[CMDLINE_MAX];
@@ -239,6 +244,8 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic)
 	read_boot_info(mbi_pa, magic);
 	init_memory();
 	init_apic();
+	acpi_init(&boot_info);
+	smp_init(&boot_info);
 	seed_tests();
 	print_header(&boot_info);
 	run_tests();

@@ -1,8 +1,9 @@
 /* kernel/pks.c - PKS policy: availability, the key allocator, per-thread rights,
  * the report header and the protection-key #PF explainer.
  *
- * Warden runs one CPU without preemption, so the allocator takes no lock; a change
- * of the default is published to the trap entry through trap_pkrs_default.
+ * Only the boot CPU runs kernel code after boot (the APs park once PKS is enabled
+ * on them, kernel/smp.c), without preemption, so the allocator takes no lock; a
+ * change of the default is published to the trap entry through trap_pkrs_default.
  */
 #include "kernel/pks.h"
 #include "kernel/cmdline.h"
@@ -98,10 +99,14 @@ void pks_enable_cpu(void)
 	/* QEMU 7.2 keeps TLB entries filled without the key check across the CR4.PKS
 	 * change; drop them all, global ones included. */
 	flush_tlb_all();
-	trap_pkrs_default = default_pkrs;
-	barrier();
-	trap_pkrs_managed = 1;
-	enabled = true;
+	/* The globals are published once, by the boot CPU: an AP enabling PKS later
+	 * must not write back a trap default the boot CPU may be changing. */
+	if (!enabled) {
+		trap_pkrs_default = default_pkrs;
+		barrier();
+		trap_pkrs_managed = 1;
+		enabled = true;
+	}
 	/* Invariant: supervisor write protection stays on (WD needs CR0.WP = 1). */
 	ASSERT(read_cr0() & CR0_WP);
 }

@@ -1,0 +1,55 @@
+/* kernel/acpi.h - just enough ACPI to list the CPUs: RSDP -> XSDT or RSDT -> MADT.
+ *
+ *   RSDP (GRUB copies it into the multiboot2 information)
+ *     revision >= 2 and XsdtAddress != 0:  XSDT, 64-bit table addresses
+ *     otherwise:                           RSDT, 32-bit table addresses
+ *       -> "APIC" (MADT): enabled Processor Local APIC (type 0) and Processor
+ *          Local x2APIC (type 9) entries, one APIC ID each
+ * (ACPI 6.5, 5.2.5 RSDP, 5.2.7 RSDT, 5.2.8 XSDT, 5.2.12 MADT.)
+ *
+ * The tables usually sit in reserved or ACPI memory that the direct map leaves
+ * out: each one is mapped read-only and NX in the vmap area while it is read, and
+ * unmapped after. Every signature, length and checksum is checked; a malformed
+ * table is reported with the reason and no AP is started.
+ */
+#ifndef KERNEL_ACPI_H
+#define KERNEL_ACPI_H
+
+#include "kernel/types.h"
+#include "kernel/multiboot2.h"
+
+#define ACPI_MAX_CPUS  1024
+#define ACPI_MAX_TABLE (1024 * 1024) /* longer tables are refused as malformed */
+
+/* The enabled CPUs of a MADT, in table order, each APIC ID once. */
+struct acpi_cpus {
+	int nr;
+	int nr_dropped;	 /* enabled entries beyond ACPI_MAX_CPUS (not kept) */
+	int nr_disabled; /* entries with the Enabled flag clear (not kept) */
+	uint32_t apic_id[ACPI_MAX_CPUS];
+};
+
+/* Reads the MADT through the RSDP of bi and keeps its CPU list. 0, or -EINVAL /
+ * -ENOENT with the reason in acpi_problem(). Maps and unmaps vmap pages. */
+int acpi_init(const struct boot_info *bi);
+/* The CPU list read by acpi_init(), or NULL when it failed. */
+const struct acpi_cpus *acpi_cpus(void);
+/* Why there is no CPU list ("RSDP checksum ..."), or NULL. */
+const char *acpi_problem(void);
+/* The "# acpi:" and "# cpus:" lines of the report header. */
+void acpi_print_header(void);
+
+/* Parsers of bytes already mapped (acpi_init and the tests use them); each returns
+ * 0, or -EINVAL with a one-line reason in err. */
+/* RSDP of `len` bytes: *root = XSDT (*xsdt true) or RSDT address. */
+int acpi_parse_rsdp(const uint8_t *rsdp, size_t len, phys_addr_t *root, bool *xsdt, char *err,
+		    size_t errlen);
+/* A system description table: signature, 36 <= Length <= len, checksum. */
+int acpi_check_table(const void *table, size_t len, const char *sig, char *err, size_t errlen);
+/* A MADT (already checked) into *out. */
+int acpi_parse_madt(const void *madt, size_t len, struct acpi_cpus *out, char *err, size_t errlen);
+
+/* "0-3,8,10-11" (runs merged) for the APIC IDs of c, truncated with "...". */
+void acpi_format_ids(const struct acpi_cpus *c, char *buf, size_t size);
+
+#endif
