@@ -25,22 +25,6 @@ static struct {
 	uint32_t madt_len, lapic_pa;
 } found;
 
-static uint32_t get32(const void *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t get64(const void *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* Sum of n bytes modulo 256: 0 for a valid ACPI checksum. */
 static uint8_t sum8(const void *p, size_t n)
 {
@@ -73,12 +57,12 @@ int acpi_parse_rsdp(const uint8_t *rsdp, size_t len, phys_addr_t *root, bool *xs
 	if (sum8(rsdp, RSDP_V1_LEN))
 		return fail(err, errlen, "RSDP checksum is wrong (20 bytes sum to 0x%02x)",
 			    sum8(rsdp, RSDP_V1_LEN));
-	*xsdt = rsdp[15] >= 2 && len >= RSDP_V2_LEN && get64(rsdp + 24) != 0;
-	if (*xsdt && (get32(rsdp + 20) < RSDP_V2_LEN || sum8(rsdp, RSDP_V2_LEN)))
+	*xsdt = rsdp[15] >= 2 && len >= RSDP_V2_LEN && load_u64(rsdp + 24) != 0;
+	if (*xsdt && (load_u32(rsdp + 20) < RSDP_V2_LEN || sum8(rsdp, RSDP_V2_LEN)))
 		return fail(err, errlen,
 			    "RSDP revision %u: length %u or extended checksum is wrong", rsdp[15],
-			    get32(rsdp + 20));
-	*root = *xsdt ? get64(rsdp + 24) : get32(rsdp + 16);
+			    load_u32(rsdp + 20));
+	*root = *xsdt ? load_u64(rsdp + 24) : load_u32(rsdp + 16);
 	if (!*root)
 		return fail(err, errlen, "RSDP gives no RSDT address");
 	return 0;
@@ -93,7 +77,7 @@ int acpi_check_table(const void *table, size_t len, const char *sig, char *err, 
 	if (memcmp(table, sig, 4) != 0)
 		return fail(err, errlen, "expected signature %s, found \"%.4s\"", sig,
 			    (const char *)table);
-	tlen = get32((const uint8_t *)table + 4);
+	tlen = load_u32((const uint8_t *)table + 4);
 	if (tlen < SDT_HEADER_LEN || tlen > len)
 		return fail(err, errlen, "%s: length %u is outside %u..%zu", sig, tlen,
 			    SDT_HEADER_LEN, len);
@@ -124,8 +108,8 @@ static int madt_entry(const uint8_t *e, struct acpi_cpus *out, size_t off, char 
 	if (e[1] < (x2 ? 16 : 8))
 		return fail(err, errlen, "MADT: %s entry at offset %zu has length %u",
 			    x2 ? "x2APIC" : "local APIC", off, e[1]);
-	flags = x2 ? get32(e + 8) : get32(e + 4);
-	id = x2 ? get32(e + 4) : e[3];
+	flags = x2 ? load_u32(e + 8) : load_u32(e + 4);
+	id = x2 ? load_u32(e + 4) : e[3];
 	if (!(flags & MADT_ENABLED))
 		out->nr_disabled++;
 	else if (id != (x2 ? 0xffffffffu : 0xffu)) /* all ones: no such processor */
@@ -136,7 +120,7 @@ static int madt_entry(const uint8_t *e, struct acpi_cpus *out, size_t off, char 
 int acpi_parse_madt(const void *madt, size_t len, struct acpi_cpus *out, char *err, size_t errlen)
 {
 	const uint8_t *t = madt;
-	size_t off = MADT_ENTRIES_OFF, end = len < 8 ? 0 : MIN(len, (size_t)get32(t + 4));
+	size_t off = MADT_ENTRIES_OFF, end = len < 8 ? 0 : MIN(len, (size_t)load_u32(t + 4));
 
 	*out = (struct acpi_cpus){ 0 };
 	if (end < MADT_ENTRIES_OFF)
@@ -196,7 +180,7 @@ static int map_table(phys_addr_t pa, const char *sig, struct acpi_map *m)
 	if (map_ro(pa, SDT_HEADER_LEN, m))
 		return fail(problem, sizeof(problem), "%s address 0x%llx cannot be mapped", sig,
 			    (unsigned long long)pa);
-	len = get32(m->p + 4);
+	len = load_u32(m->p + 4);
 	unmap(m);
 	if (len < SDT_HEADER_LEN || len > ACPI_MAX_TABLE)
 		return fail(problem, sizeof(problem), "%s at 0x%llx: length %u is outside %u..%u",
@@ -214,11 +198,11 @@ static int map_table(phys_addr_t pa, const char *sig, struct acpi_map *m)
 /* Finds the "APIC" table among the entries of the mapped XSDT/RSDT. 0 or -ENOENT. */
 static int find_madt(const struct acpi_map *root, bool xsdt, struct acpi_map *madt)
 {
-	size_t step = xsdt ? 8 : 4, n = (get32(root->p + 4) - SDT_HEADER_LEN) / step;
+	size_t step = xsdt ? 8 : 4, n = (load_u32(root->p + 4) - SDT_HEADER_LEN) / step;
 
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *e = root->p + SDT_HEADER_LEN + i * step;
-		phys_addr_t pa = xsdt ? get64(e) : get32(e);
+		phys_addr_t pa = xsdt ? load_u64(e) : load_u32(e);
 		struct acpi_map h;
 		bool is_madt;
 
@@ -269,8 +253,8 @@ int acpi_init(const struct boot_info *bi)
 	rc = read_madt(bi, &madt);
 	if (rc)
 		return rc;
-	found.madt_len = get32(madt.p + 4);
-	found.lapic_pa = get32(madt.p + SDT_HEADER_LEN);
+	found.madt_len = load_u32(madt.p + 4);
+	found.lapic_pa = load_u32(madt.p + SDT_HEADER_LEN);
 	rc = acpi_parse_madt(madt.p, found.madt_len, &cpus, problem, sizeof(problem));
 	unmap(&madt);
 	if (rc)

@@ -82,23 +82,6 @@ static __printf(2, 3) int fail(struct mb2_ctx *c, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* Unaligned-safe little-endian loads. */
-static uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	__builtin_memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	__builtin_memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* Converts an EFI memory type to enum mem_type. */
 static uint32_t efi_mem_type(uint32_t efi_type)
 {
@@ -115,14 +98,14 @@ static void map_entry(const struct map_src *src, uint32_t i, uint64_t *base, uin
 	const uint8_t *e = src->first + (size_t)i * src->stride;
 
 	if (src->efi) {
-		*type = efi_mem_type(ld32(e));
-		*base = ld64(e + 8);
-		*len = ld64(e + 24) << EFI_PAGE_SHIFT;
+		*type = efi_mem_type(load_u32(e));
+		*base = load_u64(e + 8);
+		*len = load_u64(e + 24) << EFI_PAGE_SHIFT;
 		return;
 	}
-	*base = ld64(e);
-	*len = ld64(e + 8);
-	*type = ld32(e + 16);
+	*base = load_u64(e);
+	*len = load_u64(e + 8);
+	*type = load_u32(e + 16);
 	if (*type < MEM_USABLE || *type > MEM_BAD)
 		*type = MEM_RESERVED;
 }
@@ -136,8 +119,8 @@ static int map_check(struct mb2_ctx *c, const struct map_src *src, uint32_t tag)
 
 	for (i = 0; i < src->count; i++) {
 		e = src->first + (size_t)i * src->stride;
-		base = ld64(src->efi ? e + 8 : e);
-		len = ld64(src->efi ? e + 24 : e + 8);
+		base = load_u64(src->efi ? e + 8 : e);
+		len = load_u64(src->efi ? e + 24 : e + 8);
 		if (src->efi && len > (UINT64_MAX >> EFI_PAGE_SHIFT))
 			return fail(c,
 				    "tag %u at offset 0x%x: entry %u has 0x%llx pages, more than "
@@ -170,7 +153,7 @@ static int tag_map(struct mb2_ctx *c, uint32_t type, uint32_t off, uint32_t size
 	if (size < MAP_HDR)
 		return fail(c, "tag %u at offset 0x%x: size %u too small for the map header", type,
 			    off, size);
-	stride = ld32(c->mbi + off + MB2_HDR);
+	stride = load_u32(c->mbi + off + MB2_HDR);
 	if (stride < min || (!efi && stride % 8))
 		return fail(c, "tag %u at offset 0x%x: entry size %u invalid (must be >= %u%s)",
 			    type, off, stride, min, efi ? "" : " and a multiple of 8");
@@ -259,8 +242,8 @@ static int walk_tags(struct mb2_ctx *c)
 		if (off > c->total || c->total - off < MB2_HDR)
 			return fail(c, "offset 0x%x: no end tag before the end of the MBI (0x%x)",
 				    off, c->total);
-		type = ld32(c->mbi + off);
-		size = ld32(c->mbi + off + 4);
+		type = load_u32(c->mbi + off);
+		size = load_u32(c->mbi + off + 4);
 		if (size < MB2_HDR)
 			return fail(c,
 				    "tag %u at offset 0x%x: size %u is smaller than the 8-byte tag "
@@ -378,7 +361,7 @@ int mb2_parse(const void *mbi, size_t len, struct boot_info *out, char *err, siz
 	memset(out, 0, sizeof(*out));
 	if (len < MB2_HDR)
 		return fail(&c, "offset 0x0: %zu bytes, too few for the MBI header", len);
-	c.total = ld32(c.mbi);
+	c.total = load_u32(c.mbi);
 	if (c.total < 2 * MB2_HDR)
 		return fail(&c, "offset 0x0: total_size 0x%x is below the 0x10-byte minimum",
 			    c.total);

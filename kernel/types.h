@@ -59,4 +59,21 @@ int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
 char *strncpy_z(char *dst, const char *src, size_t size); /* always NUL-terminates */
 
+/* Loads of little-endian fields at any alignment (firmware tables, boot information). */
+static inline uint32_t load_u32(const void *p)
+{
+	uint32_t v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t load_u64(const void *p)
+{
+	uint64_t v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
 #endif
