@@ -251,6 +251,12 @@ static bool ap_up(const struct smp_cpu *c)
 	return c->state == SMP_UP || c->state == SMP_PARKED;
 }
 
+/* Runs the statement for every AP of report r that came up, as `c`. */
+#define for_each_up_ap(r, c)                                                      \
+	for (const struct smp_cpu *c = (r)->aps; c < (r)->aps + (r)->nr_aps; c++) \
+		if (!ap_up(c)) {                                                  \
+		} else
+
 static int nr_up_aps(const struct smp_report *r)
 {
 	int n = 0;
@@ -291,11 +297,7 @@ KTEST(smp, every_ap_runs_with_its_own_gdt_and_busy_tss)
 	const struct smp_report *r = smp_report();
 
 	NEED_UP_APS(r);
-	for (int i = 0; i < r->nr_aps; i++) {
-		const struct smp_cpu *c = &r->aps[i];
-
-		if (!ap_up(c))
-			continue;
+	for_each_up_ap (r, c) {
 		AP_EXPECT_EQ(c, c->gdtr_base, (uint64_t)c->gdt->gdt);
 		AP_EXPECT_EQ(c, c->gdtr_base != r->bsp_gdtr_base, true);
 		AP_EXPECT_EQ(c, c->tss_access, 0x8b); /* present, busy 64-bit TSS */
@@ -344,11 +346,7 @@ KTEST(smp, every_ap_write_to_a_table_page_faults_with_pk)
 	NEED_UP_APS(r);
 	if (!pgprot_enforced())
 		KTEST_SKIP(pgprot_unprotected_reason());
-	for (int i = 0; i < r->nr_aps; i++) {
-		const struct smp_cpu *c = &r->aps[i];
-
-		if (!ap_up(c))
-			continue;
+	for_each_up_ap (r, c) {
 		AP_EXPECT_EQ(c, c->probe.hit, true);
 		AP_EXPECT_EQ(c, c->probe.vector, VEC_PF);
 		AP_EXPECT_EQ(c, c->probe.error, PF_P | PF_W | PF_PK);
@@ -362,11 +360,7 @@ KTEST(smp, trampoline_was_never_writable_and_executable)
 	const struct smp_report *r = smp_report();
 
 	NEED_UP_APS(r);
-	for (int i = 0; i < r->nr_aps; i++) {
-		const struct smp_cpu *c = &r->aps[i];
-
-		if (!ap_up(c))
-			continue;
+	for_each_up_ap (r, c) {
 		AP_EXPECT_EQ(c, c->tramp_leaf & (PTE_P | PTE_W | PTE_NX), PTE_P);
 		AP_EXPECT_EQ(c, pt_entry_pa(c->tramp_leaf, PT_LEVEL_PTE), r->tramp_pa);
 		AP_EXPECT_EQ(c, c->tramp_alias_leaf & (PTE_P | PTE_W), PTE_P);
