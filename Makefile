@@ -120,33 +120,33 @@ $(BUILD)/cmdline.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(CMDLINE)' | cmp -s - $@ || echo '$(CMDLINE)' > $@
 
-$(BUILD)/kernel.iso: $(BUILD)/kernel.elf $(BUILD)/cmdline.stamp iso/boot/grub/grub.cfg.in tests/mkiso.sh
-	@tests/deps.sh
+$(BUILD)/kernel.iso: $(BUILD)/kernel.elf $(BUILD)/cmdline.stamp iso/boot/grub/grub.cfg.in tests/runner/mkiso.sh
+	@tests/runner/deps.sh
 	@$(if $(Q),echo "  ISO     $@")
-	$(Q)tests/mkiso.sh $@ $(BUILD)/kernel.elf '$(CMDLINE)' 3
+	$(Q)tests/runner/mkiso.sh $@ $(BUILD)/kernel.elf '$(CMDLINE)' 3
 
 iso:
-	@tests/deps.sh
+	@tests/runner/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/kernel.iso
 
-# run, debug and test first install missing host packages (tests/deps.sh), so that
+# run, debug and test first install missing host packages (tests/runner/deps.sh), so that
 # they work from a fresh clone.
 run: iso
-	tests/run.sh run $(BUILD)/kernel.iso
+	tests/runner/run.sh run $(BUILD)/kernel.iso
 
 debug: iso
-	tests/run.sh debug $(BUILD)/kernel.iso
+	tests/runner/run.sh debug $(BUILD)/kernel.iso
 
 TEST_SELECTED := $(strip $(filter command line environment,$(origin CPU) $(origin MEM) \
 	$(origin SMP) $(origin UEFI) $(origin CMDLINE) $(origin QEMU_ARGS)))
 
 test:
-	@tests/deps.sh
+	@tests/runner/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/kernel.elf
-	tests/run.sh $(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
+	tests/runner/run.sh $(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
 
 deps:
-	tests/deps.sh
+	tests/runner/deps.sh
 
 # The C sources follow .clang-format (clang-format 14).
 FORMAT_SRCS = $(C_SRCS) $(wildcard arch/*.h kernel/*.h mm/*.h tests/*.h)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# tests/run.sh - boots Warden in QEMU and judges the serial report.
+# tests/runner/run.sh - boots Warden in QEMU and judges the serial report.
 #
-#   tests/run.sh run    ISO          boot once, serial on this terminal
-#   tests/run.sh debug  ISO          boot halted with a gdb stub on :1234
-#   tests/run.sh single KERNEL.elf   one headless boot from CPU/MEM/SMP/UEFI/CMDLINE/QEMU_ARGS
-#   tests/run.sh matrix KERNEL.elf   every configuration in tests/matrix.txt
+#   tests/runner/run.sh run    ISO          boot once, serial on this terminal
+#   tests/runner/run.sh debug  ISO          boot halted with a gdb stub on :1234
+#   tests/runner/run.sh single KERNEL.elf   one headless boot from CPU/MEM/SMP/UEFI/CMDLINE/QEMU_ARGS
+#   tests/runner/run.sh matrix KERNEL.elf   every configuration in tests/runner/matrix.txt
 #
 # A boot passes only when QEMU exits through isa-debug-exit with the kernel's "all
 # passed" status (1), the report ends with "N passed, 0 failed, N skipped", and no
@@ -12,7 +12,7 @@
 # happened. The last line printed is the sum over all boots, a failed boot counting
 # as one failure: "N passed, N failed, N skipped". Exit status 0 only if none failed.
 set -uo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${WARDEN_TEST_OUT:-$top/build/test}
 mkdir -p "$out"
 
@@ -142,7 +142,7 @@ iso_for() { # iso_for CMDLINE -> path of an ISO for that command line (built onc
 	key=$(printf '%s' "$cmdline" | md5sum | cut -c1-10)
 	iso=$out/warden-$key.iso
 	if [ ! -e "$iso" ] || [ "$iso" -ot "$KERNEL" ]; then
-		"$top/tests/mkiso.sh" "$iso.tmp" "$KERNEL" "$cmdline" 0 >&2 || return 1
+		"$top/tests/runner/mkiso.sh" "$iso.tmp" "$KERNEL" "$cmdline" 0 >&2 || return 1
 		mv "$iso.tmp" "$iso"
 	fi
 	echo "$iso"
@@ -212,7 +212,7 @@ single|matrix)
 	if [ "$mode" = single ]; then
 		echo "single|${CPU:-max,vendor=GenuineIntel}|${MEM:-512M}|${SMP:-1}|${UEFI:-}|${CMDLINE:-}|${QEMU_ARGS:-}" > "$conf"
 	else
-		cp "${MATRIX:-$top/tests/matrix.txt}" "$conf"
+		cp "${MATRIX:-$top/tests/runner/matrix.txt}" "$conf"
 	fi
 	run_configs "$conf"
 	;;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# tests/mkiso.sh OUT.iso KERNEL.elf CMDLINE TIMEOUT
+# tests/runner/mkiso.sh OUT.iso KERNEL.elf CMDLINE TIMEOUT
 # Builds a GRUB rescue ISO (BIOS i386-pc and UEFI x86_64-efi in one image) from the
 # tree under iso/, with grub.cfg generated for CMDLINE and a menu TIMEOUT in seconds.
 set -euo pipefail
 out=$1 kernel=$2 cmdline=$3 timeout=$4
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/deps.sh - makes sure the host has what building the ISO and booting it need.
+# tests/runner/deps.sh - makes sure the host has what building the ISO and booting it need.
 # On Debian/Ubuntu it installs what is missing with apt-get (as root, or with sudo);
 # elsewhere it prints the exact list and fails.
 set -euo pipefail
