@@ -43,6 +43,7 @@ C_SRCS := \
 	arch/trap.c \
 	arch/uart.c \
 	kernel/acpi.c \
+	kernel/acpi_parse.c \
 	kernel/catch.c \
 	kernel/cmdline.c \
 	kernel/ktest.c \

@@ -17,17 +17,9 @@
 
 #include "kernel/types.h"
 #include "kernel/multiboot2.h"
+#include "kernel/acpi_parse.h"
 
-#define ACPI_MAX_CPUS  1024
 #define ACPI_MAX_TABLE (1024 * 1024) /* longer tables are refused as malformed */
-
-/* The enabled CPUs of a MADT, in table order, each APIC ID once. */
-struct acpi_cpus {
-	int nr;
-	int nr_dropped;	 /* enabled entries beyond ACPI_MAX_CPUS (not kept) */
-	int nr_disabled; /* entries with the Enabled flag clear (not kept) */
-	uint32_t apic_id[ACPI_MAX_CPUS];
-};
 
 /* Reads the MADT through the RSDP of bi and keeps its CPU list. 0, or -EINVAL /
  * -ENOENT with the reason in acpi_problem(). Maps and unmaps vmap pages. */
@@ -38,18 +30,5 @@ const struct acpi_cpus *acpi_cpus(void);
 const char *acpi_problem(void);
 /* The "# acpi:" and "# cpus:" lines of the report header. */
 void acpi_print_header(void);
-
-/* Parsers of bytes already mapped (acpi_init and the tests use them); each returns
- * 0, or -EINVAL with a one-line reason in err. */
-/* RSDP of `len` bytes: *root = XSDT (*xsdt true) or RSDT address. */
-int acpi_parse_rsdp(const uint8_t *rsdp, size_t len, phys_addr_t *root, bool *xsdt, char *err,
-		    size_t errlen);
-/* A system description table: signature, 36 <= Length <= len, checksum. */
-int acpi_check_table(const void *table, size_t len, const char *sig, char *err, size_t errlen);
-/* A MADT (already checked) into *out. */
-int acpi_parse_madt(const void *madt, size_t len, struct acpi_cpus *out, char *err, size_t errlen);
-
-/* "0-3,8,10-11" (runs merged) for the APIC IDs of c, truncated with "...". */
-void acpi_format_ids(const struct acpi_cpus *c, char *buf, size_t size);
 
 #endif
