@@ -103,10 +103,14 @@ int pool_add_chunk(phys_addr_t pa)
 	return 0;
 }
 
+uint64_t pool_chunks_needed(uint64_t frames)
+{
+	return (frames + POOL_BOOTSTRAP_FRAMES + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
+}
+
 int pool_init(uint64_t frames)
 {
-	uint64_t want =
-		(frames + POOL_BOOTSTRAP_FRAMES + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
+	uint64_t want = pool_chunks_needed(frames);
 
 	if (reserve_meta(want))
 		return -ENOMEM;

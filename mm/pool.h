@@ -23,7 +23,10 @@
  * arithmetic: pte tables (2 MiB regions) + pmd (1 GiB) + pud (512 GiB). */
 uint64_t pool_tables_needed(const struct pa_range *r, int n);
 
-/* Reserves ceil(frames / 512) chunks, lowest first. 0 or -ENOMEM (nothing kept). */
+/* Chunks pool_init(frames) reserves: ceil((frames + POOL_BOOTSTRAP_FRAMES) / 512). */
+uint64_t pool_chunks_needed(uint64_t frames);
+
+/* Reserves pool_chunks_needed(frames) chunks, lowest first. 0 or -ENOMEM (nothing kept). */
 int pool_init(uint64_t frames);
 /* Adds the chunk at pa (2 MiB aligned, RAM not owned by the frame allocator). */
 int pool_add_chunk(phys_addr_t pa);
