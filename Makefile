@@ -44,6 +44,7 @@ C_SRCS := \
 	arch/uart.c \
 	kernel/acpi.c \
 	kernel/acpi_parse.c \
+	kernel/bootdump.c \
 	kernel/catch.c \
 	kernel/cmdline.c \
 	kernel/ktest.c \

@@ -18,13 +18,8 @@ static struct {
 	uint32_t madt_len, lapic_pa;
 } found;
 
-/* A read-only, NX mapping of physical bytes in the vmap area. */
-struct acpi_map {
-	uint64_t base, size; /* the mapped pages */
-	const uint8_t *p;    /* the first byte asked for */
-};
-
-static int map_ro(phys_addr_t pa, uint64_t len, struct acpi_map *m)
+/* See acpi.h. */
+int acpi_map_ro(phys_addr_t pa, uint64_t len, struct acpi_map *m)
 {
 	phys_addr_t first = ALIGN_DOWN(pa, PAGE_SIZE);
 
@@ -38,7 +33,8 @@ static int map_ro(phys_addr_t pa, uint64_t len, struct acpi_map *m)
 	return 0;
 }
 
-static void unmap(struct acpi_map *m)
+/* See acpi.h. */
+void acpi_unmap(struct acpi_map *m)
 {
 	vmap_unmap(m->base, m->size);
 	*m = (struct acpi_map){ 0 };
@@ -50,21 +46,21 @@ static int map_table(phys_addr_t pa, const char *sig, struct acpi_map *m)
 {
 	uint32_t len;
 
-	if (map_ro(pa, SDT_HEADER_LEN, m))
+	if (acpi_map_ro(pa, SDT_HEADER_LEN, m))
 		return acpi_fail(problem, sizeof(problem), "%s address 0x%llx cannot be mapped",
 				 sig, (unsigned long long)pa);
 	len = load_u32(m->p + 4);
-	unmap(m);
+	acpi_unmap(m);
 	if (len < SDT_HEADER_LEN || len > ACPI_MAX_TABLE)
 		return acpi_fail(problem, sizeof(problem),
 				 "%s at 0x%llx: length %u is outside %u..%u", sig,
 				 (unsigned long long)pa, len, SDT_HEADER_LEN, ACPI_MAX_TABLE);
-	if (map_ro(pa, len, m))
+	if (acpi_map_ro(pa, len, m))
 		return acpi_fail(problem, sizeof(problem),
 				 "%s at 0x%llx: %u bytes cannot be mapped", sig,
 				 (unsigned long long)pa, len);
 	if (acpi_check_table(m->p, len, sig, problem, sizeof(problem))) {
-		unmap(m);
+		acpi_unmap(m);
 		return -EINVAL;
 	}
 	return 0;
@@ -81,10 +77,10 @@ static int find_madt(const struct acpi_map *root, bool xsdt, struct acpi_map *ma
 		struct acpi_map h;
 		bool is_madt;
 
-		if (map_ro(pa, SDT_HEADER_LEN, &h))
+		if (acpi_map_ro(pa, SDT_HEADER_LEN, &h))
 			continue;
 		is_madt = memcmp(h.p, "APIC", 4) == 0;
-		unmap(&h);
+		acpi_unmap(&h);
 		if (is_madt) {
 			found.madt = pa;
 			return map_table(pa, "APIC", madt);
@@ -114,7 +110,7 @@ static int read_madt(const struct boot_info *bi, struct acpi_map *madt)
 	if (rc)
 		return rc;
 	rc = find_madt(&root, found.xsdt, madt);
-	unmap(&root);
+	acpi_unmap(&root);
 	return rc;
 }
 
@@ -131,7 +127,7 @@ int acpi_init(const struct boot_info *bi)
 	found.madt_len = load_u32(madt.p + 4);
 	found.lapic_pa = load_u32(madt.p + SDT_HEADER_LEN);
 	rc = acpi_parse_madt(madt.p, found.madt_len, &cpus, problem, sizeof(problem));
-	unmap(&madt);
+	acpi_unmap(&madt);
 	if (rc)
 		return rc;
 	have_cpus = true;

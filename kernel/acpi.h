@@ -21,6 +21,18 @@
 
 #define ACPI_MAX_TABLE (1024 * 1024) /* longer tables are refused as malformed */
 
+/* A read-only, NX mapping of physical bytes in the vmap area. */
+struct acpi_map {
+	uint64_t base, size; /* the mapped pages */
+	const uint8_t *p;    /* the first byte asked for */
+};
+
+/* Maps [pa, pa+len) read-only and NX in the vmap area (4 KiB pages). 0, -EINVAL for
+ * an address outside the CPU's physical range, or -ENOMEM. */
+int acpi_map_ro(phys_addr_t pa, uint64_t len, struct acpi_map *m);
+/* Unmaps what acpi_map_ro() mapped (flushing it) and clears *m. */
+void acpi_unmap(struct acpi_map *m);
+
 /* Reads the MADT through the RSDP of bi and keeps its CPU list. 0, or -EINVAL /
  * -ENOENT with the reason in acpi_problem(). Maps and unmaps vmap pages. */
 int acpi_init(const struct boot_info *bi);

@@ -33,6 +33,7 @@ static const struct param params[] = {
 	{ "ktest", PARAM_TEXT, "suite[,suite...]", suites_ok },
 	{ "ktest.seed", PARAM_NUMBER, "a decimal or 0x number", NULL },
 	{ "mem", PARAM_SIZE, "a size such as 512M or 4G", NULL },
+	{ "bootdump", PARAM_CHOICE, "mbi|acpi|all", NULL },
 };
 
 #define PROBLEM_MAX (CMDLINE_MAX_WORDS + 2) /* one per word, overflow, length */

@@ -9,6 +9,7 @@
  *   ktest=suite[,suite...]       which test suites run (default: all)
  *   ktest.seed=N                 seed for randomized tests (decimal or 0x hex)
  *   mem=SIZE                     use RAM only below SIZE (K, M, G, T suffixes)
+ *   bootdump=mbi|acpi|all        hex dumps of the MBI / ACPI tables (kernel/bootdump.h)
  */
 #ifndef KERNEL_CMDLINE_H
 #define KERNEL_CMDLINE_H

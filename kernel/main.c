@@ -11,6 +11,7 @@
  */
 #include "kernel/types.h"
 #include "kernel/acpi.h"
+#include "kernel/bootdump.h"
 #include "kernel/catch.h"
 #include "kernel/cmdline.h"
 #include "kernel/ktest.h"
@@ -245,6 +246,7 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic)
 	init_memory();
 	init_apic();
 	acpi_init(&boot_info);
+	bootdump(mbi_copy, &boot_info);
 	smp_init(&boot_info);
 	seed_tests();
 	print_header(&boot_info);
