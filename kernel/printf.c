@@ -217,14 +217,70 @@ int ksnprintf(char *buf, size_t size, const char *fmt, ...)
 	return n;
 }
 
-/* Writes n bytes to the serial console, turning "\n" into "\r\n". */
+/* Line state of the console: see console_set_line_hook() in printf.h. */
+static const char *(*line_hook)(char first);
+static bool at_line_start = true;
+static int held_blanks; /* blanks at the start of a line, not printed yet */
+
+void console_set_line_hook(const char *(*hook)(char first))
+{
+	line_hook = hook;
+}
+
+/* Sends one character to the UART, "\n" as "\r\n". */
+static void out_char(char c)
+{
+	if (c == '\n')
+		uart_putc('\r');
+	uart_putc(c);
+	at_line_start = c == '\n';
+}
+
+static void out_text(const char *s)
+{
+	while (*s)
+		out_char(*s++);
+}
+
+/* The first character of a line that is not a blank: the hook's prefix replaces the
+ * held blanks (they follow the prefix on a line that is not a '#' line). */
+static void start_line(char first)
+{
+	const char *prefix = line_hook(first);
+
+	if (prefix)
+		out_text(prefix);
+	if (!prefix || first != '#')
+		for (; held_blanks; held_blanks--)
+			out_char(' ');
+	held_blanks = 0;
+	out_char(first);
+}
+
+/* Writes one character through the line-start logic. */
+static void console_putc(char c)
+{
+	if (!line_hook || !at_line_start)
+		out_char(c);
+	else if (c == ' ')
+		held_blanks++;
+	else if (c == '\n')
+		held_blanks = 0; /* a blank line carries nothing: dropped */
+	else
+		start_line(c);
+}
+
 void console_write(const char *str, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (str[i] == '\n')
-			uart_putc('\r');
-		uart_putc(str[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		console_putc(str[i]);
+}
+
+void console_fresh_line(void)
+{
+	held_blanks = 0;
+	if (!at_line_start)
+		out_char('\n');
 }
 
 int kvprintf(const char *fmt, va_list ap)

@@ -14,6 +14,16 @@ int ksnprintf(char *buf, size_t size, const char *fmt, ...) __printf(3, 4);
 /* Prints to the console (the serial port chosen at boot); returns characters written. */
 int kprintf(const char *fmt, ...) __printf(1, 2);
 int kvprintf(const char *fmt, va_list ap);
+/* Writes n bytes to the console ("\n" goes out as "\r\n"), through the line hook. */
 void console_write(const char *s, size_t n);
+
+/* Line-start hook (NULL = none): called with the first character of every line that
+ * is not a blank; the blanks before it are held back. A non-NULL return is printed
+ * first, then, unless the line starts with '#', the held blanks, then the line; NULL
+ * prints the line unchanged. While a hook is set, blank lines are dropped. The test
+ * harness uses it to keep every line of the report KTAP. */
+void console_set_line_hook(const char *(*hook)(char first));
+/* Ends a partial line: prints "\n" unless the cursor is at the start of a line. */
+void console_fresh_line(void);
 
 #endif
