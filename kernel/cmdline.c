@@ -32,6 +32,7 @@ static const struct param params[] = {
 	{ "console", PARAM_TEXT, "ttyS0..ttyS3[,baud]", console_ok },
 	{ "ktest", PARAM_TEXT, "suite[,suite...]", suites_ok },
 	{ "ktest.seed", PARAM_NUMBER, "a decimal or 0x number", NULL },
+	{ "ktest.fail_early", PARAM_CHOICE, "on|off", NULL },
 	{ "mem", PARAM_SIZE, "a size such as 512M or 4G", NULL },
 	{ "bootdump", PARAM_CHOICE, "mbi|acpi|all", NULL },
 };

@@ -8,6 +8,7 @@
  *   console=ttyS0..ttyS3[,baud]  serial port of the report
  *   ktest=suite[,suite...]       which test suites run (default: all)
  *   ktest.seed=N                 seed for randomized tests (decimal or 0x hex)
+ *   ktest.fail_early=on|off      panic before memory management (checks the report)
  *   mem=SIZE                     use RAM only below SIZE (K, M, G, T suffixes)
  *   bootdump=mbi|acpi|all        hex dumps of the MBI / ACPI tables (kernel/bootdump.h)
  */

@@ -1,20 +1,29 @@
-/* kernel/ktest.c - runs the registered suites and prints KTAP version 1.
+/* kernel/ktest.c - runs the registered suites and prints the KTAP version 1 report.
  *
- *   KTAP version 1
- *   # <header lines>
+ *   KTAP version 1                                   <- ktest_begin(), on a fresh line
  *   1..<suites>
+ *   # <header lines>
  *       KTAP version 1
  *       # Subtest: printf
- *       1..<cases>
+ *       1..<cases + 1>
  *       ok 1 formats_decimal
  *       # tests/test_x.c:42: expected a == b, got ...
  *       not ok 2 formats_hex
  *       ok 3 uses_pks # SKIP CPU has no PKS
- *   # printf: pass:2 fail:1 skip:0 total:3
+ *       # checker (after printf): ...
+ *       ok 4 page_tables_checked
+ *       # printf: pass:2 fail:1 skip:1 total:4
  *   not ok 1 printf
  *   ...
  *   # Totals: pass:P fail:F skip:S total:T
  *   P passed, F failed, S skipped
+ *
+ * Every other line printed while the report runs becomes a "#" diagnostic at the
+ * depth of the test in progress (the console's line hook). After a crash
+ * (ktest_abort) the case in progress ends "not ok N name # crashed: reason", every
+ * planned line not reached yet "not ok N name # not run: reason", then come the
+ * totals, "Bail out! reason" and the closing line: the counts are those of the leaf
+ * result lines, as a KTAP parser counts them (a suite that never ran is one leaf).
  */
 #include "kernel/ktest.h"
 #include "kernel/printf.h"
@@ -27,10 +36,35 @@ extern const struct ktest_case *const __ktest_cases_start[];
 extern const struct ktest_case *const __ktest_cases_end[];
 
 #define QEMU_DEBUG_EXIT_PORT 0xf4
+#define MAX_CASES_PER_SUITE  256
+#define CHECKED_NAME	     "page_tables_checked" /* the after-suite line */
 
 static struct {
 	int passed, failed, skipped;
 } totals;
+
+/* The report as printed so far. */
+static struct {
+	char filter[1024]; /* ktest= (a copy: the cmdline tests re-parse the line) */
+	bool begun;	   /* version and plan printed */
+	bool aborting;
+	int done;	/* top-level result lines printed */
+	int depth;	/* 1 while a suite's subtest is open */
+	bool harness;	/* the line in print is one of the harness's own, */
+	int line_depth; /* to go out at this depth */
+} report;
+
+/* The suite in progress (suite == NULL between suites). */
+static struct {
+	const struct ktest_suite *suite;
+	const struct ktest_case **cases;
+	int idx;       /* its top-level number */
+	int n;	       /* cases */
+	int planned;   /* cases + the checker line */
+	int reported;  /* result lines printed */
+	bool open;     /* subtest header printed */
+	int counts[3]; /* pass, fail, skip */
+} run;
 
 /* State of the case in progress. */
 static struct {
@@ -69,6 +103,32 @@ uint64_t ktest_rand(uint64_t *state)
 	return x * 0x2545f4914f6cdd1dULL;
 }
 
+/* The console's line hook: harness lines go out at their own depth, everything else
+ * as a "#" diagnostic at the depth of the test in progress. */
+static const char *line_prefix(char first)
+{
+	static const char *const indent[] = { "", "    " };
+	static const char *const note[] = { "# ", "    # " };
+	int d = report.harness ? report.line_depth : report.depth;
+
+	return report.harness || first == '#' ? indent[d] : note[d];
+}
+
+/* Prints one line of the harness's own (version, plan, result) at `depth`, on a
+ * fresh line. */
+static __printf(2, 3) void ktap_line(int depth, const char *fmt, ...)
+{
+	va_list ap;
+
+	console_fresh_line();
+	report.harness = true;
+	report.line_depth = depth;
+	va_start(ap, fmt);
+	kvprintf(fmt, ap);
+	va_end(ap);
+	report.harness = false;
+}
+
 void ktest_fail(const char *file, int line, const char *fmt, ...)
 {
 	char msg[256];
@@ -77,7 +137,7 @@ void ktest_fail(const char *file, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	kprintf("    # %s:%d: %s\n", file, line, msg);
+	kprintf("# %s:%d: %s\n", file, line, msg);
 	cur.failed = true;
 }
 
@@ -95,7 +155,7 @@ void ktest_note(const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	kprintf("    # %s\n", msg);
+	kprintf("# %s\n", msg);
 }
 
 bool ktest_failed(void)
@@ -103,31 +163,98 @@ bool ktest_failed(void)
 	return cur.failed;
 }
 
-/* True when `name` is one of the comma-separated words of filter. */
-static bool filter_has(const char *filter, const char *name)
+/* The next comma-separated word of the filter at *p (its length in *n; it may be
+ * empty); advances *p past it. NULL at the end. */
+static const char *next_word(const char **p, size_t *n)
 {
-	size_t n = strlen(name);
+	const char *w = *p, *end = w;
 
-	for (const char *p = filter; *p;) {
-		const char *end = p;
+	if (!*w)
+		return NULL;
+	while (*end && *end != ',')
+		end++;
+	*n = end - w;
+	*p = *end ? end + 1 : end;
+	return w;
+}
 
-		while (*end && *end != ',')
-			end++;
-		if ((size_t)(end - p) == n && strncmp(p, name, n) == 0)
+/* True when the n bytes at w are `name`. */
+static bool word_is(const char *w, size_t n, const char *name)
+{
+	return strlen(name) == n && strncmp(w, name, n) == 0;
+}
+
+static bool suite_selected(const struct ktest_suite *s)
+{
+	const char *p = report.filter, *w;
+	size_t n;
+
+	if (!*p)
+		return !s->explicit_only;
+	while ((w = next_word(&p, &n)))
+		if (word_is(w, n, s->name))
 			return true;
-		p = *end ? end + 1 : end;
-	}
 	return false;
 }
 
-static bool suite_selected(const char *filter, const struct ktest_suite *s)
+/* True when the n bytes at w name a registered suite. */
+static bool is_suite_name(const char *w, size_t n)
 {
-	if (!filter || !*filter)
-		return !s->explicit_only;
-	return filter_has(filter, s->name);
+	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end; s++)
+		if (word_is(w, n, (*s)->name))
+			return true;
+	return false;
 }
 
-#define MAX_CASES_PER_SUITE 256
+/* Counts the words of the filter that name no suite; when print is true, reports
+ * each one (numbered from idx + 1) not reported yet as a failed top-level line. */
+static int unknown_suites(int idx, bool print)
+{
+	const char *p = report.filter, *w;
+	char word[64];
+	int nr = 0;
+	size_t n;
+
+	while ((w = next_word(&p, &n))) {
+		if (!n || is_suite_name(w, n))
+			continue;
+		nr++;
+		if (!print || nr + idx <= report.done)
+			continue;
+		strncpy_z(word, w, MIN(n + 1, sizeof(word)));
+		ktap_line(0, "not ok %d %s # no such test suite (ktest=%s)\n", nr + idx, word,
+			  report.filter);
+		report.done = nr + idx;
+		totals.failed++;
+	}
+	return nr;
+}
+
+/* Number of suites the filter selects. */
+static int nr_selected(void)
+{
+	int n = 0;
+
+	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end; s++)
+		n += suite_selected(*s);
+	return n;
+}
+
+void ktest_select(const char *filter)
+{
+	strncpy_z(report.filter, filter ? filter : "", sizeof(report.filter));
+}
+
+void ktest_begin(void)
+{
+	if (report.begun)
+		return;
+	report.begun = true;
+	console_write("\n", 1); /* the loader may leave a partial line */
+	console_set_line_hook(line_prefix);
+	ktap_line(0, "KTAP version 1\n");
+	ktap_line(0, "1..%d\n", nr_selected() + unknown_suites(0, false));
+}
 
 static bool case_before(const struct ktest_case *a, const struct ktest_case *b)
 {
@@ -159,23 +286,25 @@ static int collect_cases(const char *suite, const struct ktest_case **out)
 	return n;
 }
 
-/* Prints one case result line and adds it to the suite counts. */
-static void report_case(int idx, const char *name, int *counts)
+/* Prints the result line of the suite's next item and adds it to the suite counts. */
+static void report_item(const char *name)
 {
+	int k = ++run.reported;
+
 	if (cur.failed) {
-		kprintf("    not ok %d %s\n", idx, name);
-		counts[1]++;
+		ktap_line(1, "not ok %d %s\n", k, name);
+		run.counts[1]++;
 	} else if (cur.skipped) {
-		kprintf("    ok %d %s # SKIP %s\n", idx, name, cur.skip_reason);
-		counts[2]++;
+		ktap_line(1, "ok %d %s # SKIP %s\n", k, name, cur.skip_reason);
+		run.counts[2]++;
 	} else {
-		kprintf("    ok %d %s\n", idx, name);
-		counts[0]++;
+		ktap_line(1, "ok %d %s\n", k, name);
+		run.counts[0]++;
 	}
 }
 
 /* Runs one case with a fresh state; a suite-wide skip reason skips it. */
-static void run_case(const struct ktest_case *c, int idx, const char *skip, int *counts)
+static void run_case(const struct ktest_case *c, const char *skip)
 {
 	cur.failed = false;
 	cur.skipped = false;
@@ -186,103 +315,87 @@ static void run_case(const struct ktest_case *c, int idx, const char *skip, int 
 		c->fn();
 		cur.running = false;
 	}
-	report_case(idx, c->name, counts);
+	report_item(c->name);
 }
 
-/* Runs suite s as subtest number idx; counts[] = pass, fail, skip. */
+/* The after-suite hook (the page-table checker) as the suite's last line. */
+static void run_checker(const char *suite)
+{
+	cur.skipped = false;
+	cur.running = true;
+	cur.failed = after_suite(suite) != 0;
+	cur.running = false;
+	report_item(CHECKED_NAME);
+}
+
+/* Prints the suite's totals and its top-level result line; adds its counts to the
+ * run's. A not-ok suite without any line counts as one failure, as parsers count it. */
+static void finish_suite(bool crashed, const char *skip)
+{
+	const char *name = run.suite->name;
+	int *c = run.counts, k = run.reported;
+
+	kprintf("# %s: pass:%d fail:%d skip:%d total:%d\n", name, c[0], c[1], c[2], k);
+	report.depth = 0;
+	if (crashed || c[1])
+		ktap_line(0, "not ok %d %s\n", run.idx, name);
+	else if (c[2] == k && k)
+		ktap_line(0, "ok %d %s # SKIP %s\n", run.idx, name,
+			  skip ? skip : "all cases skipped");
+	else
+		ktap_line(0, "ok %d %s\n", run.idx, name);
+	report.done = run.idx;
+	totals.passed += c[0];
+	totals.failed += c[1] + (crashed && !k);
+	totals.skipped += c[2];
+	run.suite = NULL;
+}
+
+/* Runs suite s as top-level test number idx. */
 static void run_suite(const struct ktest_suite *s, int idx)
 {
 	static const struct ktest_case *cases[MAX_CASES_PER_SUITE];
-	int counts[3] = { 0, 0, 0 }, n = collect_cases(s->name, cases), k = 0;
-	const char *skip = s->skip_reason ? s->skip_reason() : NULL;
+	const char *skip;
 
-	kprintf("    KTAP version 1\n    # Subtest: %s\n    1..%d\n", s->name,
-		n + (after_suite ? 1 : 0));
-	for (int i = 0; i < n; i++)
-		run_case(cases[i], ++k, skip, counts);
-	if (after_suite) {
-		cur.failed = after_suite(s->name) != 0;
-		cur.skipped = false;
-		report_case(++k, "page_tables_checked", counts);
-	}
-	kprintf("# %s: pass:%d fail:%d skip:%d total:%d\n", s->name, counts[0], counts[1],
-		counts[2], k);
-	if (counts[1])
-		kprintf("not ok %d %s\n", idx, s->name);
-	else if (counts[2] == k && k)
-		kprintf("ok %d %s # SKIP %s\n", idx, s->name, skip ? skip : "all cases skipped");
-	else
-		kprintf("ok %d %s\n", idx, s->name);
-	totals.passed += counts[0];
-	totals.failed += counts[1];
-	totals.skipped += counts[2];
+	run = (typeof(run)){ .suite = s, .cases = cases, .idx = idx };
+	run.n = collect_cases(s->name, cases);
+	run.planned = run.n + (after_suite ? 1 : 0);
+	ktap_line(1, "KTAP version 1\n");
+	ktap_line(1, "# Subtest: %s\n", s->name);
+	ktap_line(1, "1..%d\n", run.planned);
+	run.open = true;
+	report.depth = 1;
+	skip = s->skip_reason ? s->skip_reason() : NULL;
+	for (int i = 0; i < run.n; i++)
+		run_case(cases[i], skip);
+	if (after_suite)
+		run_checker(s->name);
+	finish_suite(false, skip);
 }
 
-/* Reports each word of filter that names no suite, as a failed line. */
-static int report_unknown_suites(const char *filter, int idx)
+static void print_totals(void)
 {
-	char word[64];
-
-	for (const char *p = filter; p && *p;) {
-		const char *end = p;
-		bool found = false;
-
-		while (*end && *end != ',')
-			end++;
-		strncpy_z(word, p, MIN((size_t)(end - p) + 1, sizeof(word)));
-		for (const struct ktest_suite *const *s = __ktest_suites_start;
-		     s < __ktest_suites_end; s++)
-			found |= strcmp((*s)->name, word) == 0;
-		if (!found && *word) {
-			kprintf("not ok %d %s # no such test suite (ktest=%s)\n", ++idx, word,
-				filter);
-			totals.failed++;
-		}
-		p = *end ? end + 1 : end;
-	}
-	return idx;
-}
-
-/* Number of words in filter that name no suite. */
-static int count_unknown(const char *filter)
-{
-	int n = 0;
-
-	for (const char *p = filter; p && *p;) {
-		const char *end = p;
-		bool found = false;
-
-		while (*end && *end != ',')
-			end++;
-		for (const struct ktest_suite *const *s = __ktest_suites_start;
-		     s < __ktest_suites_end; s++)
-			found |= strlen((*s)->name) == (size_t)(end - p) &&
-				 strncmp((*s)->name, p, end - p) == 0;
-		n += !found && end != p;
-		p = *end ? end + 1 : end;
-	}
-	return n;
-}
-
-bool ktest_run_all(const char *filter)
-{
-	int n = 0, idx = 0;
-
-	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end; s++)
-		n += suite_selected(filter, *s);
-	kprintf("1..%d\n", n + count_unknown(filter));
-	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end; s++)
-		if (suite_selected(filter, *s))
-			run_suite(*s, ++idx);
-	report_unknown_suites(filter, idx);
 	kprintf("# Totals: pass:%d fail:%d skip:%d total:%d\n", totals.passed, totals.failed,
 		totals.skipped, totals.passed + totals.failed + totals.skipped);
+}
+
+bool ktest_run_all(void)
+{
+	int idx = 0;
+
+	ktest_begin();
+	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end; s++)
+		if (suite_selected(*s))
+			run_suite(*s, ++idx);
+	unknown_suites(idx, true);
+	print_totals();
 	return totals.failed == 0;
 }
 
 static void print_closing_line(void)
 {
-	kprintf("%d passed, %d failed, %d skipped\n", totals.passed, totals.failed, totals.skipped);
+	ktap_line(0, "%d passed, %d failed, %d skipped\n", totals.passed, totals.failed,
+		  totals.skipped);
 }
 
 /* Spins for roughly `cycles` TSC ticks. */
@@ -295,13 +408,13 @@ static void spin_cycles(uint64_t cycles)
 }
 
 /* Under a hypervisor, asks QEMU's isa-debug-exit to end the run (status 1 = all
- * passed, 3 = failures); then, or on hardware, idles re-printing the closing line
- * every few seconds for a serial console that attaches late. */
+ * passed, 3 = failures or a bail-out); then, or on hardware, idles re-printing the
+ * closing line every few seconds for a serial console that attaches late. */
 static __noreturn void end_run(void)
 {
 	print_closing_line();
 	if (cpu.hypervisor)
-		outb(QEMU_DEBUG_EXIT_PORT, totals.failed ? 1 : 0);
+		outb(QEMU_DEBUG_EXIT_PORT, totals.failed || report.aborting ? 1 : 0);
 	for (;;) {
 		spin_cycles(10ULL * 1000 * 1000 * 1000);
 		print_closing_line();
@@ -314,16 +427,57 @@ __noreturn void ktest_finish(void)
 	end_run();
 }
 
+/* Ends the suite in progress after a crash: the item in progress "crashed", the
+ * rest of its plan "not run", then the suite's own line. */
+static void close_crashed_suite(const char *reason)
+{
+	if (!run.open) {
+		ktap_line(0, "not ok %d %s # crashed: %s\n", run.idx, run.suite->name, reason);
+		report.done = run.idx;
+		totals.failed++;
+		run.suite = NULL;
+		return;
+	}
+	for (int k = run.reported; k < run.planned; k++) {
+		const char *what = k == run.reported && cur.running ? "crashed" : "not run";
+
+		ktap_line(1, "not ok %d %s # %s: %s\n", k + 1,
+			  k < run.n ? run.cases[k]->name : CHECKED_NAME, what, reason);
+		run.counts[1]++;
+	}
+	run.reported = run.planned;
+	cur.running = false;
+	finish_suite(true, NULL);
+}
+
+/* Reports every top-level test of the plan not reported yet as not run. */
+static void report_rest_not_run(const char *reason)
+{
+	int idx = 0;
+
+	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end;
+	     s++) {
+		if (!suite_selected(*s) || ++idx <= report.done)
+			continue;
+		ktap_line(0, "not ok %d %s # not run: %s\n", idx, (*s)->name, reason);
+		report.done = idx;
+		totals.failed++;
+	}
+	unknown_suites(idx, true);
+}
+
 __noreturn void ktest_abort(const char *reason)
 {
 	cli();
-	if (cur.running) {
-		kprintf("    not ok - case crashed: %s\n", reason);
-		totals.failed++;
-		cur.running = false;
-	} else {
-		totals.failed++;
-	}
-	kprintf("Bail out! %s\n", reason);
+	if (report.aborting) /* a fault while reporting the first one */
+		end_run();
+	report.aborting = true;
+	ktest_begin();
+	if (run.suite)
+		close_crashed_suite(reason);
+	report.depth = 0;
+	report_rest_not_run(reason);
+	print_totals();
+	ktap_line(0, "Bail out! %s\n", reason);
 	end_run();
 }

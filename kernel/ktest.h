@@ -112,9 +112,18 @@ bool ktest_failed(void);
 		return;             \
 	} while (0)
 
-/* Runs every suite named in `filter` (comma-separated; NULL or "" = all) and prints
- * the KTAP report, then the closing line. Returns true when nothing failed. */
-bool ktest_run_all(const char *filter);
+/* Chooses the suites of the run: `filter` is ktest= (comma-separated names; NULL or
+ * "" = every suite but the explicit-only ones). Copied; prints nothing. */
+void ktest_select(const char *filter);
+
+/* Starts the report: a newline (the loader may leave a partial line), "KTAP version 1"
+ * and the plan "1..N" of the selected suites, and from then on keeps every console
+ * line KTAP (printf.h's line hook). Only the first call prints; panic and the trap
+ * report call it too, so a failure before the report has begun still begins it. */
+void ktest_begin(void);
+
+/* Runs the selected suites, one subtest each; returns true when nothing failed. */
+bool ktest_run_all(void);
 
 /* Called after every suite (the page-table checker hooks in here); returns the
  * number of problems found, which fail the suite's "checker" line. NULL = none. */
@@ -126,8 +135,10 @@ void ktest_set_seed(uint64_t seed);
 /* A small deterministic PRNG (xorshift64*) for tests; state must be nonzero. */
 uint64_t ktest_rand(uint64_t *state);
 
-/* Ends the run: prints "Bail out! reason" and the closing line counting the case
- * in progress as failed, then exits (QEMU) or idles re-printing it (hardware). */
+/* Ends the run after a fatal error: begins the report if needed, ends the case in
+ * progress "not ok N name # crashed: reason" and every planned line not reached yet
+ * "not ok N name # not run: reason", then prints the totals, "Bail out! reason" and
+ * the closing line; exits (QEMU, as failed) or idles re-printing it (hardware). */
 __noreturn void ktest_abort(const char *reason);
 
 /* Prints the closing line "N passed, N failed, N skipped" and ends the run. */

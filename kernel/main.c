@@ -8,6 +8,8 @@
  *   4. frame allocator, memory management            - later: direct map, PKS
  *   5. local APIC, ACPI CPU list, AP bring-up        - PKS on every CPU, APs parked
  *   6. report header, test suites, closing line
+ * The report begins (KTAP version, plan) once the command line is known, before any
+ * other output; the header's first lines follow it, the rest comes after step 5.
  */
 #include "kernel/types.h"
 #include "kernel/acpi.h"
@@ -133,12 +135,11 @@ static void print_memory_map(const struct boot_info *bi)
 		(unsigned long long)(boot_mem_total(bi, MEM_USABLE) / MiB));
 }
 
-/* The "#" header of the KTAP report: what ran, where, on what. */
-static void print_header(const struct boot_info *bi)
+/* The first "#" lines of the report, right after the plan: what ran, where, on what. */
+static void print_boot_header(const struct boot_info *bi)
 {
 	const char *problem;
 
-	kprintf("KTAP version 1\n");
 	kprintf("# Warden %s\n", WARDEN_VERSION);
 	kprintf("# bootloader: %s\n", bi->loader[0] ? bi->loader : "(not named)");
 	kprintf("# firmware: %s\n", bi->uefi ? "UEFI" : "BIOS");
@@ -148,6 +149,11 @@ static void print_header(const struct boot_info *bi)
 	print_features();
 	kprintf("# paging: %s\n", (read_cr4() & CR4_LA57) ? "5-level (LA57)" : "4-level");
 	print_memory_map(bi);
+}
+
+/* The rest of the header, once memory management and the other CPUs are up. */
+static void print_header(void)
+{
 	pks_print_header();
 	print_memory_management();
 	kprintf("# frames: %llu owned, %llu free\n", (unsigned long long)frame_owned_count(),
@@ -223,15 +229,11 @@ static void seed_tests(void)
 		ktest_set_seed(rdtsc());
 }
 
-/* Step 6. The filter is copied: the cmdline tests re-parse the command line. */
+/* Step 6. */
 static void run_tests(void)
 {
-	static char filter[CMDLINE_MAX];
-	const char *f = cmdline_get("ktest");
-
-	strncpy_z(filter, f ? f : "", sizeof(filter));
 	ktest_set_after_suite(checker_after_suite);
-	ktest_run_all(filter);
+	ktest_run_all();
 }
 
 void kmain(phys_addr_t mbi_pa, uint32_t magic)
@@ -243,13 +245,18 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic)
 	trap_set_fatal_hook(trap_fatal);
 	cpu_detect();
 	read_boot_info(mbi_pa, magic);
+	ktest_select(cmdline_get("ktest"));
+	if (cmdline_is("ktest.fail_early", "on")) /* the runner checks this report */
+		panic("kmain: ktest.fail_early=on: deliberate failure before memory management");
+	ktest_begin();
+	print_boot_header(&boot_info);
 	init_memory();
 	init_apic();
 	acpi_init(&boot_info);
 	bootdump(mbi_copy, &boot_info);
 	smp_init(&boot_info);
 	seed_tests();
-	print_header(&boot_info);
+	print_header();
 	run_tests();
 	ktest_finish();
 }

@@ -1,4 +1,6 @@
-/* kernel/panic.c - panic, backtraces and the report of an unexpected trap. */
+/* kernel/panic.c - panic, backtraces and the report of an unexpected trap.
+ * Both begin the KTAP report if it has not begun; the console's line hook turns
+ * their lines into "#" diagnostics, and ktest_abort() ends the report. */
 #include "kernel/panic.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
@@ -40,19 +42,21 @@ void backtrace(uint64_t rip, uint64_t rbp)
 
 __noreturn void panic(const char *fmt, ...)
 {
+	static char reason[256];
+	size_t len = ksnprintf(reason, sizeof(reason), "kernel panic: ");
 	va_list ap;
 	uint64_t rbp;
 
 	cli();
-	kprintf("\nPANIC: ");
+	ktest_begin();
 	va_start(ap, fmt);
-	kvprintf(fmt, ap);
+	kvsnprintf(reason + len, sizeof(reason) - len, fmt, ap);
 	va_end(ap);
-	kprintf("\n");
+	kprintf("\nPANIC: %s\n", reason + len);
 	__asm__ volatile("mov %%rbp, %0" : "=r"(rbp));
 	if (fatal_depth++ == 0)
 		backtrace((uint64_t)__builtin_return_address(0), rbp);
-	ktest_abort("kernel panic");
+	ktest_abort(reason);
 }
 
 void pf_error_string(uint64_t err, char *buf, size_t size)
@@ -88,6 +92,7 @@ __noreturn void trap_fatal(struct trap_frame *f)
 	char err[64];
 
 	cli();
+	ktest_begin();
 	if (fatal_depth++) {
 		kprintf("\nFATAL: %s while reporting a fatal error (RIP %016llx)\n",
 			trap_name(f->vector), (unsigned long long)f->rip);

@@ -5,7 +5,8 @@
 #include "kernel/types.h"
 #include "arch/trap.h"
 
-/* Prints "PANIC: <message>" and a backtrace, then ends the run as failed. */
+/* Prints "PANIC: <message>" and a backtrace, then ends the run as failed through
+ * ktest_abort("kernel panic: <message>"). */
 __noreturn void panic(const char *fmt, ...) __printf(1, 2);
 
 /* Invariants: ASSERT(x) panics with "function: assertion 'x' failed (file:line)". */
