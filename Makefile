@@ -3,7 +3,8 @@
 #   make            build/kernel.elf (multiboot2 ELF)
 #   make iso        build/kernel.iso (GRUB, BIOS + UEFI)
 #   make run        boot the ISO in QEMU, serial report on this terminal
-#   make test       boot the test matrix headless; ends "N passed, N failed, N skipped"
+#   make test       the KTAP checker's self-test, then the test matrix booted headless;
+#                   ends "N passed, N failed, N skipped" (the self-test's samples included)
 #   make debug      QEMU halted with a gdb stub on :1234
 #   make clean
 #
@@ -145,6 +146,7 @@ TEST_SELECTED := $(strip $(filter command line environment,$(origin CPU) $(origi
 test:
 	@tests/runner/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/kernel.elf
+	-tests/runner/ktap-check.sh --self-test
 	tests/runner/run.sh $(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
 
 deps:

@@ -94,8 +94,13 @@ expect_halt() {
 }
 
 # judge NAME QEMU_STATUS CHECK SECONDS: prints "status passed failed skipped verdict reason".
+# Every judged boot's log must also pass the strict KTAP check (ktap-check.awk): the
+# version line first, the plan right after it, every planned result, consistent
+# indentation, and a closing line whose counts are those of the results.
 judge() {
 	local name=$1 rc=$2 check=$3 secs=$4 log=$out/$1.log line p=0 f=0 s=0 verdict=FAIL reason
+	local ktap ktap_ok=0
+	ktap=$(awk -f "$top/tests/runner/ktap-check.awk" "$log" 2>&1) && ktap_ok=1
 	line=$(tr -d '\r' < "$log" 2>/dev/null | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n 1)
 	if [ -n "$line" ]; then
 		read -r p _ f _ s _ <<<"$line"
@@ -114,12 +119,17 @@ judge() {
 	elif [ "$rc" = 1 ] && [ "$p" = 0 ]; then
 		reason="no test case passed"
 	fi
+	if [ "$ktap_ok" = 0 ]; then
+		verdict=FAIL
+		reason="$reason; KTAP CHECK FAILED at line $ktap"
+	fi
 	case $check in
 	expect-fatal:*)
 		# The boot must end failed (status 3) with this text and a Bail out.
 		local want=${check#expect-fatal:}
-		if [ "$rc" = 3 ] && grep -qF "$want" "$log" && grep -q '^Bail out!' "$log"; then
-			echo "$rc 1 0 0 PASS ${secs}s, ended fatally as expected: $want"
+		if [ "$rc" = 3 ] && grep -qF "$want" "$log" && grep -q '^Bail out!' "$log" &&
+			[ "$ktap_ok" = 1 ]; then
+			echo "$rc 1 0 0 PASS ${secs}s, ended fatally as expected: $want; KTAP $ktap"
 		else
 			echo "$rc 0 1 0 FAIL ${secs}s, expected a fatal '$want': $reason"
 		fi
@@ -165,7 +175,21 @@ run_configs() {
 		fi
 	done < "$1"
 	wait
-	summarize "${names[@]}"
+	local selftest
+	selftest=$(selftest_name)
+	summarize ${selftest:+"$selftest"} "${names[@]}"
+}
+
+# selftest_name: "ktap-selftest" when the strict checker's self-test result (written by
+# `tests/runner/ktap-check.sh --self-test`, which make test runs before the boots) is
+# newer than the checker and every sample log, so that it counts in the sum.
+selftest_name() {
+	local r=$out/ktap-selftest.result f
+	[ -e "$r" ] || return 0
+	for f in "$top"/tests/runner/ktap-check.* "$top"/tests/runner/ktap-samples/*; do
+		[ "$r" -nt "$f" ] || return 0
+	done
+	echo ktap-selftest
 }
 
 summarize() {
