@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tests/runner/deps.sh - makes sure the host has what building the ISO and booting it need.
+# tests/runner/deps.sh - makes sure the host has what building the ISO, booting it and the
+# host tests (tests/host/: sanitizers, libFuzzer) need.
 # On Debian/Ubuntu it installs what is missing with apt-get (as root, or with sudo);
 # elsewhere it prints the exact list and fails.
 set -euo pipefail
@@ -17,6 +18,11 @@ need grub-pc-bin      test -d /usr/lib/grub/i386-pc
 need grub-efi-amd64-bin test -d /usr/lib/grub/x86_64-efi
 need qemu-system-x86  command -v qemu-system-x86_64
 need ovmf             test -e /usr/share/OVMF/OVMF_CODE_4M.fd -o -e /usr/share/OVMF/OVMF_CODE.fd
+# The host tests (tests/host/): gcc's ASan/UBSan runtimes come with gcc (libgcc-12-dev);
+# the libFuzzer targets need clang and its runtimes, which Debian 12 ships apart from
+# clang-14 in libclang-rt-14-dev (libFuzzer, ASan, UBSan for clang).
+need clang            command -v clang
+need libclang-rt-14-dev sh -c 'test -e "$(clang --print-runtime-dir)/libclang_rt.fuzzer-x86_64.a"'
 
 [ ${#packages[@]} -eq 0 ] && exit 0
 
@@ -40,5 +46,6 @@ fi
 
 echo "warden: missing host packages (Debian names): ${packages[*]}" >&2
 echo "warden: install NASM, GRUB 2 with the i386-pc and x86_64-efi platforms (grub-mkrescue)," >&2
-echo "warden: xorriso, mtools, qemu-system-x86_64 and OVMF, then run make again." >&2
+echo "warden: xorriso, mtools, qemu-system-x86_64, OVMF, and clang with its libFuzzer and" >&2
+echo "warden: sanitizer runtimes (for tests/host/), then run make again." >&2
 exit 1
