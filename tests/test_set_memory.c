@@ -367,7 +367,7 @@ static const struct {
 	int want;
 } pl_errs[] = {
 	{ "last RAM page and the hole above", PL_T_HOLE_EDGE, PL_C_RO, 0, 2, -ENOENT },
-	{ "a hole (0xa0000)", PL_T_HOLE, PL_C_RO, 0, 1, -ENOENT },
+	{ "a page inside a hole of the memory map", PL_T_HOLE, PL_C_RO, 0, 1, -ENOENT },
 	{ "misaligned start", PL_T_SCRATCH, PL_C_RO, 8, 1, -EINVAL },
 	{ "no pages", PL_T_SCRATCH, PL_C_RO, 0, 0, -EINVAL },
 	{ "outside the direct map", PL_T_VMAP, PL_C_RO, 0, 1, -EINVAL },
@@ -378,32 +378,66 @@ static const struct {
 	{ "a table-cache block", PL_T_BLOCK, PL_C_RO, 0, 1, -EPERM },
 };
 
-/* The last page of the RAM range whose last page has the largest leaf (a split
- * started before the hole is found would show there). */
-static phys_addr_t pl_last_ram_page(void)
+/* True when set_memory refuses pa's page to every caller (-EPERM): the kernel's
+ * .text/.rodata, a pool chunk or a table-cache block. */
+static bool pl_owned_by_mm(phys_addr_t pa)
+{
+	if (pa >= kernel_pa_start() && pa < kernel_ro_pa_end())
+		return true;
+	for (uint64_t i = 0; i < ptcache_nr_blocks(); i++)
+		if (pa >= ptcache_block(i) && pa - ptcache_block(i) < 2 * MiB)
+			return true;
+	return pool_overlaps(pa, PAGE_SIZE, NULL);
+}
+
+/* The last page of a RAM range with an unmapped page right above it and no owner
+ * that would make the call -EPERM first; of those, the one under the largest leaf
+ * (a split started before the hole is found would show there). Which range ends
+ * so depends on the memory map and on where the pool chunks and cache blocks went.
+ * False when none does. */
+static bool pl_ram_edge_page(phys_addr_t *pa)
 {
 	const struct pa_range *r;
 	int n = dmap_ranges(&r), best = -1, level;
-	phys_addr_t pa = 0;
 
 	for (int i = 0; i < n; i++) {
-		phys_addr_t last = r[i].base + r[i].len - PAGE_SIZE;
+		phys_addr_t end = r[i].base + r[i].len, last = end - PAGE_SIZE;
 
-		if (pt_lookup(PAGE_OFFSET + last, &level) && level > best) {
-			best = level;
-			pa = last;
-		}
+		if (pt_lookup(PAGE_OFFSET + end, &level) || pl_owned_by_mm(last) ||
+		    !pt_lookup(PAGE_OFFSET + last, &level) || level <= best)
+			continue;
+		best = level;
+		*pa = last;
 	}
-	return pa;
+	return best >= 0;
 }
 
+/* A page in the middle of the first gap between RAM ranges, else the page above
+ * the last range: unmapped on every memory map. */
+static phys_addr_t pl_hole_page(void)
+{
+	const struct pa_range *r;
+	int n = dmap_ranges(&r);
+
+	for (int i = 0; i + 1 < n; i++) {
+		phys_addr_t end = r[i].base + r[i].len;
+
+		if (end < r[i + 1].base)
+			return ALIGN_DOWN(end + (r[i + 1].base - end) / 2, PAGE_SIZE);
+	}
+	return r[n - 1].base + r[n - 1].len;
+}
+
+/* The address a call on `target` is made at, or 0 when this memory map has none. */
 static uint64_t pl_err_va(int target, phys_addr_t scratch)
 {
+	phys_addr_t edge;
+
 	switch (target) {
 	case PL_T_HOLE_EDGE:
-		return PAGE_OFFSET + pl_last_ram_page();
+		return pl_ram_edge_page(&edge) ? PAGE_OFFSET + edge : 0;
 	case PL_T_HOLE:
-		return PAGE_OFFSET + 0xa0000;
+		return PAGE_OFFSET + pl_hole_page();
 	case PL_T_VMAP:
 		return VMAP_BASE;
 	case PL_T_CHUNK:
@@ -447,6 +481,13 @@ static void pl_expect_error(size_t i, phys_addr_t scratch)
 	const char *diff;
 	int rc;
 
+	if (!va) {
+		ktest_fail(__FILE__, __LINE__, "%s: no such place in this memory map",
+			   pl_errs[i].what);
+		return;
+	}
+	if (pl_errs[i].target == PL_T_HOLE_EDGE || pl_errs[i].target == PL_T_HOLE)
+		ktest_note("%s: 0x%llx", pl_errs[i].what, (unsigned long long)(va - PAGE_OFFSET));
 	mm_snap(&was);
 	set_memory_get_stats(&s0);
 	rc = pl_err_call(pl_errs[i].call, va + pl_errs[i].offset, pl_errs[i].pages);
