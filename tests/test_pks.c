@@ -255,7 +255,20 @@ static void check_outcome(const struct pks_scenario *s, const struct fault *f, u
 			   (unsigned long long)f->addr, s->err, (unsigned long long)va);
 }
 
-/* Runs one row on a page of its own; returns a reason when the row cannot run. */
+/* Why a row on a leaf of `level` cannot run when no free frames of that size and
+ * alignment are left: a feature this memory map lacks, not a failure. */
+static const char *no_frames_reason(int level)
+{
+	if (level == PT_LEVEL_PUD)
+		return "no free 1 GiB-aligned GiB of RAM in this memory map (boot with more RAM, "
+		       "e.g. MEM=4G)";
+	if (level == PT_LEVEL_PMD)
+		return "no free 2 MiB-aligned run of RAM in this memory map";
+	return "no free frame";
+}
+
+/* Runs one row on a page of its own; returns a reason when the row cannot run
+ * (no frames for its leaf); any other failure to map the page fails the case. */
 static const char *run_scenario(const struct pks_scenario *s, int key)
 {
 	volatile uint8_t *mem, *va;
@@ -264,11 +277,15 @@ static const char *run_scenario(const struct pks_scenario *s, int key)
 	struct fault f;
 	uint32_t saved = pkrs_read();
 	uint8_t want, got;
+	int rc = pks_page_map(&p, s->level, s->prot, s->key0 ? 0 : key);
 
-	if (pks_page_map(&p, s->level, s->prot, s->key0 ? 0 : key) != 0)
-		return s->level == PT_LEVEL_PUD ? "no 1 GiB-aligned free GiB of RAM (needs a guest "
-						  "with >= 2 GiB, e.g. MEM=4G)"
-						: "cannot map a test page";
+	if (rc && !p.pa)
+		return no_frames_reason(s->level);
+	if (rc) {
+		ktest_fail(__FILE__, __LINE__, "%s: mapping its %llu KiB page failed: %d", s->what,
+			   (unsigned long long)(p.size / KiB), rc);
+		return NULL;
+	}
 	mem = (volatile uint8_t *)pa_to_va(p.pa) + s->offset;
 	va = (volatile uint8_t *)(p.va + s->offset);
 	*mem = s->op == OP_EXEC ? RET_OPCODE : pks_pattern(s->offset);

@@ -16,8 +16,8 @@ struct pks_page {
 };
 
 /* Maps fresh frames as one leaf of `level` with attribute bits prot (PTE_W, PTE_NX,
- * PTE_U) and protection key `key`. 0, or -ENOMEM when no suitable frames or
- * address space are left (nothing mapped), or vmap_map()'s error. */
+ * PTE_U) and protection key `key`. 0, or -ENOMEM when no suitable frames (p->pa is
+ * then 0) or address space are left (nothing mapped), or vmap_map()'s error. */
 int pks_page_map(struct pks_page *p, int level, uint64_t prot, int key);
 /* Unmaps the leaf (flushing it) and frees its frames. */
 void pks_page_unmap(struct pks_page *p);
