@@ -7,16 +7,33 @@
 ;   (MCE, NXE, ...): every control register is written here with an absolute value.
 ; CPU state on exit (jump to kmain in the higher half):
 ;   64-bit long mode, CR3 = early tables (first 4 GiB identity-mapped and at PAGE_OFFSET,
-;   kernel image at KERNEL_VMA, 2 MiB pages), CR4 = PAE [| LA57], EFER = LME | NXE,
-;   CR0 = PG | WP | NE | ET | MP | PE, RSP = top of boot_stack (virtual), RBP = 0,
-;   RDI = MBI physical address, RSI = magic, IF = 0.
+;   the image's 1 GiB window at KERNEL_VMA, 2 MiB pages), CR4 = PAE [| LA57],
+;   EFER = LME | NXE, CR0 = PG | WP | NE | ET | MP | PE, RSP = top of boot_stack
+;   (virtual), RBP = 0, RDI = MBI physical address, RSI = magic,
+;   RDX = load delta (physical load address - link address), IF = 0.
 ; On failure (bad magic, no long mode, no PAE, no NX) it prints one line on COM1 and halts.
+;
+; Relocation: the header's relocatable tag lets GRUB load the image at any 2 MiB-aligned
+; physical address between 2 MiB and 4 GiB; the virtual addresses stay the linked ones.
+; The 32-bit code below runs at the physical load address, so it addresses its own data
+; as EBP + PHYS(symbol), EBP = the load delta, read from the MBI's load-base tag (21;
+; 0 when the loader did not relocate). Until EBP is known there is no stack.
 
 KERNEL_VMA      equ 0xffffffff80000000
 MB2_MAGIC       equ 0xe85250d6
 MB2_BOOT_MAGIC  equ 0x36d76289
 COM1            equ 0x3f8
 %define PHYS(x) ((x) - KERNEL_VMA)
+LINK_BASE       equ 0x200000                ; linker.ld: KERNEL_LINK_PA
+LOAD_ALIGN      equ 0x200000                ; 2 MiB: the early map uses 2 MiB pages
+LOAD_MAX        equ 0xffffffff              ; the image must end below 4 GiB
+%ifndef LOAD_PREFERENCE
+LOAD_PREFERENCE equ 1                       ; 0 none, 1 lowest address, 2 highest
+%endif
+%ifndef LOAD_MIN
+LOAD_MIN        equ LINK_BASE               ; lowest load address
+%endif
+MB2_TAG_LOAD_BASE equ 21
 
 PTE_P           equ 1 << 0
 PTE_W           equ 1 << 1
@@ -47,7 +64,16 @@ mb2_header:
         dd 14                               ; ACPI 1.0 RSDP
         dd 15                               ; ACPI 2.0 RSDP
         dd 17                               ; EFI memory map
+        dd MB2_TAG_LOAD_BASE                ; image load base physical address
 .info_request_end:
+        align 8
+.relocatable:                               ; load anywhere (optional: a loader that
+        dw 10, 1                            ; ignores it loads at the link address)
+        dd 24
+        dd LOAD_MIN                         ; lowest load address
+        dd LOAD_MAX                         ; highest end address
+        dd LOAD_ALIGN
+        dd LOAD_PREFERENCE
         align 8
 .entry:                                     ; entry address (physical)
         dw 3, 0
@@ -65,9 +91,38 @@ global _start32
 _start32:
         cli
         cld
-        mov esp, PHYS(boot_stack_top)
         mov edi, eax                        ; magic
         mov esi, ebx                        ; MBI
+        ; EBP = load delta: the MBI's load-base tag - LINK_BASE, or 0 when EAX is not
+        ; the multiboot2 magic or the tag is absent. Relative jumps only, no stack yet.
+        xor ebp, ebp
+        cmp edi, MB2_BOOT_MAGIC
+        jne .have_delta
+        mov ebx, esi
+        mov ecx, [ebx]                      ; total size
+        add ecx, ebx                        ; end
+        add ebx, 8
+.tag:
+        lea eax, [ebx + 12]
+        cmp eax, ecx
+        ja .have_delta
+        mov eax, [ebx]
+        test eax, eax
+        jz .have_delta                      ; end tag
+        cmp eax, MB2_TAG_LOAD_BASE
+        je .load_base
+        mov eax, [ebx + 4]
+        cmp eax, 8
+        jb .have_delta                      ; malformed: the C parser reports it
+        add eax, 7
+        and eax, ~7
+        add ebx, eax
+        jmp .tag
+.load_base:
+        mov ebp, [ebx + 8]
+        sub ebp, LINK_BASE
+.have_delta:
+        lea esp, [ebp + PHYS(boot_stack_top)]
         call serial_init32
 
         cmp edi, MB2_BOOT_MAGIC
@@ -95,10 +150,10 @@ _start32:
         mov cr4, eax
         test eax, CR4_LA57
         jz .four_level
-        mov eax, PHYS(early_pml5)
+        lea eax, [ebp + PHYS(early_pml5)]
         jmp .load_cr3
 .four_level:
-        mov eax, PHYS(early_pml4)
+        lea eax, [ebp + PHYS(early_pml4)]
 .load_cr3:
         mov cr3, eax
 
@@ -110,8 +165,16 @@ _start32:
         mov eax, CR0_VALUE
         mov cr0, eax
 
-        lgdt [PHYS(early_gdt_ptr)]
-        jmp 0x08:PHYS(long_mode_low)
+        ; GDTR on the stack: the table's physical address depends on the load address
+        lea eax, [ebp + PHYS(early_gdt)]
+        push eax
+        push word early_gdt_end - early_gdt - 1
+        lgdt [esp]
+        add esp, 6
+        lea eax, [ebp + PHYS(long_mode_low)]
+        push dword 0x08
+        push eax
+        retf                                ; far jump to 64-bit code at its load address
 
 .bad_magic:
         mov eax, PHYS(msg_bad_magic)
@@ -127,30 +190,30 @@ _start32:
         jmp boot_fail32
 
 ; build_early_tables: identity-map 0..4 GiB, map the same 4 GiB at PAGE_OFFSET, and
-; KERNEL_VMA..+2 GiB to 0..2 GiB, all with 2 MiB pages. Clobbers EAX, ECX, EDX, EDI.
+; the 1 GiB from KERNEL_VMA to the image's physical load address - LINK_BASE, all with
+; 2 MiB pages. EBP = load delta. Clobbers EAX, ECX, EDX, EDI.
 build_early_tables:
         push edi
-        mov edi, PHYS(early_tables_start)
+        lea edi, [ebp + PHYS(early_tables_start)]
         mov ecx, (early_tables_end - early_tables_start) / 4
         xor eax, eax
         rep stosd
 
         ; four page directories of 512 x 2 MiB = 0..4 GiB
-        mov edi, PHYS(early_pd)
+        lea edi, [ebp + PHYS(early_pd)]
         mov eax, PTE_P | PTE_W | PTE_PS
-        xor edx, edx                        ; high dword of the physical address
         mov ecx, 4 * 512
-.fill_pd:
-        mov [edi], eax
-        mov [edi + 4], edx
-        add eax, 0x200000
-        adc edx, 0
-        add edi, 8
-        loop .fill_pd
+        call fill_pd
+
+        ; the image's directory: KERNEL_VMA + n * 2 MiB -> load delta + n * 2 MiB
+        lea edi, [ebp + PHYS(early_pd_image)]
+        lea eax, [ebp + (PTE_P | PTE_W | PTE_PS)]
+        mov ecx, 512
+        call fill_pd
 
         ; low PDPT: entries 0..3 -> the four PDs (identity)
-        mov edi, PHYS(early_pdpt_low)
-        mov eax, PHYS(early_pd) + (PTE_P | PTE_W)
+        lea edi, [ebp + PHYS(early_pdpt_low)]
+        lea eax, [ebp + PHYS(early_pd) + (PTE_P | PTE_W)]
         mov ecx, 4
 .fill_pdpt:
         mov [edi], eax
@@ -158,18 +221,34 @@ build_early_tables:
         add edi, 8
         loop .fill_pdpt
 
-        ; high PDPT: entries 510, 511 -> PD 0, 1 (KERNEL_VMA = -2 GiB)
-        mov dword [PHYS(early_pdpt_high) + 510 * 8], PHYS(early_pd) + (PTE_P | PTE_W)
-        mov dword [PHYS(early_pdpt_high) + 511 * 8], PHYS(early_pd) + 4096 + (PTE_P | PTE_W)
+        ; high PDPT: entry 510 -> the image's directory (KERNEL_VMA = -2 GiB)
+        lea eax, [ebp + PHYS(early_pd_image) + (PTE_P | PTE_W)]
+        mov [ebp + PHYS(early_pdpt_high) + 510 * 8], eax
 
-        mov dword [PHYS(early_pml4)], PHYS(early_pdpt_low) + (PTE_P | PTE_W)
-        mov dword [PHYS(early_pml4) + 511 * 8], PHYS(early_pdpt_high) + (PTE_P | PTE_W)
+        lea eax, [ebp + PHYS(early_pdpt_low) + (PTE_P | PTE_W)]
+        mov [ebp + PHYS(early_pml4)], eax
         ; PAGE_OFFSET (0xffff888000000000, PML4 index 273) -> the same 0..4 GiB
-        mov dword [PHYS(early_pml4) + 273 * 8], PHYS(early_pdpt_low) + (PTE_P | PTE_W)
+        mov [ebp + PHYS(early_pml4) + 273 * 8], eax
+        lea eax, [ebp + PHYS(early_pdpt_high) + (PTE_P | PTE_W)]
+        mov [ebp + PHYS(early_pml4) + 511 * 8], eax
         ; 5-level: both ends of the PML5 point at the same PML4
-        mov dword [PHYS(early_pml5)], PHYS(early_pml4) + (PTE_P | PTE_W)
-        mov dword [PHYS(early_pml5) + 511 * 8], PHYS(early_pml4) + (PTE_P | PTE_W)
+        lea eax, [ebp + PHYS(early_pml4) + (PTE_P | PTE_W)]
+        mov [ebp + PHYS(early_pml5)], eax
+        mov [ebp + PHYS(early_pml5) + 511 * 8], eax
         pop edi
+        ret
+
+; fill_pd: ECX 2 MiB entries at EDI, the first = EAX (low dword; high dword 0),
+; each 2 MiB above the last. Clobbers EAX, ECX, EDX, EDI.
+fill_pd:
+        xor edx, edx                        ; high dword of the physical address
+.next:
+        mov [edi], eax
+        mov [edi + 4], edx
+        add eax, 0x200000
+        adc edx, 0
+        add edi, 8
+        loop .next
         ret
 
 ; want_la57: EAX = CR4_LA57 when the CPU has LA57 (CPUID.(7,0):ECX bit 16) and the
@@ -265,9 +344,10 @@ serial_init32:
         out dx, al                          ; DTR | RTS
         ret
 
-; boot_fail32: print the NUL-terminated string at EAX on COM1, then halt forever.
+; boot_fail32: print the NUL-terminated string at EBP + EAX (EAX = PHYS(string)) on
+; COM1, then halt forever.
 boot_fail32:
-        mov esi, eax
+        lea esi, [ebp + eax]
 .char:
         mov dx, COM1 + 5
 .wait:
@@ -300,11 +380,12 @@ long_mode_high:
         mov fs, ax
         mov gs, ax
         mov rsp, boot_stack_top
-        xor ebp, ebp
-        ; kmain(mbi_pa = RDI, magic = RSI); 32-bit moves zero-extend
+        ; kmain(mbi_pa = RDI, magic = RSI, load delta = RDX); 32-bit moves zero-extend
         mov eax, edi                        ; magic
         mov edi, esi                        ; MBI
         mov esi, eax
+        mov edx, ebp
+        xor ebp, ebp
         extern kmain
         call kmain
 .hang:
@@ -324,9 +405,6 @@ early_gdt:
         dq 0x00af9a000000ffff               ; 0x08: 64-bit code
         dq 0x00cf92000000ffff               ; 0x10: data
 early_gdt_end:
-early_gdt_ptr:
-        dw early_gdt_end - early_gdt - 1
-        dd PHYS(early_gdt)
 
 ; The early tables live in their own section after .bss: once the kernel runs on its
 ; own root they are left out of the kernel image mapping and their frames are freed.
@@ -339,6 +417,7 @@ early_pml4:      resb 4096
 early_pdpt_low:  resb 4096
 early_pdpt_high: resb 4096
 early_pd:        resb 4 * 4096
+early_pd_image:  resb 4096
 early_tables_end:
 
 section .bss

@@ -77,6 +77,32 @@ static void apply_console(void)
 	uart_init(ports[c[4] - '0'], (uint32_t)baud);
 }
 
+/* How long dmap_init() took: cycles, and milliseconds once the TSC rate is known. */
+static void print_setup_time(void)
+{
+	uint64_t cycles = dmap_boot_cycles(), khz = smp_report()->tsc_khz;
+
+	kprintf("# direct map and split pool set up in %llu cycles", (unsigned long long)cycles);
+	if (khz)
+		kprintf(" (%llu.%03llu ms at %llu kHz)", (unsigned long long)(cycles / khz),
+			(unsigned long long)(cycles * 1000 / khz % 1000), (unsigned long long)khz);
+	kprintf("\n");
+}
+
+/* Where the pool chunks lie: those below 4 GiB built the map, the rest are high. */
+static void print_pool_placement(void)
+{
+	uint64_t n = pool_nr_chunks(), low = 0;
+
+	for (uint64_t i = 0; i < n; i++)
+		low += pool_chunk(i) < 4 * GiB;
+	if (n)
+		kprintf("# split pool placement: %llu chunks below 4 GiB, %llu above; lowest at "
+			"0x%llx, highest at 0x%llx\n",
+			(unsigned long long)low, (unsigned long long)(n - low),
+			(unsigned long long)pool_chunk(0), (unsigned long long)pool_chunk(n - 1));
+}
+
 /* Direct map layout, pool and table counts. */
 static void print_memory_management(void)
 {
@@ -89,12 +115,14 @@ static void print_memory_management(void)
 		(unsigned long long)(ram / MiB), (unsigned long long)PAGE_OFFSET,
 		(unsigned long long)st.leaves[2], (unsigned long long)st.leaves[1],
 		(unsigned long long)st.leaves[0], (unsigned long long)st.bytes);
+	print_setup_time();
 	kprintf("# split pool: %llu frames (%llu KiB, %llu.%03llu%% of RAM) in %llu chunks, "
 		"%llu free\n",
 		(unsigned long long)pool_total(), (unsigned long long)(pool_total() * 4),
 		(unsigned long long)(pool_total() * PAGE_SIZE * 100 / ram),
 		(unsigned long long)(pool_total() * PAGE_SIZE * 100000 / ram % 1000),
 		(unsigned long long)pool_nr_chunks(), (unsigned long long)pool_free_count());
+	print_pool_placement();
 	if (pgprot_enforced())
 		kprintf("# page-table protection: %s (pks_tables=%s), key %d write-disabled "
 			"outside the page-table helpers\n",
@@ -143,6 +171,10 @@ static void print_boot_header(const struct boot_info *bi)
 	kprintf("# Warden %s\n", WARDEN_VERSION);
 	kprintf("# bootloader: %s\n", bi->loader[0] ? bi->loader : "(not named)");
 	kprintf("# firmware: %s\n", bi->uefi ? "UEFI" : "BIOS");
+	kprintf("# image: loaded at 0x%llx (linked at 0x%llx), %llu KiB\n",
+		(unsigned long long)kernel_pa_start(),
+		(unsigned long long)(kernel_pa_start() - kernel_load_delta),
+		(unsigned long long)((kernel_pa_end() - kernel_pa_start()) / KiB));
 	kprintf("# cmdline: %s\n", bi->cmdline[0] ? bi->cmdline : "(empty)");
 	for (int i = 0; (problem = cmdline_problem(i)); i++)
 		kprintf("# cmdline: %s (ignored)\n", problem);
@@ -193,7 +225,7 @@ static void init_memory(void)
 		limit = ~0ULL;
 	if (frame_init(&boot_info, limit) != 0)
 		panic("kmain: memory map too fragmented for the frame allocator");
-	frame_reserve((phys_addr_t)(__kernel_start - KERNEL_VMA),
+	frame_reserve(kernel_image_pa((uint64_t)__kernel_start),
 		      (uint64_t)(__kernel_end - __kernel_start));
 	frame_reserve(boot_info.mbi_pa, boot_info.mbi_size);
 	pks_setup();
@@ -236,8 +268,9 @@ static void run_tests(void)
 	ktest_run_all();
 }
 
-void kmain(phys_addr_t mbi_pa, uint32_t magic)
+void kmain(phys_addr_t mbi_pa, uint32_t magic, uint64_t load_delta)
 {
+	kernel_load_delta = load_delta;
 	uart_init(COM1_PORT, 115200);
 	gdt_init();
 	idt_init();

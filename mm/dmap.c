@@ -1,16 +1,21 @@
 /* mm/dmap.c - builds the kernel's own root: kernel image W^X + the direct map.
  *
- * Order at boot (still on the entry code's tables, which map 0..4 GiB at
- * PAGE_OFFSET, so every table page written here must lie below 4 GiB - the frame
- * allocator and the pool hand out the lowest frames first):
+ * Order at boot. Phase 1 runs on the entry code's tables, which map only 0..4 GiB
+ * at PAGE_OFFSET, so every table page written then must lie below 4 GiB:
  *   1. RAM ranges to map, and those held back by mem=
- *   2. the split pool, sized from those ranges (mm/pool.c)
- *   3. the grouped cache's boot block; the root and the image tables come from it
+ *   2. a table-cache block below 4 GiB, explicitly; the root and the image tables
+ *      come from it (the AP trampoline also loads the root's address in 32-bit mode)
+ *   3. the split pool, sized from the ranges: enough chunks below 4 GiB for what
+ *      phase 1 maps, the rest from the top of RAM (mm/pool.c)
  *   4. kernel image: .text RX, .rodata R, .data/.bss RW (4 KiB pages)
- *   5. direct map, largest uniform leaf at each step; pool chunks and the cache
+ *   5. RAM below 4 GiB, largest uniform leaf at each step (pool chunks and the cache
  *      block get 2 MiB leaves with the page-table key, the image's .text/.rodata
- *      alias is read-only
- *   6. CR3 switch, CR4.PGE, full flush; the entry code's tables are freed
+ *      alias is read-only), and every pool chunk above 4 GiB as a keyed 2 MiB leaf;
+ *      the pool hands out only frames below 4 GiB meanwhile
+ *   6. CR3 switch, CR4.PGE, full flush
+ * Phase 2 runs on the kernel's root, where every pool frame is now reachable:
+ *   7. RAM above 4 GiB; then the entry code's tables are freed
+ * Boot cost is a walk over the leaves (1 GiB where possible), flat in RAM size.
  */
 #include "mm/dmap.h"
 #include "mm/frame.h"
@@ -32,18 +37,24 @@ static int nr_ram, nr_held;
 static bool has_1g;
 static int table_key;
 static struct dmap_stats boot_stats;
+static uint64_t boot_cycles;
+uint64_t kernel_load_delta;
+
+/* The entry code maps 0..4 GiB (boot/entry.asm): table pages written before the
+ * switch to the kernel's root must lie below this. */
+#define EARLY_MAP_LIMIT (4 * GiB)
 
 phys_addr_t kernel_pa_start(void)
 {
-	return (uint64_t)__kernel_start - KERNEL_VMA;
+	return kernel_image_pa((uint64_t)__kernel_start);
 }
 phys_addr_t kernel_pa_end(void)
 {
-	return (uint64_t)__bss_end - KERNEL_VMA;
+	return kernel_image_pa((uint64_t)__bss_end);
 }
 phys_addr_t kernel_ro_pa_end(void)
 {
-	return (uint64_t)__rodata_end - KERNEL_VMA;
+	return kernel_image_pa((uint64_t)__rodata_end);
 }
 int dmap_table_key(void)
 {
@@ -136,8 +147,9 @@ static uint64_t leaf_prot(phys_addr_t pa, uint64_t size)
 	return PAGE_KERNEL_RW;
 }
 
-/* Maps [base, end) of RAM at PAGE_OFFSET with the largest uniform leaves. */
-static void map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end)
+/* Maps [base, end) of RAM at PAGE_OFFSET with the largest uniform leaves; with
+ * skip_chunks, pool chunks (mapped already) are left as they are. */
+static void map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end, bool skip_chunks)
 {
 	for (phys_addr_t pa = base; pa < end;) {
 		int level = has_1g ? PT_LEVEL_PUD : PT_LEVEL_PMD;
@@ -151,6 +163,10 @@ static void map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end)
 				break;
 		}
 		prot = leaf_prot(pa, size);
+		if (skip_chunks && level == PT_LEVEL_PMD && pool_contains(pa)) {
+			pa += size;
+			continue;
+		}
 		/* Invariant: the pool holds every table the direct map can need. */
 		if (pt_map_leaf(root, PAGE_OFFSET + pa, pa, level, prot))
 			panic("dmap: cannot map 0x%llx (%s leaf): pool sized wrong",
@@ -169,7 +185,7 @@ static void map_kernel_image(phys_addr_t root)
 				: va < (uint64_t)__rodata_end ? PAGE_KERNEL_RO
 							      : PAGE_KERNEL_RW;
 
-		if (pt_map_leaf(root, va, va - KERNEL_VMA, PT_LEVEL_PTE, prot))
+		if (pt_map_leaf(root, va, kernel_image_pa(va), PT_LEVEL_PTE, prot))
 			panic("dmap: cannot map the kernel image at 0x%llx",
 			      (unsigned long long)va);
 	}
@@ -178,40 +194,147 @@ static void map_kernel_image(phys_addr_t root)
 /* Step 6: the entry code's tables are no table pages any more: free them. */
 static void retire_boot_tables(void)
 {
-	phys_addr_t pa = (uint64_t)__boot_tables_start - KERNEL_VMA;
+	phys_addr_t pa = kernel_image_pa((uint64_t)__boot_tables_start);
 	uint64_t len = (uint64_t)(__boot_tables_end - __boot_tables_start);
 
 	if (frame_add_range(pa, len))
 		panic("dmap: cannot hand the boot tables back to the frame allocator");
 }
 
+/* Clips the RAM ranges to [lo, hi) into out[]; returns how many. */
+static int clip_ranges(struct pa_range *out, uint64_t lo, uint64_t hi)
+{
+	int n = 0;
+
+	for (int i = 0; i < nr_ram; i++) {
+		uint64_t b = MAX(ram[i].base, lo), e = MIN(ram[i].base + ram[i].len, hi);
+
+		if (b < e)
+			out[n++] = (struct pa_range){ b, e - b };
+	}
+	return n;
+}
+
+/* Pool chunks at or above `from`, merged into ranges in out[]; returns how many. */
+static int chunk_ranges(struct pa_range *out, phys_addr_t from)
+{
+	int n = 0;
+
+	for (uint64_t i = 0; i < pool_nr_chunks(); i++) {
+		phys_addr_t c = pool_chunk(i);
+
+		if (c < from)
+			continue;
+		if (n && out[n - 1].base + out[n - 1].len == c)
+			out[n - 1].len += POOL_CHUNK_SIZE;
+		else if (n < MAX_RANGES)
+			out[n++] = (struct pa_range){ c, POOL_CHUNK_SIZE };
+		else
+			out[n - 1].len = c + POOL_CHUNK_SIZE - out[n - 1].base; /* over-count */
+	}
+	return n;
+}
+
+/* At most how many tables phase 1 needs for RAM below EARLY_MAP_LIMIT with the
+ * largest leaves: the pmd and pud tables of a 2 MiB map, plus a pte table at each
+ * end of each range and at each end of the image's read-only part (everything else
+ * that is mapped differently, pool chunks and cache blocks, is 2 MiB aligned). */
+static uint64_t low_tables_bound(void)
+{
+	static struct pa_range tmp[MAX_RANGES];
+	int n = clip_ranges(tmp, 0, EARLY_MAP_LIMIT);
+
+	return pool_tables_for_leaves(tmp, n, 21) + 2 * (uint64_t)n + 2;
+}
+
+/* Step 3: the split pool. Phase 1 writes tables while only the entry code's map
+ * reaches memory, so enough pool frames must lie below EARLY_MAP_LIMIT for low RAM
+ * and for the pmd/pud tables of the chunks above it; the rest comes from the top. */
+static void reserve_pool(void)
+{
+	static struct pa_range tmp[MAX_RANGES];
+	uint64_t total = pool_tables_needed(ram, nr_ram);
+	uint64_t need = low_tables_bound() + POOL_BOOTSTRAP_FRAMES;
+
+	if (pool_init(total, need, EARLY_MAP_LIMIT))
+		panic("dmap: not enough RAM for the split pool (%llu frames, %llu of them below "
+		      "4 GiB for building the direct map)",
+		      (unsigned long long)(pool_chunks_needed(total) * POOL_CHUNK_FRAMES),
+		      (unsigned long long)need);
+	need += pool_tables_for_leaves(tmp, chunk_ranges(tmp, EARLY_MAP_LIMIT), 21);
+	if (pool_grow_low(need, EARLY_MAP_LIMIT))
+		panic("dmap: the split pool needs %llu free frames below 4 GiB to build the direct "
+		      "map, and RAM there has no more free 2 MiB runs",
+		      (unsigned long long)need);
+}
+
+/* Maps every pool chunk at or above `from` as a keyed 2 MiB leaf. */
+static void map_high_chunks(phys_addr_t root, phys_addr_t from)
+{
+	uint64_t keyed = PAGE_KERNEL_RW | PTE_PKEY(table_key);
+
+	for (uint64_t i = 0; i < pool_nr_chunks(); i++) {
+		phys_addr_t c = pool_chunk(i);
+
+		if (c >= from && pt_map_leaf(root, PAGE_OFFSET + c, c, PT_LEVEL_PMD, keyed))
+			panic("dmap: no pool frame below 4 GiB left to map pool chunk 0x%llx",
+			      (unsigned long long)c);
+	}
+}
+
+/* Phase 1, on the entry code's tables: the root and the image tables from a cache
+ * block below 4 GiB (the AP trampoline loads CR3 in 32-bit mode), then the image,
+ * RAM below 4 GiB and every pool chunk, with pool frames below 4 GiB only. */
+static phys_addr_t build_reachable(void)
+{
+	phys_addr_t block = frame_alloc_run_below(512, 2 * MiB, EARLY_MAP_LIMIT), root;
+
+	if (!block)
+		panic("dmap: no free 2 MiB block below 4 GiB for the root and the image tables");
+	ptcache_init(block);
+	root = pt_alloc(pt_root_level(), 0);
+	/* Invariant: the root is below 4 GiB (entry code's map, 32-bit AP trampoline). */
+	if (!root || root >= EARLY_MAP_LIMIT)
+		panic("dmap: no root table below 4 GiB");
+	reserve_pool();
+	pool_set_alloc_limit(EARLY_MAP_LIMIT);
+	map_kernel_image(root);
+	for (int i = 0; i < nr_ram && ram[i].base < EARLY_MAP_LIMIT; i++)
+		map_ram(root, ram[i].base, MIN(ram[i].base + ram[i].len, EARLY_MAP_LIMIT), false);
+	map_high_chunks(root, EARLY_MAP_LIMIT);
+	pool_set_alloc_limit(~0ULL);
+	return root;
+}
+
 void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
 {
-	phys_addr_t root, block;
+	uint64_t start = rdtsc();
+	phys_addr_t root;
 
 	pt_init();
 	has_1g = cpu.pdpe1gb;
 	table_key = pt_key;
 	collect_ranges(bi, limit);
-	if (pool_init(pool_tables_needed(ram, nr_ram)))
-		panic("dmap: not enough RAM for the split pool");
-	block = frame_alloc_run(512, 2 * MiB);
-	if (!block)
-		panic("dmap: no 2 MiB block for the table cache");
-	ptcache_init(block);
-	root = pt_alloc(pt_root_level(), 0);
-	if (!root)
-		panic("dmap: no root table");
-	map_kernel_image(root);
-	for (int i = 0; i < nr_ram; i++)
-		map_ram(root, ram[i].base, ram[i].base + ram[i].len);
+	root = build_reachable();
 	pt_set_kernel_root(root);
 	write_cr3(root);
 	if (cpu.pge)
 		write_cr4(read_cr4() | CR4_PGE);
 	flush_tlb_all();
+	/* Phase 2, on the kernel's root: RAM above 4 GiB, tables from anywhere in the pool. */
+	for (int i = 0; i < nr_ram; i++)
+		if (ram[i].base + ram[i].len > EARLY_MAP_LIMIT)
+			map_ram(root, MAX(ram[i].base, EARLY_MAP_LIMIT), ram[i].base + ram[i].len,
+				true);
+	flush_tlb_all();
 	retire_boot_tables();
 	dmap_stats(&boot_stats);
+	boot_cycles = rdtsc() - start;
+}
+
+uint64_t dmap_boot_cycles(void)
+{
+	return boot_cycles;
 }
 
 /* Counts direct-map leaves by level. */
@@ -339,7 +462,7 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len)
 	}
 	first = pa + len - k * POOL_CHUNK_SIZE;
 	map_new_chunks(first, k);
-	map_ram(pt_kernel_root(), pa, first);
+	map_ram(pt_kernel_root(), pa, first, false);
 	list_insert(ram, &nr_ram, r);
 	if (frame_add_range(pa, first - pa))
 		panic("dmap_hotadd: the frame allocator refused 0x%llx", (unsigned long long)pa);
@@ -427,7 +550,7 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len)
 		for (phys_addr_t c = first; c < pa + len; c += POOL_CHUNK_SIZE)
 			pt_map_leaf(pt_kernel_root(), PAGE_OFFSET + c, c, PT_LEVEL_PMD,
 				    PAGE_KERNEL_RW | PTE_PKEY(table_key));
-		map_ram(pt_kernel_root(), pa, first);
+		map_ram(pt_kernel_root(), pa, first, false);
 		list_insert(ram, &nr_ram, r);
 		return -EBUSY;
 	}

@@ -16,7 +16,17 @@
 
 #define PAGE_OFFSET   0xffff888000000000ULL
 #define DMAP_MAX_SPAN (64 * TiB)
-#define KERNEL_VMA    0xffffffff80000000ULL
+#define KERNEL_VMA    0xffffffff80000000ULL /* linker.ld: the image at KERNEL_VMA + 2 MiB */
+
+/* How far above its link address (2 MiB) the loader put the image; set once by
+ * kmain from the entry code. The image's virtual addresses never move. */
+extern uint64_t kernel_load_delta;
+
+/* Physical address of a kernel-image virtual address (linked address + load delta). */
+static inline phys_addr_t kernel_image_pa(uint64_t va)
+{
+	return va - KERNEL_VMA + kernel_load_delta;
+}
 
 static inline void *pa_to_va(phys_addr_t pa)
 {
@@ -58,6 +68,8 @@ bool dmap_has_1g(void);
 void dmap_stats(struct dmap_stats *s);
 /* The layout the boot map had, for comparisons after split/merge. */
 const struct dmap_stats *dmap_boot_stats(void);
+/* TSC cycles dmap_init() took (pool reservation and the whole direct map). */
+uint64_t dmap_boot_cycles(void);
 
 /* The protection key direct-map leaves of table pages carry (0 when none). */
 int dmap_table_key(void);

@@ -269,33 +269,80 @@ phys_addr_t frame_alloc(void)
 	return frame_alloc_run(1, PAGE_SIZE);
 }
 
+/* True when count/align make a valid request; else says why and returns false. */
+static bool run_request_ok(const char *fn, uint64_t count, uint64_t align)
+{
+	if (count == 0 || count > PA_MAX >> PAGE_SHIFT || align < PAGE_SIZE ||
+	    (align & (align - 1)) != 0) {
+		kprintf("%s: bad request (%llu frames, align 0x%llx)\n", fn,
+			(unsigned long long)count, (unsigned long long)align);
+		return false;
+	}
+	return true;
+}
+
+/* Where a run of `size` bytes on an `align` boundary fits in extent x below limit:
+ * the lowest such address (top = false) or the highest (top = true); 0 if none. */
+static phys_addr_t fit_in_extent(const struct extent *x, uint64_t size, uint64_t align,
+				 phys_addr_t limit, bool top)
+{
+	phys_addr_t end = MIN(x->end, limit), pa;
+
+	if (end <= x->start || end - x->start < size)
+		return 0;
+	pa = top ? ALIGN_DOWN(end - size, align) : ALIGN_UP(x->start, align);
+	if (pa < x->start || pa > end - size)
+		return 0; /* no aligned start inside, or the boundary wrapped */
+	return pa;
+}
+
+/* Takes [pa, pa + size) from the free extents; false when that would split an
+ * extent while the table is full. */
+static bool take_run(phys_addr_t pa, uint64_t size)
+{
+	if (ext_remove_needs_slot(&free_set, pa, pa + size) && ext_full(&free_set))
+		return false;
+	ext_remove(&free_set, pa, pa + size);
+	nr_free_frames -= size >> PAGE_SHIFT;
+	return true;
+}
+
+/* The lowest (or highest, top) fitting run ending at or below limit, taken; or 0. */
+static phys_addr_t alloc_run(uint64_t count, uint64_t align, phys_addr_t limit, bool top)
+{
+	uint64_t size = count << PAGE_SHIFT;
+
+	for (int k = 0; k < free_set.nr; k++) {
+		const struct extent *x = &free_set.e[top ? free_set.nr - 1 - k : k];
+		phys_addr_t pa = fit_in_extent(x, size, align, limit, top);
+
+		if (pa && take_run(pa, size))
+			return pa;
+	}
+	return 0;
+}
+
 /* The lowest run of `count` free frames starting on an `align` boundary, or 0.
  * A run that would split an extent while the table is full is passed over. */
 phys_addr_t frame_alloc_run(uint64_t count, uint64_t align)
 {
-	uint64_t size = count << PAGE_SHIFT;
-
-	if (count == 0 || count > PA_MAX >> PAGE_SHIFT || align < PAGE_SIZE ||
-	    (align & (align - 1)) != 0) {
-		kprintf("frame_alloc_run: bad request (%llu frames, align 0x%llx)\n",
-			(unsigned long long)count, (unsigned long long)align);
+	if (!run_request_ok("frame_alloc_run", count, align))
 		return 0;
-	}
-	for (int i = 0; i < free_set.nr; i++) {
-		const struct extent *x = &free_set.e[i];
-		phys_addr_t pa = ALIGN_UP(x->start, align);
+	return alloc_run(count, align, PA_MAX, false);
+}
 
-		if (pa < x->start)
-			break; /* the boundary wrapped: no higher extent fits */
-		if (pa >= x->end || x->end - pa < size)
-			continue;
-		if (ext_remove_needs_slot(&free_set, pa, pa + size) && ext_full(&free_set))
-			continue;
-		ext_remove(&free_set, pa, pa + size);
-		nr_free_frames -= count;
-		return pa;
-	}
-	return 0;
+phys_addr_t frame_alloc_run_below(uint64_t count, uint64_t align, phys_addr_t limit)
+{
+	if (!run_request_ok("frame_alloc_run_below", count, align))
+		return 0;
+	return alloc_run(count, align, limit, false);
+}
+
+phys_addr_t frame_alloc_run_top(uint64_t count, uint64_t align)
+{
+	if (!run_request_ok("frame_alloc_run_top", count, align))
+		return 0;
+	return alloc_run(count, align, PA_MAX, true);
 }
 
 /* Frees one frame; see frame_free_run(). */

@@ -24,6 +24,11 @@ phys_addr_t frame_alloc(void);
 /* `count` contiguous frames aligned to `align` bytes (a power of two >= 4 KiB),
  * or 0 when no such run exists. */
 phys_addr_t frame_alloc_run(uint64_t count, uint64_t align);
+/* As frame_alloc_run, but the run must end at or below `limit` (e.g. 4 GiB for
+ * what 32-bit code or the entry code's map must reach). */
+phys_addr_t frame_alloc_run_below(uint64_t count, uint64_t align, phys_addr_t limit);
+/* As frame_alloc_run, but the highest such run (high memory first). */
+phys_addr_t frame_alloc_run_top(uint64_t count, uint64_t align);
 /* Returns frames to the allocator. 0, or -EINVAL (not owned / not aligned) or
  * -EEXIST (some frame already free); on error nothing changes. */
 int frame_free(phys_addr_t pa);

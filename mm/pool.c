@@ -18,7 +18,8 @@ static phys_addr_t meta_pa;
 static uint64_t meta_frames;
 static uint64_t nr_chunks, cap_chunks;
 static uint64_t free_frames;
-static uint64_t hint; /* no chunk below this index has a free frame */
+static uint64_t hint;			/* no chunk below this index has a free frame */
+static phys_addr_t alloc_limit = ~0ULL; /* pool_alloc hands out nothing at or above */
 
 /* Counts the distinct regions of 2^shift bytes the sorted ranges touch. */
 static uint64_t count_regions(const struct pa_range *r, int n, unsigned int shift)
@@ -41,9 +42,18 @@ static uint64_t count_regions(const struct pa_range *r, int n, unsigned int shif
 	return count;
 }
 
+uint64_t pool_tables_for_leaves(const struct pa_range *r, int n, unsigned int leaf_shift)
+{
+	uint64_t tables = 0;
+
+	for (unsigned int shift = leaf_shift + 9; shift <= 39; shift += 9)
+		tables += count_regions(r, n, shift);
+	return tables;
+}
+
 uint64_t pool_tables_needed(const struct pa_range *r, int n)
 {
-	return count_regions(r, n, 21) + count_regions(r, n, 30) + count_regions(r, n, 39);
+	return pool_tables_for_leaves(r, n, 12);
 }
 
 /* Makes room for `want` chunks; the metadata moves to new frames if it must. */
@@ -108,27 +118,91 @@ uint64_t pool_chunks_needed(uint64_t frames)
 	return (frames + POOL_BOOTSTRAP_FRAMES + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
 }
 
-int pool_init(uint64_t frames)
+/* Sorts the chunk array by address (Shell sort: pool_init appends the chunks it
+ * takes from the top in descending order, and an insertion each would be O(n^2)). */
+static void sort_chunks(void)
+{
+	for (uint64_t gap = nr_chunks / 2; gap; gap /= 2)
+		for (uint64_t i = gap; i < nr_chunks; i++)
+			for (uint64_t j = i; j >= gap && chunks[j - gap].pa > chunks[j].pa;
+			     j -= gap) {
+				struct frameset t = chunks[j];
+
+				chunks[j] = chunks[j - gap];
+				chunks[j - gap] = t;
+			}
+	hint = 0;
+}
+
+/* Takes one chunk below `limit` (low) or from the top of RAM and appends it to the
+ * chunk array, which has room (reserve_meta) and must be sorted afterwards. */
+static int append_chunk(bool low, phys_addr_t limit)
+{
+	phys_addr_t pa = low ? frame_alloc_run_below(POOL_CHUNK_FRAMES, POOL_CHUNK_SIZE, limit)
+			     : frame_alloc_run_top(POOL_CHUNK_FRAMES, POOL_CHUNK_SIZE);
+
+	if (!pa)
+		return -ENOMEM;
+	frameset_init(&chunks[nr_chunks++], pa);
+	free_frames += POOL_CHUNK_FRAMES;
+	return 0;
+}
+
+int pool_init(uint64_t frames, uint64_t low_frames, phys_addr_t low_limit)
 {
 	uint64_t want = pool_chunks_needed(frames);
+	uint64_t low = (low_frames + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
+	int rc = 0;
 
-	if (reserve_meta(want))
+	want = MAX(want, low);
+	if (reserve_meta(nr_chunks + want))
 		return -ENOMEM;
-	for (uint64_t i = 0; i < want; i++) {
-		phys_addr_t pa = frame_alloc_run(POOL_CHUNK_FRAMES, POOL_CHUNK_SIZE);
+	for (uint64_t i = 0; i < want && !rc; i++) {
+		rc = append_chunk(i < low, low_limit);
+		if (rc)
+			kprintf("pool_init: only %llu of %llu 2 MiB chunks available%s\n",
+				(unsigned long long)i, (unsigned long long)want,
+				i < low ? " below the low limit" : "");
+	}
+	sort_chunks();
+	return rc;
+}
 
-		if (!pa || pool_add_chunk(pa)) {
-			kprintf("pool_init: only %llu of %llu 2 MiB chunks available\n",
-				(unsigned long long)i, (unsigned long long)want);
+int pool_grow_low(uint64_t low_frames, phys_addr_t low_limit)
+{
+	while (pool_frames_below(low_limit) < low_frames) {
+		phys_addr_t pa =
+			frame_alloc_run_below(POOL_CHUNK_FRAMES, POOL_CHUNK_SIZE, low_limit);
+
+		if (!pa)
+			return -ENOMEM;
+		if (pool_add_chunk(pa)) {
+			frame_free_run(pa, POOL_CHUNK_FRAMES);
 			return -ENOMEM;
 		}
 	}
 	return 0;
 }
 
+uint64_t pool_frames_below(phys_addr_t limit)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < nr_chunks && chunks[i].pa + POOL_CHUNK_SIZE <= limit; i++)
+		n += chunks[i].nfree;
+	return n;
+}
+
+void pool_set_alloc_limit(phys_addr_t limit)
+{
+	alloc_limit = limit;
+}
+
 phys_addr_t pool_alloc(void)
 {
-	for (uint64_t i = hint; i < nr_chunks; i++) {
+	uint64_t i;
+
+	for (i = hint; i < nr_chunks && chunks[i].pa < alloc_limit; i++) {
 		phys_addr_t pa = frameset_take(&chunks[i]);
 
 		if (pa) {
@@ -137,7 +211,7 @@ phys_addr_t pool_alloc(void)
 			return pa;
 		}
 	}
-	hint = nr_chunks;
+	hint = i; /* every chunk below i is full */
 	return 0;
 }
 

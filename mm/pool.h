@@ -22,12 +22,24 @@
 /* Table pages a 4 KiB map of the sorted, non-overlapping ranges needs, in 64-bit
  * arithmetic: pte tables (2 MiB regions) + pmd (1 GiB) + pud (512 GiB). */
 uint64_t pool_tables_needed(const struct pa_range *r, int n);
+/* The same for a map with leaves of 2^leaf_shift bytes (12, 21 or 30): e.g. 21
+ * counts the pmd and pud tables 2 MiB leaves need. */
+uint64_t pool_tables_for_leaves(const struct pa_range *r, int n, unsigned int leaf_shift);
 
 /* Chunks pool_init(frames) reserves: ceil((frames + POOL_BOOTSTRAP_FRAMES) / 512). */
 uint64_t pool_chunks_needed(uint64_t frames);
 
-/* Reserves pool_chunks_needed(frames) chunks, lowest first. 0 or -ENOMEM (nothing kept). */
-int pool_init(uint64_t frames);
+/* Reserves pool_chunks_needed(frames) chunks: enough for low_frames entirely below
+ * low_limit first (what must be reachable before the direct map exists), the rest
+ * from the top of RAM. 0 or -ENOMEM (with a message; the pool stays partial). */
+int pool_init(uint64_t frames, uint64_t low_frames, phys_addr_t low_limit);
+/* Adds chunks below low_limit until that many free frames lie there. 0 or -ENOMEM. */
+int pool_grow_low(uint64_t low_frames, phys_addr_t low_limit);
+/* Free pool frames in chunks that end at or below limit. */
+uint64_t pool_frames_below(phys_addr_t limit);
+/* pool_alloc hands out no frame at or above limit (~0 = no limit) until reset:
+ * used while only the entry code's map (0..4 GiB) reaches table pages. */
+void pool_set_alloc_limit(phys_addr_t limit);
 /* Adds the chunk at pa (2 MiB aligned, RAM not owned by the frame allocator). */
 int pool_add_chunk(phys_addr_t pa);
 /* Removes every chunk inside [pa, pa+len): -EBUSY (nothing changed) if one is in use. */

@@ -6,12 +6,12 @@
  * frame (as runs, largest first) and check each one against the memory map.
  */
 #include "kernel/ktest.h"
+#include "mm/dmap.h"
 #include "mm/frame.h"
 
-#define FT_KERNEL_VMA 0xffffffff80000000ULL /* linker.ld: KERNEL_VMA */
-#define FT_MAX_FRAMES 4096		    /* single frames a case takes */
-#define FT_MAX_RUNS   4096		    /* runs a drain can record */
-#define FT_DRAIN_RUN  (1ULL << 20)	    /* largest drain run: 4 GiB */
+#define FT_MAX_FRAMES 4096	   /* single frames a case takes */
+#define FT_MAX_RUNS   4096	   /* runs a drain can record */
+#define FT_DRAIN_RUN  (1ULL << 20) /* largest drain run: 4 GiB */
 #define FT_2M_FRAMES  (2 * MiB / PAGE_SIZE)
 
 extern char __kernel_start[], __kernel_end[];
@@ -28,10 +28,12 @@ static int ft_nr_runs;
 
 KTEST_SUITE(04, frame, NULL);
 
-/* Physical address of a kernel-image symbol. */
+/* Physical address of a kernel-image symbol: the image start from a walk of the
+ * live tables (so it holds wherever the loader put the image), plus the offset
+ * (the retired boot tables at the end are no longer mapped). */
 static phys_addr_t ft_image_pa(const char *sym)
 {
-	return (phys_addr_t)(uintptr_t)sym - FT_KERNEL_VMA;
+	return va_to_pa(__kernel_start) + (phys_addr_t)(sym - __kernel_start);
 }
 
 /* Takes up to max single frames into ft_frames[]; returns how many it got. */
@@ -85,7 +87,7 @@ static void ft_undrain(void)
 /* True when [pa, end) overlaps [lo, hi). */
 static bool ft_overlaps(phys_addr_t pa, phys_addr_t end, phys_addr_t lo, phys_addr_t hi)
 {
-	return pa < hi && lo < end;
+	return lo < hi && pa < hi && lo < end; /* an empty [lo, hi) overlaps nothing */
 }
 
 /* True when the usable ranges of bi (sorted, maybe adjacent) cover all of [pa, end). */

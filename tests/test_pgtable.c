@@ -17,6 +17,8 @@
 #include "mm/vmap.h"
 #include "tests/mm_check.h"
 
+extern char __kernel_start[];
+
 KTEST_SUITE(22, pgtable, NULL);
 
 #define PG_PATTERN 0x7461626c65ULL /* "table" */
@@ -292,7 +294,7 @@ static const struct {
 	{ PT_LEVEL_P4D, PAGE_OFFSET, false }, /* above the direct map's own levels */
 	{ PT_LEVEL_PTE, VMAP_BASE, false },
 	{ PT_LEVEL_PMD, VMAP_BASE, false },
-	{ PT_LEVEL_PTE, KERNEL_VMA, false },
+	{ PT_LEVEL_PTE, (uint64_t)__kernel_start, false },
 };
 
 KTEST(pgtable, tables_come_from_pool_for_dmap_and_cache_otherwise)

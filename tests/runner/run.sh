@@ -147,12 +147,13 @@ judge() {
 	echo "$rc $p $f $s $verdict ${secs}s, $reason"
 }
 
-iso_for() { # iso_for CMDLINE -> path of an ISO for that command line (built once)
-	local cmdline=$1 key iso
-	key=$(printf '%s' "$cmdline" | md5sum | cut -c1-10)
+# iso_for CMDLINE [KERNEL] -> path of an ISO for that command line and kernel (built once)
+iso_for() {
+	local cmdline=$1 kernel=${2:-$KERNEL} key iso
+	key=$(printf '%s|%s' "$cmdline" "$kernel" | md5sum | cut -c1-10)
 	iso=$out/warden-$key.iso
-	if [ ! -e "$iso" ] || [ "$iso" -ot "$KERNEL" ]; then
-		"$top/tests/runner/mkiso.sh" "$iso.tmp" "$KERNEL" "$cmdline" 0 >&2 || return 1
+	if [ ! -e "$iso" ] || [ "$iso" -ot "$kernel" ]; then
+		"$top/tests/runner/mkiso.sh" "$iso.tmp" "$kernel" "$cmdline" 0 >&2 || return 1
 		mv "$iso.tmp" "$iso"
 	fi
 	echo "$iso"
@@ -160,11 +161,19 @@ iso_for() { # iso_for CMDLINE -> path of an ISO for that command line (built onc
 
 # run_configs FILE: boots every "name|cpu|mem|smp|uefi|cmdline|qemu_args" line, two at a time.
 run_configs() {
-	local names=() running=0 name cpu mem smp uefi cmdline extra check iso
+	local names=() running=0 name cpu mem smp uefi cmdline extra check iso kernel
 	while IFS='|' read -r name cpu mem smp uefi cmdline extra check; do
 		[ -z "$name" ] && continue
 		case $name in \#*) continue ;; esac
-		iso=$(iso_for "$cmdline") || { echo "0 0 0 0 FAIL ISO build failed" > "$out/$name.result"; names+=("$name"); continue; }
+		kernel=$KERNEL
+		case " $extra " in
+		*" @kernel-"*) # another build of the kernel, e.g. @kernel-loadhigh
+			kernel=${extra#*@kernel-}
+			kernel=$(dirname "$KERNEL")/kernel-${kernel%% *}.elf
+			extra=$(printf '%s' " $extra " | sed -e 's/ @kernel-[^ ]*//' -e 's/^ *//' -e 's/ *$//')
+			;;
+		esac
+		iso=$(iso_for "$cmdline" "$kernel") || { echo "0 0 0 0 FAIL ISO build failed" > "$out/$name.result"; names+=("$name"); continue; }
 		names+=("$name")
 		rm -f "$out/$name.result" "$out/$name.log"
 		boot "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" "$extra" "$check" &
