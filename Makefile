@@ -5,6 +5,8 @@
 #   make run        boot the ISO in QEMU, serial report on this terminal
 #   make test       the KTAP checker's self-test, then the test matrix booted headless;
 #                   ends "N passed, N failed, N skipped" (the self-test's samples included)
+#   make hosttest   the parsers' host unit tests (ASan/UBSan) and fuzz runs (tests/host/);
+#                   make test runs them too, before the matrix
 #   make debug      QEMU halted with a gdb stub on :1234
 #   make clean
 #
@@ -98,7 +100,7 @@ ACCEL ?= tcg
 TIMEOUT ?= 240
 export CPU MEM SMP UEFI CMDLINE QEMU_ARGS ACCEL TIMEOUT
 
-.PHONY: all iso run test debug clean deps format format-check
+.PHONY: all iso run test hosttest debug clean deps format format-check
 all: $(BUILD)/kernel.elf
 
 # V=1 shows the full commands.
@@ -162,13 +164,23 @@ test:
 	@tests/runner/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/kernel.elf $(BUILD)/kernel-loadhigh.elf
 	-tests/runner/ktap-check.sh --self-test
-	tests/runner/run.sh $(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
+	$(if $(TEST_SELECTED),,-BUILD=$(BUILD) tests/host/run.sh --no-summary)
+	$(if $(TEST_SELECTED),,HOST_RESULTS="host-unit host-fuzz") \
+		tests/runner/run.sh $(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
+
+# The host tests alone (tests/host/run.sh): the firmware-data parsers and the pool
+# arithmetic under ASan/UBSan, then bounded libFuzzer runs (HOST_FUZZ_TIME seconds per
+# target, default 12). `make test` runs them before the matrix (not for a single
+# configuration) and counts them in its closing line.
+hosttest:
+	@tests/runner/deps.sh
+	@BUILD=$(BUILD) tests/host/run.sh
 
 deps:
 	tests/runner/deps.sh
 
 # The C sources follow .clang-format (clang-format 14).
-FORMAT_SRCS = $(C_SRCS) $(wildcard arch/*.h kernel/*.h mm/*.h tests/*.h)
+FORMAT_SRCS = $(C_SRCS) $(wildcard arch/*.h kernel/*.h mm/*.h tests/*.h tests/host/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRCS)
 

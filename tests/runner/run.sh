@@ -186,7 +186,10 @@ run_configs() {
 	wait
 	local selftest
 	selftest=$(selftest_name)
-	summarize ${selftest:+"$selftest"} "${names[@]}"
+	# HOST_RESULTS: names of results written before the boots (make test sets it to
+	# "host-unit host-fuzz", tests/host/run.sh's), summed with them.
+	# shellcheck disable=SC2086
+	summarize ${selftest:+"$selftest"} ${HOST_RESULTS:-} "${names[@]}"
 }
 
 # selftest_name: "ktap-selftest" when the strict checker's self-test result (written by
