@@ -21,7 +21,8 @@ extern char __kernel_start[];
 
 KTEST_SUITE(22, pgtable, NULL);
 
-#define PG_PATTERN 0x7461626c65ULL /* "table" */
+#define PG_PATTERN   0x7461626c65ULL /* "table" */
+#define PG_MAX_TRIES 1024	     /* aligned frames tried for a region under one leaf */
 
 /* Bit l set for every table level pt_map_leaf creates for a leaf of `level` at va. */
 static unsigned int pg_new_tables(phys_addr_t root, uint64_t va, int level)
@@ -60,13 +61,15 @@ KTEST(pgtable, counts_equal_full_walk_after_boot)
 
 /* A free frame at the start of a region of `level` size that one direct-map leaf
  * of at least that size covers (all RAM: no hole or MMIO under the alias, no table
- * page), taken from the allocator; 0 when there is none. */
+ * page), taken from the allocator; 0 when there is none. Aligned frames are tried
+ * from the lowest up: a firmware may leave many small pieces of RAM low down. */
 static phys_addr_t pg_frame_in_ram_region(int level)
 {
-	phys_addr_t tried[8], f = 0;
+	static phys_addr_t tried[PG_MAX_TRIES];
+	phys_addr_t f = 0;
 	int n = 0, got;
 
-	while (!f && n < 8 && (tried[n] = frame_alloc_run(1, pt_size(level)))) {
+	while (!f && n < PG_MAX_TRIES && (tried[n] = frame_alloc_run(1, pt_size(level)))) {
 		if (pt_lookup(PAGE_OFFSET + tried[n], &got) && got >= level)
 			f = tried[n];
 		else
