@@ -17,7 +17,9 @@ need grub-common      command -v grub-mkrescue
 need grub-pc-bin      test -d /usr/lib/grub/i386-pc
 need grub-efi-amd64-bin test -d /usr/lib/grub/x86_64-efi
 need qemu-system-x86  command -v qemu-system-x86_64
-need ovmf             test -e /usr/share/OVMF/OVMF_CODE_4M.fd -o -e /usr/share/OVMF/OVMF_CODE.fd
+# OVMF for pflash (UEFI=1) and the whole-image build for -bios (UEFI=bios): one package.
+need ovmf             test \( -e /usr/share/OVMF/OVMF_CODE_4M.fd -o -e /usr/share/OVMF/OVMF_CODE.fd \) \
+	-a -e /usr/share/ovmf/OVMF.fd
 # The host tests (tests/host/): gcc's ASan/UBSan runtimes come with gcc (libgcc-12-dev);
 # the libFuzzer targets need clang and its runtimes, which Debian 12 ships apart from
 # clang-14 in libclang-rt-14-dev (libFuzzer, ASan, UBSan for clang).

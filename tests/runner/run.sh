@@ -31,22 +31,47 @@ ovmf_vars() {
 	esac
 }
 
+# The whole-image OVMF build for -bios (firmware and variables in one ROM, no pflash).
+ovmf_bios() {
+	[ -e /usr/share/ovmf/OVMF.fd ] && { echo /usr/share/ovmf/OVMF.fd; return; }
+	echo "warden: /usr/share/ovmf/OVMF.fd not found (install the ovmf package)" >&2
+	exit 1
+}
+
 # qemu_cmd NAME ISO CPU MEM SMP UEFI EXTRA...: prints the QEMU argument list, one per line.
+# UEFI: empty or 0 = SeaBIOS, 1 = OVMF from pflash (code + a copy of the variables),
+# bios = the OVMF.fd build loaded with -bios. The machine is q35 unless EXTRA picks one
+# (-machine pc, -M pc, or -machine q35,... with properties).
 qemu_cmd() {
-	local name=$1 iso=$2 cpu=$3 mem=$4 smp=$5 uefi=$6; shift 6
-	local args=(qemu-system-x86_64 -machine q35 -accel "${ACCEL:-tcg}" -cpu "$cpu"
+	local name=$1 iso=$2 cpu=$3 mem=$4 smp=$5 uefi=$6 machine=(-machine q35) a code vars rom
+	shift 6
+	for a in "$@"; do
+		case $a in -machine|--machine|-M) machine=() ;; esac
+	done
+	# shellcheck disable=SC2054 # the commas are inside QEMU option values
+	local args=(qemu-system-x86_64 "${machine[@]}" -accel "${ACCEL:-tcg}" -cpu "$cpu"
 		-smp "$smp" -nic none -display none -no-reboot
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -cdrom "$iso" -boot d)
 	# MEM may be empty when QEMU_ARGS brings its own -m (memory backends).
 	[ -n "$mem" ] && args+=(-m "$mem")
-	if [ "$uefi" = 1 ]; then
-		local code vars
-		code=$(ovmf_code)
+	case $uefi in
+	""|0) ;;
+	1)
+		code=$(ovmf_code) || exit 1
 		vars=$out/$name.vars.fd
 		cp "$(ovmf_vars "$code")" "$vars"
 		args+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
 			-drive "if=pflash,format=raw,unit=1,file=$vars")
-	fi
+		;;
+	bios)
+		rom=$(ovmf_bios) || exit 1
+		args+=(-bios "$rom")
+		;;
+	*)
+		echo "warden: UEFI=$uefi: expected empty, 0, 1 (OVMF pflash) or bios (OVMF.fd -bios)" >&2
+		exit 1
+		;;
+	esac
 	printf '%s\n' "${args[@]}" "$@"
 }
 
