@@ -11,10 +11,12 @@
 #ifndef TESTS_HOST_MBI_H
 #define TESTS_HOST_MBI_H
 
+#include "kernel/multiboot2.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
-#define MBI_CAP (80 * 1024) /* room for MBIs above the 64 KiB limit */
+#define MBI_CAP (MB2_MAX_SIZE + 16 * 1024) /* room for MBIs above the limit */
 
 struct mbi {
 	uint8_t b[MBI_CAP] __attribute__((aligned(8)));
