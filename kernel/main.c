@@ -161,6 +161,13 @@ static void print_memory_map(const struct boot_info *bi)
 	}
 	kprintf("# usable RAM: %llu MiB\n",
 		(unsigned long long)(boot_mem_total(bi, MEM_USABLE) / MiB));
+	if (bi->mem_folded || bi->mem_dropped)
+		kprintf("# memory map: longer than %d ranges: %d non-RAM ranges folded into the "
+			"one before; %d ranges left out from 0x%llx up, with %llu KiB of RAM "
+			"that Warden does not use\n",
+			BOOT_MAX_RANGES, bi->mem_folded, bi->mem_dropped,
+			(unsigned long long)bi->mem_dropped_from,
+			(unsigned long long)(bi->mem_dropped_ram / KiB));
 }
 
 /* The first "#" lines of the report, right after the plan: what ran, where, on what. */

@@ -292,41 +292,64 @@ static bool scan_point(const struct map_src *src, uint64_t pos, uint32_t *type, 
 	return more;
 }
 
+/* True for the types the direct map maps as RAM. */
+static bool ram_type(uint32_t type)
+{
+	return type == MEM_USABLE || type == MEM_ACPI_RECLAIM;
+}
+
+/* bi->mem is full: folds a non-RAM range into a non-RAM last range (the gap
+ * between them becomes part of it; neither is mapped), else leaves it out and
+ * counts it. Nothing is rejected: the header reports what was left out. */
+static void overflow_range(struct boot_info *bi, uint64_t base, uint64_t end, uint32_t type)
+{
+	struct mem_range *last = &bi->mem[bi->nr_mem - 1];
+
+	if (!bi->mem_dropped && !ram_type(type) && !ram_type(last->type)) {
+		last->len = end - last->base;
+		last->type = MAX(last->type, type);
+		bi->mem_folded++;
+		return;
+	}
+	if (!bi->mem_dropped++)
+		bi->mem_dropped_from = base;
+	if (ram_type(type))
+		bi->mem_dropped_ram += end - base;
+}
+
 /* Appends [base, end) of type to bi->mem, merging with an adjacent last range of the
- * same type. Needs base >= the end of the last range. Returns 0 or -EINVAL when full. */
-static int emit_range(struct mb2_ctx *c, uint64_t base, uint64_t end, uint32_t type)
+ * same type; when the table is full, see overflow_range(). Needs base >= the end of
+ * the last range. */
+static void emit_range(struct mb2_ctx *c, uint64_t base, uint64_t end, uint32_t type)
 {
 	struct boot_info *bi = c->bi;
 	struct mem_range *last = bi->nr_mem ? &bi->mem[bi->nr_mem - 1] : NULL;
 
-	if (last && last->type == type && last->base + last->len == base) {
+	if (last && last->type == type && last->base + last->len == base && !bi->mem_dropped) {
 		last->len += end - base;
-		return 0;
+		return;
 	}
-	if (bi->nr_mem == BOOT_MAX_RANGES)
-		return fail(c, "more than %d memory ranges", BOOT_MAX_RANGES);
+	if (bi->nr_mem == BOOT_MAX_RANGES || bi->mem_dropped) {
+		overflow_range(bi, base, end, type);
+		return;
+	}
 	last = &bi->mem[bi->nr_mem++];
 	last->base = base;
 	last->len = end - base;
 	last->type = type;
-	return 0;
 }
 
 /* Fills bi->mem from src: sweeps the entry boundaries in ascending order, so the
  * result is sorted, overlap-free (most restrictive type wins) and merged.
- * O(n^2) in the entries, n <= MB2_MAX_SIZE / 24. Returns 0 or -EINVAL. */
+ * O(n^2) in the entries, n <= MB2_MAX_SIZE / 24. Returns 0 or -EINVAL (no range). */
 static int build_ranges(struct mb2_ctx *c, const struct map_src *src, uint32_t tag)
 {
 	uint64_t pos = 0, next;
 	uint32_t type;
-	int ret;
 
 	while (scan_point(src, pos, &type, &next)) {
-		if (type) {
-			ret = emit_range(c, pos, next, type);
-			if (ret)
-				return ret;
-		}
+		if (type)
+			emit_range(c, pos, next, type);
 		pos = next;
 	}
 	if (!c->bi->nr_mem)

@@ -19,7 +19,7 @@ struct efi_desc {
 	uint64_t pages;
 };
 
-static uint8_t mbi[8192] __aligned(8);
+static uint8_t mbi[32768] __aligned(8); /* room for a map past BOOT_MAX_RANGES */
 static uint32_t mbi_len;
 static struct boot_info bi;
 static char err[192];
@@ -497,17 +497,62 @@ KTEST(multiboot2, rejects_range_wrapping_past_2_64)
 	KEXPECT_REJECTED(parse_map(map, ARRAY_SIZE(map)), "2^64");
 }
 
-KTEST(multiboot2, rejects_more_than_256_ranges)
+/* Fills map[0..n) with ranges of `type` 4 KiB long and 8 KiB apart (nothing merges),
+ * except every `other`-th one (if other) which gets type `alt`. */
+static void long_map(struct mem_range *map, int n, uint32_t type, int other, uint32_t alt)
 {
-	static struct mem_range map[BOOT_MAX_RANGES + 1];
-	int i;
-
-	for (i = 0; i < BOOT_MAX_RANGES + 1; i++) {
-		map[i].base = (uint64_t)i * 0x2000; /* holes between: nothing merges */
+	for (int i = 0; i < n; i++) {
+		map[i].base = 0x100000 + (uint64_t)i * 0x2000;
 		map[i].len = 0x1000;
-		map[i].type = MEM_USABLE;
+		map[i].type = other && i % other == other - 1 ? alt : type;
 	}
-	KEXPECT_REJECTED(parse_map(map, ARRAY_SIZE(map)), "more than 256");
+}
+
+KTEST(multiboot2, keeps_a_map_of_exactly_the_range_limit)
+{
+	static struct mem_range map[BOOT_MAX_RANGES];
+
+	long_map(map, BOOT_MAX_RANGES, MEM_USABLE, 0, 0);
+	KASSERT_EQ(parse_map(map, BOOT_MAX_RANGES), 0);
+	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base, map[BOOT_MAX_RANGES - 1].base);
+	KEXPECT_EQ(bi.mem_dropped, 0);
+	KEXPECT_EQ(bi.mem_folded, 0);
+}
+
+KTEST(multiboot2, leaves_out_and_counts_ram_past_the_range_limit)
+{
+	static struct mem_range map[BOOT_MAX_RANGES + 3];
+
+	long_map(map, BOOT_MAX_RANGES + 3, MEM_USABLE, 0, 0);
+	KASSERT_EQ(parse_map(map, BOOT_MAX_RANGES + 3), 0);
+	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(bi.mem_dropped, 3);
+	KEXPECT_EQ(bi.mem_dropped_ram, 3 * 0x1000);
+	KEXPECT_EQ(bi.mem_dropped_from, map[BOOT_MAX_RANGES].base);
+	KEXPECT_EQ(boot_mem_total(&bi, MEM_USABLE), (uint64_t)BOOT_MAX_RANGES * 0x1000);
+}
+
+/* Past the limit, reserved ranges after a reserved one fold into it and cost no
+ * slot; RAM after that point is still left out and counted, never lost silently. */
+KTEST(multiboot2, folds_non_ram_ranges_past_the_range_limit)
+{
+	static struct mem_range map[BOOT_MAX_RANGES + 8];
+	int n = BOOT_MAX_RANGES + 8;
+
+	long_map(map, n, MEM_USABLE, 2, MEM_RESERVED); /* usable, reserved, usable, ... */
+	for (int i = BOOT_MAX_RANGES; i < n - 1; i++)
+		map[i].type = MEM_ACPI_NVS; /* a run of non-RAM after the limit */
+	map[n - 1].type = MEM_USABLE;
+	KASSERT_EQ(parse_map(map, (uint32_t)n), 0);
+	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(bi.mem_folded, n - 1 - BOOT_MAX_RANGES);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].type, MEM_ACPI_NVS);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base + bi.mem[BOOT_MAX_RANGES - 1].len,
+		   map[n - 2].base + map[n - 2].len);
+	KEXPECT_EQ(bi.mem_dropped, 1); /* the usable range at the very end */
+	KEXPECT_EQ(bi.mem_dropped_ram, 0x1000);
+	KEXPECT_EQ(bi.mem_dropped_from, map[n - 1].base);
 }
 
 KTEST(multiboot2, names_memory_types)
