@@ -41,14 +41,14 @@ struct boot_info {
 	bool mem_from_efi;		       /* no memory-map tag: converted from the EFI map */
 	struct mem_range mem[BOOT_MAX_RANGES]; /* sorted by base, non-overlapping */
 	int nr_mem;
-	int mem_folded;		   /* non-RAM ranges folded into the one before (full) */
-	int mem_dropped;	   /* ranges left out (table full) */
-	uint64_t mem_dropped_ram;  /* usable and ACPI-reclaimable bytes among them */
+	int mem_folded;		      /* non-RAM ranges folded into the one before (full) */
+	int mem_dropped;	      /* ranges left out (table full) */
+	uint64_t mem_dropped_ram;     /* usable and ACPI-reclaimable bytes among them */
 	phys_addr_t mem_dropped_from; /* base of the first range left out */
-	phys_addr_t rsdp_pa; /* physical address of the RSDP copy in the MBI, 0 if none */
-	int acpi_rev;	     /* 2 = ACPI 2.0+ RSDP tag used, 1 = ACPI 1.0, 0 = none */
-	uint8_t rsdp[36];    /* the RSDP bytes (20 for ACPI 1.0) */
-	phys_addr_t mbi_pa;  /* where the bootloader put the MBI */
+	phys_addr_t rsdp_pa;	      /* physical address of the RSDP copy in the MBI, 0 if none */
+	int acpi_rev;		      /* 2 = ACPI 2.0+ RSDP tag used, 1 = ACPI 1.0, 0 = none */
+	uint8_t rsdp[36];	      /* the RSDP bytes (20 for ACPI 1.0) */
+	phys_addr_t mbi_pa;	      /* where the bootloader put the MBI */
 	uint32_t mbi_size;
 };
 
