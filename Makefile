@@ -44,6 +44,7 @@ C_SRCS := \
 	arch/cpu.c \
 	arch/gdt.c \
 	arch/trap.c \
+	arch/tsc.c \
 	arch/uart.c \
 	kernel/acpi.c \
 	kernel/acpi_parse.c \
@@ -86,7 +87,8 @@ C_SRCS := \
 	tests/test_printf.c \
 	tests/test_set_memory.c \
 	tests/test_smp.c \
-	tests/test_thread.c
+	tests/test_thread.c \
+	tests/test_tsc.c
 
 OBJS := $(ASM_SRCS:%.asm=$(BUILD)/%.o) $(C_SRCS:%.c=$(BUILD)/%.o)
 

@@ -27,6 +27,7 @@
 #include "arch/cpu.h"
 #include "arch/gdt.h"
 #include "arch/trap.h"
+#include "arch/tsc.h"
 #include "arch/uart.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
@@ -80,7 +81,7 @@ static void apply_console(void)
 /* How long dmap_init() took: cycles, and milliseconds once the TSC rate is known. */
 static void print_setup_time(void)
 {
-	uint64_t cycles = dmap_boot_cycles(), khz = smp_report()->tsc_khz;
+	uint64_t cycles = dmap_boot_cycles(), khz = tsc_khz();
 
 	kprintf("# direct map and split pool set up in %llu cycles", (unsigned long long)cycles);
 	if (khz)
@@ -146,6 +147,7 @@ static void print_features(void)
 		cpu.pdpe1gb ? "yes" : "no", cpu.nx ? "yes" : "no", cpu.smep ? "yes" : "no",
 		cpu.smap ? "yes" : "no", cpu.x2apic ? "yes" : "no", cpu.hypervisor ? "yes" : "no");
 	kprintf("# address bits: physical %u, virtual %u\n", cpu.phys_bits, cpu.virt_bits);
+	kprintf("# tsc: %llu kHz from %s\n", (unsigned long long)tsc_khz(), tsc_source_text());
 }
 
 static void print_memory_map(const struct boot_info *bi)
@@ -284,6 +286,7 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic, uint64_t load_delta)
 	catch_init();
 	trap_set_fatal_hook(trap_fatal);
 	cpu_detect();
+	tsc_init();
 	read_boot_info(mbi_pa, magic);
 	ktest_select(cmdline_get("ktest"));
 	if (cmdline_is("ktest.fail_early", "on")) /* the runner checks this report */

@@ -6,6 +6,7 @@
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "arch/apic.h"
+#include "arch/tsc.h"
 #include "arch/cpu.h"
 #include "arch/io.h"
 #include "arch/trap.h"
@@ -13,14 +14,10 @@
 #include "mm/set_memory.h"
 #include "mm/vmap.h"
 
-#define AP_CR4_PAE    (1ULL << 5)
-#define AP_EFER_LME   (1ULL << 8)
-#define TRAMP_CODE32  0x18 /* selectors of the trampoline's GDT */
-#define TRAMP_CODE64  0x08
-#define PIT_HZ	      1193182
-#define PIT_CAL_MS    10
-#define PIT_CAL_RUNS  3
-#define TSC_KHZ_BOUND 10000000 /* 10 GHz: no TSC is faster, so delays never shrink */
+#define AP_CR4_PAE   (1ULL << 5)
+#define AP_EFER_LME  (1ULL << 8)
+#define TRAMP_CODE32 0x18 /* selectors of the trampoline's GDT */
+#define TRAMP_CODE64 0x08
 
 /* The parameter block at the end of the trampoline; layout fixed by
  * arch/ap_boot.asm (its last four fields are set by the assembler). */
@@ -48,64 +45,7 @@ static struct smp_cpu *volatile booting; /* the AP being started */
 static volatile bool release;		 /* the trampoline is gone: flush and park */
 static bool made_root_child;		 /* P's root entry was empty before */
 
-/* --- time: the TSC, calibrated against PIT channel 2 ------------------------- */
-
-/* TSC ticks while PIT channel 2 counts PIT_CAL_MS down in mode 0 (OUT2 rises at
- * terminal count, read in port 0x61 bit 5); 0 when OUT2 has not risen after ten
- * times that at TSC_KHZ_BOUND (firmware may gate the 8254 off). */
-static uint64_t pit_tsc_ticks(void)
-{
-	uint32_t latch = PIT_HZ * PIT_CAL_MS / 1000;
-	uint64_t start;
-
-	outb(0x61, (inb(0x61) & ~0x02) | 0x01); /* gate on, speaker off */
-	outb(0x43, 0xb0);			/* channel 2, lo/hi byte, mode 0 */
-	outb(0x42, latch & 0xff);
-	outb(0x42, latch >> 8);
-	start = rdtsc();
-	while (!(inb(0x61) & 0x20))
-		if (rdtsc() - start > 10ULL * PIT_CAL_MS * TSC_KHZ_BOUND)
-			return 0;
-	return rdtsc() - start;
-}
-
-/* TSC kHz from CPUID 0x15 (crystal ratio) or 0x16 (base MHz); 0 when neither. */
-static uint64_t cpuid_tsc_khz(const char **src)
-{
-	uint32_t max = cpuid(0, 0).eax;
-	struct cpuid_regs r;
-
-	if (max >= 0x15 && (r = cpuid(0x15, 0)).eax && r.ebx && r.ecx) {
-		*src = "CPUID 0x15";
-		return (uint64_t)r.ecx * r.ebx / r.eax / 1000;
-	}
-	if (max >= 0x16 && (r = cpuid(0x16, 0)).eax) {
-		*src = "CPUID 0x16 base frequency";
-		return (uint64_t)r.eax * 1000;
-	}
-	return 0;
-}
-
-/* Sets report.tsc_khz: the fastest of PIT_CAL_RUNS PIT runs (a run can only be
- * stretched), else CPUID, else TSC_KHZ_BOUND. */
-static void tsc_calibrate(void)
-{
-	uint64_t best = ~0ULL;
-
-	for (int i = 0; i < PIT_CAL_RUNS; i++) {
-		uint64_t t = pit_tsc_ticks();
-
-		if (t)
-			best = MIN(best, t);
-	}
-	report.tsc_source = "PIT channel 2";
-	if (best != ~0ULL && best / PIT_CAL_MS >= 100000) /* at least 100 MHz */
-		report.tsc_khz = best / PIT_CAL_MS;
-	else if (!(report.tsc_khz = cpuid_tsc_khz(&report.tsc_source))) {
-		report.tsc_khz = TSC_KHZ_BOUND;
-		report.tsc_source = "no PIT or CPUID frequency: 10 GHz assumed, delays only longer";
-	}
-}
+/* --- time: delays on the TSC (arch/tsc.c) -------------------------------------- */
 
 /* Spins until *state >= want (never when state is NULL) or `us` microseconds
  * pass; true when it got there. */
@@ -447,7 +387,9 @@ void smp_init(const struct boot_info *bi)
 	report.problem = cannot_start(bi);
 	if (report.problem || report.nr_cpus < 2)
 		goto out;
-	tsc_calibrate();
+	tsc_init();
+	report.tsc_khz = tsc_khz();
+	report.tsc_source = tsc_source_text();
 	for (int l = 0; l < PT_NR_LEVELS; l++)
 		report.tables_before[l] = pt_count(l);
 	report.problem = tramp_install(report.tramp_pa);
