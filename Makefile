@@ -167,7 +167,8 @@ test:
 	@$(MAKE) --no-print-directory $(BUILD)/kernel.elf $(BUILD)/kernel-loadhigh.elf
 	-tests/runner/ktap-check.sh --self-test
 	$(if $(TEST_SELECTED),,-BUILD=$(BUILD) tests/host/run.sh --no-summary)
-	$(if $(TEST_SELECTED),,HOST_RESULTS="host-unit host-fuzz") \
+	$(if $(TEST_SELECTED),,-tests/capture/test-sol-capture.sh $(BUILD)/kernel.elf)
+	$(if $(TEST_SELECTED),,HOST_RESULTS="host-unit host-fuzz sol-capture") \
 		tests/runner/run.sh $(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
 
 # The host tests alone (tests/host/run.sh): the firmware-data parsers and the pool
