@@ -29,6 +29,7 @@
 #include "kernel/printf.h"
 #include "arch/cpu.h"
 #include "arch/io.h"
+#include "arch/tsc.h"
 
 extern const struct ktest_suite *const __ktest_suites_start[];
 extern const struct ktest_suite *const __ktest_suites_end[];
@@ -398,25 +399,16 @@ static void print_closing_line(void)
 		  totals.skipped);
 }
 
-/* Spins for roughly `cycles` TSC ticks. */
-static void spin_cycles(uint64_t cycles)
-{
-	uint64_t start = rdtsc();
-
-	while (rdtsc() - start < cycles)
-		cpu_relax();
-}
-
 /* Under a hypervisor, asks QEMU's isa-debug-exit to end the run (status 1 = all
  * passed, 3 = failures or a bail-out); then, or on hardware, idles re-printing the
- * closing line every few seconds for a serial console that attaches late. */
+ * closing line every 10 s (TSC time) for a serial console that attaches late. */
 static __noreturn void end_run(void)
 {
 	print_closing_line();
 	if (cpu.hypervisor)
 		outb(QEMU_DEBUG_EXIT_PORT, totals.failed || report.aborting ? 1 : 0);
 	for (;;) {
-		spin_cycles(10ULL * 1000 * 1000 * 1000);
+		tsc_udelay(10ULL * 1000 * 1000);
 		print_closing_line();
 	}
 }
