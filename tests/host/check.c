@@ -8,6 +8,13 @@ static const char *check_ranges(const struct boot_info *bi)
 {
 	if (bi->nr_mem < 1 || bi->nr_mem > BOOT_MAX_RANGES)
 		return "nr_mem outside 1..BOOT_MAX_RANGES";
+	if ((bi->mem_folded || bi->mem_dropped) && bi->nr_mem != BOOT_MAX_RANGES)
+		return "ranges folded or left out while the table had room";
+	if (bi->mem_folded < 0 || bi->mem_dropped < 0 || (!bi->mem_dropped && bi->mem_dropped_ram))
+		return "inconsistent counts of ranges folded or left out";
+	if (bi->mem_dropped &&
+	    bi->mem_dropped_from < bi->mem[bi->nr_mem - 1].base + bi->mem[bi->nr_mem - 1].len)
+		return "a range left out below the last range kept";
 	for (int i = 0; i < bi->nr_mem; i++) {
 		const struct mem_range *r = &bi->mem[i], *next = r + 1;
 
@@ -21,7 +28,9 @@ static const char *check_ranges(const struct boot_info *bi)
 			break;
 		if (r->base + r->len > next->base)
 			return "ranges unsorted or overlapping";
-		if (r->base + r->len == next->base && r->type == next->type)
+		/* A range folded into the last one may take its neighbour's type. */
+		if (r->base + r->len == next->base && r->type == next->type &&
+		    !(bi->mem_folded && i + 2 == bi->nr_mem))
 			return "adjacent ranges of one type not merged";
 	}
 	return NULL;

@@ -287,31 +287,49 @@ HTEST(mb2, treats_unknown_memory_types_as_reserved)
 	expect_range(0, 0, 0x3000, R);
 }
 
-/* Map of n disjoint ranges of alternating types, 4 KiB apart. */
-static void many_ranges(int n)
+/* Map of n disjoint 4 KiB ranges 8 KiB apart, all of `type` (0: alternating). */
+static void many_ranges(int n, uint32_t type)
 {
 	struct mbi_range *r = calloc((size_t)n, sizeof(*r));
 
 	for (int i = 0; i < n; i++)
-		r[i] = (struct mbi_range){ (uint64_t)i << 13, 0x1000, i % 2 ? R : U };
+		r[i] = (struct mbi_range){ (uint64_t)i << 13, 0x1000, type ? type : i % 2 ? R : U };
 	only_map(r, n);
 	free(r);
 }
 
 HTEST(mb2, keeps_boot_max_ranges_ranges)
 {
-	many_ranges(BOOT_MAX_RANGES);
+	many_ranges(BOOT_MAX_RANGES, 0);
 	ASSERT_TRUE(parse() == 0);
 	EXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	EXPECT_TRUE(!bi.mem_dropped && !bi.mem_folded);
 	expect_range(BOOT_MAX_RANGES - 1, (uint64_t)(BOOT_MAX_RANGES - 1) << 13, 0x1000,
 		     (BOOT_MAX_RANGES - 1) % 2 ? R : U);
 }
 
-HTEST(mb2, reports_more_ranges_than_it_can_keep)
+HTEST(mb2, leaves_out_and_counts_ram_past_boot_max_ranges)
 {
-	many_ranges(BOOT_MAX_RANGES + 1);
-	EXPECT_EQ(parse(), -EINVAL);
-	EXPECT_HAS(err, "memory ranges");
+	many_ranges(BOOT_MAX_RANGES + 3, U);
+	ASSERT_TRUE(parse() == 0);
+	EXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	EXPECT_EQ(bi.mem_dropped, 3);
+	EXPECT_EQ(bi.mem_dropped_ram, 3 * 0x1000);
+	EXPECT_EQ(bi.mem_dropped_from, (uint64_t)BOOT_MAX_RANGES << 13);
+	EXPECT_EQ(bi.mem_folded, 0);
+	EXPECT_EQ(boot_mem_total(&bi, U), (uint64_t)BOOT_MAX_RANGES * 0x1000);
+}
+
+HTEST(mb2, folds_reserved_ranges_past_boot_max_ranges_into_the_last)
+{
+	many_ranges(BOOT_MAX_RANGES + 3, R);
+	ASSERT_TRUE(parse() == 0);
+	EXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	EXPECT_EQ(bi.mem_folded, 3);
+	EXPECT_EQ(bi.mem_dropped, 0);
+	/* The last range now runs to the end of the last entry, gaps included. */
+	expect_range(BOOT_MAX_RANGES - 1, (uint64_t)(BOOT_MAX_RANGES - 1) << 13,
+		     (3ULL << 13) + 0x1000, R);
 }
 
 HTEST(mb2, parses_a_map_filling_mb2_max_size)
