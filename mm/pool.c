@@ -56,15 +56,16 @@ uint64_t pool_tables_needed(const struct pa_range *r, int n)
 	return pool_tables_for_leaves(r, n, 12);
 }
 
-/* Makes room for `want` chunks; the metadata moves to new frames if it must. */
-static int reserve_meta(uint64_t want)
+/* Makes room for `want` chunks; the metadata moves to new frames (ending at or below
+ * limit) if it must. */
+static int reserve_meta(uint64_t want, phys_addr_t limit)
 {
 	uint64_t frames = ALIGN_UP(want * sizeof(struct frameset), PAGE_SIZE) / PAGE_SIZE;
 	phys_addr_t pa;
 
 	if (want <= cap_chunks)
 		return 0;
-	pa = frame_alloc_run(frames, PAGE_SIZE);
+	pa = frame_alloc_run_below(frames, PAGE_SIZE, limit);
 	if (!pa)
 		return -ENOMEM;
 	if (chunks)
@@ -102,7 +103,7 @@ int pool_add_chunk(phys_addr_t pa)
 
 	if (!IS_ALIGNED(pa, POOL_CHUNK_SIZE) || find_chunk(pa) >= 0)
 		return -EINVAL;
-	if (reserve_meta(nr_chunks + 1))
+	if (reserve_meta(nr_chunks + 1, ~0ULL))
 		return -ENOMEM;
 	for (i = nr_chunks; i > 0 && chunks[i - 1].pa > pa; i--)
 		chunks[i] = chunks[i - 1];
@@ -155,7 +156,8 @@ int pool_init(uint64_t frames, uint64_t low_frames, phys_addr_t low_limit)
 	int rc = 0;
 
 	want = MAX(want, low);
-	if (reserve_meta(nr_chunks + want))
+	/* Invariant: the chunk array is written before the direct map exists. */
+	if (reserve_meta(nr_chunks + want, low_limit))
 		return -ENOMEM;
 	for (uint64_t i = 0; i < want && !rc; i++) {
 		rc = append_chunk(i < low, low_limit);
@@ -170,6 +172,15 @@ int pool_init(uint64_t frames, uint64_t low_frames, phys_addr_t low_limit)
 
 int pool_grow_low(uint64_t low_frames, phys_addr_t low_limit)
 {
+	uint64_t have = pool_frames_below(low_limit);
+
+	if (have >= low_frames)
+		return 0;
+	/* The chunk array stays below low_limit too (pool_add_chunk finds room). */
+	if (reserve_meta(nr_chunks +
+				 (low_frames - have + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES,
+			 low_limit))
+		return -ENOMEM;
 	while (pool_frames_below(low_limit) < low_frames) {
 		phys_addr_t pa =
 			frame_alloc_run_below(POOL_CHUNK_FRAMES, POOL_CHUNK_SIZE, low_limit);
