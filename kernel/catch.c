@@ -36,6 +36,17 @@ static bool catch_trap(struct trap_frame *tf)
 	return true;
 }
 
+const void *catch_mark(void)
+{
+	return current;
+}
+
+void catch_drop_to(const void *mark)
+{
+	current = (struct catch_ctx *)mark;
+	barrier();
+}
+
 void catch_init(void)
 {
 	trap_set_catch_hook(catch_trap);

@@ -35,6 +35,12 @@ void catch_write64(volatile void *va, uint64_t v, struct fault *f);
 /* Calls the code at va (which should be a `ret` if it runs at all). */
 void catch_exec(const void *va, struct fault *f);
 
+/* The innermost armed catch, as an opaque mark for catch_drop_to(). */
+const void *catch_mark(void);
+/* Disarms every catch armed since `mark` was taken, running nothing: for a catch
+ * that a CPU stopped with INIT left armed (kernel/smp.c). */
+void catch_drop_to(const void *mark);
+
 /* Installs the catcher as the first trap handler. */
 void catch_init(void);
 
