@@ -1,9 +1,9 @@
-/* arch/apic.c - local APIC access: self-NMIs, INIT and STARTUP IPIs. */
+/* arch/apic.c - local APIC access in xAPIC and x2APIC mode: self-NMIs, INIT and
+ * STARTUP IPIs. */
 #include "arch/apic.h"
 #include "arch/cpu.h"
+#include "arch/tsc.h"
 
-#define APIC_BASE_ENABLE  (1ULL << 11)
-#define APIC_BASE_EXTD	  (1ULL << 10)
 #define XAPIC_ID	  0x20
 #define XAPIC_ICR_LOW	  0x300
 #define XAPIC_ICR_HIGH	  0x310
@@ -13,15 +13,24 @@
 #define ICR_DELIVERY_INIT (5u << 8)
 #define ICR_DELIVERY_SIPI (6u << 8)
 #define ICR_LEVEL_ASSERT  (1u << 14)
-#define ICR_BUSY	  (1u << 12)
-#define ICR_IDLE_SPINS	  10000000 /* pause loops before a pending IPI counts as stuck */
+#define ICR_BUSY	  (1u << 12) /* xAPIC delivery status: send pending */
 
 static volatile uint32_t *regs;
-static bool ready;
+static bool enabled;
+static enum apic_mode handed_over;
 
 phys_addr_t apic_base_pa(void)
 {
 	return rdmsr(MSR_IA32_APIC_BASE) & 0x000ffffffffff000ULL;
+}
+
+enum apic_mode apic_mode(void)
+{
+	uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
+
+	if (!(base & APIC_BASE_ENABLE))
+		return APIC_DISABLED;
+	return (base & APIC_BASE_EXTD) ? APIC_X2APIC : APIC_XAPIC;
 }
 
 bool apic_x2apic_mode(void)
@@ -29,18 +38,46 @@ bool apic_x2apic_mode(void)
 	return rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_EXTD;
 }
 
+bool apic_x2apic_supported(void)
+{
+	return cpuid(1, 0).ecx & (1u << 21);
+}
+
+const char *apic_mode_name(enum apic_mode m)
+{
+	return m == APIC_X2APIC ? "x2APIC" : m == APIC_XAPIC ? "xAPIC" : "disabled";
+}
+
 bool apic_init(volatile void *mmio)
 {
-	if (!(rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_ENABLE))
-		return false;
+	handed_over = apic_mode();
+	enabled = handed_over != APIC_DISABLED;
 	regs = mmio;
-	ready = apic_x2apic_mode() || regs;
-	return ready;
+	return apic_ready();
+}
+
+enum apic_mode apic_handed_over(void)
+{
+	return handed_over;
 }
 
 bool apic_ready(void)
 {
-	return ready;
+	return enabled && (apic_x2apic_mode() || regs);
+}
+
+int apic_enable_x2apic(void)
+{
+	uint64_t base = rdmsr(MSR_IA32_APIC_BASE);
+
+	if (base & APIC_BASE_EXTD)
+		return 0;
+	if (!apic_x2apic_supported())
+		return -ENOTSUP;
+	if (!(base & APIC_BASE_ENABLE))
+		return -EINVAL;
+	wrmsr(MSR_IA32_APIC_BASE, base | APIC_BASE_EXTD);
+	return 0;
 }
 
 uint32_t apic_id(void)
@@ -52,29 +89,39 @@ uint32_t apic_id(void)
 	return regs[XAPIC_ID / 4] >> 24;
 }
 
+/* xAPIC: waits, at most APIC_ICR_IDLE_US, until no IPI is pending. 0 or -EIO. */
+static int xapic_wait_idle(void)
+{
+	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(APIC_ICR_IDLE_US);
+
+	while (regs[XAPIC_ICR_LOW / 4] & ICR_BUSY)
+		if (rdtsc() - start > ticks)
+			return -EIO;
+		else
+			cpu_relax();
+	return 0;
+}
+
 /* Sends the IPI `low` (ICR bits 31:0) to APIC ID `dest` in physical destination
- * mode. 0, -ERANGE (xAPIC: dest above 254; 0xff is the broadcast ID) or -EIO (the
- * xAPIC still shows the IPI pending after ICR_IDLE_SPINS pauses). */
+ * mode. 0, -ERANGE (xAPIC: dest above XAPIC_MAX_ID) or -EIO (not ready, or the
+ * xAPIC shows an IPI pending for APIC_ICR_IDLE_US before or after). */
 static int send_ipi(uint32_t dest, uint32_t low)
 {
-	int spins = 0;
-
-	if (!ready)
+	if (!apic_ready())
 		return -EIO;
 	if (apic_x2apic_mode()) {
-		/* WRMSR to the x2APIC ICR is not serializing (SDM Vol. 3A, 10.12.3):
-		 * make earlier stores visible before the target can run. */
+		/* Not serializing (SDM Vol. 3A, 11.12.3): earlier stores first. */
 		__asm__ volatile("mfence; lfence" ::: "memory");
 		wrmsr(X2APIC_MSR_ICR, ((uint64_t)dest << 32) | low);
 		return 0;
 	}
-	if (dest >= 0xff || !regs)
+	if (dest > XAPIC_MAX_ID)
 		return -ERANGE;
+	if (xapic_wait_idle())
+		return -EIO;
 	regs[XAPIC_ICR_HIGH / 4] = dest << 24;
-	regs[XAPIC_ICR_LOW / 4] = low;
-	while ((regs[XAPIC_ICR_LOW / 4] & ICR_BUSY) && spins++ < ICR_IDLE_SPINS)
-		cpu_relax();
-	return (regs[XAPIC_ICR_LOW / 4] & ICR_BUSY) ? -EIO : 0;
+	regs[XAPIC_ICR_LOW / 4] = low; /* this write sends */
+	return xapic_wait_idle();
 }
 
 int apic_send_init(uint32_t dest)
@@ -87,16 +134,7 @@ int apic_send_startup(uint32_t dest, uint8_t vector)
 	return send_ipi(dest, ICR_DELIVERY_SIPI | ICR_LEVEL_ASSERT | vector);
 }
 
-void apic_send_nmi_self(void)
+int apic_send_nmi_self(void)
 {
-	uint32_t low = ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT;
-
-	if (apic_x2apic_mode()) {
-		wrmsr(X2APIC_MSR_ICR, ((uint64_t)apic_id() << 32) | low);
-		return;
-	}
-	while (regs[XAPIC_ICR_LOW / 4] & ICR_BUSY)
-		cpu_relax();
-	regs[XAPIC_ICR_HIGH / 4] = apic_id() << 24;
-	regs[XAPIC_ICR_LOW / 4] = low;
+	return send_ipi(apic_id(), ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT);
 }
