@@ -58,6 +58,8 @@ C_SRCS := \
 	kernel/pks.c \
 	kernel/printf.c \
 	kernel/smp.c \
+	kernel/smp_header.c \
+	kernel/smp_tramp.c \
 	kernel/string.c \
 	kernel/thread.c \
 	mm/checker.c \

@@ -1,10 +1,11 @@
 /* kernel/smp.c - AP bring-up behind kernel/smp.h. */
 #include "kernel/smp.h"
+#include "kernel/smp_tramp.h"
+#include "kernel/catch.h"
 #include "kernel/cmdline.h"
 #include "kernel/acpi.h"
 #include "kernel/panic.h"
 #include "kernel/pks.h"
-#include "kernel/printf.h"
 #include "arch/apic.h"
 #include "arch/tsc.h"
 #include "arch/cpu.h"
@@ -14,28 +15,6 @@
 #include "mm/set_memory.h"
 #include "mm/vmap.h"
 
-#define AP_CR4_PAE   (1ULL << 5)
-#define AP_EFER_LME  (1ULL << 8)
-#define TRAMP_CODE32 0x18 /* selectors of the trampoline's GDT */
-#define TRAMP_CODE64 0x08
-
-/* The parameter block at the end of the trampoline; layout fixed by
- * arch/ap_boot.asm (its last four fields are set by the assembler). */
-struct ap_tramp_params {
-	uint16_t gdt_limit;
-	uint32_t gdt_base;
-	uint32_t pm32_off;
-	uint16_t pm32_sel;
-	uint32_t lm64_off;
-	uint16_t lm64_sel;
-	uint32_t cr3, cr4, efer, cr0;
-	uint16_t off_gdt, off_gdt_end, off_pm32, off_lm64;
-} __packed;
-_Static_assert(sizeof(struct ap_tramp_params) == 42, "matches arch/ap_boot.asm");
-
-extern const uint8_t ap_tramp_start[], ap_tramp_end[];
-extern const uint8_t ap_tramp_params[], ap_tramp_params_end[];
-
 /* Read by ap_start64 (arch/ap_boot.asm): the stack of the AP being started. */
 volatile uint64_t ap_boot_stack;
 void smp_ap_main(void);
@@ -43,7 +22,6 @@ void smp_ap_main(void);
 static struct smp_report report;
 static struct smp_cpu *volatile booting; /* the AP being started */
 static volatile bool release;		 /* the trampoline is gone: flush and park */
-static bool made_root_child;		 /* P's root entry was empty before */
 
 /* --- time: delays on the TSC (arch/tsc.c) -------------------------------------- */
 
@@ -51,7 +29,7 @@ static bool made_root_child;		 /* P's root entry was empty before */
  * pass; true when it got there. */
 static bool spin_us(volatile int *state, int want, uint64_t us)
 {
-	uint64_t start = rdtsc(), ticks = us * report.tsc_khz / 1000;
+	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(us);
 
 	while (!state || *state < want)
 		if (rdtsc() - start > ticks)
@@ -63,98 +41,35 @@ static bool spin_us(volatile int *state, int want, uint64_t us)
 #define udelay(us)		    spin_us(NULL, 0, us)
 #define wait_state(state, want, ms) spin_us(state, want, (ms)*1000)
 
-/* --- the trampoline page ------------------------------------------------------- */
-
-/* The highest usable 4 KiB page in [PAGE_SIZE, SMP_TRAMP_LIMIT); 0 when none. */
-static phys_addr_t pick_tramp_page(const struct boot_info *bi)
+/* Moves c from `from` to `to` unless the other CPU moved it first. */
+static bool claim(struct smp_cpu *c, int from, int to)
 {
-	for (phys_addr_t p = SMP_TRAMP_LIMIT - PAGE_SIZE; p >= PAGE_SIZE; p -= PAGE_SIZE)
-		for (int i = 0; i < bi->nr_mem; i++)
-			if (bi->mem[i].type == MEM_USABLE && bi->mem[i].base <= p &&
-			    bi->mem[i].base + bi->mem[i].len >= p + PAGE_SIZE)
-				return p;
-	return 0;
+	int expected = from;
+
+	return __atomic_compare_exchange_n(&c->state, &expected, to, false, __ATOMIC_SEQ_CST,
+					   __ATOMIC_SEQ_CST);
 }
 
-/* Writes the trampoline and its parameters into P through the direct map. */
-static void tramp_write(phys_addr_t p)
-{
-	uint8_t *dst = pa_to_va(p);
-	struct ap_tramp_params *t = (void *)(dst + (ap_tramp_params - ap_tramp_start));
-	phys_addr_t root = pt_kernel_root();
+static int stop_ap(struct smp_cpu *c, const char *why);
 
-	/* Invariant: the blob fits its page and agrees with struct ap_tramp_params. */
-	ASSERT(ap_tramp_end - ap_tramp_start <= (long)PAGE_SIZE &&
-	       ap_tramp_params_end - ap_tramp_params == sizeof(*t));
-	/* Invariant: the trampoline loads CR3 in 32-bit mode: the root is below 4 GiB. */
-	ASSERT(root < 4 * GiB);
-	memcpy(dst, ap_tramp_start, ap_tramp_end - ap_tramp_start);
-	t->gdt_limit = t->off_gdt_end - t->off_gdt - 1;
-	t->gdt_base = p + t->off_gdt;
-	t->pm32_off = p + t->off_pm32;
-	t->pm32_sel = TRAMP_CODE32;
-	t->lm64_off = p + t->off_lm64;
-	t->lm64_sel = TRAMP_CODE64;
-	t->cr3 = root;
-	t->cr4 = AP_CR4_PAE | (read_cr4() & (CR4_LA57 | CR4_PGE));
-	t->efer = AP_EFER_LME | EFER_NXE;
-	t->cr0 = read_cr0();
-}
-
-/* Writes P, makes it read-only in the direct map, then maps it read+execute at
- * its identity address in the kernel root: never writable and executable at once.
- * NULL, or the reason nothing is mapped. */
-static const char *tramp_install(phys_addr_t p)
-{
-	uint64_t *root = pa_to_va(pt_kernel_root());
-	int level;
-
-	if (!pt_lookup((uint64_t)pa_to_va(p), &level))
-		return "the trampoline page is not in the direct map";
-	tramp_write(p);
-	if (set_memory_ro((uint64_t)pa_to_va(p), 1))
-		return "the trampoline page cannot be made read-only";
-	made_root_child = !pt_present(root[pt_index(p, pt_root_level())]);
-	if (pt_map_leaf(pt_kernel_root(), p, p, PT_LEVEL_PTE, PTE_A)) {
-		set_memory_rw((uint64_t)pa_to_va(p), 1);
-		return "the trampoline page cannot be identity-mapped";
-	}
-	release = false;
-	return NULL;
-}
-
-/* Frees the table under the root entry of P if pt_map_leaf made it (pt_unmap_leaf
- * keeps the root's children). Every CPU has flushed its TLB. */
-static void free_root_child(phys_addr_t p)
-{
-	uint64_t *e = &((uint64_t *)pa_to_va(pt_kernel_root()))[pt_index(p, pt_root_level())];
-	phys_addr_t child;
-	const uint64_t *t;
-
-	if (!made_root_child || !pt_present(*e))
-		return;
-	child = pt_entry_pa(*e, pt_root_level());
-	t = pa_to_va(child);
-	for (int i = 0; i < PT_ENTRIES; i++)
-		if (t[i])
-			return;
-	pt_set_entry(e, 0);
-	flush_tlb_local();
-	pt_free(child, pt_root_level() - 1);
-}
-
-/* Unmaps P, lets the n APs of aps flush their TLBs and waits for them (they never
- * touch low addresses again), frees what the mapping built, makes P writable. */
+/* Unmaps P, lets the n APs of aps flush their TLBs and waits for them, together
+ * at most SMP_AP_TIMEOUT_MS (they never touch low addresses again; one that does
+ * not confirm is stopped), frees what the mapping built, makes P writable. */
 static void tramp_remove(phys_addr_t p, struct smp_cpu *aps, int n)
 {
-	pt_unmap_leaf(pt_kernel_root(), p);
+	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(SMP_AP_TIMEOUT_MS * 1000ULL);
+
+	smp_tramp_unmap(p);
 	release = true;
 	for (int i = 0; i < n; i++)
-		if (aps[i].state == SMP_UP &&
-		    !wait_state(&aps[i].state, SMP_PARKED, SMP_AP_TIMEOUT_MS))
-			aps[i].why = "did not confirm its TLB flush";
-	free_root_child(p);
-	set_memory_rw((uint64_t)pa_to_va(p), 1);
+		while (aps[i].state == SMP_UP)
+			if (rdtsc() - start > ticks) {
+				if (claim(&aps[i], SMP_UP, SMP_FAILED))
+					stop_ap(&aps[i], "did not confirm its TLB flush");
+			} else {
+				cpu_relax();
+			}
+	smp_tramp_free(p);
 }
 
 /* --- starting one AP ----------------------------------------------------------- */
@@ -180,63 +95,81 @@ static int ap_alloc(struct smp_cpu *c)
 	return 0;
 }
 
-/* Moves c from `from` to `to` unless the other CPU moved it first. */
-static bool claim(struct smp_cpu *c, int from, int to)
+/* Marks c FAILED without sending it anything. -EIO. */
+static int not_started(struct smp_cpu *c, const char *why)
 {
-	int expected = from;
-
-	return __atomic_compare_exchange_n(&c->state, &expected, to, false, __ATOMIC_SEQ_CST,
-					   __ATOMIC_SEQ_CST);
+	c->state = SMP_FAILED;
+	c->why = why;
+	return -EIO;
 }
 
-/* A timed-out AP: FAILED (if it is not inside its probe) and INIT back to the
- * wait-for-SIPI state. -EIO, or 0 when it made it after all. */
-static int ap_timed_out(struct smp_cpu *c, uint64_t timeout_ms)
+/* Stops c (already FAILED) with INIT, which lands before this returns: it did not
+ * answer for `why`. -EIO. */
+static int stop_ap(struct smp_cpu *c, const char *why)
 {
-	bool entered = c->state == SMP_ENTERED;
+	c->why = why;
+	c->no_answer = true;
+	apic_send_init(c->apic_id);
+	udelay(10000); /* INIT has surely landed before `booting` changes */
+	return -EIO;
+}
 
-	if (claim(c, SMP_OFF, SMP_FAILED) || claim(c, SMP_ENTERED, SMP_FAILED)) {
-		c->why = entered ? "entered the kernel but did not finish in time"
-				 : "no answer to INIT-SIPI-SIPI in time";
-		apic_send_init(c->apic_id);
-		udelay(10000); /* INIT has surely landed before `booting` changes */
-		return -EIO;
-	}
-	if (wait_state(&c->state, SMP_UP, timeout_ms))
+/* An AP not up in time: FAILED in whatever state it reached, and stopped; a catch
+ * it left armed is dropped back to `mark` (the catcher before it started).
+ * -EIO, or 0 when it came up after all. */
+static int ap_timed_out(struct smp_cpu *c, const void *mark)
+{
+	if (claim(c, SMP_OFF, SMP_FAILED))
+		return stop_ap(c, "no answer to INIT-SIPI-SIPI");
+	if (claim(c, SMP_ENTERED, SMP_FAILED))
+		return stop_ap(c, "entered the kernel but did not finish");
+	if (!claim(c, SMP_PROBING, SMP_FAILED))
 		return 0;
-	/* The catcher's context is on that AP's stack: no safe way on. */
-	panic("start_ap: APIC ID %u hangs inside its page-table probe", c->apic_id);
+	stop_ap(c, "hung inside its page-table probe");
+	catch_drop_to(mark);
+	return -EIO;
 }
 
-/* INIT-SIPI-SIPI to c->apic_id and the wait for "up"; P is mapped. 0 or -EIO. */
-static int start_ap(struct smp_cpu *c, uint64_t timeout_ms)
+/* INIT, 10 ms, SIPI, 200 us, SIPI, 200 us to APIC ID id (SDM Vol. 3A, 9.4.4.1).
+ * 0 or the first error of apic_send_*(). */
+static int init_sipi_sipi(uint32_t id, uint8_t vector)
 {
-	uint8_t vector = report.tramp_pa >> PAGE_SHIFT;
-	int rc;
+	int rc = apic_send_init(id);
 
-	if (!c->stack_top && ap_alloc(c)) {
-		c->state = SMP_FAILED;
-		c->why = "no memory for its stacks";
-		return -EIO;
-	}
-	c->state = SMP_OFF;
-	booting = c;
-	ap_boot_stack = c->stack_top;
-	/* SDM Vol. 3A, 8.4.4.1: INIT, 10 ms, SIPI, 200 us, SIPI, 200 us. */
-	rc = apic_send_init(c->apic_id);
 	udelay(10000);
 	for (int i = 0; i < 2 && !rc; i++) {
-		rc = apic_send_startup(c->apic_id, vector);
+		rc = apic_send_startup(id, vector);
 		udelay(200);
 	}
+	return rc;
+}
+
+/* INIT-SIPI-SIPI to c->apic_id and a wait of at most timeout_ms for "up"; P is
+ * mapped. 0 or -EIO (c FAILED, stopped with INIT if it was sent anything). */
+static int start_ap(struct smp_cpu *c, uint64_t timeout_ms)
+{
+	const void *mark = catch_mark();
+	uint64_t start;
+	int rc;
+
+	if (!c->stack_top && ap_alloc(c))
+		return not_started(c, "no memory for its stacks");
+	c->state = SMP_OFF;
+	c->why = NULL;
+	c->no_answer = false;
+	booting = c;
+	ap_boot_stack = c->stack_top;
+	rc = init_sipi_sipi(c->apic_id, report.tramp_pa >> PAGE_SHIFT);
+	if (rc == -ERANGE)
+		return not_started(c, "its APIC ID needs x2APIC mode");
 	if (rc) {
 		c->state = SMP_FAILED;
-		c->why = rc == -ERANGE ? "APIC ID needs x2APIC mode" : "the IPI stayed pending";
-		return -EIO;
+		return stop_ap(c, "an IPI stayed pending in the ICR");
 	}
-	if (wait_state(&c->state, SMP_UP, timeout_ms))
-		return 0;
-	return ap_timed_out(c, timeout_ms);
+	start = rdtsc();
+	rc = wait_state(&c->state, SMP_UP, timeout_ms) ? 0 : ap_timed_out(c, mark);
+	c->waited_ms = (rdtsc() - start) / tsc_khz();
+	return rc;
 }
 
 int smp_start_cpu(struct smp_cpu *c, uint64_t timeout_ms)
@@ -248,7 +181,8 @@ int smp_start_cpu(struct smp_cpu *c, uint64_t timeout_ms)
 	if (!report.tsc_khz || !report.tramp_pa || report.problem)
 		return -ENOENT;
 	flags = irq_save();
-	why = tramp_install(report.tramp_pa);
+	release = false;
+	why = smp_tramp_install(report.tramp_pa);
 	if (why) {
 		c->state = SMP_FAILED;
 		c->why = why;
@@ -279,12 +213,22 @@ static uint64_t read_gdtr_base(void)
 	return p.base;
 }
 
+/* CPUID.0BH:EDX, this CPU's x2APIC ID (SDM Vol. 2A, CPUID), or ~0 without leaf
+ * 0xb. */
+static uint32_t cpuid_apic_id(void)
+{
+	return cpuid(0, 0).eax < 0xb ? ~0u : cpuid(0xb, 0).edx;
+}
+
 /* What this AP runs with, for the tests. */
 static void ap_record(struct smp_cpu *c)
 {
 	int level;
 	uint64_t *e;
 
+	c->apic_mode = apic_mode();
+	c->apic_base = rdmsr(MSR_IA32_APIC_BASE);
+	c->cpuid_apic_id = cpuid_apic_id();
 	c->cr4 = read_cr4();
 	c->pkrs = pks_available() ? pkrs_read() : 0;
 	c->gdtr_base = read_gdtr_base();
@@ -295,6 +239,13 @@ static void ap_record(struct smp_cpu *c)
 	c->tramp_alias_leaf = e ? *e : 0;
 }
 
+static void spin_forever(void *unused)
+{
+	(void)unused;
+	for (;;)
+		cpu_relax();
+}
+
 /* Writes a root entry back unchanged, with the catcher armed: with the tables
  * protected it must fault with P|W|PK; if it does not, nothing changed. */
 static void ap_probe(struct smp_cpu *c)
@@ -302,6 +253,8 @@ static void ap_probe(struct smp_cpu *c)
 	uint64_t *e = &((uint64_t *)pa_to_va(pt_kernel_root()))[PT_ENTRIES - 1];
 
 	c->probe_va = (uint64_t)e;
+	if (c->hang_in_probe)
+		catch_run(spin_forever, NULL, &c->probe);
 	catch_write64(e, *e, &c->probe);
 }
 
@@ -309,12 +262,16 @@ static void ap_probe(struct smp_cpu *c)
 __noreturn void smp_ap_main(void)
 {
 	struct smp_cpu *c = booting;
+	enum apic_mode found = apic_mode();
+	int rc = report.apic_mode == APIC_X2APIC ? apic_enable_x2apic() : 0;
 	uint32_t id = apic_id();
 
 	/* A straggler that missed its turn is INIT'ed; it must not touch c. */
 	if (id != c->apic_id || !claim(c, SMP_OFF, SMP_ENTERED))
 		park();
 	c->seen_apic_id = id;
+	c->apic_found = found;
+	c->apic_switch_rc = rc;
 	gdt_load_cpu(c->gdt, c->ist_top);
 	idt_load();
 	pks_enable_cpu();
@@ -322,11 +279,12 @@ __noreturn void smp_ap_main(void)
 	if (!claim(c, SMP_ENTERED, SMP_PROBING))
 		park();
 	ap_probe(c);
-	c->state = SMP_UP;
+	if (!claim(c, SMP_PROBING, SMP_UP))
+		park();
 	while (!release)
 		cpu_relax();
 	flush_tlb_all();
-	c->state = SMP_PARKED;
+	claim(c, SMP_UP, SMP_PARKED);
 	park();
 }
 
@@ -360,6 +318,75 @@ static const char *collect_aps(const struct acpi_cpus *cpus)
 	return found ? NULL : "the boot CPU's APIC ID is not in the MADT";
 }
 
+/* The highest APIC ID of the MADT (0 without a CPU list). */
+static uint32_t top_madt_id(void)
+{
+	const struct acpi_cpus *cpus = acpi_cpus();
+	uint32_t top = 0;
+
+	for (int i = 0; cpus && i < cpus->nr; i++)
+		top = MAX(top, cpus->apic_id[i]);
+	return top;
+}
+
+/* Why the boot CPU stays in xAPIC mode when apic_enable_x2apic() returned rc. */
+static const char *no_switch_why(int rc)
+{
+	if (rc == -ENOTSUP)
+		return "as the firmware left it; x2APIC wanted, but CPUID.1:ECX[21] is clear";
+	return "as the firmware left it; x2APIC wanted, but the APIC is disabled";
+}
+
+/* The boot CPU's APIC mode for this run (SDM Vol. 3A, 11.12.1): the firmware's,
+ * or xAPIC -> x2APIC when x2apic=on, or (auto) an APIC ID needs it, and the CPU
+ * has it. The reason goes to report.apic_why. */
+static void choose_apic_mode(void)
+{
+	bool on = cmdline_is("x2apic", "on"), off = cmdline_is("x2apic", "off");
+	bool need = top_madt_id() > XAPIC_MAX_ID;
+	int rc;
+
+	report.apic_handed_over = apic_handed_over();
+	report.apic_why = "as the firmware left it";
+	if (report.apic_handed_over == APIC_X2APIC && off)
+		report.apic_why = "as the firmware left it (x2apic=off: leaving x2APIC needs the "
+				  "APIC disabled first)";
+	if (report.apic_handed_over == APIC_XAPIC && (on || (need && !off))) {
+		rc = apic_enable_x2apic();
+		if (rc)
+			report.apic_why = no_switch_why(rc);
+		else if (on)
+			report.apic_why = "switched from xAPIC by x2apic=on";
+		else
+			report.apic_why = "switched from xAPIC: an APIC ID is above 254";
+	} else if (need && off) {
+		report.apic_why = "as the firmware left it (x2apic=off: APIC IDs above 254 "
+				  "cannot be started)";
+	}
+	report.apic_mode = apic_mode();
+	report.bsp_apic_base = rdmsr(MSR_IA32_APIC_BASE);
+	report.bsp_cpuid_apic_id = cpuid_apic_id();
+}
+
+/* Starts the APs one by one; those that do not answer share SMP_FAIL_BUDGET_MS.
+ * P is mapped. */
+static void start_aps(void)
+{
+	report.fail_budget_left_ms = SMP_FAIL_BUDGET_MS;
+	for (int i = 0; i < report.nr_aps; i++) {
+		struct smp_cpu *c = &report.aps[i];
+		uint64_t wait = MAX((uint64_t)SMP_AP_MIN_WAIT_MS,
+				    MIN((uint64_t)SMP_AP_TIMEOUT_MS, report.fail_budget_left_ms));
+
+		if (c->state == SMP_FAILED)
+			continue;
+		if (!start_ap(c, wait))
+			report.nr_up++;
+		else if (c->no_answer)
+			report.fail_budget_left_ms -= MIN(report.fail_budget_left_ms, c->waited_ms);
+	}
+}
+
 /* Why no AP can be started on this machine, or NULL. */
 static const char *cannot_start(const struct boot_info *bi)
 {
@@ -371,7 +398,7 @@ static const char *cannot_start(const struct boot_info *bi)
 		return NULL; /* nothing to do */
 	if (!apic_ready())
 		return "no usable local APIC";
-	report.tramp_pa = pick_tramp_page(bi);
+	report.tramp_pa = smp_tramp_pick(bi);
 	if (!report.tramp_pa)
 		return "no usable page below 0x9f000 for the trampoline";
 	return collect_aps(acpi_cpus());
@@ -384,21 +411,19 @@ void smp_init(const struct boot_info *bi)
 	report = (struct smp_report){ .nr_up = 1, .bsp_cr4 = read_cr4() };
 	report.bsp_gdtr_base = read_gdtr_base();
 	report.nr_cpus = acpi_cpus() ? acpi_cpus()->nr : 0;
+	choose_apic_mode();
 	report.problem = cannot_start(bi);
 	if (report.problem || report.nr_cpus < 2)
 		goto out;
-	tsc_init();
 	report.tsc_khz = tsc_khz();
 	report.tsc_source = tsc_source_text();
 	for (int l = 0; l < PT_NR_LEVELS; l++)
 		report.tables_before[l] = pt_count(l);
-	report.problem = tramp_install(report.tramp_pa);
+	release = false;
+	report.problem = smp_tramp_install(report.tramp_pa);
 	if (report.problem)
 		goto out;
-	for (int i = 0; i < report.nr_aps; i++)
-		if (report.aps[i].state != SMP_FAILED &&
-		    !start_ap(&report.aps[i], SMP_AP_TIMEOUT_MS))
-			report.nr_up++;
+	start_aps();
 	tramp_remove(report.tramp_pa, report.aps, report.nr_aps);
 	for (int l = 0; l < PT_NR_LEVELS; l++)
 		report.tables_after[l] = pt_count(l);
@@ -411,6 +436,13 @@ const struct smp_report *smp_report(void)
 	return &report;
 }
 
+struct smp_cpu *smp_ap(int i)
+{
+	/* Invariant: only records smp_init() made are handed out. */
+	ASSERT(i >= 0 && i < report.nr_aps);
+	return &report.aps[i];
+}
+
 const char *smp_skip_reason(void)
 {
 	if (cmdline_is("smp", "off"))
@@ -420,51 +452,4 @@ const char *smp_skip_reason(void)
 	if (report.nr_cpus == 1)
 		return "one CPU in the MADT (boot with SMP=2 or more)";
 	return NULL;
-}
-
-/* ", PKS enabled on all" or where it is not. */
-static void print_pks_state(void)
-{
-	int bad = 0;
-
-	if (!pks_enabled()) {
-		kprintf(", PKS unavailable (%s)", pks_unavailable_reason() ?: "not enabled");
-		return;
-	}
-	for (int i = 0; i < report.nr_aps; i++)
-		if ((report.aps[i].state == SMP_UP || report.aps[i].state == SMP_PARKED) &&
-		    (!(report.aps[i].cr4 & CR4_PKS) || report.aps[i].pkrs != pks_default()))
-			kprintf("%s %u", bad++ ? "," : ", PKS NOT enabled on APIC ID",
-				report.aps[i].apic_id);
-	if (!bad)
-		kprintf(", PKS enabled on all%s",
-			report.nr_up < report.nr_cpus ? " that are up" : "");
-}
-
-void smp_print_header(void)
-{
-	int shown = 0;
-
-	if (report.tsc_khz)
-		kprintf("# smp: trampoline at 0x%llx (SIPI vector 0x%02llx, highest usable page "
-			"below 0x%x), %s mode, TSC %llu kHz (%s)\n",
-			(unsigned long long)report.tramp_pa,
-			(unsigned long long)(report.tramp_pa >> PAGE_SHIFT), SMP_TRAMP_LIMIT,
-			apic_x2apic_mode() ? "x2APIC" : "xAPIC", (unsigned long long)report.tsc_khz,
-			report.tsc_source);
-	if (report.problem) {
-		kprintf("# smp: only the boot CPU runs: %s\n", report.problem);
-		return;
-	}
-	kprintf("# smp: %d of %d CPUs up%s", report.nr_up, report.nr_cpus,
-		report.nr_cpus == 1 ? " (one CPU in the MADT: no AP to start)" : "");
-	print_pks_state();
-	kprintf("\n");
-	for (int i = 0; i < report.nr_aps; i++) {
-		const struct smp_cpu *c = &report.aps[i];
-
-		if (c->why && shown++ < SMP_MAX_FAIL_REPORTS)
-			kprintf("# smp: APIC ID %u %s: %s\n", c->apic_id,
-				c->state == SMP_FAILED ? "FAILED" : "is up but", c->why);
-	}
 }

@@ -6,13 +6,17 @@
  * saw, and the #PF its write to a table page raised.
  */
 #include "kernel/acpi.h"
+#include "kernel/catch.h"
+#include "kernel/cmdline.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
 #include "kernel/smp.h"
 #include "mm/dmap.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "arch/apic.h"
 #include "arch/cpu.h"
+#include "arch/tsc.h"
 
 KTEST_SUITE(12, smp, NULL);
 
@@ -398,34 +402,176 @@ KTEST(smp, every_ap_flushed_its_tlb_and_parked)
 			AP_EXPECT_EQ(&r->aps[i], r->aps[i].state, SMP_PARKED);
 }
 
-/* The lowest APIC ID above those of the MADT (0 when there is none below 0xff). */
-static uint32_t absent_apic_id(void)
+/* --- APIC mode and IDs ------------------------------------------------------- */
+
+/* CPUID.0BH:EDX as an APIC ID of the mode in use: all 32 bits in x2APIC mode, the
+ * low 8 in xAPIC mode (the initial xAPIC ID); ~0 without leaf 0xb. */
+static uint32_t expected_id(uint32_t cpuid_id, uint8_t mode)
+{
+	if (cpuid_id == ~0u)
+		return ~0u;
+	return mode == APIC_X2APIC ? cpuid_id : cpuid_id & 0xff;
+}
+
+/* The highest APIC ID of the MADT. */
+static uint32_t top_madt_id(void)
 {
 	const struct acpi_cpus *cpus = acpi_cpus();
-	uint32_t id = 0;
+	uint32_t top = 0;
 
-	for (int i = 0; i < cpus->nr; i++)
-		id = MAX(id, cpus->apic_id[i] + 1);
-	return id < 0xff ? id : 0;
+	for (int i = 0; cpus && i < cpus->nr; i++)
+		top = MAX(top, cpus->apic_id[i]);
+	return top;
+}
+
+KTEST(smp, boot_cpu_apic_mode_follows_the_firmware_and_x2apic_option)
+{
+	const struct smp_report *r = smp_report();
+	bool can = apic_x2apic_supported(), want = cmdline_is("x2apic", "on");
+	uint8_t expect = r->apic_handed_over;
+
+	if (!cmdline_is("x2apic", "off") && !cmdline_is("x2apic", "on"))
+		want = top_madt_id() > XAPIC_MAX_ID;
+	if (r->apic_handed_over == APIC_XAPIC && want && can)
+		expect = APIC_X2APIC;
+	KEXPECT_EQ(r->apic_mode, expect);
+	KEXPECT_EQ(apic_mode(), r->apic_mode);
+	KEXPECT_EQ(apic_handed_over(), r->apic_handed_over);
+	KEXPECT_EQ(r->bsp_apic_base & APIC_BASE_BSP, APIC_BASE_BSP);
+	if (r->apic_mode == APIC_X2APIC)
+		KEXPECT_TRUE(can);
+}
+
+KTEST(smp, every_ap_runs_in_the_boot_cpus_apic_mode)
+{
+	const struct smp_report *r = smp_report();
+	uint64_t same = APIC_BASE_ENABLE | APIC_BASE_EXTD | ~0xfffULL;
+
+	NEED_UP_APS(r);
+	for_each_up_ap (r, c) {
+		if (c->apic_switch_rc)
+			ktest_note("APIC ID %u: switching to x2APIC returned %d", c->apic_id,
+				   c->apic_switch_rc);
+		AP_EXPECT_EQ(c, c->apic_mode, r->apic_mode);
+		AP_EXPECT_EQ(c, c->apic_base & same, r->bsp_apic_base & same);
+		AP_EXPECT_EQ(c, c->apic_base & APIC_BASE_BSP, 0);
+	}
+}
+
+KTEST(smp, apic_ids_read_back_on_every_cpu)
+{
+	const struct smp_report *r = smp_report();
+	bool found = false;
+
+	if (!acpi_cpus())
+		KTEST_SKIP("no CPU list from ACPI (see the # cpus line)");
+	for (int i = 0; i < acpi_cpus()->nr; i++)
+		found |= acpi_cpus()->apic_id[i] == apic_id();
+	KEXPECT_TRUE(found);
+	if (r->bsp_cpuid_apic_id != ~0u)
+		KEXPECT_EQ(apic_id(), expected_id(r->bsp_cpuid_apic_id, r->apic_mode));
+	if (smp_skip_reason() || !nr_up_aps(r))
+		return;
+	for_each_up_ap (r, c) {
+		AP_EXPECT_EQ(c, c->seen_apic_id, c->apic_id);
+		if (c->cpuid_apic_id != ~0u)
+			AP_EXPECT_EQ(c, c->seen_apic_id,
+				     expected_id(c->cpuid_apic_id, c->apic_mode));
+	}
+}
+
+/* --- CPUs that do not answer ------------------------------------------------- */
+
+/* An APIC ID the MADT does not list: above its highest, and above 255 in x2APIC
+ * mode (a 32-bit destination); 0 when xAPIC mode has none left below 0xff. */
+static uint32_t absent_apic_id(void)
+{
+	uint32_t id = top_madt_id() + 1;
+
+	if (apic_x2apic_mode())
+		return MAX(id, 0x100u);
+	return id <= XAPIC_MAX_ID ? id : 0;
+}
+
+/* Milliseconds since `start` (a TSC value). */
+static uint64_t ms_since(uint64_t start)
+{
+	return (rdtsc() - start) / tsc_khz();
 }
 
 KTEST(smp, cpu_that_never_answers_times_out_and_is_reported_failed)
 {
 	static struct smp_cpu c;
-	const struct smp_report *r = smp_report();
-	uint64_t start;
+	uint64_t start, ms;
 
 	NEED_APS();
-	if (!cpu.hypervisor)
+	if (!cpu.hypervisor && !cmdline_is("ktest.wake_absent", "on"))
 		KTEST_SKIP("waking an APIC ID the MADT does not list is only done under a "
-			   "hypervisor");
+			   "hypervisor or with ktest.wake_absent=on");
 	c = (struct smp_cpu){ .apic_id = absent_apic_id() };
 	KASSERT_TRUE(c.apic_id != 0);
 	start = rdtsc();
 	KEXPECT_EQ(smp_start_cpu(&c, 20), -EIO);
+	ms = ms_since(start);
 	KEXPECT_EQ(c.state, SMP_FAILED);
-	KEXPECT_STREQ(c.why ?: "(none)", "no answer to INIT-SIPI-SIPI in time");
-	/* 10 ms after INIT, the 20 ms wait, 10 ms after the INIT that stops it. */
-	KEXPECT_GE((rdtsc() - start) / r->tsc_khz, 40);
-	expect_trampoline_removed(r);
+	KEXPECT_TRUE(c.no_answer);
+	KEXPECT_STREQ(c.why ?: "(none)", "no answer to INIT-SIPI-SIPI");
+	/* 10 ms after INIT, the 20 ms wait, 10 ms after the INIT that stops it; the
+	 * upper bound leaves room for a slow emulator, not for a second timeout. */
+	KEXPECT_GE(ms, 40);
+	KEXPECT_LT(ms, 40 + SMP_AP_TIMEOUT_MS);
+	KEXPECT_GE(c.waited_ms, 20);
+	expect_trampoline_removed(smp_report());
+}
+
+KTEST(smp, xapic_mode_refuses_an_apic_id_above_254_without_an_ipi)
+{
+	static struct smp_cpu c;
+
+	NEED_APS();
+	if (apic_x2apic_mode())
+		KTEST_SKIP("the boot CPU runs in x2APIC mode: every 32-bit APIC ID is addressable");
+	c = (struct smp_cpu){ .apic_id = 0x100 };
+	KEXPECT_EQ(smp_start_cpu(&c, 20), -EIO);
+	KEXPECT_EQ(c.state, SMP_FAILED);
+	KEXPECT_FALSE(c.no_answer);
+	KEXPECT_EQ(c.waited_ms, 0);
+	KEXPECT_STREQ(c.why ?: "(none)", "its APIC ID needs x2APIC mode");
+	expect_trampoline_removed(smp_report());
+}
+
+static void read_noncanonical(void *unused)
+{
+	(void)unused;
+	*(volatile uint64_t *)0x8000000000000000ULL;
+}
+
+/* Restarts a parked AP so that it hangs inside its probe: it is stopped within the
+ * bound, the catcher it left armed is dropped, and it comes up again after. */
+KTEST(smp, ap_hung_in_its_probe_is_stopped_and_the_run_goes_on)
+{
+	const struct smp_report *r = smp_report();
+	const void *mark = catch_mark();
+	struct smp_cpu *c = NULL;
+	struct fault f;
+	uint64_t start;
+
+	NEED_UP_APS(r);
+	for (int i = r->nr_aps - 1; i >= 0; i--)
+		if (r->aps[i].state == SMP_PARKED)
+			c = smp_ap(i);
+	KASSERT_TRUE(c != NULL);
+	c->hang_in_probe = true;
+	start = rdtsc();
+	KEXPECT_EQ(smp_start_cpu(c, 50), -EIO);
+	KEXPECT_LT(ms_since(start), 60 + SMP_AP_TIMEOUT_MS);
+	c->hang_in_probe = false;
+	KEXPECT_EQ(c->state, SMP_FAILED);
+	KEXPECT_STREQ(c->why ?: "(none)", "hung inside its page-table probe");
+	KEXPECT_TRUE(catch_mark() == mark);
+	KEXPECT_TRUE(catch_run(read_noncanonical, NULL, &f));
+	KEXPECT_FAULT(&f, VEC_GP);
+	KEXPECT_EQ(smp_start_cpu(c, SMP_AP_TIMEOUT_MS), 0);
+	KEXPECT_EQ(c->state, SMP_PARKED);
+	KEXPECT_TRUE(c->why == NULL);
 }
