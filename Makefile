@@ -8,6 +8,8 @@
 #   make hosttest   the parsers' host unit tests (ASan/UBSan) and fuzz runs (tests/host/);
 #                   make test runs them too, before the matrix
 #   make debug      QEMU halted with a gdb stub on :1234
+#   make bochs      optional, not part of make test: the suites in Bochs (BOCHS=/path/to/bochs),
+#                   x2APIC forced on 4 CPUs; tests/runner/bochs.sh, README "Bochs"
 #   make clean
 #
 # Variables: CPU, MEM, SMP, UEFI=1, CMDLINE, QEMU_ARGS, ACCEL, TIMEOUT (see README.md).
@@ -104,7 +106,7 @@ ACCEL ?= tcg
 TIMEOUT ?= 240
 export CPU MEM SMP UEFI CMDLINE QEMU_ARGS ACCEL TIMEOUT
 
-.PHONY: all iso run test hosttest debug clean deps format format-check
+.PHONY: all iso run test hosttest debug bochs clean deps format format-check
 all: $(BUILD)/kernel.elf
 
 # V=1 shows the full commands.
@@ -180,6 +182,16 @@ test:
 hosttest:
 	@tests/runner/deps.sh
 	@BUILD=$(BUILD) tests/host/run.sh
+
+# Optional (README, "Bochs"): the report in a Bochs built from source, which has what QEMU
+# TCG lacks (x2APIC, with PKS and LA57 on the sapphire_rapids model). Not part of `make test`.
+# Variables: BOCHS, BXSHARE, CMDLINE (default x2apic=on ktest.wake_absent=on), BOCHS_SMP,
+# BOCHS_MEM, BOCHS_CPU, BOCHS_IPS, BOCHS_KNOWN (see tests/runner/bochs.sh).
+BOCHS ?= bochs
+bochs:
+	@tests/runner/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/kernel.elf
+	BOCHS='$(BOCHS)' tests/runner/bochs.sh $(BUILD)/kernel.elf
 
 deps:
 	tests/runner/deps.sh
