@@ -3,6 +3,7 @@
 #include "kernel/acpi.h"
 #include "kernel/printf.h"
 #include "arch/cpu.h"
+#include "mm/dmap.h"
 #include "mm/pgtable.h"
 #include "mm/vmap.h"
 
@@ -164,4 +165,78 @@ void acpi_print_header(void)
 	if (cpus.nr_dropped)
 		kprintf(", %d more beyond the %d Warden keeps", cpus.nr_dropped, ACPI_MAX_CPUS);
 	kprintf("\n");
+}
+
+/* --- before memory management: the entry code's map of the first 4 GiB ------------ */
+
+#define EARLY_MAP_END (4 * GiB) /* the entry code maps 0..4 GiB at PAGE_OFFSET */
+
+/* The early-map address of [pa, pa + len), or NULL when it is not all below 4 GiB. */
+static const uint8_t *early_va(phys_addr_t pa, uint64_t len)
+{
+	if (!pa || pa + len < pa || pa + len > EARLY_MAP_END)
+		return NULL;
+	return (const uint8_t *)(PAGE_OFFSET + pa);
+}
+
+/* The checked table at pa with signature sig through the early map, or NULL with the
+ * reason in why. */
+static const uint8_t *early_table(phys_addr_t pa, const char *sig, char *why, size_t n)
+{
+	const uint8_t *t = early_va(pa, SDT_HEADER_LEN);
+	uint32_t len;
+
+	if (!t) {
+		acpi_fail(why, n, "%s at 0x%llx is not below 4 GiB", sig, (unsigned long long)pa);
+		return NULL;
+	}
+	len = load_u32(t + 4);
+	if (len > ACPI_MAX_TABLE || !early_va(pa, len)) {
+		acpi_fail(why, n, "%s at 0x%llx: length %u reaches past 4 GiB or %u", sig,
+			  (unsigned long long)pa, len, ACPI_MAX_TABLE);
+		return NULL;
+	}
+	return acpi_check_table(t, len, sig, why, n) ? NULL : t;
+}
+
+/* See acpi.h. */
+int acpi_copy_table_early(const struct boot_info *bi, const char *sig, void *buf, size_t size,
+			  char *why, size_t n)
+{
+	const uint8_t *root, *t;
+	phys_addr_t root_pa, pa;
+	size_t step, nr, high = 0;
+	bool xsdt;
+
+	if (!bi->acpi_rev) {
+		acpi_fail(why, n, "the bootloader passed no ACPI RSDP");
+		return -ENOENT;
+	}
+	if (acpi_parse_rsdp(bi->rsdp, bi->acpi_rev >= 2 ? RSDP_V2_LEN : RSDP_V1_LEN, &root_pa,
+			    &xsdt, why, n))
+		return -EINVAL;
+	root = early_table(root_pa, xsdt ? "XSDT" : "RSDT", why, n);
+	if (!root)
+		return -EINVAL;
+	step = xsdt ? 8 : 4;
+	nr = (load_u32(root + 4) - SDT_HEADER_LEN) / step;
+	for (size_t i = 0; i < nr; i++) {
+		const uint8_t *e = root + SDT_HEADER_LEN + i * step, *h;
+
+		pa = xsdt ? load_u64(e) : load_u32(e);
+		h = early_va(pa, SDT_HEADER_LEN);
+		high += !h && pa;
+		if (!h || memcmp(h, sig, 4) != 0)
+			continue;
+		t = early_table(pa, sig, why, n);
+		if (!t)
+			return -EINVAL;
+		memcpy(buf, t, MIN(size, (size_t)load_u32(t + 4)));
+		return (int)load_u32(t + 4);
+	}
+	if (high)
+		return acpi_fail(why, n, "no %s below 4 GiB; %zu of the %zu tables are above", sig,
+				 high, nr);
+	acpi_fail(why, n, "no %s among the %zu tables of the %s", sig, nr, xsdt ? "XSDT" : "RSDT");
+	return -ENOENT;
 }

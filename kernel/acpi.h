@@ -11,6 +11,9 @@
  * out: each one is mapped read-only and NX in the vmap area while it is read, and
  * unmapped after. Every signature, length and checksum is checked; a malformed
  * table is reported with the reason and no AP is started.
+ *
+ * Before memory management, acpi_copy_table_early() finds one table the same way (the
+ * console's "SPCR") and reads it through the entry code's map of the first 4 GiB.
  */
 #ifndef KERNEL_ACPI_H
 #define KERNEL_ACPI_H
@@ -42,5 +45,12 @@ const struct acpi_cpus *acpi_cpus(void);
 const char *acpi_problem(void);
 /* The "# acpi:" and "# cpus:" lines of the report header. */
 void acpi_print_header(void);
+
+/* Copies the table with signature sig (found through the RSDP of bi) into buf, at most
+ * size bytes; returns its length, or -ENOENT (none) / -EINVAL (malformed, or not below
+ * 4 GiB) with the reason in why. Reads through the entry code's map of the first 4 GiB
+ * at PAGE_OFFSET, so only before memory management replaces it (the console's SPCR). */
+int acpi_copy_table_early(const struct boot_info *bi, const char *sig, void *buf, size_t size,
+			  char *why, size_t n);
 
 #endif

@@ -149,3 +149,50 @@ void acpi_format_ids(const struct acpi_cpus *c, char *buf, size_t size)
 	if (len >= size && size > 4)
 		memcpy(buf + size - 4, "...", 4);
 }
+
+/* SPCR field offsets (SPCR specification, "Serial Port Console Redirection Table"). */
+#define SPCR_IFACE   36 /* interface type */
+#define SPCR_GAS     40 /* base address: space ID, bit width, bit offset, access, address */
+#define SPCR_BAUD    58 /* configured baud rate code */
+#define SPCR_CLOCK   76 /* UART clock frequency in Hz (revision 3 and later) */
+#define SPCR_PRECISE 80 /* precise baud rate (revision 4 and later) */
+
+/* Baud of an SPCR baud-rate code; 0 for 0 ("as configured") and unknown codes. */
+static uint32_t spcr_code_baud(uint8_t code)
+{
+	switch (code) {
+	case 3:
+		return 9600;
+	case 4:
+		return 19200;
+	case 6:
+		return 57600;
+	case 7:
+		return 115200;
+	default:
+		return 0;
+	}
+}
+
+int acpi_parse_spcr(const void *spcr, size_t len, struct acpi_spcr *out, char *err, size_t errlen)
+{
+	const uint8_t *t = spcr;
+	size_t end = len < 8 ? 0 : MIN(len, (size_t)load_u32(t + 4));
+
+	*out = (struct acpi_spcr){ 0 };
+	if (end < SPCR_MIN_LEN)
+		return acpi_fail(err, errlen, "SPCR: length %zu, shorter than %d bytes", end,
+				 SPCR_MIN_LEN);
+	out->revision = t[8];
+	out->interface_type = t[SPCR_IFACE];
+	out->space_id = t[SPCR_GAS];
+	out->bit_width = t[SPCR_GAS + 1];
+	out->address = load_u64(t + SPCR_GAS + 4);
+	out->baud_code = t[SPCR_BAUD];
+	out->baud = spcr_code_baud(out->baud_code);
+	if (out->revision >= 3)
+		out->uart_clock = load_u32(t + SPCR_CLOCK);
+	if (out->revision >= 4 && end >= SPCR_PRECISE + 4 && load_u32(t + SPCR_PRECISE))
+		out->baud = load_u32(t + SPCR_PRECISE);
+	return 0;
+}
