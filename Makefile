@@ -53,6 +53,8 @@ C_SRCS := \
 	kernel/bootdump.c \
 	kernel/catch.c \
 	kernel/cmdline.c \
+	kernel/console.c \
+	kernel/console_plan.c \
 	kernel/ktest.c \
 	kernel/main.c \
 	kernel/multiboot2.c \

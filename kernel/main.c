@@ -4,7 +4,7 @@
  * first 4 GiB, the same 4 GiB at PAGE_OFFSET, the image at KERNEL_VMA):
  *   1. serial, GDT/TSS, IDT, fault catcher          - nothing may fault unseen after
  *   2. CPU features, multiboot2 information copied   - the MBI is not ours to keep
- *   3. command line, console=                        - problems go into the header
+ *   3. command line, console ports (console=, SPCR)  - problems go into the header
  *   4. frame allocator, memory management            - later: direct map, PKS
  *   5. local APIC, ACPI CPU list, AP bring-up        - PKS on every CPU, APs parked
  *   6. report header, test suites, closing line
@@ -16,6 +16,7 @@
 #include "kernel/bootdump.h"
 #include "kernel/catch.h"
 #include "kernel/cmdline.h"
+#include "kernel/console.h"
 #include "kernel/ktest.h"
 #include "kernel/multiboot2.h"
 #include "kernel/panic.h"
@@ -28,7 +29,6 @@
 #include "arch/gdt.h"
 #include "arch/trap.h"
 #include "arch/tsc.h"
-#include "arch/uart.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
@@ -64,18 +64,20 @@ static uint32_t copy_mbi(phys_addr_t mbi_pa)
 	return size;
 }
 
-/* Reprograms the console UART when console=ttySn[,baud] asks for another port. */
+/* Fixes the console's ports (kernel/console.h): console=, else the firmware's SPCR, read
+ * through the entry code's map (memory management has not run yet), else every legacy
+ * UART found. */
 static void apply_console(void)
 {
-	static const uint16_t ports[] = { 0x3f8, 0x2f8, 0x3e8, 0x2e8 };
-	const char *c = cmdline_get("console");
-	uint64_t baud = 115200;
+	static uint8_t table[256];
+	struct acpi_spcr spcr;
+	char why[CON_NOTE_LEN];
+	int len = acpi_copy_table_early(&boot_info, "SPCR", table, sizeof(table), why, sizeof(why));
 
-	if (!c)
-		return;
-	if (c[5] == ',' && parse_u64(c + 6, &baud) != 0)
-		baud = 115200;
-	uart_init(ports[c[4] - '0'], (uint32_t)baud);
+	if (len > 0 &&
+	    acpi_parse_spcr(table, MIN((size_t)len, sizeof(table)), &spcr, why, sizeof(why)))
+		len = -EINVAL;
+	console_choose(cmdline_get("console"), len > 0 ? &spcr : NULL, why);
 }
 
 /* How long dmap_init() took: cycles, and milliseconds once the TSC rate is known. */
@@ -187,6 +189,7 @@ static void print_boot_header(const struct boot_info *bi)
 	kprintf("# cmdline: %s\n", bi->cmdline[0] ? bi->cmdline : "(empty)");
 	for (int i = 0; (problem = cmdline_problem(i)); i++)
 		kprintf("# cmdline: %s (ignored)\n", problem);
+	console_print_header();
 	print_features();
 	kprintf("# paging: %s\n", (read_cr4() & CR4_LA57) ? "5-level (LA57)" : "4-level");
 	print_memory_map(bi);
@@ -280,7 +283,7 @@ static void run_tests(void)
 void kmain(phys_addr_t mbi_pa, uint32_t magic, uint64_t load_delta)
 {
 	kernel_load_delta = load_delta;
-	uart_init(COM1_PORT, 115200);
+	console_init_early();
 	gdt_init();
 	idt_init();
 	catch_init();

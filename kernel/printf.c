@@ -1,6 +1,6 @@
 /* kernel/printf.c - printf-style formatter and console output. */
 #include "kernel/printf.h"
-#include "arch/uart.h"
+#include "kernel/console.h"
 
 /* Output cursor: writes what fits into buf, counts everything. */
 struct sink {
@@ -227,12 +227,12 @@ void console_set_line_hook(const char *(*hook)(char first))
 	line_hook = hook;
 }
 
-/* Sends one character to the UART, "\n" as "\r\n". */
+/* Sends one character to the console's ports, "\n" as "\r\n". Console lock held. */
 static void out_char(char c)
 {
 	if (c == '\n')
-		uart_putc('\r');
-	uart_putc(c);
+		console_tx('\r');
+	console_tx(c);
 	at_line_start = c == '\n';
 }
 
@@ -270,17 +270,27 @@ static void console_putc(char c)
 		start_line(c);
 }
 
+/* Holds the console lock for the whole write (kernel/console.h): lines of two CPUs never
+ * mix. After taking the lock over from a stalled CPU, its unfinished line is ended. */
 void console_write(const char *str, size_t n)
 {
+	struct console_hold h = console_hold();
+
+	if (h.how == CON_TAKEN_OVER && !at_line_start)
+		out_char('\n');
 	for (size_t i = 0; i < n; i++)
 		console_putc(str[i]);
+	console_release(h, at_line_start);
 }
 
 void console_fresh_line(void)
 {
+	struct console_hold h = console_hold();
+
 	held_blanks = 0;
 	if (!at_line_start)
 		out_char('\n');
+	console_release(h, at_line_start);
 }
 
 int kvprintf(const char *fmt, va_list ap)

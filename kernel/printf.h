@@ -11,7 +11,8 @@
 int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int ksnprintf(char *buf, size_t size, const char *fmt, ...) __printf(3, 4);
 
-/* Prints to the console (the serial port chosen at boot); returns characters written. */
+/* Prints to the console (the serial ports chosen at boot, kernel/console.h); returns
+ * characters written. */
 int kprintf(const char *fmt, ...) __printf(1, 2);
 int kvprintf(const char *fmt, va_list ap);
 /* Writes n bytes to the console ("\n" goes out as "\r\n"), through the line hook. */
