@@ -80,6 +80,7 @@ C_SRCS := \
 	tests/test_catch.c \
 	tests/test_checker.c \
 	tests/test_cmdline.c \
+	tests/test_console.c \
 	tests/test_dmap.c \
 	tests/test_frame.c \
 	tests/test_multiboot2.c \
