@@ -11,7 +11,7 @@
 
 static uint64_t khz;
 static enum tsc_source source;
-static char text[80] = "not measured";
+static char text[128] = "not measured";
 
 uint64_t tsc_khz_from_leaf15(uint32_t eax, uint32_t ebx, uint32_t ecx)
 {
@@ -39,7 +39,8 @@ static uint64_t pit_tsc_ticks(void)
 	return rdtsc() - start;
 }
 
-/* kHz from the fastest of PIT_CAL_RUNS PIT runs (a run can only be stretched), or 0. */
+/* kHz from the fastest of PIT_CAL_RUNS PIT runs (a run can only be stretched), or 0.
+ * A run that times out (the PIT gated off) ends the measurement: one bound, not three. */
 static uint64_t pit_khz(void)
 {
 	uint64_t best = ~0ULL;
@@ -47,44 +48,67 @@ static uint64_t pit_khz(void)
 	for (int i = 0; i < PIT_CAL_RUNS; i++) {
 		uint64_t t = pit_tsc_ticks();
 
-		if (t)
-			best = MIN(best, t);
+		if (!t)
+			break;
+		best = MIN(best, t);
 	}
 	if (best == ~0ULL || best / PIT_CAL_MS < PIT_MIN_KHZ)
 		return 0;
 	return best / PIT_CAL_MS;
 }
 
-/* Tries CPUID leaves 0x15 and 0x16; sets khz, source and text when one answers. */
+/* Tries CPUID leaves 0x15 and 0x16 of an Intel CPU (SDM Vol. 2A, CPUID; Vol. 3B
+ * 19.7.3): 0x15 when it enumerates the crystal, else the 0x16 base frequency, but
+ * only when 0x15 enumerates the TSC/crystal ratio (0x16 alone promises no TSC
+ * rate). Sets khz, source and text; false when neither applies. */
 static bool from_cpuid(void)
 {
 	uint32_t max = cpuid(0, 0).eax;
-	struct cpuid_regs r;
+	struct cpuid_regs r15 = { 0 }, r16 = { 0 };
 
-	if (max >= 0x15) {
-		r = cpuid(0x15, 0);
-		khz = tsc_khz_from_leaf15(r.eax, r.ebx, r.ecx);
+	if (strcmp(cpu.vendor, "GenuineIntel") != 0 || max < 0x15)
+		return false;
+	r15 = cpuid(0x15, 0);
+	if ((khz = tsc_khz_from_leaf15(r15.eax, r15.ebx, r15.ecx))) {
 		source = TSC_SRC_CPUID_15;
-		ksnprintf(text, sizeof(text), "CPUID 0x15: crystal %u kHz x %u/%u", r.ecx / 1000,
-			  r.ebx, r.eax);
-		if (khz)
-			return true;
-	}
-	if (max >= 0x16 && (r = cpuid(0x16, 0)).eax) {
-		khz = (uint64_t)(r.eax & 0xffff) * 1000;
-		source = TSC_SRC_CPUID_16;
-		ksnprintf(text, sizeof(text), "CPUID 0x16: base frequency %u MHz", r.eax & 0xffff);
+		ksnprintf(text, sizeof(text), "CPUID 0x15: crystal %u kHz x %u/%u", r15.ecx / 1000,
+			  r15.ebx, r15.eax);
 		return true;
 	}
-	return false;
+	if (max >= 0x16)
+		r16 = cpuid(0x16, 0);
+	if (!r15.eax || !r15.ebx || !(r16.eax & 0xffff))
+		return false;
+	khz = (uint64_t)(r16.eax & 0xffff) * 1000;
+	source = TSC_SRC_CPUID_16;
+	ksnprintf(text, sizeof(text), "CPUID 0x16: base frequency %u MHz (crystal not enumerated)",
+		  r16.eax & 0xffff);
+	return true;
+}
+
+/* Under a hypervisor CPUID may describe the host while the guest's TSC is scaled:
+ * the PIT is measured too and the higher rate wins (delays can only grow). */
+static void cross_check_pit(void)
+{
+	uint64_t pit = pit_khz();
+
+	if (pit > khz + khz / 50) { /* more than 2 % above */
+		ksnprintf(text + strlen(text), sizeof(text) - strlen(text),
+			  "; PIT measures %llu kHz, used", (unsigned long long)pit);
+		khz = pit;
+		source = TSC_SRC_PIT;
+	}
 }
 
 void tsc_init(void)
 {
 	if (khz)
 		return;
-	if (from_cpuid())
+	if (from_cpuid()) {
+		if (cpu.hypervisor)
+			cross_check_pit();
 		return;
+	}
 	khz = pit_khz();
 	source = TSC_SRC_PIT;
 	ksnprintf(text, sizeof(text), "PIT channel 2, best of %d runs of %d ms", PIT_CAL_RUNS,

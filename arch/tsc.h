@@ -1,13 +1,16 @@
 /* arch/tsc.h - the time-stamp counter's rate, and delays measured with it.
  *
  * tsc_init() finds the rate once, from the first source that gives one:
- *   1. CPUID leaf 0x15: crystal clock (ECX, Hz) x TSC/crystal ratio (EBX/EAX)
- *      (SDM Vol. 3B, 19.7.3 "Determining the Processor Base Frequency"; the TSC of
- *      processors with an invariant TSC runs at this rate)
- *   2. CPUID leaf 0x16: processor base frequency (EAX, MHz), which the invariant TSC
- *      of Intel processors matches
+ *   1. CPUID leaf 0x15 (Intel): crystal clock (ECX, Hz) x TSC/crystal ratio
+ *      (EBX/EAX) (SDM Vol. 3B, 19.7.3 "Determining the Processor Base Frequency";
+ *      the TSC of processors with an invariant TSC runs at this rate)
+ *   2. CPUID leaf 0x16 (Intel): processor base frequency (EAX, MHz), which the
+ *      invariant TSC matches, used only when 0x15 enumerates the ratio but not the
+ *      crystal (e.g. Skylake-SP)
  *   3. PIT channel 2 (the 8254 at 1.193182 MHz), bounded in TSC time: some servers
- *      gate the PIT off, and then this source is skipped
+ *      gate the PIT off, and then this source is skipped after one bounded run
+ *      (under 1 s); under a hypervisor the PIT is also measured when CPUID gave a
+ *      rate, and the higher rate wins (a guest's TSC may be scaled)
  *   4. none: TSC_KHZ_BOUND is assumed, so every delay can only be longer, never shorter
  * Delays with the TSC never depend on a device answering.
  */
@@ -25,7 +28,8 @@ enum tsc_source {
 	TSC_SRC_PIT,
 };
 
-/* Finds the TSC rate (idempotent; under 40 ms when it must use the PIT). */
+/* Finds the TSC rate (idempotent; about 30 ms when it measures the PIT, under 1 s when
+ * the PIT is gated off). */
 void tsc_init(void);
 uint64_t tsc_khz(void);
 enum tsc_source tsc_source(void);

@@ -123,6 +123,8 @@ _start32:
         sub ebp, LINK_BASE
 .have_delta:
         lea esp, [ebp + PHYS(boot_stack_top)]
+        push dword 2                        ; EFLAGS: the loader may leave AC or NT set
+        popfd                               ; (a stray AC=1 would turn SMAP off)
         call serial_init32
 
         cmp edi, MB2_BOOT_MAGIC

@@ -166,9 +166,9 @@ static void print_memory_map(const struct boot_info *bi)
 	kprintf("# usable RAM: %llu MiB\n",
 		(unsigned long long)(boot_mem_total(bi, MEM_USABLE) / MiB));
 	if (bi->mem_folded || bi->mem_dropped)
-		kprintf("# memory map: longer than %d ranges: %d non-RAM ranges folded into the "
-			"one before; %d ranges left out from 0x%llx up, with %llu KiB of RAM "
-			"that Warden does not use\n",
+		kprintf("# memory map: longer than %d ranges: %d non-RAM ranges folded or "
+			"forgotten to make room; %d RAM ranges left out (lowest at 0x%llx), %llu "
+			"KiB of RAM that Warden does not use\n",
 			BOOT_MAX_RANGES, bi->mem_folded, bi->mem_dropped,
 			(unsigned long long)bi->mem_dropped_from,
 			(unsigned long long)(bi->mem_dropped_ram / KiB));
@@ -227,6 +227,21 @@ static void read_boot_info(phys_addr_t mbi_pa, uint32_t magic)
 	apply_console();
 }
 
+/* mem= never cuts into the image (GRUB may load it high): RAM up to the end of its
+ * 2 MiB region stays mapped and allocatable, and the header says so. */
+static uint64_t mem_limit_past_image(uint64_t limit)
+{
+	uint64_t end = ALIGN_UP(kernel_image_pa((uint64_t)__kernel_end), 2 * MiB);
+
+	if (limit >= end)
+		return limit;
+	kprintf("# mem=%s ends below the kernel image (loaded at 0x%llx): RAM up to 0x%llx "
+		"is used\n",
+		cmdline_get("mem"), (unsigned long long)kernel_image_pa((uint64_t)__kernel_start),
+		(unsigned long long)end);
+	return end;
+}
+
 /* Step 4: the frame allocator over usable RAM below mem= (if given). */
 static void init_memory(void)
 {
@@ -235,6 +250,7 @@ static void init_memory(void)
 
 	if (mem && parse_size(mem, &limit) != 0)
 		limit = ~0ULL;
+	limit = mem_limit_past_image(limit);
 	if (frame_init(&boot_info, limit) != 0)
 		panic("kmain: memory map too fragmented for the frame allocator");
 	frame_reserve(kernel_image_pa((uint64_t)__kernel_start),

@@ -298,41 +298,91 @@ static bool ram_type(uint32_t type)
 	return type == MEM_USABLE || type == MEM_ACPI_RECLAIM;
 }
 
-/* bi->mem is full: folds a non-RAM range into a non-RAM last range (the gap
- * between them becomes part of it; neither is mapped), else leaves it out and
- * counts it. Nothing is rejected: the header reports what was left out. */
-static void overflow_range(struct boot_info *bi, uint64_t base, uint64_t end, uint32_t type)
+/* Makes room in the full bi->mem by folding a non-RAM range into a non-RAM one
+ * before it (the gap between them joins it: nothing there is mapped either way),
+ * else by forgetting one non-RAM range (it reads as a hole: also unmapped). Returns
+ * false when every kept range is RAM. */
+static bool evict_non_ram(struct boot_info *bi)
+{
+	int n = bi->nr_mem, i, victim = -1;
+
+	for (i = 1; i < n && victim < 0; i++)
+		if (!ram_type(bi->mem[i].type) && !ram_type(bi->mem[i - 1].type))
+			victim = i;
+	if (victim > 0) {
+		struct mem_range *prev = &bi->mem[victim - 1];
+
+		prev->len = bi->mem[victim].base + bi->mem[victim].len - prev->base;
+		prev->type = MAX(prev->type, bi->mem[victim].type);
+	}
+	for (i = 0; i < n && victim < 0; i++)
+		if (!ram_type(bi->mem[i].type))
+			victim = i;
+	if (victim < 0)
+		return false;
+	memmove(&bi->mem[victim], &bi->mem[victim + 1],
+		(size_t)(n - victim - 1) * sizeof(bi->mem[0]));
+	bi->nr_mem--;
+	bi->mem_folded++;
+	return true;
+}
+
+/* Counts [base, base+len) of RAM as left out. */
+static void drop_ram(struct boot_info *bi, uint64_t base, uint64_t len)
+{
+	if (!bi->mem_dropped++ || base < bi->mem_dropped_from)
+		bi->mem_dropped_from = base;
+	bi->mem_dropped_ram += len;
+}
+
+/* bi->mem is full and [base, end) of type does not merge: a non-RAM range is
+ * folded into a non-RAM last range or forgotten; a RAM range takes the slot of a
+ * non-RAM range, else of the smallest RAM range if it is larger, else it is left
+ * out. Nothing is rejected, RAM is given up smallest first, and the header says
+ * what was folded and what RAM was left out. Returns true when a slot was freed. */
+static bool overflow_range(struct boot_info *bi, uint64_t base, uint64_t end, uint32_t type)
 {
 	struct mem_range *last = &bi->mem[bi->nr_mem - 1];
+	int small = -1;
 
-	if (!bi->mem_dropped && !ram_type(type) && !ram_type(last->type)) {
-		last->len = end - last->base;
-		last->type = MAX(last->type, type);
+	if (!ram_type(type)) {
+		if (!ram_type(last->type) && last->base <= base) {
+			last->len = end - last->base;
+			last->type = MAX(last->type, type);
+		}
 		bi->mem_folded++;
-		return;
+		return false;
 	}
-	if (!bi->mem_dropped++)
-		bi->mem_dropped_from = base;
-	if (ram_type(type))
-		bi->mem_dropped_ram += end - base;
+	if (evict_non_ram(bi))
+		return true;
+	for (int i = 0; i < bi->nr_mem; i++)
+		if (small < 0 || bi->mem[i].len < bi->mem[small].len)
+			small = i;
+	if (bi->mem[small].len >= end - base) {
+		drop_ram(bi, base, end - base);
+		return false;
+	}
+	drop_ram(bi, bi->mem[small].base, bi->mem[small].len);
+	memmove(&bi->mem[small], &bi->mem[small + 1],
+		(size_t)(bi->nr_mem - small - 1) * sizeof(bi->mem[0]));
+	bi->nr_mem--;
+	return true;
 }
 
 /* Appends [base, end) of type to bi->mem, merging with an adjacent last range of the
  * same type; when the table is full, see overflow_range(). Needs base >= the end of
- * the last range. */
+ * the last range (the sweep emits in ascending order, so the table stays sorted). */
 static void emit_range(struct mb2_ctx *c, uint64_t base, uint64_t end, uint32_t type)
 {
 	struct boot_info *bi = c->bi;
 	struct mem_range *last = bi->nr_mem ? &bi->mem[bi->nr_mem - 1] : NULL;
 
-	if (last && last->type == type && last->base + last->len == base && !bi->mem_dropped) {
+	if (last && last->type == type && last->base + last->len == base) {
 		last->len += end - base;
 		return;
 	}
-	if (bi->nr_mem == BOOT_MAX_RANGES || bi->mem_dropped) {
-		overflow_range(bi, base, end, type);
+	if (bi->nr_mem == BOOT_MAX_RANGES && !overflow_range(bi, base, end, type))
 		return;
-	}
 	last = &bi->mem[bi->nr_mem++];
 	last->base = base;
 	last->len = end - base;

@@ -11,7 +11,7 @@
 #include "kernel/types.h"
 
 #define MB2_BOOT_MAGIC 0x36d76289u
-#define MB2_MAX_SIZE   (128 * 1024) /* larger MBIs are rejected */
+#define MB2_MAX_SIZE   (512 * 1024) /* larger MBIs are rejected */
 
 /* Memory types, as in the multiboot2 memory-map tag. */
 enum mem_type {
@@ -28,10 +28,11 @@ struct mem_range {
 	uint32_t type; /* enum mem_type */
 };
 
-/* Ranges kept from the memory map. A longer map (GRUB's badram, a fragmented UEFI
- * map) is not an error: once the table is full, a non-RAM range that follows a
- * non-RAM range is folded into it (both are left unmapped anyway), and any other
- * range is left out and counted, RAM bytes separately, for the report header. */
+/* Ranges kept from the memory map. A longer map (GRUB's cutmem/badram, a fragmented
+ * UEFI map) is not an error: once the table is full, non-RAM ranges are folded into
+ * their non-RAM neighbours or forgotten (nothing maps them either way) to make room
+ * for RAM; only when every slot holds RAM is the smallest RAM range left out, and
+ * counted for the report header. */
 #define BOOT_MAX_RANGES 1024
 
 struct boot_info {
@@ -41,10 +42,10 @@ struct boot_info {
 	bool mem_from_efi;		       /* no memory-map tag: converted from the EFI map */
 	struct mem_range mem[BOOT_MAX_RANGES]; /* sorted by base, non-overlapping */
 	int nr_mem;
-	int mem_folded;		      /* non-RAM ranges folded into the one before (full) */
-	int mem_dropped;	      /* ranges left out (table full) */
-	uint64_t mem_dropped_ram;     /* usable and ACPI-reclaimable bytes among them */
-	phys_addr_t mem_dropped_from; /* base of the first range left out */
+	int mem_folded;		      /* non-RAM ranges folded or forgotten (table full) */
+	int mem_dropped;	      /* RAM ranges left out (table full of RAM) */
+	uint64_t mem_dropped_ram;     /* their bytes (usable and ACPI reclaimable) */
+	phys_addr_t mem_dropped_from; /* base of the lowest of them */
 	phys_addr_t rsdp_pa;	      /* physical address of the RSDP copy in the MBI, 0 if none */
 	int acpi_rev;		      /* 2 = ACPI 2.0+ RSDP tag used, 1 = ACPI 1.0, 0 = none */
 	uint8_t rsdp[36];	      /* the RSDP bytes (20 for ACPI 1.0) */

@@ -32,8 +32,8 @@
 extern char __kernel_start[], __text_end[], __rodata_end[], __bss_end[];
 extern char __boot_tables_start[], __boot_tables_end[];
 
-static struct pa_range ram[MAX_RANGES], held[MAX_RANGES];
-static int nr_ram, nr_held;
+static struct pa_range ram[MAX_RANGES], held[MAX_RANGES], added[MAX_RANGES];
+static int nr_ram, nr_held, nr_added; /* added: RAM hot-added since boot */
 static bool has_1g;
 static int table_key;
 static struct dmap_stats boot_stats;
@@ -378,6 +378,7 @@ static void list_insert(struct pa_range *list, int *n, struct pa_range r)
 
 	while (i < *n && list[i].base < r.base)
 		i++;
+	/* Invariant: callers checked lists_have_room() (boot lists hold <= MAX_RANGES). */
 	if (*n == MAX_RANGES)
 		panic("dmap: more than %d RAM ranges", MAX_RANGES);
 	memmove(&list[i + 1], &list[i], (size_t)(*n - i) * sizeof(*list));
@@ -443,6 +444,25 @@ static void map_new_chunks(phys_addr_t first, uint64_t k)
 	}
 }
 
+/* True when a hot-add or hot-remove may split or add a range in every list: each
+ * grows by at most two. Says why not. */
+static bool lists_have_room(const char *fn)
+{
+	if (nr_ram + 2 <= MAX_RANGES && nr_held + 2 <= MAX_RANGES && nr_added + 2 <= MAX_RANGES)
+		return true;
+	kprintf("%s: the direct map's range lists are full (%d ranges)\n", fn, MAX_RANGES);
+	return false;
+}
+
+/* True when r lies wholly inside one range of the list. */
+static bool list_covers(const struct pa_range *list, int n, struct pa_range r)
+{
+	for (int i = 0; i < n; i++)
+		if (r.base >= list[i].base && r.base + r.len <= list[i].base + list[i].len)
+			return true;
+	return false;
+}
+
 int dmap_hotadd(phys_addr_t pa, uint64_t len)
 {
 	struct pa_range r = { pa, len };
@@ -451,6 +471,8 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len)
 
 	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pa + len < pa)
 		return -EINVAL;
+	if (!lists_have_room("dmap_hotadd"))
+		return -ENOSPC;
 	if (list_remove(held, &nr_held, r))
 		return -ENOENT;
 	k = extra_chunks(r);
@@ -464,6 +486,7 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len)
 	map_new_chunks(first, k);
 	map_ram(pt_kernel_root(), pa, first, false);
 	list_insert(ram, &nr_ram, r);
+	list_insert(added, &nr_added, r);
 	if (frame_add_range(pa, first - pa))
 		panic("dmap_hotadd: the frame allocator refused 0x%llx", (unsigned long long)pa);
 	return 0;
@@ -538,6 +561,11 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len)
 
 	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pool_overlaps(pa, first - pa, NULL))
 		return -EINVAL;
+	/* Boot RAM holds the pool's worst case: only hot-added RAM can go again. */
+	if (!list_covers(added, nr_added, r))
+		return -ENOENT;
+	if (!lists_have_room("dmap_hotremove"))
+		return -ENOSPC;
 	if (list_remove(ram, &nr_ram, r))
 		return -ENOENT;
 	if (!frame_range_free(pa, first - pa)) {
@@ -557,5 +585,6 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len)
 	if (frame_remove_range(pa, first - pa))
 		panic("dmap_hotremove: frames of 0x%llx vanished", (unsigned long long)pa);
 	list_insert(held, &nr_held, r);
+	list_remove(added, &nr_added, r);
 	return 0;
 }

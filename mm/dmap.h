@@ -79,7 +79,9 @@ int dmap_table_key(void);
  * from the range itself, gives the rest to the frame allocator. 0 or -errno. */
 int dmap_hotadd(phys_addr_t pa, uint64_t len);
 /* Hot-remove of a range added by dmap_hotadd: unmaps it and shrinks the pool; -EBUSY
- * (nothing changed) when some of its frames are in use. */
+ * (nothing changed) when some of its frames are in use, -ENOENT for RAM that was not
+ * hot-added (boot RAM holds the pool's worst case), -ENOSPC when the range lists
+ * are full. */
 int dmap_hotremove(phys_addr_t pa, uint64_t len);
 
 /* Physical bounds of the kernel image parts (for tests and the checker). */

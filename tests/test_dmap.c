@@ -628,3 +628,19 @@ KTEST(dmap, hotremove_of_range_in_use_is_ebusy_and_changes_nothing)
 	KEXPECT_EQ(frame_add_range(busy, PAGE_SIZE), 0);
 	KEXPECT_EQ(dmap_hotremove(pa, len), 0);
 }
+
+/* Boot RAM is not hot-removable: the pool was sized for it, and its chunks sit at
+ * the top of RAM, unused, where a removal would pass every other check. */
+KTEST(dmap, hotremove_of_boot_ram_is_enoent_and_changes_nothing)
+{
+	const struct pa_range *r;
+	int n = dmap_ranges(&r), level;
+	phys_addr_t top = ALIGN_DOWN(r[n - 1].base + r[n - 1].len, 2 * MiB) - 2 * MiB;
+	uint64_t chunks = pool_nr_chunks();
+
+	KASSERT_TRUE(top >= r[n - 1].base);
+	KEXPECT_EQ(dmap_hotremove(top, 2 * MiB), -ENOENT);
+	KEXPECT_TRUE(pt_lookup(PAGE_OFFSET + top, &level) != NULL);
+	KEXPECT_EQ(pool_nr_chunks(), chunks);
+	KEXPECT_EQ(dmap_ranges(&r), n);
+}

@@ -534,7 +534,8 @@ KTEST(multiboot2, leaves_out_and_counts_ram_past_the_range_limit)
 }
 
 /* Past the limit, reserved ranges after a reserved one fold into it and cost no
- * slot; RAM after that point is still left out and counted, never lost silently. */
+ * slot, and a RAM range that comes after takes the slot of a reserved one: no RAM
+ * is lost while non-RAM ranges hold slots. */
 KTEST(multiboot2, folds_non_ram_ranges_past_the_range_limit)
 {
 	static struct mem_range map[BOOT_MAX_RANGES + 8];
@@ -546,13 +547,48 @@ KTEST(multiboot2, folds_non_ram_ranges_past_the_range_limit)
 	map[n - 1].type = MEM_USABLE;
 	KASSERT_EQ(parse_map(map, (uint32_t)n), 0);
 	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
-	KEXPECT_EQ(bi.mem_folded, n - 1 - BOOT_MAX_RANGES);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].type, MEM_ACPI_NVS);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base + bi.mem[BOOT_MAX_RANGES - 1].len,
+	KEXPECT_EQ(bi.mem_folded, n - 1 - BOOT_MAX_RANGES + 1); /* the run, then one evicted */
+	KEXPECT_EQ(bi.mem_dropped, 0);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base, map[n - 1].base);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].type, MEM_USABLE);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 2].type, MEM_ACPI_NVS);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 2].base + bi.mem[BOOT_MAX_RANGES - 2].len,
 		   map[n - 2].base + map[n - 2].len);
-	KEXPECT_EQ(bi.mem_dropped, 1); /* the usable range at the very end */
-	KEXPECT_EQ(bi.mem_dropped_ram, 0x1000);
-	KEXPECT_EQ(bi.mem_dropped_from, map[n - 1].base);
+	KEXPECT_EQ(boot_mem_total(&bi, MEM_USABLE), (uint64_t)(BOOT_MAX_RANGES / 2 + 1) * 0x1000);
+}
+
+/* A big RAM range after many small ones and reserved gaps is kept: the reserved
+ * ranges make room first. */
+KTEST(multiboot2, big_ram_past_the_limit_is_kept_before_any_reserved_range)
+{
+	static struct mem_range map[BOOT_MAX_RANGES + 101];
+	int n = BOOT_MAX_RANGES + 101;
+
+	long_map(map, n - 1, MEM_USABLE, 2, MEM_RESERVED);
+	map[n - 1] = (struct mem_range){ 4 * GiB, 2048 * GiB, MEM_USABLE };
+	KASSERT_EQ(parse_map(map, (uint32_t)n), 0);
+	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(bi.mem_dropped, 0);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base, 4 * GiB);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].len, 2048 * GiB);
+	KEXPECT_EQ(boot_mem_total(&bi, MEM_USABLE), (uint64_t)(n / 2) * 0x1000 + 2048 * GiB);
+}
+
+/* When every slot holds RAM, the smallest RAM range is the one left out. */
+KTEST(multiboot2, full_of_ram_leaves_out_the_smallest_range)
+{
+	static struct mem_range map[BOOT_MAX_RANGES + 1];
+
+	long_map(map, BOOT_MAX_RANGES, MEM_USABLE, 0, 0);
+	map[10].len = 0x800; /* the smallest */
+	map[BOOT_MAX_RANGES] = (struct mem_range){ 4 * GiB, 1 * GiB, MEM_USABLE };
+	KASSERT_EQ(parse_map(map, BOOT_MAX_RANGES + 1), 0);
+	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(bi.mem_dropped, 1);
+	KEXPECT_EQ(bi.mem_dropped_ram, 0x800);
+	KEXPECT_EQ(bi.mem_dropped_from, map[10].base);
+	KEXPECT_EQ(bi.mem[10].base, map[11].base);
+	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base, 4 * GiB);
 }
 
 KTEST(multiboot2, names_memory_types)

@@ -12,9 +12,10 @@ static const char *check_ranges(const struct boot_info *bi)
 		return "ranges folded or left out while the table had room";
 	if (bi->mem_folded < 0 || bi->mem_dropped < 0 || (!bi->mem_dropped && bi->mem_dropped_ram))
 		return "inconsistent counts of ranges folded or left out";
-	if (bi->mem_dropped &&
-	    bi->mem_dropped_from < bi->mem[bi->nr_mem - 1].base + bi->mem[bi->nr_mem - 1].len)
-		return "a range left out below the last range kept";
+	/* RAM is left out only when every slot holds RAM. */
+	for (int i = 0; bi->mem_dropped && i < bi->nr_mem; i++)
+		if (bi->mem[i].type != MEM_USABLE && bi->mem[i].type != MEM_ACPI_RECLAIM)
+			return "RAM left out while a non-RAM range keeps a slot";
 	for (int i = 0; i < bi->nr_mem; i++) {
 		const struct mem_range *r = &bi->mem[i], *next = r + 1;
 
@@ -28,9 +29,8 @@ static const char *check_ranges(const struct boot_info *bi)
 			break;
 		if (r->base + r->len > next->base)
 			return "ranges unsorted or overlapping";
-		/* A range folded into the last one may take its neighbour's type. */
-		if (r->base + r->len == next->base && r->type == next->type &&
-		    !(bi->mem_folded && i + 2 == bi->nr_mem))
+		/* A non-RAM range folded into its neighbour may meet one of its type. */
+		if (r->base + r->len == next->base && r->type == next->type && !bi->mem_folded)
 			return "adjacent ranges of one type not merged";
 	}
 	return NULL;

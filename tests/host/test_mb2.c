@@ -332,6 +332,48 @@ HTEST(mb2, folds_reserved_ranges_past_boot_max_ranges_into_the_last)
 		     (3ULL << 13) + 0x1000, R);
 }
 
+/* Small usable ranges with reserved gaps past the limit, then 2 TiB of RAM: the
+ * reserved ranges make room, so no RAM is left out. */
+HTEST(mb2, big_ram_past_boot_max_ranges_takes_a_reserved_slot)
+{
+	int n = BOOT_MAX_RANGES + 77;
+	struct mbi_range *r = calloc((size_t)n, sizeof(*r));
+
+	ASSERT_TRUE(r != NULL);
+	for (int i = 0; i < n - 1; i++)
+		r[i] = (struct mbi_range){ (uint64_t)i << 15, 0x8000 / 2, i % 2 ? R : U };
+	r[n - 1] = (struct mbi_range){ 4ULL << 30, 2ULL << 40, U };
+	only_map(r, n);
+	free(r);
+	ASSERT_TRUE(parse() == 0);
+	EXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	EXPECT_EQ(bi.mem_dropped, 0);
+	EXPECT_EQ(bi.mem_dropped_ram, 0);
+	expect_range(BOOT_MAX_RANGES - 1, 4ULL << 30, 2ULL << 40, U);
+	EXPECT_EQ(boot_mem_total(&bi, U), (uint64_t)((n - 1 + 1) / 2) * 0x4000 + (2ULL << 40));
+}
+
+/* A table full of RAM gives up its smallest range for a larger newcomer. */
+HTEST(mb2, full_of_ram_leaves_out_the_smallest_range)
+{
+	int n = BOOT_MAX_RANGES + 1;
+	struct mbi_range *r = calloc((size_t)n, sizeof(*r));
+
+	ASSERT_TRUE(r != NULL);
+	for (int i = 0; i < n - 1; i++)
+		r[i] = (struct mbi_range){ (uint64_t)i << 13, i == 7 ? 0x800 : 0x1000, U };
+	r[n - 1] = (struct mbi_range){ 4ULL << 30, 1ULL << 30, U };
+	only_map(r, n);
+	free(r);
+	ASSERT_TRUE(parse() == 0);
+	EXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
+	EXPECT_EQ(bi.mem_dropped, 1);
+	EXPECT_EQ(bi.mem_dropped_ram, 0x800);
+	EXPECT_EQ(bi.mem_dropped_from, 7ULL << 13);
+	expect_range(7, 8ULL << 13, 0x1000, U);
+	expect_range(BOOT_MAX_RANGES - 1, 4ULL << 30, 1ULL << 30, U);
+}
+
 HTEST(mb2, parses_a_map_filling_mb2_max_size)
 {
 	int n = (MB2_MAX_SIZE - 64) / 24;
