@@ -1,7 +1,7 @@
 /* tests/host/fuzz_sdt.c - libFuzzer target: a system description table. The input is
- * checked with acpi_check_table() against its own signature, parsed as a MADT whatever
- * it is (acpi_parse_madt() must stay inside the Length and the buffer even unchecked),
- * and the CPU list formatted into buffers of several sizes. */
+ * checked with acpi_check_table() against its own signature, then parsed as a MADT and
+ * as an SPCR whatever it is (the parsers must stay inside the Length and the buffer
+ * even unchecked), and the CPU list formatted into buffers of several sizes. */
 #include "kernel/acpi_parse.h"
 #include "tests/host/check.h"
 
@@ -37,6 +37,7 @@ static void check_table(const uint8_t *t, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct acpi_cpus cpus;
+	struct acpi_spcr spcr;
 	static const size_t sizes[] = { 1, 5, 16, 480 };
 	uint8_t *t = malloc(size ? size : 1);
 	char err[160], ids[480];
@@ -52,6 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strlen(ids) >= sizes[i])
 			fail("acpi_format_ids overran its buffer", rc);
 	}
+	rc = acpi_parse_spcr(t, size, &spcr, err, sizeof(err));
+	if (rc ? rc != -EINVAL || check_err(err, sizeof(err)) != NULL
+	       : size < SPCR_MIN_LEN || spcr.revision != t[8])
+		fail("acpi_parse_spcr broke its contract", rc);
 	free(t);
 	return 0;
 }

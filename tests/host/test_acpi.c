@@ -317,3 +317,68 @@ HTEST(acpi, format_ids_merges_runs_and_truncates)
 	acpi_format_ids(&c, small, sizeof(small));
 	EXPECT_TRUE(strcmp(small, "0-3,...") == 0);
 }
+
+/* An SPCR of len bytes: revision rev, a 16550 at I/O port 0x3f8 (8-bit), baud code 7,
+ * UART clock 1.8432 MHz, precise rate `precise` (revision 4 only, when len >= 84). */
+static uint8_t *make_spcr(uint8_t rev, uint32_t len, uint32_t precise)
+{
+	uint8_t body[64] = { 0 };
+	uint64_t port = 0x3f8;
+	uint32_t clock = 1843200;
+	uint8_t *t;
+
+	body[40 - 36] = 1; /* GAS: system I/O */
+	body[41 - 36] = 8;
+	memcpy(body + 44 - 36, &port, 8);
+	body[58 - 36] = 7;
+	memcpy(body + 76 - 36, &clock, 4);
+	if (len >= 84)
+		memcpy(body + 80 - 36, &precise, 4);
+	t = make_table("SPCR", len, body, len - 36 < sizeof(body) ? len - 36 : sizeof(body));
+	t[8] = rev;
+	t[9] = 0;
+	t[9] = (uint8_t)-check_sum8(t, len);
+	return t;
+}
+
+HTEST(acpi, spcr_revision_2_gives_the_port_and_the_baud_code)
+{
+	uint8_t *t = make_spcr(2, 80, 0);
+	struct acpi_spcr s;
+
+	EXPECT_EQ(acpi_check_table(t, 80, "SPCR", err, sizeof(err)), 0);
+	ASSERT_TRUE(acpi_parse_spcr(t, 80, &s, err, sizeof(err)) == 0);
+	EXPECT_TRUE(s.revision == 2 && s.interface_type == 0);
+	EXPECT_TRUE(s.space_id == 1 && s.bit_width == 8 && s.address == 0x3f8);
+	EXPECT_TRUE(s.baud_code == 7 && s.baud == 115200);
+	EXPECT_EQ(s.uart_clock, 0); /* only from revision 3 */
+	free(t);
+}
+
+HTEST(acpi, spcr_revision_4_precise_rate_wins_over_the_code)
+{
+	uint8_t *t = make_spcr(4, 88, 1500000);
+	struct acpi_spcr s;
+
+	ASSERT_TRUE(acpi_parse_spcr(t, 88, &s, err, sizeof(err)) == 0);
+	EXPECT_EQ(s.baud, 1500000);
+	EXPECT_EQ(s.uart_clock, 1843200);
+	free(t);
+	t = make_spcr(4, 80, 0); /* revision 4 without the field: the code */
+	ASSERT_TRUE(acpi_parse_spcr(t, 80, &s, err, sizeof(err)) == 0);
+	EXPECT_EQ(s.baud, 115200);
+	free(t);
+}
+
+HTEST(acpi, spcr_rejects_a_table_shorter_than_80_bytes)
+{
+	uint8_t *t = make_spcr(2, 80, 0);
+	struct acpi_spcr s;
+
+	EXPECT_EQ(acpi_parse_spcr(t, 79, &s, err, sizeof(err)), -EINVAL);
+	EXPECT_HAS(err, "SPCR: length 79, shorter than 80 bytes");
+	t[4] = 60; /* Length field below 80 */
+	EXPECT_EQ(acpi_parse_spcr(t, 80, &s, err, sizeof(err)), -EINVAL);
+	EXPECT_EQ(acpi_parse_spcr(t, 7, &s, err, sizeof(err)), -EINVAL);
+	free(t);
+}
