@@ -52,7 +52,9 @@ static struct {
 	int done;	/* top-level result lines printed */
 	int depth;	/* 1 while a suite's subtest is open */
 	bool harness;	/* the line in print is one of the harness's own, */
-	int line_depth; /* to go out at this depth */
+	int line_depth; /* to go out at this depth; */
+	bool line_out;	/* its first character has gone out; */
+	char line[512]; /* its text */
 } report;
 
 /* The suite in progress (suite == NULL between suites). */
@@ -112,22 +114,45 @@ static const char *line_prefix(char first)
 	static const char *const note[] = { "# ", "    # " };
 	int d = report.harness ? report.line_depth : report.depth;
 
+	report.line_out = report.harness;
 	return report.harness || first == '#' ? indent[d] : note[d];
 }
 
 /* Prints one line of the harness's own (version, plan, result) at `depth`, on a
- * fresh line. */
+ * fresh line. What the line reports is counted before it is printed, so that an
+ * abort which cuts it short (finish_cut_line) finds the counts agreeing with it. */
 static __printf(2, 3) void ktap_line(int depth, const char *fmt, ...)
 {
 	va_list ap;
 
-	console_fresh_line();
-	report.harness = true;
-	report.line_depth = depth;
 	va_start(ap, fmt);
-	kvprintf(fmt, ap);
+	kvsnprintf(report.line, sizeof(report.line), fmt, ap);
 	va_end(ap);
+	console_fresh_line();
+	report.line_out = false;
+	report.line_depth = depth;
+	report.harness = true;
+	kprintf("%s", report.line);
 	report.harness = false;
+}
+
+/* An abort that interrupted a harness line (an asynchronous fatal trap such as a
+ * machine check): the line is ended if it had begun, else printed whole. A cut inside
+ * its leading "ok N" stays malformed: no byte count of the console says how far the
+ * line got. */
+static void finish_cut_line(void)
+{
+	char text[sizeof(report.line)];
+
+	if (!report.harness)
+		return;
+	report.harness = false;
+	if (report.line_out) {
+		console_fresh_line();
+		return;
+	}
+	strncpy_z(text, report.line, sizeof(text));
+	ktap_line(report.line_depth, "%s", text);
 }
 
 void ktest_fail(const char *file, int line, const char *fmt, ...)
@@ -248,6 +273,7 @@ void ktest_select(const char *filter)
 
 void ktest_begin(void)
 {
+	finish_cut_line();
 	if (report.begun)
 		return;
 	report.begun = true;
@@ -293,14 +319,14 @@ static void report_item(const char *name)
 	int k = ++run.reported;
 
 	if (cur.failed) {
-		ktap_line(1, "not ok %d %s\n", k, name);
 		run.counts[1]++;
+		ktap_line(1, "not ok %d %s\n", k, name);
 	} else if (cur.skipped) {
-		ktap_line(1, "ok %d %s # SKIP %s\n", k, name, cur.skip_reason);
 		run.counts[2]++;
+		ktap_line(1, "ok %d %s # SKIP %s\n", k, name, cur.skip_reason);
 	} else {
-		ktap_line(1, "ok %d %s\n", k, name);
 		run.counts[0]++;
+		ktap_line(1, "ok %d %s\n", k, name);
 	}
 }
 
@@ -338,18 +364,18 @@ static void finish_suite(bool crashed, const char *skip)
 
 	kprintf("# %s: pass:%d fail:%d skip:%d total:%d\n", name, c[0], c[1], c[2], k);
 	report.depth = 0;
-	if (crashed || c[1])
-		ktap_line(0, "not ok %d %s\n", run.idx, name);
-	else if (c[2] == k && k)
-		ktap_line(0, "ok %d %s # SKIP %s\n", run.idx, name,
-			  skip ? skip : "all cases skipped");
-	else
-		ktap_line(0, "ok %d %s\n", run.idx, name);
 	report.done = run.idx;
 	totals.passed += c[0];
 	totals.failed += c[1] + (crashed && !k);
 	totals.skipped += c[2];
 	run.suite = NULL;
+	if (crashed || c[1])
+		ktap_line(0, "not ok %d %s\n", report.done, name);
+	else if (c[2] == k && k)
+		ktap_line(0, "ok %d %s # SKIP %s\n", report.done, name,
+			  skip ? skip : "all cases skipped");
+	else
+		ktap_line(0, "ok %d %s\n", report.done, name);
 }
 
 /* Runs suite s as top-level test number idx. */

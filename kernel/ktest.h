@@ -119,7 +119,9 @@ void ktest_select(const char *filter);
 /* Starts the report: a newline (the loader may leave a partial line), "KTAP version 1"
  * and the plan "1..N" of the selected suites, and from then on keeps every console
  * line KTAP (printf.h's line hook). Only the first call prints; panic and the trap
- * report call it too, so a failure before the report has begun still begins it. */
+ * report call it too, so a failure before the report has begun still begins it, and
+ * a harness line that the failure interrupted is ended (or printed whole, if none of
+ * it was out yet) before the failure's own lines. */
 void ktest_begin(void);
 
 /* Runs the selected suites, one subtest each; returns true when nothing failed. */
