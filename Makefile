@@ -92,6 +92,7 @@ C_SRCS := \
 	tests/test_pks_state.c \
 	tests/test_pool.c \
 	tests/test_printf.c \
+	tests/test_redteam.c \
 	tests/test_set_memory.c \
 	tests/test_smp.c \
 	tests/test_thread.c \

@@ -29,6 +29,15 @@
 
 _Static_assert(PKRS_WD(15) == 0x80000000u, "16 keys fill the 32 used bits of PKRS");
 
+/* Where the state that decides whether protection holds lives (linker.ld places both
+ * sections right after .rodata, page-aligned; mm/pgprot.c seals them at boot):
+ *   __ro_after_init  written during boot only; read-only in every mapping once sealed
+ *   __pt_keyed       carries the page-table key in every mapping once sealed, so it is
+ *                    written only inside a page-table write window (mm/pgtable.h)
+ * A stray store to either faults like a store to a table page. */
+#define __ro_after_init __attribute__((section(".data..ro_after_init")))
+#define __pt_keyed	__attribute__((section(".data..pt_keyed")))
+
 /* The current IA32_PKRS. Needs a CPU that enumerates PKS (else #GP). */
 static inline uint32_t pkrs_read(void)
 {

@@ -13,14 +13,18 @@
 #include "arch/trap.h"
 #include "mm/pgtable.h"
 
-static bool available;
-static bool enabled;
-static const char *reason = "pks_setup() has not run";
+static bool available __ro_after_init;
+static bool enabled __ro_after_init;
+static const char *reason __ro_after_init = "pks_setup() has not run";
 
-/* Allocator state: a key is allocated while its name is non-empty. */
-static char names[PKS_NR_KEYS][PKS_KEY_NAME_MAX];
+/* Allocator state: a key is allocated while it has an owner. */
+static struct key_slot {
+	char name[PKS_KEY_NAME_MAX];
+	const void *owner;
+	bool guarded; /* pks_load() gives it at most its default access */
+} keys[PKS_NR_KEYS] __pt_keyed;
 /* Invariant: key 0 is 00 here, every free key AD|WD (checked by check_default). */
-static uint32_t default_pkrs = PKRS_ALL_BUT_KEY0;
+static uint32_t default_pkrs __pt_keyed = PKRS_ALL_BUT_KEY0;
 
 static const uint32_t access_bits[] = {
 	[PKS_ACCESS_RW] = 0,
@@ -31,7 +35,15 @@ static const uint32_t access_bits[] = {
 /* True for a key of 1..15 that pks_key_alloc() handed out and nobody freed. */
 static bool key_allocated(int key)
 {
-	return key > 0 && key < PKS_NR_KEYS && names[key][0];
+	return key > 0 && key < PKS_NR_KEYS && keys[key].owner;
+}
+
+/* 0 when `owner` may change `key`, else -EINVAL (not allocated) or -EPERM. */
+static int check_owner(const void *owner, int key)
+{
+	if (!key_allocated(key))
+		return -EINVAL;
+	return keys[key].owner == owner ? 0 : -EPERM;
 }
 
 /* AD|WD for every free key 1..15. */
@@ -45,6 +57,16 @@ static uint32_t free_keys_mask(void)
 	return m;
 }
 
+uint32_t pks_forced_bits(void)
+{
+	uint32_t m = free_keys_mask();
+
+	for (int k = 1; k < PKS_NR_KEYS; k++)
+		if (key_allocated(k) && keys[k].guarded)
+			m |= default_pkrs & PKRS_KEY_MASK(k);
+	return m;
+}
+
 /* Panics unless the default keeps key 0 open and every free key closed. */
 static void check_default(void)
 {
@@ -52,6 +74,16 @@ static void check_default(void)
 
 	/* Invariant: key 0 is never restricted; free keys are access-disabled. */
 	ASSERT((default_pkrs & PKRS_KEY_MASK(0)) == 0 && (default_pkrs & free) == free);
+}
+
+/* Stores the default (and publishes it to the trap entry) inside a write window. */
+static void set_default_pkrs(uint32_t v)
+{
+	uint32_t w = pt_window_open();
+
+	default_pkrs = v;
+	trap_pkrs_default = v;
+	pt_window_close(w);
 }
 
 /* Replaces key's 2 bits in pkrs with the bits of access a. */
@@ -74,8 +106,11 @@ static void explain_pf(const struct trap_frame *f)
 
 void pks_setup(void)
 {
-	memset(names, 0, sizeof(names));
+	uint32_t w = pt_window_open();
+
+	memset(keys, 0, sizeof(keys));
 	default_pkrs = PKRS_ALL_BUT_KEY0;
+	pt_window_close(w);
 	available = false;
 	if (!cpu.pks)
 		reason = "CPU has no PKS (CPUID.(EAX=7,ECX=0):ECX[31]=0)";
@@ -126,14 +161,23 @@ const char *pks_unavailable_reason(void)
 	return reason;
 }
 
-int pks_key_alloc(const char *name)
+/* Allocates the lowest free key for owner, guarded or not. */
+static int key_alloc(const char *name, const void *owner, bool guarded)
 {
+	uint32_t w;
+
 	if (!available)
 		return -ENOTSUP;
+	if (!owner)
+		return -EINVAL;
 	for (int k = 1; k < PKS_NR_KEYS; k++) {
 		if (key_allocated(k))
 			continue;
-		strncpy_z(names[k], name && *name ? name : "unnamed", PKS_KEY_NAME_MAX);
+		w = pt_window_open();
+		strncpy_z(keys[k].name, name && *name ? name : "unnamed", PKS_KEY_NAME_MAX);
+		keys[k].owner = owner;
+		keys[k].guarded = guarded;
+		pt_window_close(w);
 		/* A fresh key stays AD|WD (as while free) until pks_key_set_default. */
 		check_default();
 		return k;
@@ -143,13 +187,27 @@ int pks_key_alloc(const char *name)
 	return -ENOSPC;
 }
 
-int pks_key_free(int key)
+int pks_key_alloc(const char *name, const void *owner)
 {
-	if (!key_allocated(key))
-		return -EINVAL;
-	names[key][0] = '\0';
-	default_pkrs |= PKRS_KEY_MASK(key);
-	trap_pkrs_default = default_pkrs;
+	return key_alloc(name, owner, false);
+}
+
+int pks_key_alloc_guarded(const char *name, const void *owner)
+{
+	return key_alloc(name, owner, true);
+}
+
+int pks_key_free(const void *owner, int key)
+{
+	int rc = check_owner(owner, key);
+	uint32_t w;
+
+	if (rc)
+		return rc;
+	w = pt_window_open();
+	memset(&keys[key], 0, sizeof(keys[key]));
+	pt_window_close(w);
+	set_default_pkrs(default_pkrs | PKRS_KEY_MASK(key));
 	pkrs_write(pkrs_read() | PKRS_KEY_MASK(key));
 	check_default();
 	return 0;
@@ -157,7 +215,7 @@ int pks_key_free(int key)
 
 const char *pks_key_name(int key)
 {
-	return key_allocated(key) ? names[key] : NULL;
+	return key_allocated(key) ? keys[key].name : NULL;
 }
 
 int pks_keys_in_use(void)
@@ -169,25 +227,34 @@ int pks_keys_in_use(void)
 	return n;
 }
 
-int pks_key_set_default(int key, enum pks_access a)
+int pks_key_set_default(const void *owner, int key, enum pks_access a)
 {
+	int rc;
+
 	if (!available)
 		return -ENOTSUP;
-	if (!key_allocated(key) || (unsigned int)a > PKS_ACCESS_NONE)
+	if ((unsigned int)a > PKS_ACCESS_NONE)
 		return -EINVAL;
-	default_pkrs = with_access(default_pkrs, key, a);
-	trap_pkrs_default = default_pkrs;
+	rc = check_owner(owner, key);
+	if (rc)
+		return rc;
+	set_default_pkrs(with_access(default_pkrs, key, a));
 	pkrs_write(with_access(pkrs_read(), key, a));
 	check_default();
 	return 0;
 }
 
-int pks_set_access(int key, enum pks_access a)
+int pks_set_access(const void *owner, int key, enum pks_access a)
 {
+	int rc;
+
 	if (!available)
 		return -ENOTSUP;
-	if (!key_allocated(key) || (unsigned int)a > PKS_ACCESS_NONE)
+	if ((unsigned int)a > PKS_ACCESS_NONE)
 		return -EINVAL;
+	rc = check_owner(owner, key);
+	if (rc)
+		return rc;
 	/* A trap between the read and the write restores this same value on exit. */
 	pkrs_write(with_access(pkrs_read(), key, a));
 	return 0;
@@ -216,7 +283,7 @@ void pks_load(uint32_t pkrs)
 {
 	if (!available)
 		return;
-	pkrs = (pkrs | free_keys_mask()) & ~PKRS_KEY_MASK(0);
+	pkrs = (pkrs | pks_forced_bits()) & ~PKRS_KEY_MASK(0);
 	pkrs_write(pkrs);
 }
 
@@ -269,7 +336,7 @@ static void list_keys(char *buf, size_t size)
 	for (int k = 1; k < PKS_NR_KEYS; k++)
 		if (key_allocated(k))
 			len += ksnprintf(buf + len, size > len ? size - len : 0, "%s%d=%s",
-					 len ? ", " : "", k, names[k]);
+					 len ? ", " : "", k, keys[k].name);
 	if (!len)
 		ksnprintf(buf, size, "none");
 }

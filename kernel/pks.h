@@ -7,7 +7,9 @@
  *   - the default PKRS keeps every unallocated key access- and write-disabled and
  *     gives each allocated key the access chosen by pks_key_set_default();
  *   - every thread starts with the default, and every trap handler runs with it
- *     (arch/entry.asm); pks_set_access() changes the current thread only.
+ *     (arch/entry.asm); pks_set_access() changes the current thread only;
+ *   - a key's rights change only through its owner (below); the allocator's state
+ *     and the default are page-table-keyed (arch/pkrs.h: __pt_keyed).
  * Without PKS (CPUID.(7,0):ECX[31] = 0) or with pks=off everything here reports
  * -ENOTSUP and changes nothing; callers then use key 0 (no protection).
  *
@@ -43,27 +45,35 @@ bool pks_enabled(void);
  * NULL when it is available. */
 const char *pks_unavailable_reason(void);
 
+/* Every allocated key has an owner: the address of an object private to the code
+ * that allocated it. Only the owner may change the key's rights, its default or free
+ * it; any other caller gets -EPERM and nothing changes. */
+
 /* Allocates the lowest free key of 1..15 under `name` (copied, truncated to
- * PKS_KEY_NAME_MAX - 1); its default access starts as PKS_ACCESS_NONE. Returns the
- * key, -ENOSPC (reported, nothing changed) or -ENOTSUP when PKS is unavailable. */
-int pks_key_alloc(const char *name);
+ * PKS_KEY_NAME_MAX - 1) for `owner` (not NULL); its default access starts as
+ * PKS_ACCESS_NONE. Returns the key, -ENOSPC (reported, nothing changed), -EINVAL
+ * (no owner) or -ENOTSUP when PKS is unavailable. */
+int pks_key_alloc(const char *name, const void *owner);
+/* The same, and the key is guarded: pks_load() never gives it more access than its
+ * default, so only its owner's own PKRS writes open it (mm: the page-table key). */
+int pks_key_alloc_guarded(const char *name, const void *owner);
 /* Frees an allocated key; it becomes access-disabled again in the default and in the
- * current PKRS. No thread may still use it. 0, or -EINVAL (key 0, out of range,
- * not allocated). */
-int pks_key_free(int key);
+ * current PKRS. No thread may still use it. 0, -EINVAL (key 0, out of range, not
+ * allocated) or -EPERM (not the owner). */
+int pks_key_free(const void *owner, int key);
 /* The name an allocated key was given, or NULL (key 0, free keys, out of range). */
 const char *pks_key_name(int key);
 /* Number of allocated keys. */
 int pks_keys_in_use(void);
 
 /* Sets the access an allocated key has in the default PKRS (threads, trap handlers)
- * and in the current CPU's PKRS. 0, -EINVAL (key 0, out of range, not allocated) or
- * -ENOTSUP. */
-int pks_key_set_default(int key, enum pks_access a);
+ * and in the current CPU's PKRS. 0, -EINVAL (key 0, out of range, not allocated),
+ * -EPERM (not the owner) or -ENOTSUP. */
+int pks_key_set_default(const void *owner, int key, enum pks_access a);
 /* Sets the access of an allocated key for the current thread only: effective for the
- * next instruction, no TLB flush. 0, -EINVAL (key 0, out of range, not allocated) or
- * -ENOTSUP (nothing changed). */
-int pks_set_access(int key, enum pks_access a);
+ * next instruction, no TLB flush. 0, -EINVAL (key 0, out of range, not allocated),
+ * -EPERM (not the owner) or -ENOTSUP (nothing changed). */
+int pks_set_access(const void *owner, int key, enum pks_access a);
 /* The access key has in the PKRS value `pkrs`. */
 enum pks_access pks_access_of(uint32_t pkrs, int key);
 
@@ -73,8 +83,11 @@ uint32_t pks_read(void);
  * PKS is unavailable). */
 uint32_t pks_default(void);
 /* Loads a thread's saved PKRS on a context switch, with every free key forced
- * access-disabled and key 0 forced open. Does nothing when PKS is unavailable. */
+ * access-disabled, key 0 forced open and every guarded key given at most its default
+ * access. Does nothing when PKS is unavailable. */
 void pks_load(uint32_t pkrs);
+/* The PKRS bits pks_load() forces on: free keys AD|WD, guarded keys their default. */
+uint32_t pks_forced_bits(void);
 
 /* Describes every key of `pkrs` that lacks full access, e.g.
  * "key1(page tables)=WD key2(pks test)=AD+WD keys3-15=AD+WD" (runs of free keys

@@ -3,12 +3,17 @@
  * All threads, runnable or exited-but-not-joined, sit in one ring in run order,
  * starting at thread 0. The stack switch itself is context_switch() in
  * arch/context.asm; the IA32_PKRS switch happens right before it, because PKRS is
- * neither saved by XSAVE nor switched by the CPU (SDM Vol. 3A, 4.6.2).
+ * neither saved by XSAVE nor switched by the CPU (SDM Vol. 3A, 4.6.2). A switched-out
+ * thread's PKRS is kept in a page-table-keyed slot, not on its stack: a stray store
+ * cannot make a thread resume with another PKRS (arch/pkrs.h: __pt_keyed).
  */
 #include "kernel/thread.h"
 #include "kernel/panic.h"
 #include "kernel/pks.h"
+#include "arch/pkrs.h"
 #include "mm/frame.h"
+#include "mm/pgprot.h"
+#include "mm/pgtable.h"
 #include "mm/vmap.h"
 
 enum thread_state {
@@ -17,8 +22,8 @@ enum thread_state {
 };
 
 struct thread {
-	uint64_t rsp;  /* saved by context_switch while not running */
-	uint32_t pkrs; /* saved PKRS while not running */
+	uint64_t rsp; /* saved by context_switch while not running */
+	int slot;     /* its entry in saved[] */
 	int id;
 	enum thread_state state;
 	void (*fn)(void *);
@@ -33,11 +38,19 @@ struct thread {
 void context_switch(uint64_t *save_rsp, uint64_t next_rsp);
 
 static struct thread boot_thread = {
+	.slot = 0,
 	.id = 0,
 	.state = THREAD_RUNNABLE,
 	.next = &boot_thread,
 	.name = "boot",
 };
+
+/* The PKRS of every live thread while it is switched out; slot 0 is the boot
+ * thread's. Written only inside a page-table write window. */
+static struct pkrs_slot {
+	const struct thread *t; /* NULL: free */
+	uint32_t pkrs;
+} saved[THREAD_MAX] __pt_keyed = { [0] = { &boot_thread, 0 } };
 static struct thread *current = &boot_thread;
 static int next_id = 1;
 
@@ -97,6 +110,32 @@ static bool in_ring(const struct thread *t)
 	return false;
 }
 
+/* Claims a free PKRS slot for t, starting with the default PKRS; -1 when none. */
+static int claim_slot(const struct thread *t)
+{
+	for (int i = 1; i < THREAD_MAX; i++) {
+		uint32_t w;
+
+		if (saved[i].t)
+			continue;
+		w = pt_window_open();
+		saved[i] = (struct pkrs_slot){ t, pks_default() };
+		pt_window_close(w);
+		return i;
+	}
+	return -1;
+}
+
+/* t's PKRS slot; panics when the slot is not t's (t->slot was overwritten). */
+static struct pkrs_slot *slot_of(const struct thread *t)
+{
+	/* Invariant: a thread's slot index names its own slot. */
+	if (t->slot < 0 || t->slot >= THREAD_MAX || saved[t->slot].t != t)
+		panic("thread: PKRS slot %d does not belong to thread %p", t->slot,
+		      (const void *)t);
+	return &saved[t->slot];
+}
+
 struct thread *thread_create(const char *name, void (*fn)(void *), void *arg)
 {
 	uint8_t *stack = vmap_alloc_pages(THREAD_STACK_PAGES);
@@ -107,13 +146,18 @@ struct thread *thread_create(const char *name, void (*fn)(void *), void *arg)
 	t = (struct thread *)(stack + THREAD_STACK_PAGES * PAGE_SIZE - sizeof(*t));
 	t = (struct thread *)ALIGN_DOWN((uint64_t)t, 16);
 	*t = (struct thread){
-		.pkrs = pks_default(),
-		.id = next_id++,
+		.slot = claim_slot(t),
+		.id = next_id,
 		.state = THREAD_RUNNABLE,
 		.fn = fn,
 		.arg = arg,
 		.stack = stack,
 	};
+	if (t->slot < 0) {
+		vmap_free_pages(stack, THREAD_STACK_PAGES);
+		return NULL;
+	}
+	next_id++;
 	strncpy_z(t->name, name ? name : "thread", sizeof(t->name));
 	build_initial_frame(t);
 	ring_append(t);
@@ -129,18 +173,27 @@ static struct thread *next_runnable(void)
 	return current;
 }
 
-/* Saves the current thread's PKRS and stack, loads next's. Returns when the current
- * thread is switched back to. */
+/* Saves the current thread's PKRS (in its keyed slot) and stack, loads next's.
+ * Returns when the current thread is switched back to. One window write per switch;
+ * a thread switched out inside a write window gets its window back, no other. */
 static void switch_to(struct thread *next)
 {
 	struct thread *prev = current;
+	uint32_t live, resume;
 
 	if (next == prev)
 		return;
-	prev->pkrs = pks_read();
+	live = pks_read();
+	pt_window_open();
+	slot_of(prev)->pkrs = live;
+	resume = slot_of(next)->pkrs;
 	current = next;
-	/* The code and stack between here and the switch are key 0: unaffected. */
-	pks_load(next->pkrs);
+	/* The code and stack between here and the switch are key 0: unaffected. The load
+	 * closes the window (the table key is guarded) unless next was switched out
+	 * inside one. */
+	pks_load(resume);
+	if (pgprot_pkrs_opens_tables(resume))
+		pt_window_open();
 	context_switch(&prev->rsp, next->rsp);
 }
 
@@ -163,11 +216,16 @@ __noreturn void thread_exit(void)
 
 void thread_join(struct thread *t)
 {
+	uint32_t w;
+
 	if (t == current || t == &boot_thread || !in_ring(t))
 		panic("thread_join: %p is not a thread another thread can join", (void *)t);
 	while (t->state != THREAD_EXITED)
 		thread_yield();
 	ring_remove(t);
+	w = pt_window_open();
+	slot_of(t)->t = NULL;
+	pt_window_close(w);
 	/* The struct lives on the stack being freed: nothing reads t after this. */
 	vmap_free_pages(t->stack, THREAD_STACK_PAGES);
 }
@@ -189,7 +247,7 @@ const char *thread_name(const struct thread *t)
 
 uint32_t thread_saved_pkrs(const struct thread *t)
 {
-	return t == current ? pks_read() : t->pkrs;
+	return t == current ? pks_read() : slot_of(t)->pkrs;
 }
 
 void thread_stack_bounds(const struct thread *t, uint64_t *lo, uint64_t *hi)

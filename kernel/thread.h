@@ -10,7 +10,8 @@
  *
  * IA32_PKRS is per thread: a switch saves the outgoing thread's value and loads the
  * incoming one's (free keys forced closed), so a key one thread opens stays closed
- * for all others. A new thread starts with the default PKRS (pks_default()).
+ * for all others. A new thread starts with the default PKRS (pks_default()). The
+ * saved value lives in page-table-keyed memory, not in the thread's stack.
  * Threads run in creation order after the thread that yields.
  */
 #ifndef KERNEL_THREAD_H
@@ -19,12 +20,13 @@
 #include "kernel/types.h"
 
 #define THREAD_STACK_PAGES 4
+#define THREAD_MAX	   64 /* live threads, thread 0 included */
 #define THREAD_NAME_MAX	   24
 
 struct thread;
 
 /* A new runnable thread that will call fn(arg) and then thread_exit(). NULL when
- * its stack cannot be allocated. Does not switch. */
+ * its stack cannot be allocated or THREAD_MAX threads live. Does not switch. */
 struct thread *thread_create(const char *name, void (*fn)(void *), void *arg);
 /* Runs the next runnable thread, if any, and returns when this one is picked again. */
 void thread_yield(void);

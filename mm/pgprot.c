@@ -12,6 +12,8 @@
 #include "arch/cpu.h"
 #include "arch/trap.h"
 
+/* The table key's owner token (kernel/pks.h): only this file changes its rights. */
+static const char key_owner;
 static int table_key;
 static enum pgprot_mode mode = PGPROT_OFF;
 static bool enforced;
@@ -51,14 +53,14 @@ void pgprot_setup(void)
 		return;
 	/* The key is taken even with pks_tables=off: tables carry it either way, so
 	 * every mode runs the same code; off leaves it writable in the default. */
-	key = pks_key_alloc("page tables");
+	key = pks_key_alloc_guarded("page tables", &key_owner);
 	if (key < 0) {
 		mode = PGPROT_OFF;
 		unprotected_reason = "no protection key left for the page tables";
 		return;
 	}
 	table_key = key;
-	pks_key_set_default(key, mode == PGPROT_OFF ? PKS_ACCESS_RW : PKS_ACCESS_RO);
+	pks_key_set_default(&key_owner, key, mode == PGPROT_OFF ? PKS_ACCESS_RW : PKS_ACCESS_RO);
 	trap_register(VEC_PF, pgprot_pf);
 	trap_register(VEC_DB, pgprot_db);
 }
@@ -97,6 +99,11 @@ bool pgprot_enforced(void)
 	return enforced;
 }
 
+bool pgprot_pkrs_opens_tables(uint32_t pkrs)
+{
+	return enforced && !(pkrs & PKRS_KEY_MASK(table_key));
+}
+
 uint64_t pgprot_violations(void)
 {
 	return violations;
@@ -117,20 +124,27 @@ uint32_t pt_window_open(void)
 	if (!enforced)
 		return 0;
 	old = pkrs_read();
-	if (old & PKRS_WD(table_key))
+	if (old & PKRS_KEY_MASK(table_key))
 		pkrs_write(old & ~PKRS_KEY_MASK(table_key));
 	return old;
 }
 
+/* Only the table key's two bits go back to their value at the open: a key another
+ * call closed inside the window (pks_key_free) stays closed. */
 void pt_window_close(uint32_t saved)
 {
-	if (enforced && pkrs_read() != saved)
-		pkrs_write(saved);
+	uint32_t mask = PKRS_KEY_MASK(table_key), cur;
+
+	if (!enforced)
+		return;
+	cur = pkrs_read();
+	if ((cur & mask) != (saved & mask))
+		pkrs_write((cur & ~mask) | (saved & mask));
 }
 
 bool pt_window_is_open(void)
 {
-	return !enforced || !(pkrs_read() & PKRS_WD(table_key));
+	return !enforced || !(pkrs_read() & PKRS_KEY_MASK(table_key));
 }
 
 /* Every table page lives in a keyed pool chunk or a keyed cache block, so the

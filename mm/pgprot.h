@@ -32,6 +32,9 @@ const char *pgprot_unprotected_reason(void);
 int pgprot_key(void);
 /* True while writes outside a window fault (mode on or soft, PKS enabled). */
 bool pgprot_enforced(void);
+/* True when the PKRS value pkrs has a write window open (the table key writable)
+ * while the tables are protected. */
+bool pgprot_pkrs_opens_tables(uint32_t pkrs);
 
 /* Constructor / destructor hooks of every table page (mm/pgtable.c). */
 void pgprot_table_ctor(phys_addr_t pa, int level);

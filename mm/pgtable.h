@@ -126,7 +126,8 @@ void __pt_set_entry(uint64_t *p, uint64_t v);
  * enforcement). */
 bool pt_window_is_open(void);
 /* Opens / closes a write window for a batch of stores (they nest; IRQ-safe because
- * every trap entry loads the default PKRS). Returns the state to pass to close. */
+ * every trap entry loads the default PKRS). Returns the state to pass to close;
+ * close puts back only the table key's bits of that state. */
 uint32_t pt_window_open(void);
 void pt_window_close(uint32_t saved);
 /* Zeroes a table page inside a window. */

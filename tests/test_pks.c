@@ -121,6 +121,8 @@ static const struct pks_scenario scenarios[] = {
 
 /* --- fixtures (tests/test_pks.h) ---------------------------------------------- */
 
+const char pks_test_owner;
+
 int pks_page_map(struct pks_page *p, int level, uint64_t prot, int key)
 {
 	uint64_t size = pt_size(level);
@@ -156,7 +158,7 @@ bool pks_data_page(struct pks_page *p, int key)
 
 	if (rc) {
 		ktest_fail(__FILE__, __LINE__, "cannot map a test page: %d", rc);
-		pks_key_free(key);
+		pks_key_free(&pks_test_owner, key);
 	}
 	return rc == 0;
 }
@@ -169,7 +171,7 @@ static uint8_t pks_pattern(uint64_t offset)
 
 int pks_test_key(const char *name)
 {
-	int key = pks_key_alloc(name);
+	int key = pks_key_alloc(name, &pks_test_owner);
 
 	if (key <= 0)
 		ktest_fail(__FILE__, __LINE__, "pks_key_alloc(\"%s\") = %d", name, key);
@@ -218,7 +220,7 @@ static void set_rights(const struct pks_scenario *s, int key)
 	if (s->key0)
 		pkrs_write(PKRS_ALL_BUT_KEY0);
 	else
-		KEXPECT_EQ(pks_set_access(key, s->access), 0);
+		KEXPECT_EQ(pks_set_access(&pks_test_owner, key, s->access), 0);
 }
 
 /* One real access of kind op at va; returns the byte read (or written). */
@@ -317,7 +319,7 @@ static void run_group(enum pks_group g)
 	for (size_t i = 0; i < ARRAY_SIZE(scenarios) && !skip; i++)
 		if (scenarios[i].group == g)
 			skip = run_scenario(&scenarios[i], key);
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 	if (skip)
 		ktest_skip(skip);
 }
@@ -361,12 +363,12 @@ KTEST(pks, key0_cannot_be_allocated_or_restricted)
 {
 	uint32_t before = pks_read(), def = pks_default();
 
-	KEXPECT_EQ(pks_set_access(0, PKS_ACCESS_NONE), -EINVAL);
-	KEXPECT_EQ(pks_set_access(0, PKS_ACCESS_RO), -EINVAL);
-	KEXPECT_EQ(pks_key_set_default(0, PKS_ACCESS_NONE), -EINVAL);
-	KEXPECT_EQ(pks_key_free(0), -EINVAL);
-	KEXPECT_EQ(pks_set_access(16, PKS_ACCESS_NONE), -EINVAL);
-	KEXPECT_EQ(pks_set_access(-1, PKS_ACCESS_NONE), -EINVAL);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, 0, PKS_ACCESS_NONE), -EINVAL);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, 0, PKS_ACCESS_RO), -EINVAL);
+	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, 0, PKS_ACCESS_NONE), -EINVAL);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, 0), -EINVAL);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, 16, PKS_ACCESS_NONE), -EINVAL);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, -1, PKS_ACCESS_NONE), -EINVAL);
 	KEXPECT_TRUE(pks_key_name(0) == NULL);
 	KEXPECT_EQ(pks_read(), before);
 	KEXPECT_EQ(pks_default(), def);
@@ -425,7 +427,7 @@ KTEST(pks, pkrs_change_takes_effect_without_tlb_flush)
 	for (size_t i = 0; i < ARRAY_SIZE(immediate_steps); i++) {
 		const struct pks_step *s = &immediate_steps[i];
 
-		KEXPECT_EQ(pks_set_access(key, s->access), 0);
+		KEXPECT_EQ(pks_set_access(&pks_test_owner, key, s->access), 0);
 		got = do_access(s->op, (volatile uint8_t *)p.va, (uint8_t)(value + 1), &f);
 		if (s->err)
 			KEXPECT_PF(&f, s->err, p.va);
@@ -442,7 +444,7 @@ KTEST(pks, pkrs_change_takes_effect_without_tlb_flush)
 	}
 	pkrs_write(saved);
 	pks_page_unmap(&p);
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 }
 
 /* The MMU's accessed/dirty stores go to the leaf entry by physical address, never
@@ -467,11 +469,11 @@ KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 	tkey = pt_entry_pkey(*tleaf);
 	pt_set_entry(leaf, *leaf & ~(PTE_A | PTE_D));
 	invlpg((void *)p.va);
-	if (tkey)
-		KEXPECT_EQ(pks_set_access(tkey, PKS_ACCESS_RO), 0);
+	if (tkey) /* mm owns that key: the test sets WD in the register directly */
+		pkrs_write(pkrs_read() | PKRS_WD(tkey));
 	else
 		ktest_note("the leaf's table page has key 0: only the data-page half runs");
-	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RO), 0);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, key, PKS_ACCESS_RO), 0);
 	catch_read8((void *)p.va, &f);
 	KEXPECT_NO_FAULT(&f);
 	KEXPECT_TRUE(*leaf & PTE_A);
@@ -479,7 +481,7 @@ KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 	catch_write8((void *)p.va, 1, &f);
 	KEXPECT_PF(&f, PF_WRITE, p.va);
 	KEXPECT_FALSE(*leaf & PTE_D);
-	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, key, PKS_ACCESS_RW), 0);
 	catch_write8((void *)p.va, 2, &f);
 	KEXPECT_NO_FAULT(&f);
 	KEXPECT_TRUE(*leaf & PTE_D);
@@ -487,5 +489,5 @@ KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 		KEXPECT_NE(pks_read() & PKRS_WD(tkey), 0); /* WD held throughout */
 	pkrs_write(saved);
 	pks_page_unmap(&p);
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 }

@@ -7,6 +7,9 @@
 #include "kernel/types.h"
 #include "kernel/catch.h"
 
+/* The owner token (kernel/pks.h) of every key the tests allocate. */
+extern const char pks_test_owner;
+
 /* One test leaf in the vmap area and the frames behind it. */
 struct pks_page {
 	uint64_t va;

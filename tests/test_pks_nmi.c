@@ -5,6 +5,7 @@
  *   NMI returns: the #PF handler's PKRS is the default again; the #PF handler maps
  *   the page and returns: the read completes with PKRS = X.
  */
+#include "tests/test_pks.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
 #include "mm/dmap.h"
@@ -64,13 +65,13 @@ KTEST(pks, nmi_inside_a_page_fault_handler_each_restore_their_own_pkrs)
 	if (!registered)
 		registered = !trap_register(VEC_NMI, nest_nmi) && !trap_register(VEC_PF, nest_pf);
 	KASSERT_TRUE(registered);
-	key = pks_key_alloc("nmi test");
+	key = pks_key_alloc("nmi test", &pks_test_owner);
 	KASSERT_TRUE(key > 0);
 	nest = (typeof(nest)){ .va = vmap_reserve(PAGE_SIZE, PAGE_SIZE), .frame = frame_alloc() };
 	KASSERT_TRUE(nest.va && nest.frame);
 	*(volatile uint64_t *)pa_to_va(nest.frame) = 0x4e4d49;
-	KEXPECT_EQ(pks_key_set_default(key, PKS_ACCESS_NONE), 0);
-	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
+	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, key, PKS_ACCESS_NONE), 0);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, key, PKS_ACCESS_RW), 0);
 	interrupted = pks_read();
 	/* The handlers read `nest`: the barriers keep the stores around the access. */
 	nest.armed = true;
@@ -90,5 +91,5 @@ KTEST(pks, nmi_inside_a_page_fault_handler_each_restore_their_own_pkrs)
 	pkrs_write(saved);
 	vmap_unmap(nest.va, PAGE_SIZE);
 	frame_free(nest.frame);
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 }

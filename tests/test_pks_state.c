@@ -123,7 +123,7 @@ KTEST(pks, trap_handler_runs_with_default_and_interrupted_pkrs_returns)
 
 	if (key <= 0)
 		return;
-	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, key, PKS_ACCESS_RW), 0);
 	interrupted = pks_read();
 	KEXPECT_NE(interrupted, pks_default());
 	KEXPECT_EQ(raise_outer(false, false), interrupted);
@@ -131,7 +131,7 @@ KTEST(pks, trap_handler_runs_with_default_and_interrupted_pkrs_returns)
 	KEXPECT_EQ(probe.live[0], pks_default());
 	KEXPECT_EQ(probe.saved[0], interrupted);
 	pkrs_write(saved);
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 }
 
 KTEST(pks, trap_handler_edit_of_saved_pkrs_is_what_resumes)
@@ -143,7 +143,7 @@ KTEST(pks, trap_handler_edit_of_saved_pkrs_is_what_resumes)
 
 	if (key <= 0 || !pks_data_page(&p, key))
 		return; /* the failure is already recorded */
-	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, key, PKS_ACCESS_RW), 0);
 	probe.edit_to = pks_read() | PKRS_WD(key);
 	KEXPECT_EQ(raise_outer(false, true), probe.edit_to);
 	/* The hardware enforces the edited value: reads pass, writes fault. */
@@ -153,7 +153,7 @@ KTEST(pks, trap_handler_edit_of_saved_pkrs_is_what_resumes)
 	KEXPECT_PF(&f, PF_WRITE, p.va);
 	pkrs_write(saved);
 	pks_page_unmap(&p);
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 }
 
 /* Three distinct values for one key: default WD, interrupted RW, the outer handler's
@@ -166,8 +166,8 @@ KTEST(pks, nested_traps_each_restore_their_own_pkrs)
 
 	if (key <= 0 || !pks_data_page(&p, key))
 		return; /* the failure is already recorded */
-	KEXPECT_EQ(pks_key_set_default(key, PKS_ACCESS_RO), 0);
-	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), 0);
+	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, key, PKS_ACCESS_RO), 0);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, key, PKS_ACCESS_RW), 0);
 	interrupted = pks_read();
 	probe.outer_pkrs = pks_default() | PKRS_AD(key);
 	probe.fault_va = p.va;
@@ -183,7 +183,7 @@ KTEST(pks, nested_traps_each_restore_their_own_pkrs)
 	KEXPECT_EQ(probe.after_fault, probe.outer_pkrs);
 	pkrs_write(saved);
 	pks_page_unmap(&p);
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 }
 
 /* --- threads --------------------------------------------------------------------- */
@@ -200,7 +200,7 @@ static struct {
 static void thread_a(void *arg)
 {
 	(void)arg;
-	pks_set_access(two.key, PKS_ACCESS_RW);
+	pks_set_access(&pks_test_owner, two.key, PKS_ACCESS_RW);
 	two.a_opened = pks_read();
 	two.order[two.steps++] = 'A';
 	thread_yield();
@@ -229,7 +229,7 @@ KTEST(pks, key_opened_by_one_thread_stays_closed_for_another)
 	two = (typeof(two)){ .key = pks_test_key("pks test") };
 	if (two.key <= 0)
 		return;
-	KEXPECT_EQ(pks_key_set_default(two.key, PKS_ACCESS_RO), 0);
+	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, two.key, PKS_ACCESS_RO), 0);
 	if (!pks_data_page(&p, two.key))
 		return;
 	two.va = p.va;
@@ -248,7 +248,7 @@ KTEST(pks, key_opened_by_one_thread_stays_closed_for_another)
 	KEXPECT_NO_FAULT(&two.a_write);
 	KEXPECT_EQ(pks_read(), mine);
 	pks_page_unmap(&p);
-	KEXPECT_EQ(pks_key_free(two.key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, two.key), 0);
 }
 
 /* --- allocator ------------------------------------------------------------------- */
@@ -261,7 +261,7 @@ KTEST(pks, allocator_hands_out_every_free_key_then_fails_cleanly)
 
 	for (k = 0; k < PKS_NR_KEYS; k++)
 		held[k] = pks_key_name(k);
-	while ((k = pks_key_alloc("pks fill")) > 0 && n < PKS_NR_KEYS) {
+	while ((k = pks_key_alloc("pks fill", &pks_test_owner)) > 0 && n < PKS_NR_KEYS) {
 		KEXPECT_TRUE(k >= 1 && k < PKS_NR_KEYS && !held[k]);
 		got[n++] = k;
 	}
@@ -269,18 +269,19 @@ KTEST(pks, allocator_hands_out_every_free_key_then_fails_cleanly)
 	KEXPECT_EQ(n, PKS_NR_KEYS - 1 - in_use);
 	def = pks_default();
 	cur = pks_read();
-	KEXPECT_EQ(pks_key_alloc("one too many"), -ENOSPC);
+	KEXPECT_EQ(pks_key_alloc("one too many", &pks_test_owner), -ENOSPC);
 	KEXPECT_EQ(pks_default(), def);
 	KEXPECT_EQ(pks_read(), cur);
 	KEXPECT_EQ(pks_keys_in_use(), PKS_NR_KEYS - 1);
 	for (int i = 0; i < n; i++) {
-		KEXPECT_EQ(pks_key_free(got[i]), 0);
-		KEXPECT_EQ(pks_key_free(got[i]), -EINVAL);
+		KEXPECT_EQ(pks_key_free(&pks_test_owner, got[i]), 0);
+		KEXPECT_EQ(pks_key_free(&pks_test_owner, got[i]), -EINVAL);
 	}
 	KEXPECT_EQ(pks_keys_in_use(), in_use);
 	if (n > 0) {
-		KEXPECT_EQ(pks_key_alloc("pks reuse"), got[0]); /* lowest free key again */
-		KEXPECT_EQ(pks_key_free(got[0]), 0);
+		/* The lowest free key again. */
+		KEXPECT_EQ(pks_key_alloc("pks reuse", &pks_test_owner), got[0]);
+		KEXPECT_EQ(pks_key_free(&pks_test_owner, got[0]), 0);
 	}
 	for (k = 0; k < PKS_NR_KEYS; k++)
 		KEXPECT_TRUE(pks_key_name(k) == held[k]); /* others' keys stay held */
@@ -293,15 +294,16 @@ KTEST(pks, freed_key_is_closed_again_in_default_and_current_pkrs)
 	if (key <= 0)
 		return;
 	KEXPECT_EQ(pks_access_of(pks_default(), key), PKS_ACCESS_NONE);
-	KEXPECT_EQ(pks_key_set_default(key, PKS_ACCESS_RW), 0);
+	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, key, PKS_ACCESS_RW), 0);
 	KEXPECT_EQ(pks_access_of(pks_default(), key), PKS_ACCESS_RW);
 	KEXPECT_EQ(trap_pkrs_default, pks_default());
 	KEXPECT_EQ(pks_access_of(pks_read(), key), PKS_ACCESS_RW);
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 	KEXPECT_EQ(pks_access_of(pks_default(), key), PKS_ACCESS_NONE);
 	KEXPECT_EQ(pks_read() & PKRS_KEY_MASK(key), PKRS_KEY_MASK(key));
 	KEXPECT_EQ(trap_pkrs_default, pks_default());
-	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RW), -EINVAL); /* not allocated */
+	/* Not allocated any more. */
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, key, PKS_ACCESS_RW), -EINVAL);
 }
 
 /* --- the fault report ------------------------------------------------------------ */
@@ -316,7 +318,7 @@ KTEST(pks, fault_report_names_leaf_key_and_blocking_right)
 
 	if (key <= 0 || !pks_data_page(&p, key))
 		return; /* the failure is already recorded */
-	KEXPECT_EQ(pks_set_access(key, PKS_ACCESS_RO), 0);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, key, PKS_ACCESS_RO), 0);
 	at_fault = pks_read();
 	catch_write8((void *)p.va, 1, &f);
 	KEXPECT_PF(&f, PF_WRITE, p.va);
@@ -331,7 +333,7 @@ KTEST(pks, fault_report_names_leaf_key_and_blocking_right)
 	KEXPECT_TRUE(contains(buf, "WD: writes disabled"));
 	pkrs_write(saved);
 	pks_page_unmap(&p);
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 }
 
 KTEST(pks, decode_names_keys_and_merges_free_runs)
@@ -353,5 +355,5 @@ KTEST(pks, decode_names_keys_and_merges_free_runs)
 		pks_decode(PKRS_KEY_MASK(14) | PKRS_KEY_MASK(15), buf, sizeof(buf));
 		KEXPECT_STREQ(buf, "keys14-15=AD+WD");
 	}
-	KEXPECT_EQ(pks_key_free(key), 0);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 }
