@@ -58,6 +58,7 @@ C_SRCS := \
 	kernel/ktest.c \
 	kernel/main.c \
 	kernel/multiboot2.c \
+	kernel/nmi.c \
 	kernel/panic.c \
 	kernel/pks.c \
 	kernel/printf.c \
@@ -84,6 +85,7 @@ C_SRCS := \
 	tests/test_dmap.c \
 	tests/test_frame.c \
 	tests/test_multiboot2.c \
+	tests/test_nmi.c \
 	tests/test_pgprot.c \
 	tests/test_pgprot_fatal.c \
 	tests/test_pgtable.c \

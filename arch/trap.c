@@ -1,9 +1,12 @@
 /* arch/trap.c - IDT, 8259 masking, and the dispatch of every trap to its handlers. */
 #include "arch/trap.h"
+#include "arch/apic.h"
+#include "arch/cpu.h"
 #include "arch/gdt.h"
 #include "arch/io.h"
 
 #define HANDLERS_PER_VECTOR 4
+#define APIC_BASE_BSP_FLAG  (1ULL << 8) /* IA32_APIC_BASE: SDM Vol. 3A, 11.4.4 */
 
 volatile uint8_t trap_pkrs_managed;
 volatile uint32_t trap_pkrs_default;
@@ -25,6 +28,10 @@ static struct idt_gate idt[256] __aligned(16);
 static trap_handler_t handlers[256][HANDLERS_PER_VECTOR];
 static trap_handler_t catch_hook;
 static void (*fatal_hook)(struct trap_frame *f);
+
+/* Unexpected NMIs, one slot per CPU that took any (claimed by APIC ID + 1). */
+static struct trap_nmi_cpu nmi_cpus[TRAP_NMI_CPUS];
+static volatile uint32_t nmi_untracked; /* NMIs of CPUs that found no free slot */
 
 static const char *const names[32] = {
 	"#DE divide error",
@@ -142,6 +149,56 @@ void trap_set_fatal_hook(void (*h)(struct trap_frame *f))
 	fatal_hook = h;
 }
 
+/* This CPU's slot in nmi_cpus (claimed on first use), or NULL when all are taken. */
+static struct trap_nmi_cpu *nmi_slot(void)
+{
+	uint32_t key = apic_id() + 1;
+
+	for (int i = 0; i < TRAP_NMI_CPUS; i++) {
+		uint32_t cur = __atomic_load_n(&nmi_cpus[i].apic_id_plus1, __ATOMIC_ACQUIRE);
+
+		if (cur == key)
+			return &nmi_cpus[i];
+		if (!cur && __atomic_compare_exchange_n(&nmi_cpus[i].apic_id_plus1, &cur, key,
+							false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return &nmi_cpus[i];
+	}
+	return NULL;
+}
+
+/* An NMI no handler claimed: counted for this CPU, never printed here (the
+ * interrupted code may hold the console); the interrupted code resumes. */
+static void nmi_unexpected(const struct trap_frame *f)
+{
+	struct trap_nmi_cpu *c = nmi_slot();
+
+	if (!c) {
+		__atomic_fetch_add(&nmi_untracked, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	c->bsp = rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_BSP_FLAG;
+	c->last_rip = f->rip;
+	__atomic_fetch_add(&c->count, 1, __ATOMIC_RELEASE);
+}
+
+const struct trap_nmi_cpu *trap_nmi_cpus(void)
+{
+	return nmi_cpus;
+}
+
+uint32_t trap_nmi_untracked(void)
+{
+	return nmi_untracked;
+}
+
+uint32_t trap_nmi_count(uint32_t apic)
+{
+	for (int i = 0; i < TRAP_NMI_CPUS; i++)
+		if (nmi_cpus[i].apic_id_plus1 == apic + 1)
+			return nmi_cpus[i].count;
+	return 0;
+}
+
 void trap_dispatch(struct trap_frame *f)
 {
 	if (catch_hook && catch_hook(f))
@@ -149,6 +206,10 @@ void trap_dispatch(struct trap_frame *f)
 	for (int i = 0; i < HANDLERS_PER_VECTOR && handlers[f->vector][i]; i++)
 		if (handlers[f->vector][i](f))
 			return;
+	if (f->vector == VEC_NMI) {
+		nmi_unexpected(f);
+		return;
+	}
 	if (fatal_hook)
 		fatal_hook(f);
 	for (;;)

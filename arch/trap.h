@@ -54,7 +54,9 @@ enum {
 #define PF_SS	(1u << 6)
 
 /* A handler returns true when it dealt with the trap (execution resumes from the
- * possibly edited frame), false to pass it on. */
+ * possibly edited frame), false to pass it on. An NMI that no handler takes (one a
+ * test did not send: a BMC, a front-panel button, QEMU's monitor) is counted per CPU
+ * and the interrupted code resumes; any other trap nobody takes is fatal. */
 typedef bool (*trap_handler_t)(struct trap_frame *f);
 
 /* Adds h for `vector`; handlers run in registration order. Returns 0 or -ENOSPC. */
@@ -70,6 +72,22 @@ bool trap_has_error_code(unsigned int vector);
 
 /* Called by entry.asm. */
 void trap_dispatch(struct trap_frame *f);
+
+/* Unexpected NMIs of one CPU. The NMI handler only counts: it never prints, so it
+ * cannot wait for a console the interrupted code holds (kernel/nmi.h reports). */
+#define TRAP_NMI_CPUS 64
+struct trap_nmi_cpu {
+	uint32_t apic_id_plus1;	    /* 0: slot free */
+	bool bsp;		    /* the boot CPU (IA32_APIC_BASE.BSP) */
+	volatile uint32_t count;    /* unexpected NMIs taken by this CPU */
+	volatile uint64_t last_rip; /* where the last one interrupted it */
+};
+/* The TRAP_NMI_CPUS slots, for reading. */
+const struct trap_nmi_cpu *trap_nmi_cpus(void);
+/* Unexpected NMIs of CPUs beyond the TRAP_NMI_CPUS tracked ones. */
+uint32_t trap_nmi_untracked(void);
+/* Unexpected NMIs the CPU with this APIC ID took so far. */
+uint32_t trap_nmi_count(uint32_t apic_id);
 
 /* Set by the PKS layer once IA32_PKRS exists and is managed; read by entry.asm. */
 extern volatile uint8_t trap_pkrs_managed;

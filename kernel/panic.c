@@ -4,11 +4,25 @@
 #include "kernel/panic.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
+#include "kernel/nmi.h"
 #include "kernel/printf.h"
+#include "kernel/smp.h"
 #include "arch/cpu.h"
 
 static void (*pf_explainer)(const struct trap_frame *f);
 static int fatal_depth;
+
+int report_cpu_number(uint32_t apic_id, bool bsp)
+{
+	const struct smp_report *r = smp_report();
+
+	if (bsp)
+		return 0;
+	for (int i = 0; i < r->nr_aps; i++)
+		if (r->aps[i].apic_id == apic_id)
+			return i + 1;
+	return -1;
+}
 
 void panic_set_pf_explainer(void (*fn)(const struct trap_frame *f))
 {
@@ -54,8 +68,10 @@ __noreturn void panic(const char *fmt, ...)
 	va_end(ap);
 	kprintf("\nPANIC: %s\n", reason + len);
 	__asm__ volatile("mov %%rbp, %0" : "=r"(rbp));
-	if (fatal_depth++ == 0)
+	if (fatal_depth++ == 0) {
 		backtrace((uint64_t)__builtin_return_address(0), rbp);
+		nmi_report_pending();
+	}
 	ktest_abort(reason);
 }
 
@@ -115,5 +131,6 @@ __noreturn void trap_fatal(struct trap_frame *f)
 		(unsigned long long)read_cr4());
 	print_registers(f);
 	backtrace(f->rip, f->rbp);
+	nmi_report_pending();
 	ktest_abort(trap_name(f->vector));
 }

@@ -28,6 +28,10 @@ __noreturn void trap_fatal(struct trap_frame *f);
 /* Extra lines for a page-fault report (the PKS layer decodes keys and PKRS). */
 void panic_set_pf_explainer(void (*fn)(const struct trap_frame *f));
 
+/* The number a report gives a CPU: 0 for the boot CPU (bsp), i + 1 for the i-th AP
+ * of the MADT (kernel/smp.h), -1 for an APIC ID that is neither. */
+int report_cpu_number(uint32_t apic_id, bool bsp);
+
 /* Decodes a #PF error code into buf: "P W PK" style flags, "none" for 0. */
 void pf_error_string(uint64_t err, char *buf, size_t size);
 
