@@ -45,7 +45,9 @@ C_SRCS := \
 	arch/apic.c \
 	arch/cpu.c \
 	arch/gdt.c \
+	arch/mce.c \
 	arch/trap.c \
+	arch/trap_pkrs.c \
 	arch/tsc.c \
 	arch/uart.c \
 	kernel/acpi.c \
@@ -57,6 +59,7 @@ C_SRCS := \
 	kernel/console_plan.c \
 	kernel/ktest.c \
 	kernel/main.c \
+	kernel/mce_report.c \
 	kernel/multiboot2.c \
 	kernel/nmi.c \
 	kernel/panic.c \
@@ -84,6 +87,7 @@ C_SRCS := \
 	tests/test_console.c \
 	tests/test_dmap.c \
 	tests/test_frame.c \
+	tests/test_mce.c \
 	tests/test_multiboot2.c \
 	tests/test_nmi.c \
 	tests/test_pgprot.c \

@@ -4,12 +4,10 @@
 #include "arch/cpu.h"
 #include "arch/gdt.h"
 #include "arch/io.h"
+#include "arch/mce.h"
 
 #define HANDLERS_PER_VECTOR 4
 #define APIC_BASE_BSP_FLAG  (1ULL << 8) /* IA32_APIC_BASE: SDM Vol. 3A, 11.4.4 */
-
-volatile uint8_t trap_pkrs_managed;
-volatile uint32_t trap_pkrs_default;
 
 struct idt_gate {
 	uint16_t offset_lo;
@@ -108,6 +106,7 @@ void idt_load(void)
 	} __packed ptr = { sizeof(idt) - 1, (uint64_t)idt };
 
 	__asm__ volatile("lidt %0" : : "m"(ptr));
+	mce_cpu_init();
 }
 
 void idt_init(void)

@@ -4,7 +4,8 @@
  * registers, saves the interrupted IA32_PKRS into the frame and loads the default
  * PKRS (so a handler never runs with a page-table write window open), then calls
  * trap_dispatch(). On return it restores the PKRS stored in the frame - a handler
- * may edit frame->pkrs to change what the interrupted code resumes with.
+ * may edit frame->pkrs to change what the interrupted code resumes with, except
+ * that it cannot open the page-table key (arch/trap_pkrs.h).
  */
 #ifndef ARCH_TRAP_H
 #define ARCH_TRAP_H
@@ -96,7 +97,9 @@ extern volatile uint32_t trap_pkrs_default;
 
 /* Boot CPU: fills the IDT (all 256 vectors), loads it and masks the 8259 PICs. */
 void idt_init(void);
-/* Any other CPU: loads the same IDT (filled by idt_init) into IDTR. */
+/* Any other CPU: loads the same IDT (filled by idt_init) into IDTR. Both then
+ * enable machine checks on this CPU (arch/mce.h: banks, then CR4.MCE), as vector 18
+ * now has its handler. */
 void idt_load(void);
 
 #endif

@@ -28,6 +28,7 @@
 #include "arch/apic.h"
 #include "arch/cpu.h"
 #include "arch/gdt.h"
+#include "arch/mce.h"
 #include "arch/trap.h"
 #include "arch/tsc.h"
 #include "mm/checker.h"
@@ -205,6 +206,7 @@ static void print_header(void)
 		(unsigned long long)frame_free_count());
 	acpi_print_header();
 	smp_print_header();
+	mce_print_header();
 	kprintf("# ktest seed: %llu (reproduce with ktest.seed=%llu)\n",
 		(unsigned long long)ktest_seed(), (unsigned long long)ktest_seed());
 }

@@ -1,9 +1,10 @@
-/* kernel/panic.c - panic, backtraces and the report of an unexpected trap.
- * Both begin the KTAP report if it has not begun; the console's line hook turns
- * their lines into "#" diagnostics, and ktest_abort() ends the report. */
+/* kernel/panic.c - panic, backtraces, the report of an unexpected trap and of a
+ * machine check. All begin the KTAP report if it has not begun; the console's line
+ * hook turns their lines into "#" diagnostics, and ktest_abort() ends the report. */
 #include "kernel/panic.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
+#include "kernel/mce_report.h"
 #include "kernel/nmi.h"
 #include "kernel/printf.h"
 #include "kernel/smp.h"
@@ -108,6 +109,8 @@ __noreturn void trap_fatal(struct trap_frame *f)
 	char err[64];
 
 	cli();
+	if (f->vector == VEC_MC)
+		mce_fatal(f);
 	ktest_begin();
 	if (fatal_depth++) {
 		kprintf("\nFATAL: %s while reporting a fatal error (RIP %016llx)\n",
