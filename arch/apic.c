@@ -138,3 +138,25 @@ int apic_send_nmi_self(void)
 {
 	return send_ipi(apic_id(), ICR_DELIVERY_NMI | ICR_LEVEL_ASSERT);
 }
+
+/* xAPIC offsets and x2APIC MSRs of the registers apic_enable_lint1_nmi() writes. */
+#define XAPIC_SVR	 0xf0
+#define XAPIC_LVT_LINT1	 0x360
+#define X2APIC_MSR_SVR	 0x80f
+#define X2APIC_MSR_LINT1 0x835
+#define SVR_APIC_ENABLE	 (1u << 8)
+#define LVT_DELIVERY_NMI (4u << 8)
+
+int apic_enable_lint1_nmi(void)
+{
+	if (!apic_ready())
+		return -EIO;
+	if (apic_x2apic_mode()) {
+		wrmsr(X2APIC_MSR_SVR, rdmsr(X2APIC_MSR_SVR) | SVR_APIC_ENABLE);
+		wrmsr(X2APIC_MSR_LINT1, LVT_DELIVERY_NMI);
+		return 0;
+	}
+	regs[XAPIC_SVR / 4] |= SVR_APIC_ENABLE;
+	regs[XAPIC_LVT_LINT1 / 4] = LVT_DELIVERY_NMI;
+	return 0;
+}

@@ -80,4 +80,10 @@ int apic_send_nmi_self(void);
 int apic_send_init(uint32_t dest);
 int apic_send_startup(uint32_t dest, uint8_t vector);
 
+/* Lets this CPU take NMIs from its LINT1 pin (a platform NMI: a BMC, a front-panel
+ * button, QEMU's monitor `nmi`): the APIC software-enabled (SVR bit 8) and LVT LINT1
+ * set to NMI delivery, unmasked (SDM Vol. 3A, 11.5.1 and 11.9). An INIT leaves both
+ * off. 0 or -EIO (APIC not ready). */
+int apic_enable_lint1_nmi(void);
+
 #endif

@@ -196,10 +196,19 @@ int smp_start_cpu(struct smp_cpu *c, uint64_t timeout_ms)
 
 /* --- the AP's side --------------------------------------------------------------- */
 
+/* Halts for good. An NMI wakes the CPU; its handler counts it (arch/trap.h) and
+ * returns here, and the loop halts again. */
 static __noreturn void park(void)
 {
 	for (;;)
 		__asm__ volatile("cli; hlt" ::: "memory");
+}
+
+/* The last state of an AP that came up: its LINT1 delivers platform NMIs too. */
+static __noreturn void park_up(void)
+{
+	apic_enable_lint1_nmi();
+	park();
 }
 
 static uint64_t read_gdtr_base(void)
@@ -285,7 +294,7 @@ __noreturn void smp_ap_main(void)
 		cpu_relax();
 	flush_tlb_all();
 	claim(c, SMP_UP, SMP_PARKED);
-	park();
+	park_up();
 }
 
 /* --- the boot CPU's side ------------------------------------------------------- */
