@@ -47,7 +47,6 @@ C_SRCS := \
 	arch/gdt.c \
 	arch/mce.c \
 	arch/trap.c \
-	arch/trap_pkrs.c \
 	arch/tsc.c \
 	arch/uart.c \
 	kernel/acpi.c \
