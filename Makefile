@@ -100,6 +100,7 @@ C_SRCS := \
 	tests/test_redteam.c \
 	tests/test_set_memory.c \
 	tests/test_smp.c \
+	tests/test_smp_acpi.c \
 	tests/test_thread.c \
 	tests/test_tsc.c
 
