@@ -116,11 +116,12 @@ serial_args() {
 
 # boot NAME ISO CPU MEM SMP UEFI QEMU_ARGS CHECK: one headless boot; writes NAME.log
 # (serial) and NAME.result ("status passed failed skipped verdict reason"). QEMU_ARGS
-# may hold "@serial=SLOTS" (which ports exist and which one carries the report) and
-# "@spcr=ADDRESS[,BAUD[,SPACE]]" (an SPCR table from tests/runner/mkspcr.sh).
+# may hold "@serial=SLOTS" (which ports exist and which one carries the report),
+# "@spcr=ADDRESS[,BAUD[,SPACE]]" (an SPCR table from tests/runner/mkspcr.sh) and
+# "@monitor=SCRIPT" (tests/runner/monitor/SCRIPT.mon, played by monitor_drive).
 boot() {
 	local name=$1 iso=$2 cpu=$3 mem=$4 smp=$5 uefi=$6 extra=$7 check=$8
-	local log=$out/$name.log rc cmd start slots spcr serial nolog=
+	local log=$out/$name.log rc cmd start slots spcr serial nolog= script mpid=
 	slots=$(token_value "$extra" serial)
 	spcr=$(token_value "$extra" spcr)
 	extra=$(without_token "$(without_token "$extra" serial)" spcr)
@@ -134,6 +135,14 @@ boot() {
 		"$top/tests/runner/mkspcr.sh" "$out/$name.spcr.dat" ${spcr//,/ } || return 1
 		serial+=(-acpitable "file=$out/$name.spcr.dat")
 	fi
+	script=$(token_value "$extra" monitor)
+	extra=$(without_token "$extra" monitor)
+	if [ -n "$script" ]; then
+		script=$top/tests/runner/monitor/$script.mon
+		rm -f "$out/$name.mon.in" "$out/$name.mon.out" "$out/$name.monitor.txt"
+		mkfifo "$out/$name.mon.in" "$out/$name.mon.out" || return 1
+		serial+=(-monitor "pipe:$out/$name.mon")
+	fi
 	# shellcheck disable=SC2086
 	mapfile -t cmd < <(qemu_cmd "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" $extra)
 	printf '%q ' "${cmd[@]}" "${serial[@]}" > "$out/$name.cmd"
@@ -144,10 +153,56 @@ boot() {
 		;;
 	esac
 	start=$(date +%s)
+	[ -n "$script" ] && { monitor_drive "$name" "$script" & mpid=$!; }
 	(cd "$out" && timeout --foreground -k 5 "${TIMEOUT:-240}" "${cmd[@]}" "${serial[@]}" \
 		</dev/null >"$out/$name.qemu.txt" 2>&1)
 	rc=$?
+	[ -n "$mpid" ] && { kill "$mpid" 2>/dev/null; wait "$mpid" 2>/dev/null; }
 	judge "$name" "$rc" "$check" "$(( $(date +%s) - start ))" "$nolog" > "$out/$name.result"
+}
+
+# monitor_drive NAME SCRIPT: plays the monitor script SCRIPT (tests/runner/monitor/*.mon)
+# against boot NAME while QEMU runs, through QEMU's human monitor on the named pipes
+# NAME.mon.in and NAME.mon.out ("-monitor pipe:NAME.mon"; QEMU opens both read-write,
+# so no open blocks and no socket tool is needed). Script lines:
+#   wait TEXT      until the serial log NAME.log holds TEXT (fixed string)
+#   send COMMAND   one monitor command, e.g. "nmi" or "mce -b 0 1 STATUS MCG ADDR MISC"
+#   # ...          a comment
+# Each step and the monitor's replies go to NAME.monitor.txt; a wait longer than
+# TIMEOUT ends the script (the boot's check then fails on what was never sent).
+monitor_drive() {
+	local name=$1 script=$2 log=$out/$1.log mon=$out/$1.mon rec=$out/$1.monitor.txt
+	local verb arg start=$SECONDS reply
+	exec 3<>"$mon.in" 4<>"$mon.out"
+	while read -r verb arg; do
+		case $verb in
+		""|\#*) continue ;;
+		wait)
+			until grep -aqF -- "$arg" "$log" 2>/dev/null; do
+				if [ $((SECONDS - start)) -ge "${TIMEOUT:-240}" ]; then
+					echo "$((SECONDS - start))s: gave up waiting for '$arg'" >>"$rec"
+					return 1
+				fi
+				sleep 0.1
+			done
+			echo "$((SECONDS - start))s: saw '$arg'" >>"$rec"
+			;;
+		send)
+			printf '%s\n' "$arg" >&3
+			echo "$((SECONDS - start))s: sent '$arg'" >>"$rec"
+			while IFS= read -r -t 1 reply <&4; do # the echo and the replies
+				reply=$(printf '%s' "$reply" | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' | tr -d '\r')
+				# readline echoes each keystroke by redrawing the line so far
+				case $reply in "(qemu) "*"$arg" | "${arg:0:1}"*"$arg") reply="(qemu) $arg" ;; esac
+				echo "  | $reply" >>"$rec"
+			done
+			;;
+		*)
+			echo "warden: $script: '$verb' is not wait or send" >>"$rec"
+			return 1
+			;;
+		esac
+	done <"$script"
 }
 
 # expect_halt NAME TEXT QEMU...: the boot must print TEXT and then stay halted (the
@@ -213,13 +268,18 @@ judge() {
 	fi
 	case $check in
 	expect-fatal:*)
-		# The boot must end failed (status 3) with this text and a Bail out.
-		local want=${check#expect-fatal:}
-		if [ "$rc" = 3 ] && grep -qF "$want" "$log" && grep -q '^Bail out!' "$log" &&
+		# The boot must end failed (status 3) with a Bail out, a closing line that
+		# counts a failure, and each TEXT of "TEXT[&&TEXT...]" in the log.
+		local want=${check#expect-fatal:} text missing=
+		while IFS= read -r text; do
+			grep -aqF -- "$text" "$log" || missing="$missing; missing '$text'"
+		done <<<"${want//&&/$'\n'}"
+		[ "$f" -gt 0 ] || missing="$missing; the closing line counts no failure"
+		if [ "$rc" = 3 ] && [ -z "$missing" ] && grep -q '^Bail out!' "$log" &&
 			[ "$ktap_ok" = 1 ]; then
 			echo "$rc 1 0 0 PASS ${secs}s, ended fatally as expected: $want; KTAP $ktap"
 		else
-			echo "$rc 0 1 0 FAIL ${secs}s, expected a fatal '$want': $reason"
+			echo "$rc 0 1 0 FAIL ${secs}s, expected a fatal '$want': $reason$missing"
 		fi
 		return
 		;;
