@@ -47,6 +47,7 @@ C_SRCS := \
 	arch/gdt.c \
 	arch/mce.c \
 	arch/trap.c \
+	arch/trap_pkrs.c \
 	arch/tsc.c \
 	arch/uart.c \
 	kernel/acpi.c \
@@ -98,6 +99,7 @@ C_SRCS := \
 	tests/test_pool.c \
 	tests/test_printf.c \
 	tests/test_redteam.c \
+	tests/test_redteam_state.c \
 	tests/test_set_memory.c \
 	tests/test_smp.c \
 	tests/test_smp_acpi.c \

@@ -6,8 +6,11 @@
 ; pushed none), the general registers, and the interrupted IA32_PKRS. With PKRS
 ; managed it then loads trap_pkrs_default, so handlers run with page-table writes
 ; disabled whatever the interrupted code had opened (PKRS is not saved by XSAVE and
-; not switched by the CPU on exceptions: SDM Vol. 3A, 4.6.2).
-; On exit: PKRS = frame->pkrs, registers from the frame, IRETQ to frame->rip/rsp.
+; not switched by the CPU on exceptions: SDM Vol. 3A, 4.6.2). An interrupted PKRS
+; with the guarded key (the page-table key) writable lists the frame first
+; (arch/trap_pkrs.h), while that PKRS still lets the list be written.
+; On exit: PKRS = frame->pkrs with the guarded bits forced closed unless the frame
+; is listed, registers from the frame, IRETQ to frame->rip/rsp.
 
 bits 64
 section .text
@@ -17,6 +20,11 @@ MSR_PKRS equ 0x6e1
 extern trap_dispatch
 extern trap_pkrs_managed
 extern trap_pkrs_default
+extern trap_pkrs_guard
+extern trap_pkrs_guard_closed
+extern trap_pkrs_open_count
+extern trap_pkrs_enter_open
+extern trap_pkrs_exit
 
 ; One stub per vector: vectors with a CPU-pushed error code push only the vector.
 %assign v 0
@@ -47,34 +55,53 @@ trap_common:
         push r13
         push r14
         push r15
+        cld
+        mov rbx, rsp                        ; the frame, minus pkrs, kept in rbx
         cmp byte [rel trap_pkrs_managed], 0
         je .no_pkrs
         mov ecx, MSR_PKRS
         rdmsr
         push rax                            ; frame->pkrs (high half is always 0)
+        sub rbx, 8
+        mov edx, [rel trap_pkrs_guard]
+        test edx, edx
+        jz .load_default                    ; nothing guarded
+        test eax, edx
+        jnz .load_default                   ; the guarded key was not writable
+        mov rdi, rsp                        ; inside a window: list this frame
+        and rsp, -16
+        call trap_pkrs_enter_open
+        mov rsp, rbx
+.load_default:
         mov eax, [rel trap_pkrs_default]
         xor edx, edx
+        mov ecx, MSR_PKRS
         wrmsr
         jmp .saved
 .no_pkrs:
         push 0
+        sub rbx, 8
 .saved:
-        cld
         mov rdi, rsp
-        mov rbx, rsp
         and rsp, -16
         call trap_dispatch
         mov rsp, rbx
         cmp byte [rel trap_pkrs_managed], 0
         je .skip_pkrs
-        pop rax
+        mov eax, [rsp]                      ; frame->pkrs, guarded bits closed ...
+        or eax, [rel trap_pkrs_guard_closed]
+        cmp dword [rel trap_pkrs_open_count], 0
+        je .load_pkrs
+        mov rdi, rsp                        ; ... unless this frame is listed
+        and rsp, -16
+        call trap_pkrs_exit
+        mov rsp, rbx
+.load_pkrs:
         xor edx, edx
         mov ecx, MSR_PKRS
         wrmsr
-        jmp .restored
 .skip_pkrs:
         add rsp, 8
-.restored:
         pop r15
         pop r14
         pop r13

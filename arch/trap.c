@@ -9,9 +9,6 @@
 #define HANDLERS_PER_VECTOR 4
 #define APIC_BASE_BSP_FLAG  (1ULL << 8) /* IA32_APIC_BASE: SDM Vol. 3A, 11.4.4 */
 
-volatile uint8_t trap_pkrs_managed;
-volatile uint32_t trap_pkrs_default;
-
 struct idt_gate {
 	uint16_t offset_lo;
 	uint16_t selector;

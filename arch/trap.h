@@ -4,7 +4,8 @@
  * registers, saves the interrupted IA32_PKRS into the frame and loads the default
  * PKRS (so a handler never runs with a page-table write window open), then calls
  * trap_dispatch(). On return it restores the PKRS stored in the frame - a handler
- * may edit frame->pkrs to change what the interrupted code resumes with.
+ * may edit frame->pkrs to change what the interrupted code resumes with, except
+ * that it cannot open the page-table key (arch/trap_pkrs.h).
  */
 #ifndef ARCH_TRAP_H
 #define ARCH_TRAP_H

@@ -11,6 +11,7 @@
 #include "kernel/printf.h"
 #include "arch/cpu.h"
 #include "arch/trap.h"
+#include "arch/trap_pkrs.h"
 
 /* The table key's owner token (kernel/pks.h): only this file changes its rights. */
 static const char key_owner;
@@ -70,6 +71,9 @@ void pgprot_enable(void)
 	enforced = mode != PGPROT_OFF && pks_enabled();
 	if (mode != PGPROT_OFF && !enforced)
 		unprotected_reason = "PKS could not be enabled";
+	/* No trap exit may open the table key unless its trap came from inside a window. */
+	if (enforced)
+		trap_pkrs_set_guard(PKRS_KEY_MASK(table_key), PKRS_WD(table_key));
 }
 
 enum pgprot_mode pgprot_mode(void)
@@ -223,6 +227,7 @@ static void report_violation(const struct trap_frame *f, uint64_t addr)
 static bool pgprot_pf(struct trap_frame *f)
 {
 	uint64_t addr = read_cr2(), *e;
+	uint32_t w;
 	int level;
 
 	if (!enforced || (f->error & (PF_PK | PF_W)) != (PF_PK | PF_W))
@@ -238,9 +243,15 @@ static bool pgprot_pf(struct trap_frame *f)
 	}
 	kprintf("PKS: pks_tables=soft: violation %llu, this write is let through once\n",
 		(unsigned long long)violations);
+	w = pt_window_open();
+	if (trap_pkrs_allow_open(f)) {
+		kprintf("PKS: no room to let this write through: fatal\n");
+		trap_fatal(f);
+	}
 	rearm.pending = true;
 	rearm.pkrs = (uint32_t)f->pkrs;
 	rearm.had_tf = f->rflags & RFLAGS_TF;
+	pt_window_close(w);
 	f->pkrs &= ~(uint64_t)PKRS_KEY_MASK(table_key);
 	f->rflags |= RFLAGS_TF;
 	return true;
