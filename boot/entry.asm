@@ -84,6 +84,33 @@ mb2_header:
         dd 8
 mb2_header_end:
 
+; FIND_TAG TYPE, BYTES, FOUND, ABSENT: EBX = the first MBI tag (ESI = MBI) of TYPE
+; whose first BYTES bytes lie inside the MBI, then jumps to FOUND; jumps to ABSENT at
+; the end tag, past the MBI or at a malformed size (the C parser reports those).
+; Clobbers EAX, ECX. Needs no stack.
+%macro FIND_TAG 4
+        mov ebx, esi
+        mov ecx, [ebx]                      ; total size
+        add ecx, ebx                        ; end
+        add ebx, 8
+%%tag:
+        lea eax, [ebx + %2]
+        cmp eax, ecx
+        ja %4
+        mov eax, [ebx]
+        test eax, eax
+        jz %4                               ; end tag
+        cmp eax, %1
+        je %3
+        mov eax, [ebx + 4]
+        cmp eax, 8
+        jb %4
+        add eax, 7
+        and eax, ~7
+        add ebx, eax
+        jmp %%tag
+%endmacro
+
 ; --------------------------------------------------------------------------
 section .boot.text progbits alloc exec nowrite align=16
 bits 32
@@ -98,26 +125,7 @@ _start32:
         xor ebp, ebp
         cmp edi, MB2_BOOT_MAGIC
         jne .have_delta
-        mov ebx, esi
-        mov ecx, [ebx]                      ; total size
-        add ecx, ebx                        ; end
-        add ebx, 8
-.tag:
-        lea eax, [ebx + 12]
-        cmp eax, ecx
-        ja .have_delta
-        mov eax, [ebx]
-        test eax, eax
-        jz .have_delta                      ; end tag
-        cmp eax, MB2_TAG_LOAD_BASE
-        je .load_base
-        mov eax, [ebx + 4]
-        cmp eax, 8
-        jb .have_delta                      ; malformed: the C parser reports it
-        add eax, 7
-        and eax, ~7
-        add ebx, eax
-        jmp .tag
+        FIND_TAG MB2_TAG_LOAD_BASE, 12, .load_base, .have_delta
 .load_base:
         mov ebp, [ebx + 8]
         sub ebp, LINK_BASE
@@ -265,27 +273,7 @@ want_la57:
         cpuid
         test ecx, 1 << 16
         jz .no
-        ; walk the MBI tags for the command line (type 1)
-        mov ebx, esi
-        mov edx, [ebx]                      ; total size
-        add edx, ebx                        ; end
-        add ebx, 8
-.tag:
-        lea eax, [ebx + 8]
-        cmp eax, edx
-        ja .yes
-        mov eax, [ebx]
-        test eax, eax
-        jz .yes                             ; end tag: no command line
-        cmp eax, 1
-        je .cmdline
-        mov eax, [ebx + 4]
-        cmp eax, 8
-        jb .yes                             ; malformed: C code reports it
-        add eax, 7
-        and eax, ~7
-        add ebx, eax
-        jmp .tag
+        FIND_TAG 1, 8, .cmdline, .yes           ; the command line (type 1)
 .cmdline:
         mov ecx, [ebx + 4]
         sub ecx, 8                          ; string bytes, with the NUL
