@@ -40,6 +40,9 @@
 #       U/S bits of the non-leaf entries only (the leaf's is not in yet when the key
 #       is checked): a 2 MiB leaf with U/S = 0 under a U/S = 1 directory entry is
 #       taken for a user page and checked against PKRU instead of PKRS.
+#   mce/every_bank_and_mcg_ctl_report_all_errors  the CPU models set CPUID.1:EDX.MCA,
+#       but Bochs has no IA32_MCG_CAP (MSR 0x179): the read is ignored and gives 0,
+#       so the machine reports no bank.
 # Bochs 3.0 also fails pks/user_page_is_governed_by_pkru_not_pkrs (it picks PKRU or
 # PKRS by the access's privilege); add it to BOCHS_KNOWN there.
 set -uo pipefail
@@ -48,7 +51,7 @@ out=${WARDEN_TEST_OUT:-$top/build/test}
 kernel=${1:?usage: $0 KERNEL.elf}
 bochs=${BOCHS:-bochs}
 closing='^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$'
-known=${BOCHS_KNOWN-pks/instruction_fetch_is_not_blocked_by_ad pks/key_covers_the_whole_2m_leaf}
+known=${BOCHS_KNOWN-pks/instruction_fetch_is_not_blocked_by_ad pks/key_covers_the_whole_2m_leaf mce/every_bank_and_mcg_ctl_report_all_errors}
 mkdir -p "$out"
 
 # share_dir: the folder holding BIOS-bochs-latest.
