@@ -1,5 +1,6 @@
-/* mm/frameset.h - a 2 MiB block of 512 frames with a free bitmap: the unit of the
- * split pool (mm/pool.c) and of the grouped table cache (mm/ptcache.c). */
+/* mm/frameset.h - a 2 MiB block of 512 frames with a free bitmap and, per frame in
+ * use, the level of the table it holds: the unit of the split pool (mm/pool.c) and
+ * of the grouped table cache (mm/ptcache.c). */
 #ifndef MM_FRAMESET_H
 #define MM_FRAMESET_H
 
@@ -12,6 +13,7 @@ struct frameset {
 	phys_addr_t pa; /* 2 MiB aligned */
 	uint32_t nfree;
 	uint64_t bits[FRAMESET_FRAMES / 64]; /* set = free */
+	uint8_t levels[FRAMESET_FRAMES / 2]; /* a nibble per frame: table level + 1, 0 = none */
 };
 
 /* Every frame of the block at pa starts free. */
@@ -20,6 +22,7 @@ static inline void frameset_init(struct frameset *s, phys_addr_t pa)
 	s->pa = pa;
 	s->nfree = FRAMESET_FRAMES;
 	memset(s->bits, 0xff, sizeof(s->bits));
+	memset(s->levels, 0, sizeof(s->levels));
 }
 
 static inline bool frameset_holds(const struct frameset *s, phys_addr_t pa)
@@ -49,6 +52,23 @@ static inline bool frameset_is_free(const struct frameset *s, phys_addr_t pa)
 	return s->bits[i / 64] & (1ULL << (i % 64));
 }
 
+/* The table level recorded for the frame at pa (in the block), or -1 when none. */
+static inline int frameset_level(const struct frameset *s, phys_addr_t pa)
+{
+	uint64_t i = (pa - s->pa) / PAGE_SIZE;
+
+	return ((s->levels[i / 2] >> (4 * (i % 2))) & 0xf) - 1;
+}
+
+/* Records that the frame at pa (in the block) holds a table of `level` (-1: none). */
+static inline void frameset_set_level(struct frameset *s, phys_addr_t pa, int level)
+{
+	uint64_t i = (pa - s->pa) / PAGE_SIZE;
+	unsigned int shift = 4 * (i % 2);
+
+	s->levels[i / 2] = (uint8_t)((s->levels[i / 2] & ~(0xf << shift)) | ((level + 1) << shift));
+}
+
 /* Returns a frame. 0, or -EINVAL (not in the block / misaligned) or -EEXIST
  * (already free); nothing changes on an error. */
 static inline int frameset_put(struct frameset *s, phys_addr_t pa)
@@ -61,6 +81,7 @@ static inline int frameset_put(struct frameset *s, phys_addr_t pa)
 		return -EEXIST;
 	s->bits[i / 64] |= 1ULL << (i % 64);
 	s->nfree++;
+	frameset_set_level(s, pa, -1);
 	return 0;
 }
 

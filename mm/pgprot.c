@@ -151,6 +151,37 @@ bool pt_window_is_open(void)
 	return !enforced || !(pkrs_read() & PKRS_KEY_MASK(table_key));
 }
 
+/* True when [a, a+alen) and [b, b+blen) overlap. */
+static bool overlaps(phys_addr_t a, uint64_t alen, phys_addr_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+enum pgprot_guard pgprot_guard_of(phys_addr_t pa, uint64_t len)
+{
+	phys_addr_t ro = kernel_pa_start();
+
+	if (overlaps(pa, len, ro, kernel_ro_pa_end() - ro))
+		return PGPROT_GUARD_READONLY;
+	if (pool_overlaps(pa, len, NULL) || ptcache_overlaps(pa, len))
+		return PGPROT_GUARD_TABLE;
+	return PGPROT_GUARD_NONE;
+}
+
+bool pgprot_leaf_allowed(bool dmap, phys_addr_t pa, uint64_t size, uint64_t e)
+{
+	enum pgprot_guard g;
+
+	if (!(e & PTE_W))
+		return true;
+	g = pgprot_guard_of(pa, size);
+	if (g == PGPROT_GUARD_NONE)
+		return true;
+	if (g == PGPROT_GUARD_READONLY || pt_entry_pkey(e) != table_key)
+		return false;
+	return g == PGPROT_GUARD_CONTROL || dmap;
+}
+
 /* Every table page lives in a keyed pool chunk or a keyed cache block, so the
  * constructor only verifies that its direct-map leaf carries the key. */
 void pgprot_table_ctor(phys_addr_t pa, int level)

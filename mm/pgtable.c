@@ -62,39 +62,60 @@ static bool from_pool(int level, uint64_t va)
 	return level <= PT_LEVEL_PUD && is_dmap_va(va);
 }
 
-/* Constructor: counts the page, makes sure it is protected, zeroes it. */
+/* Constructor: counts the page, makes sure it is protected, records its level in
+ * its source's keyed bookkeeping (from now on it is a live table), zeroes it. */
 static void pt_ctor(phys_addr_t pa, int level)
 {
 	counts[level]++;
 	pgprot_table_ctor(pa, level);
+	if (pool_contains(pa))
+		pool_set_level(pa, level);
+	else
+		ptcache_set_level(pa, level);
 	pt_clear_table(pa);
 }
 
-/* Destructor: reverses the constructor's accounting and protection. */
+/* Destructor: reverses the constructor's accounting and protection; freeing the
+ * page forgets its level. */
 static void pt_dtor(phys_addr_t pa, int level)
 {
 	/* Invariant: a destructor never runs more often than its constructor. */
 	ASSERT(counts[level] > 0);
+	/* Invariant: only a live table of that level is freed. */
+	ASSERT(pt_table_level(pa) == level);
 	counts[level]--;
 	pgprot_table_dtor(pa, level);
 }
 
+/* One write window covers the source's bookkeeping, the level record and the clear. */
 phys_addr_t pt_alloc(int level, uint64_t va)
 {
+	uint32_t w = pt_window_open();
 	phys_addr_t pa = from_pool(level, va) ? pool_alloc() : ptcache_alloc();
 
 	if (pa)
 		pt_ctor(pa, level);
+	pt_window_close(w);
 	return pa;
 }
 
 void pt_free(phys_addr_t pa, int level)
 {
+	uint32_t w = pt_window_open();
+
 	pt_dtor(pa, level);
 	if (pool_contains(pa))
 		pool_free(pa);
 	else
 		ptcache_free(pa);
+	pt_window_close(w);
+}
+
+int pt_table_level(phys_addr_t pa)
+{
+	int level = pool_table_level(pa);
+
+	return level >= 0 ? level : ptcache_table_level(pa);
 }
 
 uint64_t pt_count(int level)
@@ -102,19 +123,62 @@ uint64_t pt_count(int level)
 	return counts[level];
 }
 
-void pt_set_entry(uint64_t *p, uint64_t v)
+/* 0 when v may be stored at p: p is an entry of a live table, and v is not present,
+ * or links a live table one level down, or is a leaf the guards allow (a slot of a
+ * pool table maps the direct map). -EINVAL or -EPERM otherwise. */
+static int check_store(const uint64_t *p, uint64_t v)
 {
-	uint32_t w = pt_window_open();
+	phys_addr_t table;
+	int level;
 
-	*(volatile uint64_t *)p = v;
-	pt_window_close(w);
+	if (!IS_ALIGNED((uint64_t)p, sizeof(*p)) || !is_dmap_va((uint64_t)p))
+		return -EINVAL;
+	table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
+	level = pt_table_level(table);
+	if (level < 0)
+		return -EINVAL;
+	if (!pt_present(v))
+		return 0;
+	if (!pt_is_leaf(v, level))
+		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
+	if (!pgprot_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
+		return -EPERM;
+	return 0;
 }
 
-void __pt_set_entry(uint64_t *p, uint64_t v)
+int pt_set_entry(uint64_t *p, uint64_t v)
 {
+	int rc = check_store(p, v);
+	uint32_t w;
+
+	if (rc)
+		return rc;
+	w = pt_window_open();
+	*(volatile uint64_t *)p = v;
+	pt_window_close(w);
+	return 0;
+}
+
+int __pt_set_entry(uint64_t *p, uint64_t v)
+{
+	int rc = check_store(p, v);
+
 	/* Invariant: batch stores happen inside an open write window. */
 	ASSERT(pt_window_is_open());
-	*(volatile uint64_t *)p = v;
+	if (!rc)
+		*(volatile uint64_t *)p = v;
+	return rc;
+}
+
+/* pt_set_entry() for a store the caller has already validated. */
+static void set_entry(uint64_t *p, uint64_t v)
+{
+	int rc = pt_set_entry(p, v);
+
+	/* Invariant: the mapping code only makes stores the checks allow. */
+	if (rc)
+		panic("pt_set_entry: store of 0x%llx at %p refused (%d)", (unsigned long long)v,
+		      (void *)p, rc);
 }
 
 void pt_clear_table(phys_addr_t pa)
@@ -168,7 +232,7 @@ static void unlink_new_tables(uint64_t **entries, int *levels, int n)
 	while (n-- > 0) {
 		phys_addr_t t = pt_entry_pa(*entries[n], levels[n] + 1);
 
-		pt_set_entry(entries[n], 0);
+		set_entry(entries[n], 0);
 		pt_free(t, levels[n]);
 	}
 }
@@ -179,6 +243,8 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 	uint64_t user = prot & PTE_U;
 	int made_level[PT_NR_LEVELS], n = 0;
 
+	if (pt_table_level(root) != root_level || level < PT_LEVEL_PTE || level > PT_LEVEL_PUD)
+		return -EINVAL;
 	for (int l = root_level; l > level; l--) {
 		uint64_t *e = &table[pt_index(va, l)];
 
@@ -189,14 +255,14 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 				unlink_new_tables(made, made_level, n);
 				return -ENOMEM;
 			}
-			pt_set_entry(e, t | PTE_TABLE | user);
+			set_entry(e, t | PTE_TABLE | user);
 			made[n] = e;
 			made_level[n++] = l - 1;
 		} else if (pt_is_leaf(*e, l)) {
 			unlink_new_tables(made, made_level, n);
 			return -EEXIST;
 		} else if (user && !(*e & PTE_U)) {
-			pt_set_entry(e, *e | PTE_U);
+			set_entry(e, *e | PTE_U);
 		}
 		table = pa_to_va(pt_entry_pa(*e, l));
 	}
@@ -204,8 +270,12 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 		unlink_new_tables(made, made_level, n);
 		return -EEXIST;
 	}
-	pt_set_entry(&table[pt_index(va, level)],
-		     pa | prot | PTE_P | (level > PT_LEVEL_PTE ? PTE_PS : 0));
+	if (!pgprot_leaf_allowed(is_dmap_va(va), pa, pt_size(level), prot)) {
+		unlink_new_tables(made, made_level, n);
+		return -EPERM;
+	}
+	set_entry(&table[pt_index(va, level)],
+		  pa | prot | PTE_P | (level > PT_LEVEL_PTE ? PTE_PS : 0));
 	return 0;
 }
 
@@ -222,6 +292,8 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 	uint64_t *path[PT_NR_LEVELS] = { 0 }, *table = pa_to_va(root);
 	int l;
 
+	if (pt_table_level(root) != root_level)
+		return -EINVAL;
 	for (l = root_level; l >= 0; l--) {
 		path[l] = &table[pt_index(va, l)];
 		if (!pt_present(*path[l]))
@@ -230,7 +302,7 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 			break;
 		table = pa_to_va(pt_entry_pa(*path[l], l));
 	}
-	pt_set_entry(path[l], 0);
+	set_entry(path[l], 0);
 	invlpg((void *)va);
 	/* Free tables left empty, up to (not including) the root's children. */
 	for (int up = l + 1; up < root_level; up++) {
@@ -238,7 +310,7 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 
 		if (!table_empty(pa_to_va(child)))
 			break;
-		pt_set_entry(path[up], 0);
+		set_entry(path[up], 0);
 		invlpg((void *)va);
 		pt_free(child, up - 1);
 	}

@@ -114,14 +114,20 @@ phys_addr_t pt_alloc(int level, uint64_t va);
 void pt_free(phys_addr_t pa, int level);
 /* Live table pages per level, as counted by the constructors and destructors. */
 uint64_t pt_count(int level);
+/* The level of the live table page at pa (recorded by its constructor in the pool's
+ * or the cache's keyed bookkeeping), or -1 when pa holds no live table. */
+int pt_table_level(phys_addr_t pa);
 
 /* --- the only stores into tables ---------------------------------------------- */
 
 /* Stores v into the entry at p, inside a page-table write window (opened here if
- * none is open). */
-void pt_set_entry(uint64_t *p, uint64_t v);
-/* Batch form of pt_set_entry: the caller holds a window open (asserted). */
-void __pt_set_entry(uint64_t *p, uint64_t v);
+ * none is open). Refuses, storing nothing: -EINVAL when p is not an entry of a live
+ * table (pt_table_level), -EPERM when v links anything but a live table one level
+ * down, or is a leaf that would make a writable alias the guards forbid
+ * (mm/pgprot.h: pgprot_leaf_allowed). */
+int pt_set_entry(uint64_t *p, uint64_t v);
+/* Batch form of pt_set_entry, same checks: the caller holds a window open (asserted). */
+int __pt_set_entry(uint64_t *p, uint64_t v);
 /* True when stores into tables are possible right now (window open, or no
  * enforcement). */
 bool pt_window_is_open(void);
@@ -157,9 +163,9 @@ void pt_clear_table(phys_addr_t pa);
 	{                                                                   \
 		return pt_is_leaf(e, LVL);                                  \
 	}                                                                   \
-	static inline void set_##name(uint64_t *p, uint64_t v)              \
+	static inline int set_##name(uint64_t *p, uint64_t v)               \
 	{                                                                   \
-		pt_set_entry(p, v);                                         \
+		return pt_set_entry(p, v);                                  \
 	}                                                                   \
 	static inline phys_addr_t name##_alloc(uint64_t va)                 \
 	{                                                                   \
@@ -176,13 +182,13 @@ PT_LEVEL_HELPERS(pmd, PT_LEVEL_PMD)
 PT_LEVEL_HELPERS(pte, PT_LEVEL_PTE)
 #undef PT_LEVEL_HELPERS
 /* Points the entry at p (a pud/pmd entry) to a lower table. */
-static inline void pud_populate(uint64_t *p, phys_addr_t pmd)
+static inline int pud_populate(uint64_t *p, phys_addr_t pmd)
 {
-	pt_set_entry(p, pmd | PTE_TABLE);
+	return pt_set_entry(p, pmd | PTE_TABLE);
 }
-static inline void pmd_populate(uint64_t *p, phys_addr_t pte)
+static inline int pmd_populate(uint64_t *p, phys_addr_t pte)
 {
-	pt_set_entry(p, pte | PTE_TABLE);
+	return pt_set_entry(p, pte | PTE_TABLE);
 }
 
 /* --- walking and mapping (kernel address space) -------------------------------- */
@@ -206,11 +212,14 @@ uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level);
 /* Maps one leaf of `level` at va (aligned) to pa with the attribute bits `prot`
  * (PTE_* without PS; PTE_P implied), allocating tables on the way. A user leaf
  * (PTE_U) gets U=1 in every entry of its path. Returns 0, -EEXIST when something
- * is mapped there, -ENOMEM when a table cannot be had. Does not flush the TLB
- * (nothing was mapped before). */
+ * is mapped there, -ENOMEM when a table cannot be had, -EINVAL when root is not a
+ * live root table, -EPERM when the leaf would be a writable alias the guards forbid
+ * (mm/pgprot.h; nothing is mapped then). Does not flush the TLB (nothing was
+ * mapped before). */
 int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot);
 /* Clears the leaf that maps va (of any level), frees tables left empty (except the
- * root's direct children), flushes va from the TLB. Returns 0 or -ENOENT. */
+ * root's direct children), flushes va from the TLB. Returns 0, -ENOENT, or -EINVAL
+ * when root is not a live root table. */
 int pt_unmap_leaf(phys_addr_t root, uint64_t va);
 
 /* Calls fn for every present entry of every table reachable from root, top-down:

@@ -2,24 +2,29 @@
  *
  * Chunks are kept sorted by address in an array that itself lives in frames from
  * the frame allocator (it grows on hot-add); each chunk has a bitmap of free frames
- * (bit set = free). Allocation takes the lowest free frame, so chunks added by a
- * hot-add (at higher addresses) are used last.
+ * (bit set = free) and the level of the table each frame in use holds. Allocation
+ * takes the lowest free frame, so chunks added by a hot-add (at higher addresses)
+ * are used last. All of this is page-table-keyed once sealed (the statics here, the
+ * chunk array's frames: pool_seal): every change happens inside a write window.
  */
 #include "mm/pool.h"
 #include "mm/frame.h"
 #include "mm/frameset.h"
+#include "mm/pgtable.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
+#include "arch/pkrs.h"
 
 _Static_assert(POOL_CHUNK_SIZE == FRAMESET_SIZE, "a pool chunk is one frameset");
 
-static struct frameset *chunks; /* in frames: pa_to_va(meta_pa) */
-static phys_addr_t meta_pa;
-static uint64_t meta_frames;
-static uint64_t nr_chunks, cap_chunks;
-static uint64_t free_frames;
-static uint64_t hint;			/* no chunk below this index has a free frame */
-static phys_addr_t alloc_limit = ~0ULL; /* pool_alloc hands out nothing at or above */
+static struct frameset *chunks __pt_keyed; /* in frames: pa_to_va(meta_pa) */
+static phys_addr_t meta_pa __pt_keyed;
+static uint64_t meta_frames __pt_keyed;
+static uint64_t nr_chunks __pt_keyed, cap_chunks __pt_keyed;
+static uint64_t free_frames __pt_keyed;
+static uint64_t hint __pt_keyed; /* no chunk below this index has a free frame */
+/* pool_alloc hands out nothing at or above this */
+static phys_addr_t alloc_limit __pt_keyed = ~0ULL;
 
 /* Counts the distinct regions of 2^shift bytes the sorted ranges touch. */
 static uint64_t count_regions(const struct pa_range *r, int n, unsigned int shift)
@@ -63,11 +68,14 @@ static int reserve_meta(uint64_t want, phys_addr_t limit)
 	uint64_t frames = ALIGN_UP(want * sizeof(struct frameset), PAGE_SIZE) / PAGE_SIZE;
 	phys_addr_t pa;
 
+	uint32_t w;
+
 	if (want <= cap_chunks)
 		return 0;
 	pa = frame_alloc_run_below(frames, PAGE_SIZE, limit);
 	if (!pa)
 		return -ENOMEM;
+	w = pt_window_open();
 	if (chunks)
 		memcpy(pa_to_va(pa), chunks, nr_chunks * sizeof(struct frameset));
 	if (meta_pa)
@@ -76,6 +84,7 @@ static int reserve_meta(uint64_t want, phys_addr_t limit)
 	meta_frames = frames;
 	chunks = pa_to_va(pa);
 	cap_chunks = frames * PAGE_SIZE / sizeof(struct frameset);
+	pt_window_close(w);
 	return 0;
 }
 
@@ -100,17 +109,20 @@ static int64_t find_chunk(phys_addr_t pa)
 int pool_add_chunk(phys_addr_t pa)
 {
 	uint64_t i;
+	uint32_t w;
 
 	if (!IS_ALIGNED(pa, POOL_CHUNK_SIZE) || find_chunk(pa) >= 0)
 		return -EINVAL;
 	if (reserve_meta(nr_chunks + 1, ~0ULL))
 		return -ENOMEM;
+	w = pt_window_open();
 	for (i = nr_chunks; i > 0 && chunks[i - 1].pa > pa; i--)
 		chunks[i] = chunks[i - 1];
 	frameset_init(&chunks[i], pa);
 	nr_chunks++;
 	free_frames += POOL_CHUNK_FRAMES;
 	hint = MIN(hint, i);
+	pt_window_close(w);
 	return 0;
 }
 
@@ -153,12 +165,14 @@ int pool_init(uint64_t frames, uint64_t low_frames, phys_addr_t low_limit)
 {
 	uint64_t want = pool_chunks_needed(frames);
 	uint64_t low = (low_frames + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
+	uint32_t w;
 	int rc = 0;
 
 	want = MAX(want, low);
 	/* Invariant: the chunk array is written before the direct map exists. */
 	if (reserve_meta(nr_chunks + want, low_limit))
 		return -ENOMEM;
+	w = pt_window_open();
 	for (uint64_t i = 0; i < want && !rc; i++) {
 		rc = append_chunk(i < low, low_limit);
 		if (rc)
@@ -167,6 +181,7 @@ int pool_init(uint64_t frames, uint64_t low_frames, phys_addr_t low_limit)
 				i < low ? " below the low limit" : "");
 	}
 	sort_chunks();
+	pt_window_close(w);
 	return rc;
 }
 
@@ -206,45 +221,75 @@ uint64_t pool_frames_below(phys_addr_t limit)
 
 void pool_set_alloc_limit(phys_addr_t limit)
 {
+	uint32_t w = pt_window_open();
+
 	alloc_limit = limit;
+	pt_window_close(w);
 }
 
 phys_addr_t pool_alloc(void)
 {
+	uint32_t w = pt_window_open();
+	phys_addr_t pa = 0;
 	uint64_t i;
 
-	for (i = hint; i < nr_chunks && chunks[i].pa < alloc_limit; i++) {
-		phys_addr_t pa = frameset_take(&chunks[i]);
-
-		if (pa) {
-			hint = i;
-			free_frames--;
-			return pa;
-		}
-	}
-	hint = i; /* every chunk below i is full */
-	return 0;
+	for (i = hint; i < nr_chunks && chunks[i].pa < alloc_limit && !pa; i++)
+		pa = frameset_take(&chunks[i]);
+	if (pa)
+		free_frames--;
+	hint = pa ? i - 1 : i; /* every chunk below hint is full */
+	pt_window_close(w);
+	return pa;
 }
 
 void pool_free(phys_addr_t pa)
 {
 	int64_t i = find_chunk(pa);
+	uint32_t w = pt_window_open();
 
 	/* Invariant: only frames handed out by pool_alloc come back, once. */
 	if (i < 0 || frameset_put(&chunks[i], pa))
 		panic("pool_free: 0x%llx is not a pool frame in use", (unsigned long long)pa);
 	free_frames++;
 	hint = MIN(hint, (uint64_t)i);
+	pt_window_close(w);
+}
+
+void pool_set_level(phys_addr_t pa, int level)
+{
+	int64_t i = find_chunk(pa);
+	uint32_t w;
+
+	/* Invariant: a level is recorded only for a pool frame in use. */
+	ASSERT(i >= 0 && !frameset_is_free(&chunks[i], pa));
+	w = pt_window_open();
+	frameset_set_level(&chunks[i], pa, level);
+	pt_window_close(w);
+}
+
+int pool_table_level(phys_addr_t pa)
+{
+	int64_t i = chunks ? find_chunk(pa) : -1;
+
+	return i < 0 ? -1 : frameset_level(&chunks[i], pa);
+}
+
+void pool_meta(phys_addr_t *pa, uint64_t *len)
+{
+	*pa = meta_pa;
+	*len = meta_frames * PAGE_SIZE;
 }
 
 int pool_remove_chunks(phys_addr_t pa, uint64_t len)
 {
 	uint64_t keep = 0, removed = 0;
+	uint32_t w;
 
 	for (uint64_t i = 0; i < nr_chunks; i++)
 		if (chunks[i].pa >= pa && chunks[i].pa < pa + len &&
 		    chunks[i].nfree != POOL_CHUNK_FRAMES)
 			return -EBUSY;
+	w = pt_window_open();
 	for (uint64_t i = 0; i < nr_chunks; i++) {
 		if (chunks[i].pa >= pa && chunks[i].pa < pa + len) {
 			removed++;
@@ -255,6 +300,7 @@ int pool_remove_chunks(phys_addr_t pa, uint64_t len)
 	nr_chunks = keep;
 	free_frames -= removed * POOL_CHUNK_FRAMES;
 	hint = 0;
+	pt_window_close(w);
 	return 0;
 }
 

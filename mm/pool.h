@@ -50,6 +50,14 @@ phys_addr_t pool_alloc(void);
 /* Returns a frame; a frame not in use is a broken invariant (panic). */
 void pool_free(phys_addr_t pa);
 
+/* Records that the pool frame pa (in use) holds a table of `level` (-1: none);
+ * opens a write window. pool_free() forgets it. */
+void pool_set_level(phys_addr_t pa, int level);
+/* The level of the table in pool frame pa, or -1 (not a pool frame, or no table). */
+int pool_table_level(phys_addr_t pa);
+/* The frames that hold the pool's own bookkeeping (the chunk array). */
+void pool_meta(phys_addr_t *pa, uint64_t *len);
+
 bool pool_contains(phys_addr_t pa);
 bool pool_frame_free(phys_addr_t pa);
 uint64_t pool_total(void); /* frames */

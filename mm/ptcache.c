@@ -1,26 +1,33 @@
-/* mm/ptcache.c - the grouped table cache behind mm/ptcache.h. */
+/* mm/ptcache.c - the grouped table cache behind mm/ptcache.h. Its bookkeeping (the
+ * blocks, their free bitmaps and table levels) is page-table-keyed: every change
+ * happens inside a write window. */
 #include "mm/ptcache.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
 #include "mm/frameset.h"
+#include "mm/mm_internal.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/set_memory.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
+#include "arch/pkrs.h"
 
 #define BLOCK_SIZE  FRAMESET_SIZE
 #define BLOCK_PAGES FRAMESET_FRAMES
 #define MAX_BLOCKS  256 /* 512 MiB of non-direct-map tables */
 
-static struct frameset blocks[MAX_BLOCKS];
-static uint64_t nr_blocks;
-static uint64_t free_pages;
+static struct frameset blocks[MAX_BLOCKS] __pt_keyed;
+static uint64_t nr_blocks __pt_keyed;
+static uint64_t free_pages __pt_keyed;
 
 static void add_block(phys_addr_t pa)
 {
+	uint32_t w = pt_window_open();
+
 	frameset_init(&blocks[nr_blocks++], pa);
 	free_pages += BLOCK_PAGES;
+	pt_window_close(w);
 }
 
 void ptcache_init(phys_addr_t boot_block)
@@ -38,8 +45,8 @@ static struct frameset *new_block(void)
 	pa = frame_alloc_run(BLOCK_PAGES, BLOCK_SIZE);
 	if (!pa)
 		return NULL;
-	if (pgprot_key() && set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, PTE_PKEY(pgprot_key()),
-				       PTE_PKEY_MASK, true)) {
+	if (pgprot_key() &&
+	    __set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, PTE_PKEY(pgprot_key()), PTE_PKEY_MASK)) {
 		frame_free_run(pa, BLOCK_PAGES);
 		return NULL;
 	}
@@ -50,6 +57,8 @@ static struct frameset *new_block(void)
 phys_addr_t ptcache_alloc(void)
 {
 	struct frameset *b = NULL;
+	phys_addr_t pa;
+	uint32_t w;
 
 	for (uint64_t i = 0; i < nr_blocks && !b; i++)
 		if (blocks[i].nfree)
@@ -58,8 +67,11 @@ phys_addr_t ptcache_alloc(void)
 		kprintf("ptcache_alloc: no 2 MiB block left for page tables\n");
 		return 0;
 	}
+	w = pt_window_open();
 	free_pages--;
-	return frameset_take(b);
+	pa = frameset_take(b);
+	pt_window_close(w);
+	return pa;
 }
 
 static int64_t find_block(phys_addr_t pa)
@@ -70,28 +82,60 @@ static int64_t find_block(phys_addr_t pa)
 	return -1;
 }
 
-/* Unkeys a wholly free block and gives it back to the frame allocator. */
+/* Gives a wholly free block back to the frame allocator: it leaves the cache first
+ * (from then on no table can live there), then loses its key. */
 static void release_block(uint64_t i)
 {
 	phys_addr_t pa = blocks[i].pa;
+	uint32_t w = pt_window_open();
 
-	if (pgprot_key() && set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, 0, PTE_PKEY_MASK, true))
-		panic("ptcache: cannot unkey block 0x%llx", (unsigned long long)pa);
 	free_pages -= BLOCK_PAGES;
 	blocks[i] = blocks[--nr_blocks];
+	pt_window_close(w);
+	if (pgprot_key() && __set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, 0, PTE_PKEY_MASK))
+		panic("ptcache: cannot unkey block 0x%llx", (unsigned long long)pa);
 	frame_free_run(pa, BLOCK_PAGES);
 }
 
 void ptcache_free(phys_addr_t pa)
 {
 	int64_t i = find_block(pa);
+	uint32_t w = pt_window_open();
 
 	/* Invariant: only pages handed out by ptcache_alloc come back, once. */
 	if (i < 0 || frameset_put(&blocks[i], pa))
 		panic("ptcache_free: 0x%llx is not a cache page in use", (unsigned long long)pa);
 	free_pages++;
+	pt_window_close(w);
 	if (blocks[i].nfree == BLOCK_PAGES)
 		release_block((uint64_t)i);
+}
+
+void ptcache_set_level(phys_addr_t pa, int level)
+{
+	int64_t i = find_block(pa);
+	uint32_t w;
+
+	/* Invariant: a level is recorded only for a cache page in use. */
+	ASSERT(i >= 0 && !frameset_is_free(&blocks[i], pa));
+	w = pt_window_open();
+	frameset_set_level(&blocks[i], pa, level);
+	pt_window_close(w);
+}
+
+int ptcache_table_level(phys_addr_t pa)
+{
+	int64_t i = find_block(pa);
+
+	return i < 0 ? -1 : frameset_level(&blocks[i], pa);
+}
+
+bool ptcache_overlaps(phys_addr_t pa, uint64_t len)
+{
+	for (uint64_t i = 0; i < nr_blocks; i++)
+		if (pa < blocks[i].pa + BLOCK_SIZE && pa + len > blocks[i].pa)
+			return true;
+	return false;
 }
 
 bool ptcache_contains(phys_addr_t pa)

@@ -14,6 +14,14 @@ void ptcache_init(phys_addr_t boot_block);
 phys_addr_t ptcache_alloc(void);
 void ptcache_free(phys_addr_t pa);
 
+/* Records that the cache page pa (in use) holds a table of `level` (-1: none);
+ * opens a write window. ptcache_free() forgets it. */
+void ptcache_set_level(phys_addr_t pa, int level);
+/* The level of the table in cache page pa, or -1 (not a cache page, or no table). */
+int ptcache_table_level(phys_addr_t pa);
+/* True when [pa, pa+len) overlaps a cache block. */
+bool ptcache_overlaps(phys_addr_t pa, uint64_t len);
+
 bool ptcache_contains(phys_addr_t pa);
 uint64_t ptcache_nr_blocks(void);
 phys_addr_t ptcache_block(uint64_t i);

@@ -1,6 +1,8 @@
 /* mm/set_memory.c - attribute changes on the direct map, with split and merge. */
 #include "mm/set_memory.h"
 #include "mm/dmap.h"
+#include "mm/mm_internal.h"
+#include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/ptcache.h"
@@ -23,39 +25,52 @@ static bool wx(uint64_t e)
 	return (e & PTE_W) && !(e & PTE_NX);
 }
 
-/* -EPERM when [pa, pa+len) holds memory only the table code may change. */
-static int check_owner(phys_addr_t pa, uint64_t len)
+/* -EPERM when a caller outside mm/ asks for something only the table code may do:
+ * touch memory with a guard (tables, the pool, protection state, the kernel's
+ * read-only parts) or give anything the page-table key, which mm owns. */
+static int check_owner(phys_addr_t pa, uint64_t len, uint64_t set)
 {
-	if (pa < kernel_ro_pa_end() && pa + len > kernel_pa_start())
+	if (pgprot_guard_of(pa, len) != PGPROT_GUARD_NONE)
 		return -EPERM;
-	if (pool_overlaps(pa, len, NULL))
+	if (pgprot_key() && (set & PTE_PKEY_MASK) == PTE_PKEY(pgprot_key()))
 		return -EPERM;
-	for (uint64_t i = 0; i < ptcache_nr_blocks(); i++)
-		if (pa < ptcache_block(i) + 2 * MiB && pa + len > ptcache_block(i))
-			return -EPERM;
 	return 0;
 }
 
-/* Checks the whole range before anything changes. */
+/* Checks the whole range before anything changes: each leaf's new attributes are
+ * not W+X, and the part of it in the range may carry them (no writable alias). */
 static int validate(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, bool internal)
 {
 	if (!IS_ALIGNED(va, PAGE_SIZE) || end <= va || !is_dmap_va(va) || !is_dmap_va(end - 1))
 		return -EINVAL;
 	if ((set | clear) & ~PTE_PROT_MASK)
 		return -EINVAL;
-	if (!internal && check_owner(va - PAGE_OFFSET, end - va))
+	if (!internal && check_owner(va - PAGE_OFFSET, end - va, set))
 		return -EPERM;
 	for (uint64_t a = va; a < end;) {
 		int level;
-		uint64_t *e = pt_lookup(a, &level);
+		uint64_t *e = pt_lookup(a, &level), v, next;
 
 		if (!e)
 			return -ENOENT;
-		if (wx((*e & ~clear) | set))
+		v = (*e & ~clear) | set;
+		if (wx(v))
 			return -EINVAL;
-		a = ALIGN_DOWN(a, pt_size(level)) + pt_size(level);
+		next = MIN(ALIGN_DOWN(a, pt_size(level)) + pt_size(level), end);
+		if (!pgprot_leaf_allowed(true, a - PAGE_OFFSET, next - a, v))
+			return -EPERM;
+		a = next;
 	}
 	return 0;
+}
+
+/* __pt_set_entry() of a store that reproduces what is mapped already. */
+static void store(uint64_t *p, uint64_t v)
+{
+	/* Invariant: a split maps the same memory the same way, so the checks allow it. */
+	if (__pt_set_entry(p, v))
+		panic("set_memory: store of 0x%llx at %p refused", (unsigned long long)v,
+		      (void *)p);
 }
 
 /* Replaces the leaf at e (of `level`, mapping from va) by a table of 512 leaves
@@ -74,8 +89,8 @@ int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 	tt = pa_to_va(t);
 	w = pt_window_open();
 	for (int i = 0; i < PT_ENTRIES; i++)
-		__pt_set_entry(&tt[i], (base + i * step) | attrs);
-	__pt_set_entry(e, t | PTE_TABLE);
+		store(&tt[i], (base + i * step) | attrs);
+	store(e, t | PTE_TABLE);
 	pt_window_close(w);
 	stats.splits++;
 	return 0;
@@ -101,7 +116,8 @@ static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 		    (tt[i] & MERGE_MASK) != attrs ||
 		    pt_entry_pa(tt[i], level - 1) != base + i * step)
 			return false;
-	pt_set_entry(e, base | (tt[0] & ~PTE_ADDR_MASK) | PTE_PS);
+	if (pt_set_entry(e, base | (tt[0] & ~PTE_ADDR_MASK) | PTE_PS))
+		return false;
 	*freed = t;
 	stats.merges++;
 	return true;
@@ -143,7 +159,10 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 		if (v == *e) {
 			a = start + size;
 		} else if (start >= va && start + size <= end) {
-			pt_set_entry(e, v);
+			/* Invariant: validate() checked this store. */
+			if (pt_set_entry(e, v))
+				panic("set_memory: change of 0x%llx refused",
+				      (unsigned long long)start);
 			a = start + size;
 		} else if (set_memory_split_leaf(e, level, start)) {
 			/* Invariant: the pool holds every table a direct-map split needs. */
@@ -154,7 +173,8 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 	return 0;
 }
 
-int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool internal)
+/* set_memory() and __set_memory(): check everything, then change, flush, merge. */
+static int change(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool internal)
 {
 	uint64_t end = va + pages * PAGE_SIZE;
 	int rc = validate(va, end, set, clear, internal);
@@ -170,26 +190,36 @@ int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool i
 	return 0;
 }
 
+int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
+{
+	return change(va, pages, set, clear, false);
+}
+
+int __set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
+{
+	return change(va, pages, set, clear, true);
+}
+
 int set_memory_ro(uint64_t va, uint64_t pages)
 {
-	return set_memory(va, pages, 0, PTE_W, false);
+	return set_memory(va, pages, 0, PTE_W);
 }
 int set_memory_rw(uint64_t va, uint64_t pages)
 {
-	return set_memory(va, pages, PTE_W, 0, false);
+	return set_memory(va, pages, PTE_W, 0);
 }
 int set_memory_nx(uint64_t va, uint64_t pages)
 {
-	return set_memory(va, pages, PTE_NX, 0, false);
+	return set_memory(va, pages, PTE_NX, 0);
 }
 int set_memory_x(uint64_t va, uint64_t pages)
 {
-	return set_memory(va, pages, 0, PTE_NX, false);
+	return set_memory(va, pages, 0, PTE_NX);
 }
 
 int set_memory_pkey(uint64_t va, uint64_t pages, int key)
 {
 	if (key < 0 || key > 15)
 		return -EINVAL;
-	return set_memory(va, pages, PTE_PKEY(key), PTE_PKEY_MASK, false);
+	return set_memory(va, pages, PTE_PKEY(key), PTE_PKEY_MASK);
 }

@@ -7,8 +7,11 @@
  * Every call checks the whole range first and changes nothing on an error:
  *   -EINVAL  not page aligned / outside the direct map / would be writable+executable
  *   -ENOENT  part of the range is not mapped (a hole)
- *   -EPERM   the range holds the kernel image's read-only alias or the pool
+ *   -EPERM   the range holds memory with a guard (mm/pgprot.h: table pages, the pool,
+ *            the cache, protection state, the kernel's read-only parts), or the
+ *            change gives the page-table key (owned by mm)
  *   -ENOMEM  the pool ran dry (impossible for the direct map by construction)
+ * mm/'s own path that keys and unkeys what it owns is private (mm/mm_internal.h).
  */
 #ifndef MM_SET_MEMORY_H
 #define MM_SET_MEMORY_H
@@ -21,9 +24,8 @@ int set_memory_nx(uint64_t va, uint64_t pages);
 int set_memory_x(uint64_t va, uint64_t pages);
 int set_memory_pkey(uint64_t va, uint64_t pages, int key);
 
-/* The general form: set and clear attribute bits (PTE_W, PTE_NX, PTE_PKEY_MASK...).
- * `internal` allows the pool and table pages (the table code keys them). */
-int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool internal);
+/* The general form: set and clear attribute bits (PTE_W, PTE_NX, PTE_PKEY_MASK...). */
+int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear);
 
 /* For mm/ only: replaces the direct-map leaf at e (of `level`, mapping from va) by
  * a complete table of 512 leaves one level down (from the pool), then links it.

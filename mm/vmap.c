@@ -2,6 +2,7 @@
 #include "mm/vmap.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
+#include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "kernel/printf.h"
 
@@ -32,11 +33,15 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 
 	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD || pkey < 0 || pkey > 15)
 		return -EINVAL;
+	if (pkey && pkey == pgprot_key())
+		return -EPERM; /* the page-table key is mm's own */
 	step = pt_size(level);
 	if (!size || !IS_ALIGNED(va | pa | size, step) || !in_vmap(va, size) ||
 	    (prot & ~PTE_PROT_MASK & ~(PTE_A | PTE_D)))
 		return -EINVAL;
 	prot = (prot & ~PTE_PKEY_MASK) | PTE_PKEY(pkey);
+	if (!pgprot_leaf_allowed(false, pa, size, prot))
+		return -EPERM;
 	for (off = 0; off < size && !rc; off += step)
 		rc = pt_map_leaf(pt_kernel_root(), va + off, pa + off, level, prot);
 	if (rc && off > step)

@@ -20,7 +20,9 @@ uint64_t vmap_reserve(uint64_t size, uint64_t align);
 /* Maps [va, va+size) to [pa, pa+size) with leaves of `level` (0 = 4 KiB, 1 = 2 MiB,
  * 2 = 1 GiB; va, pa and size aligned to it), attribute bits `prot` (PTE_W, PTE_NX,
  * PTE_U, PTE_G ...) and protection key `pkey`. Returns 0, or a negative error with
- * nothing mapped. */
+ * nothing mapped: -EPERM for the page-table key (mm's own) and for a writable
+ * mapping of memory with a guard (mm/pgprot.h: tables, the pool, the cache,
+ * protection state, the kernel's read-only parts; a read-only one is allowed). */
 int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t prot, int pkey);
 /* Unmaps every leaf in [va, va+size) and flushes them; frees tables left empty. */
 void vmap_unmap(uint64_t va, uint64_t size);

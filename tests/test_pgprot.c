@@ -1,5 +1,6 @@
 /* tests/test_pgprot.c - PKS write protection of page tables: attacks on every table
  * page, write windows, soft mode, the grouped cache, threads. */
+#include "tests/test_pks.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
@@ -316,24 +317,25 @@ static phys_addr_t runs[MAX_RUNS];
 
 /* Keys the first frame of every 2 MiB run it can take (each inside a large leaf, so
  * each needs a split, and a 1 GiB leaf a second one) until no run is left or the
- * cap is reached: the pool is then as empty as splits can ever make it. */
-KTEST(pgprot, keying_new_table_pages_never_fails_even_with_the_pool_nearly_empty)
+ * cap is reached: the pool is then as empty as splits can ever make it. The key is
+ * a test key: the page-table key is mm's own (set_memory refuses it). */
+KTEST(pgprot, keying_pages_in_large_leaves_never_fails_even_with_the_pool_nearly_empty)
 {
 	uint64_t pool_before = pool_free_count(), lowest = pool_before;
+	int n = 0, level, failed = 0, key = pks_key_alloc("pgprot split", &pks_test_owner);
 	struct dmap_stats before, after;
-	int n = 0, level, failed = 0;
 
-	if (!pgprot_key())
-		KTEST_SKIP("no page-table key: PKS unavailable");
+	if (key < 0)
+		KTEST_SKIP(pks_unavailable_reason() ?: "no protection key left");
 	dmap_stats(&before);
 	while (n < MAX_RUNS && (runs[n] = frame_alloc_run(512, 2 * MiB)))
 		n++;
 	for (int i = 0; i < n; i++) {
 		uint64_t va = PAGE_OFFSET + runs[i];
 
-		if (set_memory(va, 1, PTE_PKEY(pgprot_key()), PTE_PKEY_MASK, true))
+		if (set_memory_pkey(va, 1, key))
 			failed++;
-		if (pt_entry_pkey(*pt_lookup(va, &level)) != pgprot_key() || level != PT_LEVEL_PTE)
+		if (pt_entry_pkey(*pt_lookup(va, &level)) != key || level != PT_LEVEL_PTE)
 			failed++;
 		lowest = MIN(lowest, pool_free_count());
 	}
@@ -343,9 +345,10 @@ KTEST(pgprot, keying_new_table_pages_never_fails_even_with_the_pool_nearly_empty
 	KEXPECT_EQ(failed, 0);
 	KEXPECT_GT(n, 0);
 	for (int i = 0; i < n; i++) {
-		KEXPECT_EQ(set_memory(PAGE_OFFSET + runs[i], 1, 0, PTE_PKEY_MASK, true), 0);
+		KEXPECT_EQ(set_memory_pkey(PAGE_OFFSET + runs[i], 1, 0), 0);
 		frame_free_run(runs[i], 512);
 	}
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 	dmap_stats(&after);
 	KEXPECT_EQ(pool_free_count(), pool_before);
 	KEXPECT_EQ(after.leaves[0], before.leaves[0]);

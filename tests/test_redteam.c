@@ -9,12 +9,28 @@
  *   load a saved PKRS that opens the table key    the key stays at its default
  *   change a user key's rights as a non-owner     -EPERM
  *   free a key inside a window, close the window  the freed key stays closed
+ *   vmap_map/pt_map_leaf a writable alias of a     -EPERM, nothing mapped (a read-only
+ *   table, pool or cache frame, kernel text        alias maps; a write through it faults)
+ *   vmap_map with the page-table key               -EPERM
+ *   pt_set_entry/__pt_set_entry into memory that   -EINVAL, nothing stored
+ *   is no live table
+ *   pt_set_entry of a writable unkeyed leaf of a   -EPERM, the entry unchanged
+ *   table, or a link to a page that is no table
+ *   set_memory that unkeys or unprotects a pool    -EPERM, nothing changed
+ *   or cache frame, or gives the table key
  */
 #include "tests/test_redteam.h"
+#include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
+#include "mm/dmap.h"
+#include "mm/frame.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "mm/ptcache.h"
+#include "mm/set_memory.h"
+#include "mm/vmap.h"
 #include "arch/pkrs.h"
 
 KTEST_SUITE(32, redteam, NULL);
@@ -120,4 +136,202 @@ KTEST(redteam, window_close_keeps_a_key_freed_inside_the_window_closed)
 	pt_window_close(w);
 	KEXPECT_EQ(pks_read() & mask, mask);
 	KEXPECT_NE(pks_read() & PKRS_WD(pgprot_key()), 0);
+}
+
+/* --- no writable alias by construction ------------------------------------------ */
+
+/* A free frame of the split pool (0 when the pool is full). */
+static phys_addr_t free_pool_frame(void)
+{
+	for (uint64_t c = 0; c < pool_nr_chunks(); c++)
+		for (phys_addr_t pa = pool_chunk(c); pa < pool_chunk(c) + POOL_CHUNK_SIZE;
+		     pa += PAGE_SIZE)
+			if (pool_frame_free(pa))
+				return pa;
+	return 0;
+}
+
+/* A page of a cache block that holds no table (0 when every one does). */
+static phys_addr_t free_cache_page(void)
+{
+	for (uint64_t b = 0; b < ptcache_nr_blocks(); b++)
+		for (phys_addr_t pa = ptcache_block(b); pa < ptcache_block(b) + 2 * MiB;
+		     pa += PAGE_SIZE)
+			if (pt_table_level(pa) < 0)
+				return pa;
+	return 0;
+}
+
+/* The direct map's pud table: a live table from the split pool. */
+static phys_addr_t pool_table(void)
+{
+	uint64_t *e = pt_entry_at(pt_kernel_root(), PAGE_OFFSET, PT_LEVEL_PUD);
+
+	return e ? ALIGN_DOWN((uint64_t)e - PAGE_OFFSET, PAGE_SIZE) : 0;
+}
+
+KTEST(redteam, vmap_map_refuses_a_writable_alias_of_any_table_pool_or_cache_frame)
+{
+	const phys_addr_t targets[] = {
+		pt_kernel_root(),  pool_table(),      free_pool_frame(),
+		free_cache_page(), kernel_pa_start(), /* kernel text */
+	};
+	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
+
+	KASSERT_TRUE(va != 0);
+	for (size_t i = 0; i < ARRAY_SIZE(targets); i++) {
+		KEXPECT_NE(targets[i], 0);
+		KEXPECT_EQ(vmap_map(va, targets[i], PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0),
+			   -EPERM);
+		KEXPECT_TRUE(pt_lookup(va, &(int){ 0 }) == NULL);
+	}
+	va = vmap_reserve(2 * MiB, 2 * MiB);
+	KASSERT_TRUE(va != 0);
+	KEXPECT_EQ(vmap_map(va, pool_chunk(0), 2 * MiB, PT_LEVEL_PMD, PTE_W | PTE_NX, 0), -EPERM);
+	KEXPECT_TRUE(pt_lookup(va, &(int){ 0 }) == NULL);
+}
+
+KTEST(redteam, vmap_map_allows_only_a_read_only_alias_and_a_write_through_it_faults)
+{
+	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
+	uint64_t *root = pa_to_va(pt_kernel_root()), before = root[1];
+	struct fault f;
+
+	KASSERT_TRUE(va != 0);
+	KASSERT_EQ(vmap_map(va, pt_kernel_root(), PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), 0);
+	KEXPECT_EQ(catch_read64((void *)(va + 8), &f), before);
+	catch_write64((void *)(va + 8), before ^ REDTEAM_HARMLESS_BIT, &f);
+	KEXPECT_PF(&f, PF_P | PF_W, va + 8);
+	KEXPECT_EQ(root[1], before);
+	vmap_unmap(va, PAGE_SIZE);
+}
+
+KTEST(redteam, vmap_map_refuses_the_page_table_key)
+{
+	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
+	phys_addr_t frame = frame_alloc();
+
+	REDTEAM_REQUIRE(redteam_no_table_key());
+	KASSERT_TRUE(va && frame);
+	KEXPECT_EQ(vmap_map(va, frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, pgprot_key()),
+		   -EPERM);
+	KEXPECT_EQ(vmap_map(va, frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, pgprot_key()), -EPERM);
+	KEXPECT_TRUE(pt_lookup(va, &(int){ 0 }) == NULL);
+	frame_free(frame);
+}
+
+KTEST(redteam, pt_map_leaf_refuses_a_writable_alias_and_a_root_that_is_no_root)
+{
+	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
+	phys_addr_t frame = frame_alloc();
+
+	KASSERT_TRUE(va && frame);
+	KEXPECT_EQ(
+		pt_map_leaf(pt_kernel_root(), va, pt_kernel_root(), PT_LEVEL_PTE, PTE_W | PTE_NX),
+		-EPERM);
+	KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va, pool_table(), PT_LEVEL_PTE,
+			       PTE_W | PTE_NX | PTE_PKEY(pgprot_key())),
+		   -EPERM); /* keyed or not: tables are writable in the direct map only */
+	KEXPECT_EQ(pt_map_leaf(frame, va, frame, PT_LEVEL_PTE, PTE_W | PTE_NX), -EINVAL);
+	KEXPECT_EQ(pt_map_leaf(pool_table(), va, frame, PT_LEVEL_PTE, PTE_W | PTE_NX), -EINVAL);
+	KEXPECT_TRUE(pt_lookup(va, &(int){ 0 }) == NULL);
+	frame_free(frame);
+}
+
+/* A PTE slot the test owns: the table behind a fresh 4 KiB vmap mapping (read-only
+ * leaf of `frame`) and the pmd entry above it. */
+struct own_slot {
+	uint64_t va, *pte, *pmd;
+	phys_addr_t frame;
+};
+
+static bool own_slot_map(struct own_slot *o)
+{
+	int level;
+
+	o->va = vmap_reserve(2 * MiB, 2 * MiB);
+	o->frame = frame_alloc();
+	if (!o->va || !o->frame || vmap_map(o->va, o->frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0))
+		return false;
+	o->pte = pt_lookup(o->va, &level);
+	o->pmd = pt_entry_at(pt_kernel_root(), o->va, PT_LEVEL_PMD);
+	return o->pte && o->pmd && level == PT_LEVEL_PTE;
+}
+
+static void own_slot_unmap(struct own_slot *o)
+{
+	if (o->va)
+		vmap_unmap(o->va, PAGE_SIZE);
+	if (o->frame)
+		frame_free(o->frame);
+}
+
+KTEST(redteam, pt_set_entry_refuses_memory_that_is_no_live_table)
+{
+	static uint64_t data[4] = { 1, 2, 3, 4 };
+	uint64_t *pool_free_slot = pa_to_va(free_pool_frame()), *dm = pa_to_va(va_to_pa(data));
+	uint64_t *cache_free_slot = pa_to_va(free_cache_page()), v = PTE_P | PTE_NX | 0x1000;
+	uint64_t pool_before = *pool_free_slot, cache_before = *cache_free_slot;
+	uint32_t w;
+
+	KEXPECT_EQ(pt_set_entry(&data[1], v), -EINVAL);	       /* kernel image */
+	KEXPECT_EQ(pt_set_entry(&dm[1], v), -EINVAL);	       /* its direct-map alias */
+	KEXPECT_EQ(pt_set_entry(pool_free_slot, v), -EINVAL);  /* a free pool frame */
+	KEXPECT_EQ(pt_set_entry(cache_free_slot, v), -EINVAL); /* a free cache page */
+	KEXPECT_EQ(pt_set_entry((uint64_t *)((uint64_t)pt_lookup(PAGE_OFFSET, &(int){ 0 }) + 1), v),
+		   -EINVAL); /* misaligned */
+	w = pt_window_open();
+	KEXPECT_EQ(__pt_set_entry(&dm[2], v), -EINVAL);
+	pt_window_close(w);
+	KEXPECT_EQ(data[1], 2);
+	KEXPECT_EQ(data[2], 3);
+	KEXPECT_EQ(*pool_free_slot, pool_before);
+	KEXPECT_EQ(*cache_free_slot, cache_before);
+}
+
+KTEST(redteam, pt_set_entry_refuses_a_writable_alias_or_a_false_table_link)
+{
+	struct own_slot o = { 0 };
+	uint64_t pte, pmd, rw = PTE_P | PTE_W | PTE_NX;
+
+	if (!own_slot_map(&o)) {
+		ktest_fail(__FILE__, __LINE__, "cannot map a page of the test's own");
+		goto out;
+	}
+	pte = *o.pte;
+	pmd = *o.pmd;
+	KEXPECT_EQ(pt_set_entry(o.pte, pt_kernel_root() | rw), -EPERM);
+	KEXPECT_EQ(pt_set_entry(o.pte, pool_table() | rw | PTE_PKEY(pgprot_key())), -EPERM);
+	KEXPECT_EQ(pt_set_entry(o.pte, free_pool_frame() | rw), -EPERM);
+	KEXPECT_EQ(pt_set_entry(o.pte, kernel_pa_start() | rw), -EPERM);
+	KEXPECT_EQ(pt_set_entry(o.pmd, o.frame | PTE_TABLE), -EPERM);	       /* data as a table */
+	KEXPECT_EQ(pt_set_entry(o.pmd, pt_kernel_root() | PTE_TABLE), -EPERM); /* wrong level */
+	KEXPECT_EQ(*o.pte, pte);
+	KEXPECT_EQ(*o.pmd, pmd);
+	KEXPECT_EQ(pt_set_entry(o.pte, o.frame | rw), 0); /* an ordinary page: allowed */
+	invlpg((void *)o.va);
+out:
+	own_slot_unmap(&o);
+}
+
+KTEST(redteam, set_memory_refuses_to_unkey_or_unprotect_what_mm_owns)
+{
+	uint64_t pool_va = PAGE_OFFSET + free_pool_frame(), *e;
+	uint64_t cache_va = PAGE_OFFSET + ptcache_block(0), data = PAGE_OFFSET + frame_alloc();
+	int level, key;
+
+	KASSERT_TRUE(pool_va != PAGE_OFFSET && data != PAGE_OFFSET);
+	e = pt_lookup(pool_va, &level);
+	KASSERT_TRUE(e != NULL);
+	key = pt_entry_pkey(*e);
+	KEXPECT_EQ(set_memory(pool_va, 1, 0, PTE_PKEY_MASK), -EPERM);
+	KEXPECT_EQ(set_memory_pkey(pool_va, 1, 0), -EPERM);
+	KEXPECT_EQ(set_memory_ro(pool_va, 1), -EPERM);
+	KEXPECT_EQ(set_memory_pkey(cache_va, 1, 0), -EPERM);
+	KEXPECT_EQ(set_memory_rw(PAGE_OFFSET + kernel_pa_start(), 1), -EPERM);
+	if (pgprot_key())
+		KEXPECT_EQ(set_memory_pkey(data, 1, pgprot_key()), -EPERM);
+	KEXPECT_EQ(pt_entry_pkey(*pt_lookup(pool_va, &level)), key);
+	KEXPECT_EQ(pt_entry_pkey(*pt_lookup(data, &level)), 0);
+	frame_free(data - PAGE_OFFSET);
 }

@@ -6,6 +6,11 @@
 
 #include "kernel/types.h"
 
+/* An entry bit the MMU ignores in every paging-structure entry (bit 10, SDM Vol. 3A,
+ * 4.5, tables 4-15 to 4-20): an attack that writes a value with it flipped changes a
+ * table visibly and harmlessly if it ever lands. */
+#define REDTEAM_HARMLESS_BIT (1ULL << 10)
+
 /* Why the tables are not protected right now (pks_tables=off, no PKS), else NULL. */
 const char *redteam_unenforced(void);
 /* Why there is no page-table key (no PKS), else NULL. */

@@ -457,7 +457,7 @@ static int pl_err_call(int call, uint64_t va, uint64_t pages)
 	case PL_C_KEY16:
 		return set_memory_pkey(va, pages, 16);
 	case PL_C_PS:
-		return set_memory(va, pages, PTE_PS, 0, false);
+		return set_memory(va, pages, PTE_PS, 0);
 	default:
 		return set_memory_ro(va, pages);
 	}

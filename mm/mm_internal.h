@@ -1,0 +1,13 @@
+/* mm/mm_internal.h - calls for mm/ only. Nothing outside mm/ includes this file:
+ * these paths change memory that the table code owns. */
+#ifndef MM_MM_INTERNAL_H
+#define MM_MM_INTERNAL_H
+
+#include "kernel/types.h"
+
+/* set_memory() without the owner check: may key, unkey or write-protect what mm
+ * owns (cache blocks, the pool's bookkeeping, protection state). Still refuses a
+ * leaf the guards forbid (mm/pgprot.h: pgprot_leaf_allowed): no writable alias. */
+int __set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear);
+
+#endif
