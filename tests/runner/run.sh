@@ -118,10 +118,15 @@ serial_args() {
 # (serial) and NAME.result ("status passed failed skipped verdict reason"). QEMU_ARGS
 # may hold "@serial=SLOTS" (which ports exist and which one carries the report),
 # "@spcr=ADDRESS[,BAUD[,SPACE]]" (an SPCR table from tests/runner/mkspcr.sh) and
-# "@monitor=SCRIPT" (tests/runner/monitor/SCRIPT.mon, played by monitor_drive).
+# "@monitor=SCRIPT" (tests/runner/monitor/SCRIPT.mon, played by monitor_drive) and
+# "@timeout=SECONDS" (instead of TIMEOUT, for a boot that is slow by nature).
 boot() {
 	local name=$1 iso=$2 cpu=$3 mem=$4 smp=$5 uefi=$6 extra=$7 check=$8
-	local log=$out/$name.log rc cmd start slots spcr serial nolog= script mpid=
+	local log=$out/$name.log rc cmd start slots spcr serial nolog= script mpid= limit
+	# "@timeout=SECONDS": this boot's own limit (judge and monitor_drive see it).
+	limit=$(token_value "$extra" timeout)
+	extra=$(without_token "$extra" timeout)
+	local TIMEOUT=${limit:-${TIMEOUT:-240}}
 	slots=$(token_value "$extra" serial)
 	spcr=$(token_value "$extra" spcr)
 	extra=$(without_token "$(without_token "$extra" serial)" spcr)
