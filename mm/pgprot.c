@@ -269,6 +269,9 @@ static bool pgprot_pf(struct trap_frame *f)
 	violations++;
 	report_violation(f, addr);
 	if (mode == PGPROT_ON) {
+		kprintf("PKS: after the blocked write the word at the fault address holds "
+			"0x%016llx\n",
+			(unsigned long long)*(volatile uint64_t *)ALIGN_DOWN(addr, 8));
 		kprintf("PKS: pks_tables=on: a stray page-table write is fatal\n");
 		trap_fatal(f);
 	}

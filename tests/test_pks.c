@@ -464,8 +464,10 @@ KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 	if (key <= 0 || !pks_data_page(&p, key))
 		return; /* the failure is already recorded */
 	leaf = pt_lookup(p.va, &level);
-	tleaf = pt_lookup((uint64_t)leaf, &tlevel);
-	KASSERT_TRUE(leaf && tleaf);
+	tleaf = leaf ? pt_lookup((uint64_t)leaf, &tlevel) : NULL;
+	KEXPECT_TRUE(leaf && tleaf);
+	if (!leaf || !tleaf)
+		goto out;
 	tkey = pt_entry_pkey(*tleaf);
 	pt_set_entry(leaf, *leaf & ~(PTE_A | PTE_D));
 	invlpg((void *)p.va);
@@ -487,6 +489,7 @@ KTEST(pks, mmu_accessed_dirty_updates_are_not_blocked_by_wd)
 	KEXPECT_TRUE(*leaf & PTE_D);
 	if (tkey)
 		KEXPECT_NE(pks_read() & PKRS_WD(tkey), 0); /* WD held throughout */
+out:
 	pkrs_write(saved);
 	pks_page_unmap(&p);
 	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);

@@ -65,10 +65,11 @@ KTEST(pks, nmi_inside_a_page_fault_handler_each_restore_their_own_pkrs)
 	if (!registered)
 		registered = !trap_register(VEC_NMI, nest_nmi) && !trap_register(VEC_PF, nest_pf);
 	KASSERT_TRUE(registered);
-	key = pks_key_alloc("nmi test", &pks_test_owner);
-	KASSERT_TRUE(key > 0);
 	nest = (typeof(nest)){ .va = vmap_reserve(PAGE_SIZE, PAGE_SIZE), .frame = frame_alloc() };
-	KASSERT_TRUE(nest.va && nest.frame);
+	key = pks_key_alloc("nmi test", &pks_test_owner);
+	KEXPECT_TRUE(key > 0 && nest.va && nest.frame);
+	if (key <= 0 || !nest.va || !nest.frame)
+		goto out;
 	*(volatile uint64_t *)pa_to_va(nest.frame) = 0x4e4d49;
 	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, key, PKS_ACCESS_NONE), 0);
 	KEXPECT_EQ(pks_set_access(&pks_test_owner, key, PKS_ACCESS_RW), 0);
@@ -90,6 +91,9 @@ KTEST(pks, nmi_inside_a_page_fault_handler_each_restore_their_own_pkrs)
 	KEXPECT_EQ(pks_read(), interrupted);
 	pkrs_write(saved);
 	vmap_unmap(nest.va, PAGE_SIZE);
-	frame_free(nest.frame);
-	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
+out:
+	if (nest.frame)
+		frame_free(nest.frame);
+	if (key > 0)
+		KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);
 }

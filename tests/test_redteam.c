@@ -211,8 +211,13 @@ KTEST(redteam, vmap_map_refuses_the_page_table_key)
 	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
 	phys_addr_t frame = frame_alloc();
 
-	REDTEAM_REQUIRE(redteam_no_table_key());
-	KASSERT_TRUE(va && frame);
+	if (redteam_no_table_key() || !va || !frame) {
+		KEXPECT_TRUE(va && frame);
+		if (frame)
+			frame_free(frame);
+		REDTEAM_REQUIRE(redteam_no_table_key());
+		return;
+	}
 	KEXPECT_EQ(vmap_map(va, frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, pgprot_key()),
 		   -EPERM);
 	KEXPECT_EQ(vmap_map(va, frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, pgprot_key()), -EPERM);
@@ -225,7 +230,9 @@ KTEST(redteam, pt_map_leaf_refuses_a_writable_alias_and_a_root_that_is_no_root)
 	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
 	phys_addr_t frame = frame_alloc();
 
-	KASSERT_TRUE(va && frame);
+	KEXPECT_TRUE(va && frame);
+	if (!va || !frame)
+		goto out;
 	KEXPECT_EQ(
 		pt_map_leaf(pt_kernel_root(), va, pt_kernel_root(), PT_LEVEL_PTE, PTE_W | PTE_NX),
 		-EPERM);
@@ -235,7 +242,9 @@ KTEST(redteam, pt_map_leaf_refuses_a_writable_alias_and_a_root_that_is_no_root)
 	KEXPECT_EQ(pt_map_leaf(frame, va, frame, PT_LEVEL_PTE, PTE_W | PTE_NX), -EINVAL);
 	KEXPECT_EQ(pt_map_leaf(pool_table(), va, frame, PT_LEVEL_PTE, PTE_W | PTE_NX), -EINVAL);
 	KEXPECT_TRUE(pt_lookup(va, &(int){ 0 }) == NULL);
-	frame_free(frame);
+out:
+	if (frame)
+		frame_free(frame);
 }
 
 /* A PTE slot the test owns: the table behind a fresh 4 KiB vmap mapping (read-only
@@ -320,9 +329,10 @@ KTEST(redteam, set_memory_refuses_to_unkey_or_unprotect_what_mm_owns)
 	uint64_t cache_va = PAGE_OFFSET + ptcache_block(0), data = PAGE_OFFSET + frame_alloc();
 	int level, key;
 
-	KASSERT_TRUE(pool_va != PAGE_OFFSET && data != PAGE_OFFSET);
 	e = pt_lookup(pool_va, &level);
-	KASSERT_TRUE(e != NULL);
+	KEXPECT_TRUE(pool_va != PAGE_OFFSET && data != PAGE_OFFSET && e);
+	if (pool_va == PAGE_OFFSET || data == PAGE_OFFSET || !e)
+		goto out;
 	key = pt_entry_pkey(*e);
 	KEXPECT_EQ(set_memory(pool_va, 1, 0, PTE_PKEY_MASK), -EPERM);
 	KEXPECT_EQ(set_memory_pkey(pool_va, 1, 0), -EPERM);
@@ -333,5 +343,7 @@ KTEST(redteam, set_memory_refuses_to_unkey_or_unprotect_what_mm_owns)
 		KEXPECT_EQ(set_memory_pkey(data, 1, pgprot_key()), -EPERM);
 	KEXPECT_EQ(pt_entry_pkey(*pt_lookup(pool_va, &level)), key);
 	KEXPECT_EQ(pt_entry_pkey(*pt_lookup(data, &level)), 0);
-	frame_free(data - PAGE_OFFSET);
+out:
+	if (data != PAGE_OFFSET)
+		frame_free(data - PAGE_OFFSET);
 }

@@ -69,11 +69,13 @@ KTEST(thread, yield_runs_threads_round_robin_in_creation_order)
 	trace_reset();
 	a = thread_create("a", ping, (void *)(uintptr_t)'a');
 	b = thread_create("b", ping, (void *)(uintptr_t)'A');
-	KASSERT_TRUE(a && b);
+	KEXPECT_TRUE(a && b);
 	thread_yield(); /* one round: a, b, back here */
 	trace_add('0');
-	thread_join(a);
-	thread_join(b);
+	if (a)
+		thread_join(a);
+	if (b)
+		thread_join(b);
 	KEXPECT_STREQ(trace, "aA0bBcC");
 }
 
@@ -140,9 +142,10 @@ KTEST(thread, locals_survive_many_switches)
 	struct thread *t[3];
 
 	for (int i = 0; i < 3; i++)
-		KASSERT_TRUE((t[i] = thread_create("summer", summer, &out[i])) != NULL);
+		KEXPECT_TRUE((t[i] = thread_create("summer", summer, &out[i])) != NULL);
 	for (int i = 0; i < 3; i++)
-		thread_join(t[i]);
+		if (t[i])
+			thread_join(t[i]);
 	for (int i = 0; i < 3; i++)
 		KEXPECT_EQ(out[i], summer_expected((uint64_t)&out[i]));
 }
@@ -160,9 +163,16 @@ KTEST(thread, each_thread_runs_on_its_own_guarded_stack)
 	struct thread *t[2];
 	struct fault f;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 2; i++)
 		t[i] = thread_create("stack", record_stack, &sp[i]);
-		KASSERT_TRUE(t[i] != NULL);
+	if (!t[0] || !t[1]) {
+		ktest_fail(__FILE__, __LINE__, "thread_create failed");
+		for (int i = 0; i < 2; i++)
+			if (t[i])
+				thread_join(t[i]);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
 		thread_stack_bounds(t[i], &lo[i], &hi[i]);
 		KEXPECT_EQ(hi[i] - lo[i], THREAD_STACK_PAGES * PAGE_SIZE);
 		/* The page below the stack is an unmapped guard. */
@@ -191,7 +201,9 @@ static void churn(int n)
 	for (int i = 0; i < n; i++) {
 		struct thread *t = thread_create("churn", noop, NULL);
 
-		KASSERT_TRUE(t != NULL);
+		KEXPECT_TRUE(t != NULL);
+		if (!t)
+			return;
 		thread_join(t);
 	}
 }
@@ -222,4 +234,20 @@ KTEST(thread, new_thread_starts_with_the_default_pkrs)
 	thread_join(t);
 	KEXPECT_EQ(seen, pks_default()); /* 0 == 0 without PKS */
 	KEXPECT_EQ(thread_saved_pkrs(thread_current()), pks_read());
+}
+
+KTEST(thread, creation_beyond_thread_max_fails_and_frees_its_stack)
+{
+	static struct thread *t[THREAD_MAX];
+	uint64_t before = frame_free_count();
+	int n = 0;
+
+	while (n < THREAD_MAX && (t[n] = thread_create("many", noop, NULL)))
+		n++;
+	KEXPECT_EQ(n, THREAD_MAX - 1); /* thread 0 holds the first slot */
+	KEXPECT_TRUE(thread_create("one too many", noop, NULL) == NULL);
+	while (n > 0)
+		thread_join(t[--n]);
+	KEXPECT_EQ(thread_count(), 0);
+	KEXPECT_EQ(frame_free_count(), before);
 }
