@@ -74,6 +74,7 @@ C_SRCS := \
 	mm/dmap.c \
 	mm/frame.c \
 	mm/pgprot.c \
+	mm/pgprot_fault.c \
 	mm/pgtable.c \
 	mm/pool.c \
 	mm/ptcache.c \

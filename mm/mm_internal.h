@@ -10,4 +10,11 @@
  * leaf the guards forbid (mm/pgprot.h: pgprot_leaf_allowed): no writable alias. */
 int __set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear);
 
+/* mm/pgprot_fault.c: registers the #PF and #DB handlers of the table protection. */
+void pgprot_fault_init(void);
+
+/* mm/pool.c: keys the frames of the pool's bookkeeping with `key`, now and whenever
+ * they move (hot-add); 0 or a panic (the seal cannot fail halfway). */
+void pool_seal(int key);
+
 #endif

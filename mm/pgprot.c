@@ -1,7 +1,10 @@
-/* mm/pgprot.c - page-table protection: the key, the write window, the modes, and
- * the handling of a write that hits a table page outside a window. */
+/* mm/pgprot.c - page-table protection: the key, the modes, the write window, the
+ * guards that keep writable aliases out, and the seal of the protection state.
+ * What happens on a write that hits a keyed page outside a window is in
+ * mm/pgprot_fault.c. */
 #include "mm/pgprot.h"
 #include "mm/dmap.h"
+#include "mm/mm_internal.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/ptcache.h"
@@ -10,26 +13,20 @@
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "arch/cpu.h"
+#include "arch/pkrs.h"
 #include "arch/trap.h"
 #include "arch/trap_pkrs.h"
 
+extern char __ro_after_init_start[], __ro_after_init_end[];
+extern char __pt_keyed_start[], __pt_keyed_end[];
+
 /* The table key's owner token (kernel/pks.h): only this file changes its rights. */
 static const char key_owner;
-static int table_key;
-static enum pgprot_mode mode = PGPROT_OFF;
-static bool enforced;
-static const char *unprotected_reason = "pgprot_setup() has not run";
-static uint64_t violations;
-
-/* Soft mode: the write let through is single-stepped; #DB puts this PKRS back. */
-static struct {
-	bool pending;
-	uint32_t pkrs;
-	bool had_tf;
-} rearm;
-
-static bool pgprot_pf(struct trap_frame *f);
-static bool pgprot_db(struct trap_frame *f);
+static int table_key __ro_after_init;
+static bool enforced __ro_after_init;
+static const char *unprotected_reason __ro_after_init = "pgprot_setup() has not run";
+static enum pgprot_mode mode __pt_keyed = PGPROT_OFF;
+static bool sealed __pt_keyed;
 
 /* Picks the mode: pks_tables= when PKS is available, else off with the reason. */
 static enum pgprot_mode choose_mode(void)
@@ -62,8 +59,54 @@ void pgprot_setup(void)
 	}
 	table_key = key;
 	pks_key_set_default(&key_owner, key, mode == PGPROT_OFF ? PKS_ACCESS_RW : PKS_ACCESS_RO);
-	trap_register(VEC_PF, pgprot_pf);
-	trap_register(VEC_DB, pgprot_db);
+	pgprot_fault_init();
+}
+
+/* Sets the image mapping of [start, end) (4 KiB pages, mm/dmap.c) to its attributes
+ * without `clear`, with `set`. */
+static void reprotect_image(uint64_t start, uint64_t end, uint64_t set, uint64_t clear)
+{
+	for (uint64_t va = start; va < end; va += PAGE_SIZE) {
+		int level;
+		uint64_t *e = pt_lookup(va, &level);
+
+		/* Invariant: the image is mapped with 4 KiB pages, and the seal makes no
+		 * alias the guards forbid. */
+		if (!e || level != PT_LEVEL_PTE || pt_set_entry(e, (*e & ~clear) | set))
+			panic("pgprot: cannot seal the image page 0x%llx", (unsigned long long)va);
+	}
+}
+
+/* The same change in both mappings of the image range [start, end): the image's own
+ * and its direct-map alias. */
+static void seal_range(char *start, char *end, uint64_t set, uint64_t clear)
+{
+	uint64_t pages = (uint64_t)(end - start) / PAGE_SIZE;
+	phys_addr_t pa = kernel_image_pa((uint64_t)start);
+
+	if (!pages)
+		return;
+	reprotect_image((uint64_t)start, (uint64_t)end, set, clear);
+	if (__set_memory(PAGE_OFFSET + pa, pages, set, clear))
+		panic("pgprot: cannot seal the direct map of 0x%llx", (unsigned long long)pa);
+}
+
+/* Makes the protection state unreachable for a stray store: __ro_after_init read-only
+ * and __pt_keyed (with the pool's bookkeeping) carrying the table key, in every
+ * mapping. From here on the guards cover them. */
+static void seal(void)
+{
+	uint32_t w;
+
+	seal_range(__ro_after_init_start, __ro_after_init_end, 0, PTE_W);
+	if (table_key) {
+		seal_range(__pt_keyed_start, __pt_keyed_end, PTE_PKEY(table_key), PTE_PKEY_MASK);
+		pool_seal(table_key);
+	}
+	flush_tlb_all();
+	w = pt_window_open();
+	sealed = true;
+	pt_window_close(w);
 }
 
 void pgprot_enable(void)
@@ -74,6 +117,12 @@ void pgprot_enable(void)
 	/* No trap exit may open the table key unless its trap came from inside a window. */
 	if (enforced)
 		trap_pkrs_set_guard(PKRS_KEY_MASK(table_key), PKRS_WD(table_key));
+	seal();
+}
+
+bool pgprot_sealed(void)
+{
+	return sealed;
 }
 
 enum pgprot_mode pgprot_mode(void)
@@ -108,16 +157,15 @@ bool pgprot_pkrs_opens_tables(uint32_t pkrs)
 	return enforced && !(pkrs & PKRS_KEY_MASK(table_key));
 }
 
-uint64_t pgprot_violations(void)
-{
-	return violations;
-}
-
 int pgprot_set_mode(enum pgprot_mode m)
 {
+	uint32_t w;
+
 	if (!enforced || m == PGPROT_OFF)
 		return -EINVAL;
+	w = pt_window_open();
 	mode = m;
+	pt_window_close(w);
 	return 0;
 }
 
@@ -157,15 +205,36 @@ static bool overlaps(phys_addr_t a, uint64_t alen, phys_addr_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
+/* True when [pa, pa+len) overlaps the image range [start, end). */
+static bool overlaps_image(phys_addr_t pa, uint64_t len, char *start, char *end)
+{
+	return overlaps(pa, len, kernel_image_pa((uint64_t)start), (uint64_t)(end - start));
+}
+
 enum pgprot_guard pgprot_guard_of(phys_addr_t pa, uint64_t len)
 {
-	phys_addr_t ro = kernel_pa_start();
+	phys_addr_t ro = kernel_pa_start(), meta;
+	uint64_t meta_len;
 
-	if (overlaps(pa, len, ro, kernel_ro_pa_end() - ro))
+	if (overlaps(pa, len, ro, kernel_ro_pa_end() - ro) ||
+	    (sealed && overlaps_image(pa, len, __ro_after_init_start, __ro_after_init_end)))
 		return PGPROT_GUARD_READONLY;
 	if (pool_overlaps(pa, len, NULL) || ptcache_overlaps(pa, len))
 		return PGPROT_GUARD_TABLE;
+	pool_meta(&meta, &meta_len);
+	if (sealed && (overlaps_image(pa, len, __pt_keyed_start, __pt_keyed_end) ||
+		       overlaps(pa, len, meta, meta_len)))
+		return PGPROT_GUARD_CONTROL;
 	return PGPROT_GUARD_NONE;
+}
+
+void pgprot_state_ranges(struct pgprot_range r[PGPROT_NR_STATE_RANGES])
+{
+	r[0] = (struct pgprot_range){ (uint64_t)__ro_after_init_start,
+				      (uint64_t)(__ro_after_init_end - __ro_after_init_start),
+				      false };
+	r[1] = (struct pgprot_range){ (uint64_t)__pt_keyed_start,
+				      (uint64_t)(__pt_keyed_end - __pt_keyed_start), true };
 }
 
 bool pgprot_leaf_allowed(bool dmap, phys_addr_t pa, uint64_t size, uint64_t e)
@@ -204,101 +273,4 @@ void pgprot_table_dtor(phys_addr_t pa, int level)
 {
 	(void)pa;
 	(void)level;
-}
-
-/* What a table page at pa is: its level and the range it maps, from a walk. */
-struct table_owner {
-	phys_addr_t pa;
-	int level; /* -1: not a live table */
-	uint64_t va, size;
-};
-
-static void match_table(phys_addr_t table, int level, int index, uint64_t e, uint64_t va, void *arg)
-{
-	struct table_owner *o = arg;
-
-	(void)table;
-	(void)index;
-	if (level > PT_LEVEL_PTE && !pt_is_leaf(e, level) && pt_entry_pa(e, level) == o->pa) {
-		o->level = level - 1;
-		o->va = va;
-		o->size = pt_size(level);
-	}
-}
-
-/* Prints the "write to a protected page table" report for a fault at addr. */
-static void report_violation(const struct trap_frame *f, uint64_t addr)
-{
-	struct table_owner o = { ALIGN_DOWN(va_to_pa((void *)addr), PAGE_SIZE), -1, 0, 0 };
-	char pkrs[400];
-
-	if (o.pa == pt_kernel_root())
-		o = (struct table_owner){ o.pa, pt_root_level(), 0, 0 };
-	else
-		pt_walk_all(pt_kernel_root(), match_table, &o);
-	kprintf("\nPKS: write to a protected page table at 0x%016llx, RIP 0x%016llx\n",
-		(unsigned long long)addr, (unsigned long long)f->rip);
-	if (o.level < 0)
-		kprintf("PKS: frame 0x%llx is a free %s page\n", (unsigned long long)o.pa,
-			pool_contains(o.pa) ? "split-pool" : "table-cache");
-	else if (o.size)
-		kprintf("PKS: frame 0x%llx is a %s table (%s) mapping 0x%016llx-0x%016llx\n",
-			(unsigned long long)o.pa, pt_level_name(o.level),
-			pt_level_intel_name(o.level), (unsigned long long)o.va,
-			(unsigned long long)(o.va + o.size - 1));
-	else
-		kprintf("PKS: frame 0x%llx is the root table (%s)\n", (unsigned long long)o.pa,
-			pt_level_intel_name(o.level));
-	pks_decode((uint32_t)f->pkrs, pkrs, sizeof(pkrs));
-	kprintf("PKS: PKRS at the fault 0x%08llx: %s\n", (unsigned long long)f->pkrs, pkrs);
-	backtrace(f->rip, f->rbp);
-}
-
-/* #PF handler: a write blocked by the table key outside a window. */
-static bool pgprot_pf(struct trap_frame *f)
-{
-	uint64_t addr = read_cr2(), *e;
-	uint32_t w;
-	int level;
-
-	if (!enforced || (f->error & (PF_PK | PF_W)) != (PF_PK | PF_W))
-		return false;
-	e = pt_lookup(addr, &level);
-	if (!e || pt_entry_pkey(*e) != table_key)
-		return false;
-	violations++;
-	report_violation(f, addr);
-	if (mode == PGPROT_ON) {
-		kprintf("PKS: after the blocked write the word at the fault address holds "
-			"0x%016llx\n",
-			(unsigned long long)*(volatile uint64_t *)ALIGN_DOWN(addr, 8));
-		kprintf("PKS: pks_tables=on: a stray page-table write is fatal\n");
-		trap_fatal(f);
-	}
-	kprintf("PKS: pks_tables=soft: violation %llu, this write is let through once\n",
-		(unsigned long long)violations);
-	w = pt_window_open();
-	if (trap_pkrs_allow_open(f)) {
-		kprintf("PKS: no room to let this write through: fatal\n");
-		trap_fatal(f);
-	}
-	rearm.pending = true;
-	rearm.pkrs = (uint32_t)f->pkrs;
-	rearm.had_tf = f->rflags & RFLAGS_TF;
-	pt_window_close(w);
-	f->pkrs &= ~(uint64_t)PKRS_KEY_MASK(table_key);
-	f->rflags |= RFLAGS_TF;
-	return true;
-}
-
-/* #DB after the single-stepped write: protection back on. */
-static bool pgprot_db(struct trap_frame *f)
-{
-	if (!rearm.pending)
-		return false;
-	f->pkrs = rearm.pkrs;
-	if (!rearm.had_tf)
-		f->rflags &= ~RFLAGS_TF;
-	rearm.pending = false;
-	return true;
 }

@@ -21,8 +21,22 @@ enum pgprot_mode {
 /* Chooses the mode (pks_tables=, PKS availability) and allocates the table key.
  * Before the direct map is built. */
 void pgprot_setup(void);
-/* Turns enforcement on once PKS is enabled on this CPU. */
+/* Turns enforcement on once PKS is enabled on this CPU, guards the trap exit
+ * (arch/trap_pkrs.h) and seals the protection state: __ro_after_init becomes
+ * read-only and __pt_keyed (arch/pkrs.h) and the pool's bookkeeping carry the table
+ * key, in every mapping. Once, at boot, on the kernel's own tables. */
 void pgprot_enable(void);
+/* True once pgprot_enable() sealed the protection state. */
+bool pgprot_sealed(void);
+
+/* The image ranges that hold protection state: [0] __ro_after_init (read-only once
+ * sealed), [1] __pt_keyed (keyed once sealed). */
+#define PGPROT_NR_STATE_RANGES 2
+struct pgprot_range {
+	uint64_t va, len; /* in the kernel image */
+	bool keyed;	  /* else read-only */
+};
+void pgprot_state_ranges(struct pgprot_range r[PGPROT_NR_STATE_RANGES]);
 
 enum pgprot_mode pgprot_mode(void);
 const char *pgprot_mode_name(void);

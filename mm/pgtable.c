@@ -6,11 +6,12 @@
 #include "mm/ptcache.h"
 #include "kernel/panic.h"
 #include "arch/cpu.h"
+#include "arch/pkrs.h"
 
-static int root_level = PT_LEVEL_P4D;
-static phys_addr_t kernel_root;
-/* Live table pages per level: changed only by pt_ctor / pt_dtor. */
-static uint64_t counts[PT_NR_LEVELS];
+static int root_level __ro_after_init = PT_LEVEL_P4D;
+static phys_addr_t kernel_root __ro_after_init;
+/* Live table pages per level: changed only by pt_ctor / pt_dtor, inside windows. */
+static uint64_t counts[PT_NR_LEVELS] __pt_keyed;
 
 static const char *const names[PT_NR_LEVELS] = { "pte", "pmd", "pud", "p4d", "pgd" };
 static const char *const intel[PT_NR_LEVELS] = { "PT", "PD", "PDPT", "PML4", "PML5" };

@@ -10,6 +10,7 @@
 #include "mm/pool.h"
 #include "mm/frame.h"
 #include "mm/frameset.h"
+#include "mm/mm_internal.h"
 #include "mm/pgtable.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
@@ -25,6 +26,8 @@ static uint64_t free_frames __pt_keyed;
 static uint64_t hint __pt_keyed; /* no chunk below this index has a free frame */
 /* pool_alloc hands out nothing at or above this */
 static phys_addr_t alloc_limit __pt_keyed = ~0ULL;
+/* Once sealed: the key the chunk array's frames carry wherever they move. */
+static int meta_key __pt_keyed;
 
 /* Counts the distinct regions of 2^shift bytes the sorted ranges touch. */
 static uint64_t count_regions(const struct pa_range *r, int n, unsigned int shift)
@@ -61,13 +64,21 @@ uint64_t pool_tables_needed(const struct pa_range *r, int n)
 	return pool_tables_for_leaves(r, n, 12);
 }
 
+/* Gives the direct map of [pa, pa + frames pages) the protection key `key`. */
+static int set_meta_key(phys_addr_t pa, uint64_t frames, int key)
+{
+	return __set_memory(PAGE_OFFSET + pa, frames, PTE_PKEY(key), PTE_PKEY_MASK);
+}
+
 /* Makes room for `want` chunks; the metadata moves to new frames (ending at or below
- * limit) if it must. */
+ * limit) if it must, keyed like the old ones once sealed. */
 static int reserve_meta(uint64_t want, phys_addr_t limit)
 {
 	uint64_t frames = ALIGN_UP(want * sizeof(struct frameset), PAGE_SIZE) / PAGE_SIZE;
 	phys_addr_t pa;
 
+	phys_addr_t old_pa = meta_pa;
+	uint64_t old_frames = meta_frames;
 	uint32_t w;
 
 	if (want <= cap_chunks)
@@ -75,17 +86,37 @@ static int reserve_meta(uint64_t want, phys_addr_t limit)
 	pa = frame_alloc_run_below(frames, PAGE_SIZE, limit);
 	if (!pa)
 		return -ENOMEM;
+	if (meta_key && set_meta_key(pa, frames, meta_key)) {
+		frame_free_run(pa, frames);
+		return -ENOMEM;
+	}
 	w = pt_window_open();
 	if (chunks)
 		memcpy(pa_to_va(pa), chunks, nr_chunks * sizeof(struct frameset));
-	if (meta_pa)
-		frame_free_run(meta_pa, meta_frames);
 	meta_pa = pa;
 	meta_frames = frames;
 	chunks = pa_to_va(pa);
 	cap_chunks = frames * PAGE_SIZE / sizeof(struct frameset);
 	pt_window_close(w);
+	/* The old frames hold no bookkeeping any more: unkeyed, they go back. */
+	if (old_pa && meta_key && set_meta_key(old_pa, old_frames, 0))
+		panic("pool: cannot unkey the old chunk array at 0x%llx",
+		      (unsigned long long)old_pa);
+	if (old_pa)
+		frame_free_run(old_pa, old_frames);
 	return 0;
+}
+
+void pool_seal(int key)
+{
+	uint32_t w;
+
+	/* Invariant: the chunk array is keyed once, at boot. */
+	if (set_meta_key(meta_pa, meta_frames, key))
+		panic("pool: cannot key the chunk array at 0x%llx", (unsigned long long)meta_pa);
+	w = pt_window_open();
+	meta_key = key;
+	pt_window_close(w);
 }
 
 /* Index of the chunk holding pa, or -1. */

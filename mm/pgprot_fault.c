@@ -1,0 +1,140 @@
+/* mm/pgprot_fault.c - a write that hits a page carrying the table key outside a
+ * window: the report, and what each mode does with it (mm/pgprot.h). */
+#include "mm/pgprot.h"
+#include "mm/dmap.h"
+#include "mm/mm_internal.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "mm/ptcache.h"
+#include "kernel/panic.h"
+#include "kernel/pks.h"
+#include "kernel/printf.h"
+#include "arch/cpu.h"
+#include "arch/pkrs.h"
+#include "arch/trap.h"
+#include "arch/trap_pkrs.h"
+
+static uint64_t violations __pt_keyed;
+
+/* Soft mode: the write let through is single-stepped; #DB puts this PKRS back. */
+static struct {
+	bool pending;
+	uint32_t pkrs;
+	bool had_tf;
+} rearm __pt_keyed;
+
+uint64_t pgprot_violations(void)
+{
+	return violations;
+}
+
+/* What a table page at pa is: its level and the range it maps, from a walk. */
+struct table_owner {
+	phys_addr_t pa;
+	int level; /* -1: not a live table */
+	uint64_t va, size;
+};
+
+static void match_table(phys_addr_t table, int level, int index, uint64_t e, uint64_t va, void *arg)
+{
+	struct table_owner *o = arg;
+
+	(void)table;
+	(void)index;
+	if (level > PT_LEVEL_PTE && !pt_is_leaf(e, level) && pt_entry_pa(e, level) == o->pa) {
+		o->level = level - 1;
+		o->va = va;
+		o->size = pt_size(level);
+	}
+}
+
+/* Prints the "write to a protected page table" report for a fault at addr. */
+static void report_violation(const struct trap_frame *f, uint64_t addr)
+{
+	struct table_owner o = { ALIGN_DOWN(va_to_pa((void *)addr), PAGE_SIZE), -1, 0, 0 };
+	char pkrs[400];
+
+	if (o.pa == pt_kernel_root())
+		o = (struct table_owner){ o.pa, pt_root_level(), 0, 0 };
+	else
+		pt_walk_all(pt_kernel_root(), match_table, &o);
+	kprintf("\nPKS: write to a protected page table at 0x%016llx, RIP 0x%016llx\n",
+		(unsigned long long)addr, (unsigned long long)f->rip);
+	if (o.level < 0)
+		kprintf("PKS: frame 0x%llx is %s\n", (unsigned long long)o.pa,
+			pool_contains(o.pa)	 ? "a free split-pool page"
+			: ptcache_contains(o.pa) ? "a free table-cache page"
+						 : "protection state (page-table-keyed)");
+	else if (o.size)
+		kprintf("PKS: frame 0x%llx is a %s table (%s) mapping 0x%016llx-0x%016llx\n",
+			(unsigned long long)o.pa, pt_level_name(o.level),
+			pt_level_intel_name(o.level), (unsigned long long)o.va,
+			(unsigned long long)(o.va + o.size - 1));
+	else
+		kprintf("PKS: frame 0x%llx is the root table (%s)\n", (unsigned long long)o.pa,
+			pt_level_intel_name(o.level));
+	pks_decode((uint32_t)f->pkrs, pkrs, sizeof(pkrs));
+	kprintf("PKS: PKRS at the fault 0x%08llx: %s\n", (unsigned long long)f->pkrs, pkrs);
+	backtrace(f->rip, f->rbp);
+}
+
+/* #PF handler: a write blocked by the table key outside a window. */
+static bool pgprot_pf(struct trap_frame *f)
+{
+	uint64_t addr = read_cr2(), *e;
+	uint32_t w;
+	int level;
+
+	if (!pgprot_enforced() || (f->error & (PF_PK | PF_W)) != (PF_PK | PF_W))
+		return false;
+	e = pt_lookup(addr, &level);
+	if (!e || pt_entry_pkey(*e) != pgprot_key())
+		return false;
+	w = pt_window_open();
+	violations++;
+	pt_window_close(w);
+	report_violation(f, addr);
+	if (pgprot_mode() == PGPROT_ON) {
+		kprintf("PKS: after the blocked write the word at the fault address holds "
+			"0x%016llx\n",
+			(unsigned long long)*(volatile uint64_t *)ALIGN_DOWN(addr, 8));
+		kprintf("PKS: pks_tables=on: a stray page-table write is fatal\n");
+		trap_fatal(f);
+	}
+	kprintf("PKS: pks_tables=soft: violation %llu, this write is let through once\n",
+		(unsigned long long)violations);
+	w = pt_window_open();
+	if (trap_pkrs_allow_open(f)) {
+		kprintf("PKS: no room to let this write through: fatal\n");
+		trap_fatal(f);
+	}
+	rearm.pending = true;
+	rearm.pkrs = (uint32_t)f->pkrs;
+	rearm.had_tf = f->rflags & RFLAGS_TF;
+	pt_window_close(w);
+	f->pkrs &= ~(uint64_t)PKRS_KEY_MASK(pgprot_key());
+	f->rflags |= RFLAGS_TF;
+	return true;
+}
+
+/* #DB after the single-stepped write: protection back on. */
+static bool pgprot_db(struct trap_frame *f)
+{
+	uint32_t w;
+
+	if (!rearm.pending)
+		return false;
+	f->pkrs = rearm.pkrs;
+	if (!rearm.had_tf)
+		f->rflags &= ~RFLAGS_TF;
+	w = pt_window_open();
+	rearm.pending = false;
+	pt_window_close(w);
+	return true;
+}
+
+void pgprot_fault_init(void)
+{
+	trap_register(VEC_PF, pgprot_pf);
+	trap_register(VEC_DB, pgprot_db);
+}
