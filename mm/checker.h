@@ -1,13 +1,25 @@
-/* mm/checker.h - an independent walk of every live paging structure.
+/* mm/checker.h - an independent walk of every live paging structure, and of the
+ * state that decides whether the protection holds.
  *
- * From the kernel root it visits every table and leaf and verifies:
- *   1. each table page's direct-map leaf carries the page-table key;
- *   2. no writable leaf outside the direct map maps a table page;
- *   3. every split-pool chunk and table-cache block is keyed as a whole;
- *   4. no leaf is both writable and executable;
- *   5. the direct map's 1G + 2M + 4K leaf bytes equal the RAM it maps;
- *   6. the per-level constructor/destructor counts equal the tables found.
- * Checks 1 and 3 apply while the tables are protected (pks_tables=on|soft).
+ * It walks every root (every live table of the root level: the kernel's and any a
+ * test made; pt_table_level() finds them, no list to forget) and verifies:
+ *   1. every link points to a live table one level down;
+ *   2. no leaf is both writable and executable;
+ *   3. every direct-map leaf maps va - PAGE_OFFSET;
+ *   4. no writable leaf anywhere reaches memory with a guard the leaf may not touch
+ *      (mm/pgprot.h): a table, a free pool or cache frame, the protection state, the
+ *      kernel's read-only parts;
+ *   5. every split-pool chunk, cache block, the pool's chunk array and the keyed
+ *      state carry the table key in the direct map (and the image), the read-only
+ *      state is read-only in both mappings;
+ *   6. the direct map's 1G + 2M + 4K leaf bytes equal the RAM it maps;
+ *   7. the per-level constructor/destructor counts equal the tables found;
+ *   8. the live control state: CR0.WP, CR4.PKS, the current PKRS (no window open),
+ *      the default PKRS and the trap entry's copy of it, the trap guard, no trap
+ *      frame or soft-mode re-arm left pending, the state sealed.
+ * The key checks (5) run in every mode where a table key exists, pks_tables=off
+ * included (the tables are keyed there too); what is off by choice there (the
+ * default leaves the key writable) is reported as a note, not a violation.
  */
 #ifndef MM_CHECKER_H
 #define MM_CHECKER_H
@@ -15,16 +27,31 @@
 #include "kernel/types.h"
 
 struct checker_result {
-	uint64_t tables[5]; /* tables found per level */
+	uint64_t tables[5]; /* tables found per level, over every root */
+	uint64_t roots;
 	uint64_t protected; /* table pages whose direct-map leaf carries the key */
 	uint64_t violations;
 };
 
-/* Runs the walk, prints "# checker (<when>): ..." and every violation found (the
+/* Runs every check, prints "# checker (<when>): ..." and every violation found (the
  * first few in detail). Returns the number of violations. */
 uint64_t checker_run(const char *when, struct checker_result *out);
 
 /* ktest after-suite hook: runs the checker after the suite. */
 int checker_after_suite(const char *suite);
+
+/* Debug mode: with it on, every store into a table (pt_set_entry, and each batch of
+ * __pt_set_entry) is followed by the checks that hold at any instant (all but 6 and
+ * 7, which a multi-step change passes through); a violation is printed with what
+ * changed. Off by default; ktest=checker_every turns it on for the rest of a run. */
+void checker_set_every_change(bool on);
+bool checker_every_change(void);
+/* Called by mm/pgtable.c after a table changed; `what` names the change. */
+void checker_after_change(const char *what);
+/* Checks made by the debug mode since boot, and violations it found that nobody
+ * forgave. Those found during a suite fail its checker line (checker_after_suite). */
+void checker_every_change_stats(uint64_t *runs, uint64_t *violations);
+/* Forgets n of them: a case that made violations on purpose, once it checked them. */
+void checker_every_change_forgive(uint64_t n);
 
 #endif

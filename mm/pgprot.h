@@ -79,5 +79,7 @@ int pgprot_set_mode(enum pgprot_mode m);
 
 /* Violations reported since boot (soft mode lets each through once). */
 uint64_t pgprot_violations(void);
+/* Soft-mode writes let through whose single step has not come back yet. */
+unsigned int pgprot_rearms_pending(void);
 
 #endif

@@ -28,6 +28,11 @@ uint64_t pgprot_violations(void)
 	return violations;
 }
 
+unsigned int pgprot_rearms_pending(void)
+{
+	return rearm.pending ? 1 : 0;
+}
+
 /* What a table page at pa is: its level and the range it maps, from a walk. */
 struct table_owner {
 	phys_addr_t pa;

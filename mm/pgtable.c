@@ -1,5 +1,6 @@
 /* mm/pgtable.c - the one door for table pages, the walkers and leaf mapping. */
 #include "mm/pgtable.h"
+#include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/pgprot.h"
 #include "mm/pool.h"
@@ -157,6 +158,7 @@ int pt_set_entry(uint64_t *p, uint64_t v)
 	w = pt_window_open();
 	*(volatile uint64_t *)p = v;
 	pt_window_close(w);
+	checker_after_change("after a table store");
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /* mm/set_memory.c - attribute changes on the direct map, with split and merge. */
 #include "mm/set_memory.h"
+#include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/mm_internal.h"
 #include "mm/pgprot.h"
@@ -92,6 +93,7 @@ int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 		store(&tt[i], (base + i * step) | attrs);
 	store(e, t | PTE_TABLE);
 	pt_window_close(w);
+	checker_after_change("after a split");
 	stats.splits++;
 	return 0;
 }

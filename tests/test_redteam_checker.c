@@ -1,0 +1,208 @@
+/* tests/test_redteam_checker.c - the attack suite, part 3 (suite redteam, declared in
+ * tests/test_redteam.c): what the mapping calls refuse can still be made by code
+ * inside a write window (out of the threat model), so the checker must see it.
+ * Each case plants one such state with a raw store inside a window, expects the
+ * checker to report it, undoes it and expects a clean run again.
+ *
+ *   planted state                                   flagged as
+ *   a writable vmap alias of a free pool frame      writable alias of table memory
+ *   the same of a free cache page
+ *   a direct-map leaf that maps a table, writable   leaf not at va - PAGE_OFFSET, and
+ *   and unkeyed, instead of its own frame           a writable alias
+ *   such an alias in a root other than the kernel's the same (every root is walked)
+ *   a split-pool chunk without the table key        not keyed (pks_tables=off too)
+ *   a write window left open, the trap entry's      live control state
+ *   default changed, CR0.WP or CR4.PKS clear
+ *   any of these with the debug mode on             reported at the next table store
+ */
+#include "tests/test_redteam.h"
+#include "kernel/ktest.h"
+#include "kernel/pks.h"
+#include "mm/checker.h"
+#include "mm/dmap.h"
+#include "mm/frame.h"
+#include "mm/pgprot.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "mm/ptcache.h"
+#include "mm/set_memory.h"
+#include "mm/vmap.h"
+#include "arch/cpu.h"
+#include "arch/pkrs.h"
+#include "arch/trap.h"
+
+#define RW_LEAF (PTE_P | PTE_W | PTE_NX | PTE_A | PTE_D)
+
+/* The store a bug inside a window could make: no check, one window. */
+static void raw_store(volatile uint64_t *p, uint64_t v, uint64_t flush_va)
+{
+	uint32_t w = pt_window_open();
+
+	*p = v;
+	pt_window_close(w);
+	invlpg((void *)flush_va);
+}
+
+/* A page of `frame` mapped read-only at a fresh 2 MiB-aligned vmap address; its pte,
+ * or NULL (nothing left mapped). */
+static uint64_t *map_own(uint64_t *va, phys_addr_t frame)
+{
+	int level;
+
+	*va = vmap_reserve(2 * MiB, 2 * MiB); /* entry 0 of its table: entry 1 is free */
+	if (!*va || vmap_map(*va, frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0))
+		return NULL;
+	return pt_lookup(*va, &level);
+}
+
+/* Plants v at pte (mapping va), expects the checker to object, undoes it, expects a
+ * clean run. */
+static void expect_flagged(uint64_t *pte, uint64_t va, uint64_t v, const char *what)
+{
+	uint64_t old = *pte;
+
+	raw_store(pte, v, va);
+	KEXPECT_GT(checker_run(what, NULL), 0);
+	raw_store(pte, old, va);
+	KEXPECT_EQ(checker_run("undone", NULL), 0);
+}
+
+KTEST(redteam, checker_flags_a_writable_alias_of_a_free_pool_or_cache_frame)
+{
+	phys_addr_t frame = frame_alloc(), pool = 0, cache = 0;
+	uint64_t va, *pte = frame ? map_own(&va, frame) : NULL;
+
+	for (uint64_t c = 0; c < pool_nr_chunks() && !pool; c++)
+		for (phys_addr_t pa = pool_chunk(c); pa < pool_chunk(c) + POOL_CHUNK_SIZE && !pool;
+		     pa += PAGE_SIZE)
+			pool = pool_frame_free(pa) ? pa : 0;
+	for (phys_addr_t pa = ptcache_block(0); pa < ptcache_block(0) + 2 * MiB && !cache;
+	     pa += PAGE_SIZE)
+		cache = pt_table_level(pa) < 0 ? pa : 0;
+	KEXPECT_TRUE(pte && pool && cache);
+	if (pte && pool)
+		expect_flagged(pte, va, pool | RW_LEAF, "a free pool frame aliased");
+	if (pte && cache)
+		expect_flagged(pte, va, cache | RW_LEAF, "a free cache page aliased");
+	if (pte)
+		vmap_unmap(va, PAGE_SIZE);
+	if (frame)
+		frame_free(frame);
+}
+
+KTEST(redteam, checker_flags_a_direct_map_leaf_that_maps_a_table)
+{
+	phys_addr_t frame = frame_alloc();
+	uint64_t va = PAGE_OFFSET + frame, *leaf = NULL;
+	int level;
+
+	if (frame && set_memory_ro(va, 1) == 0) /* its own 4 KiB leaf */
+		leaf = pt_lookup(va, &level);
+	KEXPECT_TRUE(leaf && level == PT_LEVEL_PTE);
+	if (leaf && level == PT_LEVEL_PTE)
+		expect_flagged(leaf, va, pt_kernel_root() | RW_LEAF,
+			       "a direct-map leaf redirected");
+	if (frame) {
+		KEXPECT_EQ(set_memory_rw(va, 1), 0);
+		frame_free(frame);
+	}
+}
+
+KTEST(redteam, checker_walks_every_root_not_just_the_kernels)
+{
+	phys_addr_t root = pt_alloc(pt_root_level(), 0), frame = frame_alloc();
+	uint64_t va = VMAP_BASE + 0x1000, *leaf = NULL;
+	int level;
+
+	if (root && frame && !pt_map_leaf(root, va, frame, PT_LEVEL_PTE, PTE_NX))
+		leaf = pt_lookup_in(root, va, &level);
+	KEXPECT_TRUE(leaf != NULL);
+	if (leaf) {
+		expect_flagged(leaf, va, pt_kernel_root() | RW_LEAF, "a second root's alias");
+		KEXPECT_EQ(pt_unmap_leaf(root, va), 0);
+		/* pt_unmap_leaf keeps the root's children: free them with the root. */
+		for (int i = 0; i < PT_ENTRIES; i++) {
+			uint64_t *e = &((uint64_t *)pa_to_va(root))[i];
+
+			if (pt_present(*e)) {
+				phys_addr_t child = pt_entry_pa(*e, pt_root_level());
+
+				KEXPECT_EQ(pt_set_entry(e, 0), 0);
+				pt_free(child, pt_root_level() - 1);
+			}
+		}
+	}
+	if (root)
+		pt_free(root, pt_root_level());
+	if (frame)
+		frame_free(frame);
+}
+
+KTEST(redteam, checker_flags_an_unkeyed_pool_chunk_in_every_mode)
+{
+	uint64_t va = PAGE_OFFSET + pool_chunk(0), *leaf;
+	int level;
+
+	REDTEAM_REQUIRE(redteam_no_table_key());
+	leaf = pt_lookup(va, &level);
+	KASSERT_TRUE(leaf != NULL);
+	expect_flagged(leaf, va, *leaf & ~PTE_PKEY_MASK, "a pool chunk unkeyed");
+	flush_tlb_all(); /* a 2 MiB leaf: drop every piece of it */
+}
+
+KTEST(redteam, checker_flags_the_live_control_state)
+{
+	uint64_t cr0 = read_cr0(), cr4 = read_cr4();
+	uint32_t w, def = trap_pkrs_default;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	w = pt_window_open();
+	KEXPECT_GT(checker_run("inside a window", NULL), 0);
+	trap_pkrs_default = def & ~PKRS_KEY_MASK(pgprot_key());
+	pt_window_close(w);
+	KEXPECT_GT(checker_run("trap default opened", NULL), 0);
+	w = pt_window_open();
+	trap_pkrs_default = def;
+	pt_window_close(w);
+	write_cr0(cr0 & ~CR0_WP);
+	KEXPECT_GT(checker_run("CR0.WP clear", NULL), 0);
+	write_cr0(cr0);
+	write_cr4(cr4 & ~CR4_PKS);
+	KEXPECT_GT(checker_run("CR4.PKS clear", NULL), 0);
+	write_cr4(cr4);
+	flush_tlb_all(); /* TLB entries filled without PKS skip the key check */
+	KEXPECT_EQ(checker_run("undone", NULL), 0);
+}
+
+KTEST(redteam, checker_debug_mode_reports_at_the_next_table_store)
+{
+	phys_addr_t frame = frame_alloc(), other = frame_alloc();
+	uint64_t va, *pte = frame ? map_own(&va, frame) : NULL, runs, found, runs2, found2, base;
+	bool was_on;
+
+	KEXPECT_TRUE(pte && other);
+	if (!pte || !other)
+		goto out;
+	was_on = checker_every_change();
+	checker_set_every_change(true);
+	checker_every_change_stats(&runs, &found);
+	base = found;
+	raw_store(pte, pt_kernel_root() | RW_LEAF, va); /* not a table store: unseen */
+	KEXPECT_EQ(pt_set_entry(pte + 1, other | PTE_P | PTE_NX), 0); /* a legal one */
+	checker_every_change_stats(&runs2, &found2);
+	KEXPECT_EQ(runs2, runs + 1);
+	KEXPECT_GT(found2, found);
+	raw_store(pte, frame | PTE_P | PTE_NX, va);
+	KEXPECT_EQ(pt_set_entry(pte + 1, 0), 0);
+	invlpg((void *)(va + PAGE_SIZE));
+	checker_every_change_stats(&runs, &found);
+	KEXPECT_EQ(found, found2);		     /* clean again */
+	checker_every_change_forgive(found2 - base); /* those were on purpose */
+	checker_set_every_change(was_on);
+	vmap_unmap(va, PAGE_SIZE);
+out:
+	if (frame)
+		frame_free(frame);
+	if (other)
+		frame_free(other);
+}
