@@ -1,5 +1,13 @@
 /* mm/pgprot_fault.c - a write that hits a page carrying the table key outside a
- * window: the report, and what each mode does with it (mm/pgprot.h). */
+ * window: the report, and what each mode does with it (mm/pgprot.h).
+ *
+ * pks_tables=soft lets the write through once: the #PF handler records the write
+ * (CPU, RIP, the PKRS to put back), lists the frame with the trap exit so it may
+ * return with the key open (arch/trap_pkrs.h) and sets RFLAGS.TF; the write runs,
+ * and the single-step #DB that follows (DR6.BS, RIP just past the write's
+ * instruction, same CPU) closes the key again. Records are per write, so a second
+ * violation in between (a trap taken before the stepped write, a handler that
+ * writes too) has its own; any other #DB passes on to the next handler. */
 #include "mm/pgprot.h"
 #include "mm/dmap.h"
 #include "mm/mm_internal.h"
@@ -9,19 +17,27 @@
 #include "kernel/panic.h"
 #include "kernel/pks.h"
 #include "kernel/printf.h"
+#include "arch/apic.h"
 #include "arch/cpu.h"
+#include "arch/debugreg.h"
 #include "arch/pkrs.h"
 #include "arch/trap.h"
 #include "arch/trap_pkrs.h"
 
+#define REARM_MAX	16
+#define MAX_INSN_LENGTH 15 /* SDM Vol. 2A, 2.3.11 */
+
 static uint64_t violations __pt_keyed;
 
-/* Soft mode: the write let through is single-stepped; #DB puts this PKRS back. */
-static struct {
-	bool pending;
-	uint32_t pkrs;
-	bool had_tf;
-} rearm __pt_keyed;
+/* Soft mode: writes let through and being single-stepped, one record each. */
+static struct rearm {
+	uint32_t cpu;  /* APIC ID + 1; 0 = free */
+	uint64_t seq;  /* the latest record wins a tie (a nested write) */
+	uint64_t rip;  /* the write's instruction */
+	uint32_t pkrs; /* what the interrupted code resumes with after the step */
+	bool had_tf;   /* it was being single-stepped already */
+} rearms[REARM_MAX] __pt_keyed;
+static uint64_t rearm_seq __pt_keyed;
 
 uint64_t pgprot_violations(void)
 {
@@ -30,7 +46,44 @@ uint64_t pgprot_violations(void)
 
 unsigned int pgprot_rearms_pending(void)
 {
-	return rearm.pending ? 1 : 0;
+	unsigned int n = 0;
+
+	for (int i = 0; i < REARM_MAX; i++)
+		n += rearms[i].cpu != 0;
+	return n;
+}
+
+/* Records the write at f (inside the caller's window); false when no slot is free. */
+static bool rearm_record(const struct trap_frame *f)
+{
+	for (int i = 0; i < REARM_MAX; i++) {
+		if (rearms[i].cpu)
+			continue;
+		rearms[i] = (struct rearm){ .cpu = apic_id() + 1,
+					    .seq = ++rearm_seq,
+					    .rip = f->rip,
+					    .pkrs = (uint32_t)f->pkrs,
+					    .had_tf = f->rflags & RFLAGS_TF };
+		return true;
+	}
+	return false;
+}
+
+/* The record a single-step #DB at rip on this CPU completes: the latest write of
+ * this CPU whose instruction ends at rip; NULL when there is none. */
+static struct rearm *rearm_match(uint64_t rip)
+{
+	struct rearm *best = NULL;
+	uint32_t cpu = apic_id() + 1;
+
+	for (int i = 0; i < REARM_MAX; i++) {
+		struct rearm *r = &rearms[i];
+
+		if (r->cpu == cpu && rip > r->rip && rip - r->rip <= MAX_INSN_LENGTH &&
+		    (!best || r->seq > best->seq))
+			best = r;
+	}
+	return best;
 }
 
 /* What a table page at pa is: its level and the range it maps, from a walk. */
@@ -83,6 +136,25 @@ static void report_violation(const struct trap_frame *f, uint64_t addr)
 	backtrace(f->rip, f->rbp);
 }
 
+/* pks_tables=soft: records the write, lets f return with the key open and
+ * single-stepping. A write that cannot be recorded is fatal (never let through
+ * without the way back). */
+static void let_through_once(struct trap_frame *f)
+{
+	uint32_t w;
+
+	kprintf("PKS: pks_tables=soft: violation %llu, this write is let through once\n",
+		(unsigned long long)violations);
+	w = pt_window_open();
+	if (!rearm_record(f) || trap_pkrs_allow_open(f)) {
+		kprintf("PKS: no room to let this write through: fatal\n");
+		trap_fatal(f);
+	}
+	pt_window_close(w);
+	f->pkrs &= ~(uint64_t)PKRS_KEY_MASK(pgprot_key());
+	f->rflags |= RFLAGS_TF;
+}
+
 /* #PF handler: a write blocked by the table key outside a window. */
 static bool pgprot_pf(struct trap_frame *f)
 {
@@ -106,35 +178,27 @@ static bool pgprot_pf(struct trap_frame *f)
 		kprintf("PKS: pks_tables=on: a stray page-table write is fatal\n");
 		trap_fatal(f);
 	}
-	kprintf("PKS: pks_tables=soft: violation %llu, this write is let through once\n",
-		(unsigned long long)violations);
-	w = pt_window_open();
-	if (trap_pkrs_allow_open(f)) {
-		kprintf("PKS: no room to let this write through: fatal\n");
-		trap_fatal(f);
-	}
-	rearm.pending = true;
-	rearm.pkrs = (uint32_t)f->pkrs;
-	rearm.had_tf = f->rflags & RFLAGS_TF;
-	pt_window_close(w);
-	f->pkrs &= ~(uint64_t)PKRS_KEY_MASK(pgprot_key());
-	f->rflags |= RFLAGS_TF;
+	let_through_once(f);
 	return true;
 }
 
-/* #DB after the single-stepped write: protection back on. */
+/* #DB handler: the single step after a write let through closes the key again. Any
+ * other #DB (no DR6.BS, another RIP, another CPU) is not ours. */
 static bool pgprot_db(struct trap_frame *f)
 {
+	uint64_t dr6 = read_dr6();
+	struct rearm *r;
 	uint32_t w;
 
-	if (!rearm.pending)
+	if (!(dr6 & DR6_BS) || !(r = rearm_match(f->rip)))
 		return false;
-	f->pkrs = rearm.pkrs;
-	if (!rearm.had_tf)
+	f->pkrs = r->pkrs;
+	if (!r->had_tf)
 		f->rflags &= ~RFLAGS_TF;
 	w = pt_window_open();
-	rearm.pending = false;
+	r->cpu = 0;
 	pt_window_close(w);
+	write_dr6(dr6 & ~DR6_BS);
 	return true;
 }
 

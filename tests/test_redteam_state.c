@@ -13,15 +13,21 @@
  *   a handler clears frame->pkrs (or a stray       the table key is write-disabled
  *   store into a frame on a known stack does)      after the return
  *   the same on a trap taken inside a window       the window comes back, nothing more
+ *   pks_tables=soft: a second violation before    each write re-armed by its own step
+ *   the first one's single step, and an unrelated  (RIP, DR6.BS, CPU); the breakpoint
+ *   #DB (a breakpoint) in between                  reaches the next handler; key closed
  */
 #include "tests/test_redteam.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
 #include "mm/dmap.h"
+#include "mm/frame.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/vmap.h"
+#include "arch/debugreg.h"
 #include "arch/pkrs.h"
 #include "arch/trap.h"
 #include "arch/trap_pkrs.h"
@@ -177,4 +183,121 @@ KTEST(redteam, trap_exit_gives_a_window_back_and_nothing_more)
 	KEXPECT_EQ(pks_read() & mask, saved & mask);
 	KEXPECT_EQ(trap_pkrs_listed(), 0);
 	pkrs_write(saved);
+}
+
+/* --- soft mode: re-arms per write, matched by RIP and DR6.BS --------------------- */
+
+/* The nested-violation scenario: a keyed page at va with the next page unmapped; an
+ * 8-byte write across the two is let through (re-arm 1) and then faults on the
+ * missing page; that #PF handler writes another keyed page (re-arm 2, its own step)
+ * and hits an instruction breakpoint (a #DB without DR6.BS, while re-arm 1 is
+ * pending), then maps the page; the first write completes and its step closes the
+ * key. */
+static struct {
+	bool armed;
+	uint64_t va, second_va;
+	phys_addr_t frames[3]; /* keyed page, its missing neighbour, second keyed page */
+	int pf_calls, db_calls;
+	int map_rc;
+} nest;
+
+static bool nest_pf(struct trap_frame *f)
+{
+	(void)f;
+	if (!nest.armed || read_cr2() != nest.va + PAGE_SIZE)
+		return false;
+	nest.pf_calls++;
+	*(volatile uint64_t *)nest.second_va = 0x5354524159; /* a second stray write */
+	debug_breakpoint_here();			     /* an unrelated #DB */
+	nest.map_rc = vmap_map(nest.va + PAGE_SIZE, nest.frames[1], PAGE_SIZE, PT_LEVEL_PTE,
+			       PTE_W | PTE_NX, 0);
+	return nest.map_rc == 0;
+}
+
+/* Takes only the breakpoint #DB above (pgprot's are single steps). */
+static bool nest_db(struct trap_frame *f)
+{
+	uint64_t dr6 = read_dr6();
+
+	if (!nest.armed || !(dr6 & DR6_B0) || (dr6 & DR6_BS))
+		return false;
+	nest.db_calls++;
+	write_dr7(0);
+	write_dr6(dr6 & ~DR6_B0);
+	f->rflags |= RFLAGS_RF_DB;
+	return true;
+}
+
+/* Maps frame at va writable with the table key (pt_set_entry allows that for
+ * ordinary memory; vmap_map keeps the key for mm). */
+static bool map_keyed(uint64_t va, phys_addr_t frame)
+{
+	int level;
+	uint64_t *e;
+
+	if (vmap_map(va, frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0))
+		return false;
+	e = pt_lookup(va, &level);
+	if (!e || pt_set_entry(e, *e | PTE_PKEY(pgprot_key())))
+		return false;
+	invlpg((void *)va);
+	return true;
+}
+
+static bool nest_setup(void)
+{
+	static bool registered;
+
+	if (!registered)
+		registered = !trap_register(VEC_PF, nest_pf) && !trap_register(VEC_DB, nest_db);
+	nest = (typeof(nest)){ .va = vmap_reserve(2 * PAGE_SIZE, PAGE_SIZE),
+			       .second_va = vmap_reserve(PAGE_SIZE, PAGE_SIZE) };
+	for (int i = 0; i < 3; i++)
+		nest.frames[i] = frame_alloc();
+	return registered && nest.va && nest.second_va && nest.frames[0] && nest.frames[1] &&
+	       nest.frames[2] && map_keyed(nest.va, nest.frames[0]) &&
+	       map_keyed(nest.second_va, nest.frames[2]);
+}
+
+static void nest_teardown(void)
+{
+	vmap_unmap(nest.va, 2 * PAGE_SIZE);
+	vmap_unmap(nest.second_va, PAGE_SIZE);
+	for (int i = 0; i < 3; i++)
+		if (nest.frames[i])
+			frame_free(nest.frames[i]);
+}
+
+KTEST(redteam, soft_mode_rearms_a_nested_write_and_passes_other_debug_traps)
+{
+	uint64_t before = pgprot_violations(), value = 0x1122334455667788ULL;
+	enum pgprot_mode was = pgprot_mode();
+	volatile uint64_t *across;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	if (!nest_setup() || pgprot_set_mode(PGPROT_SOFT)) {
+		ktest_fail(__FILE__, __LINE__, "cannot set up the keyed pages or soft mode");
+		goto out;
+	}
+	across = (volatile uint64_t *)(nest.va + PAGE_SIZE - 4);
+	nest.armed = true;
+	barrier();
+	__asm__ volatile("movq %1, (%0)" : : "r"(across), "r"(value) : "memory");
+	barrier();
+	nest.armed = false;
+	pgprot_set_mode(was);
+	KEXPECT_EQ(nest.pf_calls, 1);
+	KEXPECT_EQ(nest.db_calls, 1);
+	KEXPECT_EQ(nest.map_rc, 0);
+	KEXPECT_EQ(*across, value);
+	KEXPECT_EQ(*(volatile uint64_t *)nest.second_va, 0x5354524159);
+	KEXPECT_EQ(pgprot_violations(), before + 2);
+	KEXPECT_EQ(pgprot_rearms_pending(), 0);
+	KEXPECT_EQ(trap_pkrs_listed(), 0);
+	KEXPECT_FALSE(pgprot_pkrs_opens_tables(pks_read()));
+	KEXPECT_EQ(read_dr6() & DR6_BS, 0);
+out:
+	nest.armed = false;
+	pgprot_set_mode(was);
+	nest_teardown();
 }
