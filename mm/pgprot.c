@@ -27,6 +27,13 @@ static bool enforced __ro_after_init;
 static const char *unprotected_reason __ro_after_init = "pgprot_setup() has not run";
 static enum pgprot_mode mode __pt_keyed = PGPROT_OFF;
 static bool sealed __pt_keyed;
+/* Where the image's guarded parts lie physically, fixed at setup: the guards do not
+ * follow a kernel_load_delta that a stray store changed later. */
+static struct {
+	phys_addr_t ro, ro_end;	      /* .text + .rodata: always read-only */
+	phys_addr_t sealed_ro_end;    /* ... up to the end of __ro_after_init */
+	phys_addr_t keyed, keyed_end; /* __pt_keyed */
+} image __ro_after_init;
 
 /* Picks the mode: pks_tables= when PKS is available, else off with the reason. */
 static enum pgprot_mode choose_mode(void)
@@ -42,10 +49,21 @@ static enum pgprot_mode choose_mode(void)
 	return cmdline_is("pks_tables", "soft") ? PGPROT_SOFT : PGPROT_ON;
 }
 
+/* Records the physical bounds of the image's guarded parts. */
+static void record_image(void)
+{
+	image.ro = kernel_pa_start();
+	image.ro_end = kernel_ro_pa_end();
+	image.sealed_ro_end = kernel_image_pa((uint64_t)__ro_after_init_end);
+	image.keyed = kernel_image_pa((uint64_t)__pt_keyed_start);
+	image.keyed_end = kernel_image_pa((uint64_t)__pt_keyed_end);
+}
+
 void pgprot_setup(void)
 {
 	int key;
 
+	record_image();
 	mode = choose_mode();
 	if (!pks_available())
 		return;
@@ -205,24 +223,17 @@ static bool overlaps(phys_addr_t a, uint64_t alen, phys_addr_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
-/* True when [pa, pa+len) overlaps the image range [start, end). */
-static bool overlaps_image(phys_addr_t pa, uint64_t len, char *start, char *end)
-{
-	return overlaps(pa, len, kernel_image_pa((uint64_t)start), (uint64_t)(end - start));
-}
-
 enum pgprot_guard pgprot_guard_of(phys_addr_t pa, uint64_t len)
 {
-	phys_addr_t ro = kernel_pa_start(), meta;
+	phys_addr_t ro_end = sealed ? image.sealed_ro_end : image.ro_end, meta;
 	uint64_t meta_len;
 
-	if (overlaps(pa, len, ro, kernel_ro_pa_end() - ro) ||
-	    (sealed && overlaps_image(pa, len, __ro_after_init_start, __ro_after_init_end)))
+	if (overlaps(pa, len, image.ro, ro_end - image.ro))
 		return PGPROT_GUARD_READONLY;
 	if (pool_overlaps(pa, len, NULL) || ptcache_overlaps(pa, len))
 		return PGPROT_GUARD_TABLE;
 	pool_meta(&meta, &meta_len);
-	if (sealed && (overlaps_image(pa, len, __pt_keyed_start, __pt_keyed_end) ||
+	if (sealed && (overlaps(pa, len, image.keyed, image.keyed_end - image.keyed) ||
 		       overlaps(pa, len, meta, meta_len)))
 		return PGPROT_GUARD_CONTROL;
 	return PGPROT_GUARD_NONE;

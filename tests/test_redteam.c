@@ -18,6 +18,8 @@
  *   table, or a link to a page that is no table
  *   set_memory that unkeys or unprotects a pool    -EPERM, nothing changed
  *   or cache frame, or gives the table key
+ *   change kernel_load_delta (plain .data), then   -EPERM: the guards keep the bounds
+ *   ask for a writable alias of kernel text        recorded at setup
  */
 #include "tests/test_redteam.h"
 #include "kernel/catch.h"
@@ -346,4 +348,21 @@ KTEST(redteam, set_memory_refuses_to_unkey_or_unprotect_what_mm_owns)
 out:
 	if (data != PAGE_OFFSET)
 		frame_free(data - PAGE_OFFSET);
+}
+
+KTEST(redteam, guards_do_not_follow_a_corrupted_load_delta)
+{
+	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE), delta = kernel_load_delta;
+	phys_addr_t text = kernel_pa_start();
+	int rc_map, rc_set;
+
+	KASSERT_TRUE(va != 0);
+	kernel_load_delta = delta + 64 * MiB; /* a stray store into plain .data */
+	rc_map = vmap_map(va, text, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0);
+	rc_set = set_memory_rw(PAGE_OFFSET + text, 1);
+	kernel_load_delta = delta;
+	KEXPECT_EQ(rc_map, -EPERM);
+	KEXPECT_EQ(rc_set, -EPERM);
+	if (!rc_map)
+		vmap_unmap(va, PAGE_SIZE);
 }
