@@ -2,7 +2,11 @@
  *
  * Every table page is mapped in the direct map with the page-table key; the default
  * PKRS write-disables that key, so only code inside a write window (mm/pgtable.h:
- * pt_window_open/close, opened by the set helpers) can store into a table.
+ * pt_window_open/close, opened by the set helpers) can store into a table. The key is
+ * mm's own (kernel/pks.h: only its owner changes its rights); the state that decides
+ * the protection is sealed read-only or keyed at boot; the guards below keep every
+ * mapping call from making a writable alias; the trap exit cannot reopen the key
+ * (arch/trap_pkrs.h). README "Threat model" has the whole picture.
  *   pks_tables=on    (default with PKS) a write outside a window is fatal
  *   pks_tables=soft  reported and counted, let through once, protection stays on
  *   pks_tables=off   and CPUs without PKS: same code paths, no enforcement
