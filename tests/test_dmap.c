@@ -12,6 +12,7 @@
 #include "arch/cpu.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
+#include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/ptcache.h"
@@ -293,14 +294,35 @@ static uint64_t dm_first_chunk_ending_above(phys_addr_t pa)
 	return lo;
 }
 
+/* True when [pa, pa+size) straddles no edge of what the seal changed after boot
+ * (mm/pgprot.h): the protection state's image pages and the pool's chunk array. */
+static bool dm_uniform_with_sealed(phys_addr_t pa, uint64_t size)
+{
+	struct pgprot_range r[PGPROT_NR_STATE_RANGES];
+	phys_addr_t meta;
+	uint64_t len;
+
+	pgprot_state_ranges(r);
+	for (int i = 0; i < PGPROT_NR_STATE_RANGES; i++) {
+		phys_addr_t lo = kernel_image_pa(r[i].va);
+
+		if ((!r[i].keyed || pgprot_key()) && !dm_uniform_with(pa, size, lo, lo + r[i].len))
+			return false;
+	}
+	pool_meta(&meta, &len);
+	return !pgprot_key() || dm_uniform_with(pa, size, meta, meta + len);
+}
+
 /* True when one leaf may map [pa, pa+size): it straddles no edge of the read-only
  * image alias, a pool chunk or a keyed cache block (the boot block; all blocks
- * when `all_blocks`). */
+ * when `all_blocks`, the live map, which also has the sealed state). */
 static bool dm_leaf_fits(phys_addr_t pa, uint64_t size, bool all_blocks)
 {
 	uint64_t nb = all_blocks ? ptcache_nr_blocks() : MIN(ptcache_nr_blocks(), 1);
 
 	if (!dm_uniform_with(pa, size, kernel_pa_start(), kernel_ro_pa_end()))
+		return false;
+	if (all_blocks && pgprot_sealed() && !dm_uniform_with_sealed(pa, size))
 		return false;
 	/* Chunks are sorted: only those from the first one ending above pa can touch it
 	 * (terabyte machines have thousands of chunks). */
