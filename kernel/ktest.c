@@ -155,6 +155,16 @@ static void finish_cut_line(void)
 	ktap_line(report.line_depth, "%s", text);
 }
 
+bool ktest_contains(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; hay && *hay; hay++)
+		if (strncmp(hay, needle, n) == 0)
+			return true;
+	return false;
+}
+
 void ktest_fail(const char *file, int line, const char *fmt, ...)
 {
 	char msg[256];

@@ -53,6 +53,10 @@ struct ktest_case {
 		".ktest_cases") = &ktest_case_##sname##__##cname;                                  \
 	static void ktest_##sname##__##cname(void)
 
+/* True when needle occurs in hay (a NULL hay contains nothing): for tests that
+ * check a message. */
+bool ktest_contains(const char *hay, const char *needle);
+
 /* Records a failure of the current case with a formatted diagnostic. */
 void ktest_fail(const char *file, int line, const char *fmt, ...) __printf(3, 4);
 /* Marks the current case skipped; the case should return right after. */

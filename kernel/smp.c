@@ -327,8 +327,7 @@ static const char *collect_aps(const struct acpi_cpus *cpus)
 	return found ? NULL : "the boot CPU's APIC ID is not in the MADT";
 }
 
-/* The highest APIC ID of the MADT (0 without a CPU list). */
-static uint32_t top_madt_id(void)
+uint32_t smp_top_madt_id(void)
 {
 	const struct acpi_cpus *cpus = acpi_cpus();
 	uint32_t top = 0;
@@ -352,7 +351,7 @@ static const char *no_switch_why(int rc)
 static void choose_apic_mode(void)
 {
 	bool on = cmdline_is("x2apic", "on"), off = cmdline_is("x2apic", "off");
-	bool need = top_madt_id() > XAPIC_MAX_ID;
+	bool need = smp_top_madt_id() > XAPIC_MAX_ID;
 	int rc;
 
 	report.apic_handed_over = apic_handed_over();

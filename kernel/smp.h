@@ -118,6 +118,9 @@ struct smp_report {
 	uint64_t tables_after[PT_NR_LEVELS];  /* and after it was unmapped */
 };
 
+/* The highest APIC ID of the MADT (0 without a CPU list). */
+uint32_t smp_top_madt_id(void);
+
 /* Chooses the APIC mode, then starts every AP of the MADT (after acpi_init() and
  * init_apic(); IF = 0). */
 void smp_init(const struct boot_info *bi);

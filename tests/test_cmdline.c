@@ -10,17 +10,6 @@
 
 KTEST_SUITE(03, cmdline, NULL);
 
-/* True when needle occurs in hay (a NULL hay contains nothing). */
-static bool contains(const char *hay, const char *needle)
-{
-	size_t n = strlen(needle);
-
-	for (; hay && *hay; hay++)
-		if (strncmp(hay, needle, n) == 0)
-			return true;
-	return false;
-}
-
 /* The value of key, or "(null)", for string comparisons. */
 static const char *value_of(const char *key)
 {
@@ -55,7 +44,7 @@ KTEST(cmdline, tolerates_multiple_spaces)
 KTEST(cmdline, reports_and_ignores_unknown_key)
 {
 	KEXPECT_EQ(cmdline_parse("foo=bar pks=on"), 1);
-	KEXPECT_TRUE(contains(cmdline_problem(0), "unknown parameter 'foo=bar'"));
+	KEXPECT_TRUE(ktest_contains(cmdline_problem(0), "unknown parameter 'foo=bar'"));
 	KEXPECT_TRUE(cmdline_problem(1) == NULL);
 	KEXPECT_TRUE(cmdline_get("foo") == NULL);
 	KEXPECT_STREQ(value_of("pks"), "on");
@@ -65,7 +54,7 @@ KTEST(cmdline, reports_and_ignores_unknown_key)
 KTEST(cmdline, reports_and_ignores_invalid_value)
 {
 	KEXPECT_EQ(cmdline_parse("la57=maybe pks=off"), 1);
-	KEXPECT_TRUE(contains(cmdline_problem(0), "invalid value 'maybe' for la57"));
+	KEXPECT_TRUE(ktest_contains(cmdline_problem(0), "invalid value 'maybe' for la57"));
 	KEXPECT_TRUE(cmdline_get("la57") == NULL);
 	KEXPECT_STREQ(value_of("pks"), "off");
 	cmdline_restore_boot();
@@ -89,7 +78,7 @@ KTEST(cmdline, duplicate_key_last_wins)
 KTEST(cmdline, reports_bare_key)
 {
 	KEXPECT_EQ(cmdline_parse("la57 pks=off"), 1);
-	KEXPECT_TRUE(contains(cmdline_problem(0), "parameter 'la57' needs a value"));
+	KEXPECT_TRUE(ktest_contains(cmdline_problem(0), "parameter 'la57' needs a value"));
 	KEXPECT_TRUE(cmdline_get("la57") == NULL);
 	KEXPECT_STREQ(value_of("pks"), "off");
 	cmdline_restore_boot();
@@ -98,7 +87,7 @@ KTEST(cmdline, reports_bare_key)
 KTEST(cmdline, reports_empty_value)
 {
 	KEXPECT_EQ(cmdline_parse("ktest="), 1);
-	KEXPECT_TRUE(contains(cmdline_problem(0), "invalid value '' for ktest"));
+	KEXPECT_TRUE(ktest_contains(cmdline_problem(0), "invalid value '' for ktest"));
 	KEXPECT_TRUE(cmdline_get("ktest") == NULL);
 	cmdline_restore_boot();
 }
@@ -111,7 +100,7 @@ KTEST(cmdline, reports_overlong_word)
 	memset(s + 6, 'a', CMDLINE_MAX_WORD);
 	s[6 + CMDLINE_MAX_WORD] = '\0';
 	KEXPECT_EQ(cmdline_parse(s), 1);
-	KEXPECT_TRUE(contains(cmdline_problem(0), "longer than"));
+	KEXPECT_TRUE(ktest_contains(cmdline_problem(0), "longer than"));
 	KEXPECT_TRUE(cmdline_get("ktest") == NULL);
 	cmdline_restore_boot();
 }
@@ -130,7 +119,7 @@ KTEST(cmdline, drops_word_cut_by_line_limit)
 	}
 	memcpy(s + n, "pks=on mem=4096000000M", 23); /* cut after "mem=40960000" */
 	KEXPECT_EQ(cmdline_parse(s), 1);
-	KEXPECT_TRUE(contains(cmdline_problem(0), "longer than"));
+	KEXPECT_TRUE(ktest_contains(cmdline_problem(0), "longer than"));
 	KEXPECT_STREQ(value_of("pks"), "on");
 	KEXPECT_TRUE(cmdline_get("mem") == NULL);
 	cmdline_restore_boot();
@@ -146,7 +135,7 @@ KTEST(cmdline, reports_words_beyond_limit)
 		memcpy(s + strlen(s), "pks=on ", 8);
 	memcpy(s + strlen(s), "la57=off", 9);
 	KEXPECT_EQ(cmdline_parse(s), 1);
-	KEXPECT_TRUE(contains(cmdline_problem(0), "more than 32"));
+	KEXPECT_TRUE(ktest_contains(cmdline_problem(0), "more than 32"));
 	KEXPECT_STREQ(value_of("pks"), "on");
 	KEXPECT_TRUE(cmdline_get("la57") == NULL);
 	cmdline_restore_boot();
@@ -162,7 +151,7 @@ KTEST(cmdline, accepts_console_ttyS1_115200)
 KTEST(cmdline, rejects_console_ttyS9)
 {
 	KEXPECT_EQ(cmdline_parse("console=ttyS9"), 1);
-	KEXPECT_TRUE(contains(cmdline_problem(0), "invalid value 'ttyS9' for console"));
+	KEXPECT_TRUE(ktest_contains(cmdline_problem(0), "invalid value 'ttyS9' for console"));
 	KEXPECT_TRUE(cmdline_get("console") == NULL);
 	cmdline_restore_boot();
 }

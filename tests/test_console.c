@@ -12,16 +12,6 @@
 
 KTEST_SUITE(07, console, NULL);
 
-static bool contains(const char *hay, const char *needle)
-{
-	size_t n = strlen(needle);
-
-	for (; hay && *hay; hay++)
-		if (strncmp(hay, needle, n) == 0)
-			return true;
-	return false;
-}
-
 KTEST(console, divisor_is_115200_over_the_baud)
 {
 	static const struct {
@@ -178,7 +168,7 @@ KTEST(console, spcr_shorter_than_80_bytes_is_refused)
 	KEXPECT_NE(acpi_parse_spcr(t, 79, &s, why, sizeof(why)), 0);
 	t[4] = 60; /* its own length field */
 	KEXPECT_NE(acpi_parse_spcr(t, sizeof(t), &s, why, sizeof(why)), 0);
-	KEXPECT_TRUE(contains(why, "shorter than 80"));
+	KEXPECT_TRUE(ktest_contains(why, "shorter than 80"));
 }
 
 /* --- the choice of ports ------------------------------------------------------------ */
@@ -246,7 +236,7 @@ KTEST(console, choice_follows_console_then_spcr_then_every_legacy_uart)
 			KEXPECT_EQ(p.divisor[k], plans[i].divisor[k]);
 		}
 		if (plans[i].note)
-			KEXPECT_TRUE(p.nr_notes == 1 && contains(p.notes[0], plans[i].note));
+			KEXPECT_TRUE(p.nr_notes == 1 && ktest_contains(p.notes[0], plans[i].note));
 		else
 			KEXPECT_EQ(p.nr_notes, 0);
 		if (ktest_failed()) {

@@ -17,17 +17,6 @@
 #define PF_READ	       (PF_P | PF_PK)
 #define PF_WRITE       (PF_P | PF_W | PF_PK)
 
-/* True when sub occurs in s. */
-static bool contains(const char *s, const char *sub)
-{
-	size_t n = strlen(sub);
-
-	for (; *s; s++)
-		if (strncmp(s, sub, n) == 0)
-			return true;
-	return false;
-}
-
 /* Prints each line of text as a diagnostic of the current case. */
 static void note_lines(const char *text)
 {
@@ -327,12 +316,12 @@ KTEST(pks, fault_report_names_leaf_key_and_blocking_right)
 	pks_describe_fault(f.addr, f.rip, f.error, at_fault, buf, sizeof(buf));
 	note_lines(buf);
 	ksnprintf(want, sizeof(want), "write of 0x%016llx", (unsigned long long)p.va);
-	KEXPECT_TRUE(contains(buf, want));
+	KEXPECT_TRUE(ktest_contains(buf, want));
 	ksnprintf(want, sizeof(want), "key %d (pks report)", key);
-	KEXPECT_TRUE(contains(buf, want));
+	KEXPECT_TRUE(ktest_contains(buf, want));
 	ksnprintf(want, sizeof(want), "key%d(pks report)=WD", key);
-	KEXPECT_TRUE(contains(buf, want));
-	KEXPECT_TRUE(contains(buf, "WD: writes disabled"));
+	KEXPECT_TRUE(ktest_contains(buf, want));
+	KEXPECT_TRUE(ktest_contains(buf, "WD: writes disabled"));
 	pkrs_write(saved);
 	pks_page_unmap(&p);
 	KEXPECT_EQ(pks_key_free(&pks_test_owner, key), 0);

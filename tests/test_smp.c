@@ -205,17 +205,6 @@ static uint32_t expected_id(uint32_t cpuid_id, uint8_t mode)
 	return mode == APIC_X2APIC ? cpuid_id : cpuid_id & 0xff;
 }
 
-/* The highest APIC ID of the MADT. */
-static uint32_t top_madt_id(void)
-{
-	const struct acpi_cpus *cpus = acpi_cpus();
-	uint32_t top = 0;
-
-	for (int i = 0; cpus && i < cpus->nr; i++)
-		top = MAX(top, cpus->apic_id[i]);
-	return top;
-}
-
 KTEST(smp, boot_cpu_apic_mode_follows_the_firmware_and_x2apic_option)
 {
 	const struct smp_report *r = smp_report();
@@ -223,7 +212,7 @@ KTEST(smp, boot_cpu_apic_mode_follows_the_firmware_and_x2apic_option)
 	uint8_t expect = r->apic_handed_over;
 
 	if (!cmdline_is("x2apic", "off") && !cmdline_is("x2apic", "on"))
-		want = top_madt_id() > XAPIC_MAX_ID;
+		want = smp_top_madt_id() > XAPIC_MAX_ID;
 	if (r->apic_handed_over == APIC_XAPIC && want && can)
 		expect = APIC_X2APIC;
 	KEXPECT_EQ(r->apic_mode, expect);
@@ -278,7 +267,7 @@ KTEST(smp, apic_ids_read_back_on_every_cpu)
  * mode (a 32-bit destination); 0 when xAPIC mode has none left below 0xff. */
 static uint32_t absent_apic_id(void)
 {
-	uint32_t id = top_madt_id() + 1;
+	uint32_t id = smp_top_madt_id() + 1;
 
 	if (apic_x2apic_mode())
 		return MAX(id, 0x100u);
