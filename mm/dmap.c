@@ -238,10 +238,10 @@ static int chunk_ranges(struct pa_range *out, phys_addr_t from)
 /* At most how many tables phase 1 needs for RAM below EARLY_MAP_LIMIT with the
  * largest leaves: the pmd and pud tables of a 2 MiB map, plus a pte table at each
  * end of each range and at each end of the image's read-only part (everything else
- * that is mapped differently, pool chunks and cache blocks, is 2 MiB aligned). */
-static uint64_t low_tables_bound(void)
+ * that is mapped differently, pool chunks and cache blocks, is 2 MiB aligned).
+ * tmp: room for MAX_RANGES ranges. */
+static uint64_t low_tables_bound(struct pa_range *tmp)
 {
-	static struct pa_range tmp[MAX_RANGES];
 	int n = clip_ranges(tmp, 0, EARLY_MAP_LIMIT);
 
 	return pool_tables_for_leaves(tmp, n, 21) + 2 * (uint64_t)n + 2;
@@ -254,7 +254,7 @@ static void reserve_pool(void)
 {
 	static struct pa_range tmp[MAX_RANGES];
 	uint64_t total = pool_tables_needed(ram, nr_ram);
-	uint64_t need = low_tables_bound() + POOL_BOOTSTRAP_FRAMES;
+	uint64_t need = low_tables_bound(tmp) + POOL_BOOTSTRAP_FRAMES;
 
 	if (pool_init(total, need, EARLY_MAP_LIMIT))
 		panic("dmap: not enough RAM for the split pool (%llu frames, %llu of them below "
@@ -268,15 +268,20 @@ static void reserve_pool(void)
 		      (unsigned long long)need);
 }
 
+/* Maps the pool chunk at c as a 2 MiB leaf carrying the page-table key. 0 or -errno. */
+static int map_chunk(phys_addr_t root, phys_addr_t c)
+{
+	return pt_map_leaf(root, PAGE_OFFSET + c, c, PT_LEVEL_PMD,
+			   PAGE_KERNEL_RW | PTE_PKEY(table_key));
+}
+
 /* Maps every pool chunk at or above `from` as a keyed 2 MiB leaf. */
 static void map_high_chunks(phys_addr_t root, phys_addr_t from)
 {
-	uint64_t keyed = PAGE_KERNEL_RW | PTE_PKEY(table_key);
-
 	for (uint64_t i = 0; i < pool_nr_chunks(); i++) {
 		phys_addr_t c = pool_chunk(i);
 
-		if (c >= from && pt_map_leaf(root, PAGE_OFFSET + c, c, PT_LEVEL_PMD, keyed))
+		if (c >= from && map_chunk(root, c))
 			panic("dmap: no pool frame below 4 GiB left to map pool chunk 0x%llx",
 			      (unsigned long long)c);
 	}
@@ -433,13 +438,10 @@ static uint64_t extra_chunks(struct pa_range r)
  * from the pool's existing frames and its bootstrap reserve), then adds them. */
 static void map_new_chunks(phys_addr_t first, uint64_t k)
 {
-	uint64_t keyed = PAGE_KERNEL_RW | PTE_PKEY(table_key);
-
 	for (uint64_t i = 0; i < k; i++) {
 		phys_addr_t c = first + i * POOL_CHUNK_SIZE;
 
-		if (pt_map_leaf(pt_kernel_root(), PAGE_OFFSET + c, c, PT_LEVEL_PMD, keyed) ||
-		    pool_add_chunk(c))
+		if (map_chunk(pt_kernel_root(), c) || pool_add_chunk(c))
 			panic("dmap_hotadd: cannot map pool chunk 0x%llx", (unsigned long long)c);
 	}
 }
@@ -576,8 +578,9 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len)
 	if (pool_remove_chunks(pa, len)) {
 		/* A chunk frame holds a table of other memory: put everything back. */
 		for (phys_addr_t c = first; c < pa + len; c += POOL_CHUNK_SIZE)
-			pt_map_leaf(pt_kernel_root(), PAGE_OFFSET + c, c, PT_LEVEL_PMD,
-				    PAGE_KERNEL_RW | PTE_PKEY(table_key));
+			if (map_chunk(pt_kernel_root(), c))
+				panic("dmap_hotremove: cannot map pool chunk 0x%llx back",
+				      (unsigned long long)c);
 		map_ram(pt_kernel_root(), pa, first, false);
 		list_insert(ram, &nr_ram, r);
 		return -EBUSY;
