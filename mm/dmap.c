@@ -26,6 +26,7 @@
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 #include "arch/cpu.h"
+#include "arch/pkrs.h"
 
 #define MAX_RANGES BOOT_MAX_RANGES
 
@@ -38,7 +39,7 @@ static bool has_1g;
 static int table_key;
 static struct dmap_stats boot_stats;
 static uint64_t boot_cycles;
-uint64_t kernel_load_delta;
+uint64_t kernel_load_delta __ro_after_init; /* sealed: the guards' image bounds */
 
 /* The entry code maps 0..4 GiB (boot/entry.asm): table pages written before the
  * switch to the kernel's root must lie below this. */

@@ -119,6 +119,7 @@ KTEST(redteam, stray_store_into_the_read_only_state_faults)
 	KEXPECT_FALSE(r[0].keyed);
 	KEXPECT_EQ(attack_range(r[0].va, r[0].len, PF_RO_WRITE), 2 * r[0].len / PAGE_SIZE);
 	KEXPECT_TRUE(attack_word((volatile uint64_t *)&trap_pkrs_guard, PF_RO_WRITE));
+	KEXPECT_TRUE(attack_word((volatile uint64_t *)&kernel_load_delta, PF_RO_WRITE));
 }
 
 /* --- trap exits ------------------------------------------------------------------ */
