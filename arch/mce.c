@@ -69,15 +69,22 @@ static void take_early_error(int i)
 void mce_cpu_init(void)
 {
 	uint32_t edx = cpuid(1, 0).edx;
+	bool first_cpu = !info.initialised;
+	uint64_t mcg_cap = 0;
 	int n, first;
 
-	info.mce = edx & CPUID1_EDX_MCE;
-	info.mca = edx & CPUID1_EDX_MCA;
-	if (!info.mce)
+	if (first_cpu) { /* what the header reports: the boot CPU's, which runs first */
+		info.mce = edx & CPUID1_EDX_MCE;
+		info.mca = edx & CPUID1_EDX_MCA;
+		info.initialised = true;
+	}
+	if (!(edx & CPUID1_EDX_MCE))
 		return;
-	if (info.mca) {
-		info.mcg_cap = rdmsr(MSR_IA32_MCG_CAP);
-		if (info.mcg_cap & MCG_CAP_CTL_P)
+	if (edx & CPUID1_EDX_MCA) {
+		mcg_cap = rdmsr(MSR_IA32_MCG_CAP);
+		if (first_cpu)
+			info.mcg_cap = mcg_cap;
+		if (mcg_cap & MCG_CAP_CTL_P)
 			wrmsr(MSR_IA32_MCG_CTL, ~0ULL);
 		n = nr_banks();
 		first = first_ctl_bank();

@@ -63,6 +63,7 @@ struct mce_bank {
 
 /* What the CPU offers (CPUID.1:EDX bit 7 MCE, bit 14 MCA) and what boot found. */
 struct mce_info {
+	bool initialised; /* by the first CPU (the boot CPU): the rest is its view */
 	bool mce, mca;
 	uint64_t mcg_cap;	  /* the boot CPU's IA32_MCG_CAP (0 without MCA) */
 	int logged;		  /* errors found logged before boot (all CPUs) */

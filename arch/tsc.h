@@ -33,7 +33,7 @@ enum tsc_source {
 void tsc_init(void);
 uint64_t tsc_khz(void);
 enum tsc_source tsc_source(void);
-/* "CPUID 0x15 (crystal 25000 kHz x 168/2)", "PIT channel 2", ... for the header. */
+/* "CPUID 0x15: crystal 25000 kHz x 168/2", "PIT channel 2, ...", ... for the header. */
 const char *tsc_source_text(void);
 
 /* TSC kHz from CPUID leaf 0x15's EAX (denominator), EBX (numerator) and ECX

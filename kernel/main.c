@@ -240,8 +240,7 @@ static uint64_t mem_limit_past_image(uint64_t limit)
 		return limit;
 	kprintf("# mem=%s ends below the kernel image (loaded at 0x%llx): RAM up to 0x%llx "
 		"is used\n",
-		cmdline_get("mem"), (unsigned long long)kernel_image_pa((uint64_t)__kernel_start),
-		(unsigned long long)end);
+		cmdline_get("mem"), (unsigned long long)kernel_pa_start(), (unsigned long long)end);
 	return end;
 }
 
@@ -256,8 +255,7 @@ static void init_memory(void)
 	limit = mem_limit_past_image(limit);
 	if (frame_init(&boot_info, limit) != 0)
 		panic("kmain: memory map too fragmented for the frame allocator");
-	frame_reserve(kernel_image_pa((uint64_t)__kernel_start),
-		      (uint64_t)(__kernel_end - __kernel_start));
+	frame_reserve(kernel_pa_start(), (uint64_t)(__kernel_end - __kernel_start));
 	frame_reserve(boot_info.mbi_pa, boot_info.mbi_size);
 	pks_setup();
 	pgprot_setup();

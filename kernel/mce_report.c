@@ -9,8 +9,7 @@
 #include "arch/cpu.h"
 #include "arch/tsc.h"
 
-#define APIC_BASE_BSP_FLAG (1ULL << 8) /* IA32_APIC_BASE: SDM Vol. 3A, 11.4.4 */
-#define NO_REPORTER	   0xffffffffu
+#define NO_REPORTER 0xffffffffu
 
 static struct mce_cpu_record records[MCE_MAX_CPUS];
 static int nr_records; /* slots claimed (may exceed MCE_MAX_CPUS) */
@@ -21,7 +20,7 @@ static uint32_t reporter = NO_REPORTER;
 static void record_cpu(struct mce_cpu_record *r, const struct trap_frame *f)
 {
 	r->apic_id = apic_id();
-	r->bsp = rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_BSP_FLAG;
+	r->bsp = rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_BSP;
 	r->mcg_status = mce_read_mcg_status();
 	r->rip = f->rip;
 	r->nr_banks = mce_read_banks(r->banks, MCE_CPU_BANKS);

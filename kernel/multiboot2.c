@@ -346,7 +346,7 @@ static bool overflow_range(struct boot_info *bi, uint64_t base, uint64_t end, ui
 	int small = -1;
 
 	if (!ram_type(type)) {
-		if (!ram_type(last->type) && last->base <= base) {
+		if (!ram_type(last->type)) {
 			last->len = end - last->base;
 			last->type = MAX(last->type, type);
 		}

@@ -64,8 +64,10 @@ static void tramp_remove(phys_addr_t p, struct smp_cpu *aps, int n)
 	for (int i = 0; i < n; i++)
 		while (aps[i].state == SMP_UP)
 			if (rdtsc() - start > ticks) {
-				if (claim(&aps[i], SMP_UP, SMP_FAILED))
+				if (claim(&aps[i], SMP_UP, SMP_FAILED)) {
 					stop_ap(&aps[i], "did not confirm its TLB flush");
+					report.nr_up--; /* it counted when it came up */
+				}
 			} else {
 				cpu_relax();
 			}
