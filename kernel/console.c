@@ -138,6 +138,16 @@ static void drop(struct con_port *p)
 		   names_in_use(rest, sizeof(rest)));
 }
 
+/* How many ports carry the report now. */
+static int ports_in_use(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < nr_ports; i++)
+		n += ports[i].used && !ports[i].dropped;
+	return n;
+}
+
 /* Sends b to p, waiting (bounded) for room in its transmitter first when needed. */
 static void port_tx(struct con_port *p, uint8_t b)
 {
@@ -146,7 +156,9 @@ static void port_tx(struct con_port *p, uint8_t b)
 	if (!p->room) {
 		ready = uart_wait(p->io, UART_LSR, UART_LSR_THRE, UART_LSR_THRE,
 				  tsc_us_to_ticks(p->wait_us));
-		if (con_port_waited(p, ready)) {
+		/* The last port in use is kept (each byte after a bounded wait): dropping
+		 * it would lose the rest of the report without a word. */
+		if (con_port_waited(p, ready) && ports_in_use() > 1) {
 			drop(p);
 			return;
 		}
