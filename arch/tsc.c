@@ -147,3 +147,15 @@ void tsc_udelay(uint64_t us)
 	while (rdtsc() - start < ticks)
 		cpu_relax();
 }
+
+bool tsc_wait_until(const volatile int *state, int want, uint64_t us)
+{
+	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(us);
+
+	while (__atomic_load_n(state, __ATOMIC_ACQUIRE) < want)
+		if (rdtsc() - start > ticks)
+			return __atomic_load_n(state, __ATOMIC_ACQUIRE) >= want;
+		else
+			cpu_relax();
+	return true;
+}

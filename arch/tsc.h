@@ -44,5 +44,8 @@ uint64_t tsc_khz_from_leaf15(uint32_t eax, uint32_t ebx, uint32_t ecx);
 uint64_t tsc_us_to_ticks(uint64_t us);
 /* Spins for `us` microseconds. */
 void tsc_udelay(uint64_t us);
+/* Spins until *state >= want (an acquire load; another CPU moves it) or `us`
+ * microseconds pass; true when it got there, looked at once more at the bound. */
+bool tsc_wait_until(const volatile int *state, int want, uint64_t us);
 
 #endif

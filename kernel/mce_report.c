@@ -26,19 +26,6 @@ static void record_cpu(struct mce_cpu_record *r, const struct trap_frame *f)
 	r->nr_banks = mce_read_banks(r->banks, MCE_CPU_BANKS);
 }
 
-/* Spins until *v >= want or `us` microseconds pass; true when it got there. */
-static bool wait_for(const int *v, int want, uint64_t us)
-{
-	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(us);
-
-	while (__atomic_load_n(v, __ATOMIC_ACQUIRE) < want)
-		if (rdtsc() - start > ticks)
-			return false;
-		else
-			cpu_relax();
-	return true;
-}
-
 /* True when this CPU is to report: the boot CPU at once, an AP only when no
  * reporter appeared within MCE_WAIT_BOOT_US. */
 static bool claim_reporter(const struct mce_cpu_record *r)
@@ -103,7 +90,7 @@ static __noreturn void report(const struct mce_cpu_record *r, int own)
 
 	ktest_begin();
 	console_fresh_line();
-	if (!wait_for(&nr_done, expected, MCE_WAIT_OTHERS_US))
+	if (!tsc_wait_until(&nr_done, expected, MCE_WAIT_OTHERS_US))
 		kprintf("machine check: %d of the %d CPUs that are up entered the handler\n",
 			__atomic_load_n(&nr_done, __ATOMIC_ACQUIRE), expected);
 	if (!r->bsp)

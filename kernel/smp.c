@@ -23,24 +23,6 @@ static struct smp_report report;
 static struct smp_cpu *volatile booting; /* the AP being started */
 static volatile bool release;		 /* the trampoline is gone: flush and park */
 
-/* --- time: delays on the TSC (arch/tsc.c) -------------------------------------- */
-
-/* Spins until *state >= want (never when state is NULL) or `us` microseconds
- * pass; true when it got there. */
-static bool spin_us(volatile int *state, int want, uint64_t us)
-{
-	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(us);
-
-	while (!state || *state < want)
-		if (rdtsc() - start > ticks)
-			return state && *state >= want;
-		else
-			cpu_relax();
-	return true;
-}
-#define udelay(us)		    spin_us(NULL, 0, us)
-#define wait_state(state, want, ms) spin_us(state, want, (ms)*1000)
-
 /* Moves c from `from` to `to` unless the other CPU moved it first. */
 static bool claim(struct smp_cpu *c, int from, int to)
 {
@@ -112,7 +94,7 @@ static int stop_ap(struct smp_cpu *c, const char *why)
 	c->why = why;
 	c->no_answer = true;
 	apic_send_init(c->apic_id);
-	udelay(10000); /* INIT has surely landed before `booting` changes */
+	tsc_udelay(10000); /* INIT has surely landed before `booting` changes */
 	return -EIO;
 }
 
@@ -138,10 +120,10 @@ static int init_sipi_sipi(uint32_t id, uint8_t vector)
 {
 	int rc = apic_send_init(id);
 
-	udelay(10000);
+	tsc_udelay(10000);
 	for (int i = 0; i < 2 && !rc; i++) {
 		rc = apic_send_startup(id, vector);
-		udelay(200);
+		tsc_udelay(200);
 	}
 	return rc;
 }
@@ -169,7 +151,7 @@ static int start_ap(struct smp_cpu *c, uint64_t timeout_ms)
 		return stop_ap(c, "an IPI stayed pending in the ICR");
 	}
 	start = rdtsc();
-	rc = wait_state(&c->state, SMP_UP, timeout_ms) ? 0 : ap_timed_out(c, mark);
+	rc = tsc_wait_until(&c->state, SMP_UP, timeout_ms * 1000) ? 0 : ap_timed_out(c, mark);
 	c->waited_ms = (rdtsc() - start) / tsc_khz();
 	return rc;
 }
