@@ -36,8 +36,8 @@ LDFLAGS := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack -T l
 NASMFLAGS := -f elf64 -g
 
 ASM_SRCS := \
-	boot/entry.asm \
-	arch/entry.asm \
+	boot/multiboot_entry.asm \
+	arch/trap_entry.asm \
 	arch/context.asm \
 	arch/ap_boot.asm
 
@@ -144,16 +144,16 @@ $(BUILD)/kernel.elf: $(OBJS) linker.ld
 # (relocatable tag min_addr), far from its link address: the matrix boots it to
 # prove that the image runs wherever it is put. (Preference "highest" would do too
 # under SeaBIOS, but GRUB 2.06's EFI loader then fails with "premature end of file".)
-$(BUILD)/boot/entry-loadhigh.o: boot/entry.asm
+$(BUILD)/boot/multiboot_entry-loadhigh.o: boot/multiboot_entry.asm
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NASM    $< (LOAD_MIN=256 MiB)")
 	$(Q)$(NASM) $(NASMFLAGS) -DLOAD_MIN=0x10000000 $< -o $@
 
-$(BUILD)/kernel-loadhigh.elf: $(filter-out $(BUILD)/boot/entry.o,$(OBJS)) \
-		$(BUILD)/boot/entry-loadhigh.o linker.ld
+$(BUILD)/kernel-loadhigh.elf: $(filter-out $(BUILD)/boot/multiboot_entry.o,$(OBJS)) \
+		$(BUILD)/boot/multiboot_entry-loadhigh.o linker.ld
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(LD) $(LDFLAGS) -o $@ $(BUILD)/boot/entry-loadhigh.o \
-		$(filter-out $(BUILD)/boot/entry.o,$(OBJS))
+	$(Q)$(LD) $(LDFLAGS) -o $@ $(BUILD)/boot/multiboot_entry-loadhigh.o \
+		$(filter-out $(BUILD)/boot/multiboot_entry.o,$(OBJS))
 
 # The ISO's grub.cfg carries CMDLINE; rebuild when it changes.
 $(BUILD)/cmdline.stamp: FORCE

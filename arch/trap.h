@@ -1,6 +1,6 @@
 /* arch/trap.h - exception/interrupt frames and handler registration.
  *
- * Every vector enters through one assembly path (arch/entry.asm) that pushes the
+ * Every vector enters through one assembly path (arch/trap_entry.asm) that pushes the
  * registers, saves the interrupted IA32_PKRS into the frame and loads the default
  * PKRS (so a handler never runs with a page-table write window open), then calls
  * trap_dispatch(). On return it restores the PKRS stored in the frame - a handler
@@ -12,7 +12,7 @@
 
 #include "kernel/types.h"
 
-/* Layout fixed by arch/entry.asm (lowest address first). */
+/* Layout fixed by arch/trap_entry.asm (lowest address first). */
 struct trap_frame {
 	uint64_t pkrs; /* interrupted IA32_PKRS (0 when PKS is not managed) */
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
@@ -20,7 +20,7 @@ struct trap_frame {
 	uint64_t vector, error;		   /* error = 0 for vectors without an error code */
 	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
 };
-_Static_assert(sizeof(struct trap_frame) == 23 * 8, "trap_frame layout is fixed by entry.asm");
+_Static_assert(sizeof(struct trap_frame) == 23 * 8, "trap_frame layout is fixed by trap_entry.asm");
 
 enum {
 	VEC_DE = 0,
@@ -71,7 +71,7 @@ void trap_set_fatal_hook(void (*h)(struct trap_frame *f));
 const char *trap_name(unsigned int vector);
 bool trap_has_error_code(unsigned int vector);
 
-/* Called by entry.asm. */
+/* Called by trap_entry.asm. */
 void trap_dispatch(struct trap_frame *f);
 
 /* Unexpected NMIs of one CPU. The NMI handler only counts: it never prints, so it
@@ -90,9 +90,9 @@ uint32_t trap_nmi_untracked(void);
 /* Unexpected NMIs the CPU with this APIC ID took so far. */
 uint32_t trap_nmi_count(uint32_t apic_id);
 
-/* Set by the PKS layer once IA32_PKRS exists and is managed; read by entry.asm. */
+/* Set by the PKS layer once IA32_PKRS exists and is managed; read by trap_entry.asm. */
 extern volatile uint8_t trap_pkrs_managed;
-/* The PKRS value every trap handler runs with; read by entry.asm. */
+/* The PKRS value every trap handler runs with; read by trap_entry.asm. */
 extern volatile uint32_t trap_pkrs_default;
 
 /* Boot CPU: fills the IDT (all 256 vectors), loads it and masks the 8259 PICs. */

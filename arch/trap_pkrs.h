@@ -1,7 +1,7 @@
 /* arch/trap_pkrs.h - IA32_PKRS across a trap, and the one way a trap can return into
  * a page-table write window.
  *
- * Entry (arch/entry.asm) saves the interrupted PKRS in frame->pkrs and loads
+ * Entry (arch/trap_entry.asm) saves the interrupted PKRS in frame->pkrs and loads
  * trap_pkrs_default, so every handler runs with the tables write-disabled. Exit loads
  * frame->pkrs again, except that the guarded bits (the page-table key's AD|WD,
  * trap_pkrs_guard) are forced on (trap_pkrs_guard_closed) unless this very frame is
@@ -23,19 +23,19 @@
 
 #define TRAP_PKRS_OPEN_MAX 64
 
-/* Read by entry.asm. Set once at boot by trap_pkrs_set_guard(): the bits a trap exit
+/* Read by trap_entry.asm. Set once at boot by trap_pkrs_set_guard(): the bits a trap exit
  * checks (0 = no guard), and the value they get back when the frame is not listed. */
 extern uint32_t trap_pkrs_guard, trap_pkrs_guard_closed;
-/* Frames listed now (entry.asm calls trap_pkrs_exit only when this is not 0). */
+/* Frames listed now (trap_entry.asm calls trap_pkrs_exit only when this is not 0). */
 extern volatile uint32_t trap_pkrs_open_count;
 
 /* Boot only, before the state is sealed: guard `mask`, restored to `closed`. */
 void trap_pkrs_set_guard(uint32_t mask, uint32_t closed);
 
-/* Called by entry.asm while the interrupted PKRS (guarded bits writable) is still
+/* Called by trap_entry.asm while the interrupted PKRS (guarded bits writable) is still
  * loaded: lists f. A full list drops f (its exit closes the window; counted). */
 void trap_pkrs_enter_open(const struct trap_frame *f);
-/* Called by entry.asm at exit while frames are listed: the PKRS to load, which is
+/* Called by trap_entry.asm at exit while frames are listed: the PKRS to load, which is
  * frame->pkrs when f is listed (f leaves the list) and frame->pkrs with the guarded
  * bits closed otherwise. */
 uint32_t trap_pkrs_exit(const struct trap_frame *f);

@@ -7,7 +7,7 @@
  *   - the default PKRS keeps every unallocated key access- and write-disabled and
  *     gives each allocated key the access chosen by pks_key_set_default();
  *   - every thread starts with the default, and every trap handler runs with it
- *     (arch/entry.asm); pks_set_access() changes the current thread only;
+ *     (arch/trap_entry.asm); pks_set_access() changes the current thread only;
  *   - a key's rights change only through its owner (below); the allocator's state
  *     and the default are page-table-keyed (arch/pkrs.h: __pt_keyed).
  * Without PKS (CPUID.(7,0):ECX[31] = 0) or with pks=off everything here reports

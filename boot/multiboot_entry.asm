@@ -1,4 +1,4 @@
-; boot/entry.asm - multiboot2 header and the 32-bit entry into 64-bit long mode.
+; boot/multiboot_entry.asm - multiboot2 header and the 32-bit entry into 64-bit long mode.
 ;
 ; CPU state on entry (multiboot2 spec, i386 machine state):
 ;   EAX = 0x36d76289, EBX = physical address of the multiboot2 information (MBI),
