@@ -80,6 +80,7 @@ C_SRCS := \
 	mm/ptcache.c \
 	mm/set_memory.c \
 	mm/vmap.c \
+	tests/mbi_builder.c \
 	tests/mm_check.c \
 	tests/test_bench.c \
 	tests/test_catch.c \
