@@ -81,6 +81,7 @@ C_SRCS := \
 	mm/set_memory.c \
 	mm/vmap.c \
 	tests/mm_check.c \
+	tests/pks_fixture.c \
 	tests/test_bench.c \
 	tests/test_catch.c \
 	tests/test_checker.c \
