@@ -104,6 +104,7 @@ C_SRCS := \
 	tests/test_redteam_checker.c \
 	tests/test_redteam_state.c \
 	tests/test_set_memory.c \
+	tests/test_set_memory_errors.c \
 	tests/test_smp.c \
 	tests/test_smp_acpi.c \
 	tests/test_thread.c \
