@@ -149,7 +149,7 @@ static const char *const op_names[] = { "OP_READ", "OP_WRITE", "OP_EXEC" };
 static const char *const access_names[] = { [RW] = "RW", [RO] = "RO", [NONE] = "NONE" };
 
 /* The byte a row stores (through the direct map) at `offset` before its access. */
-static uint8_t pks_pattern(uint64_t offset)
+static uint8_t row_pattern(uint64_t offset)
 {
 	return (uint8_t)(0xa5 ^ offset ^ (offset >> 12) ^ (offset >> 21));
 }
@@ -329,7 +329,7 @@ static const char *run_scenario(const struct pks_scenario *s, int key)
 	mem = (volatile uint8_t *)pa_to_va(p.pa) + s->offset;
 	va = (volatile uint8_t *)(p.va + s->offset);
 	r.va = (uint64_t)va;
-	*mem = s->op == OP_EXEC ? RET_OPCODE : pks_pattern(s->offset);
+	*mem = s->op == OP_EXEC ? RET_OPCODE : row_pattern(s->offset);
 	want = s->op == OP_WRITE ? (uint8_t) ~*mem : *mem;
 	got = row_access(&r, va, want, &f);
 	check_outcome(s, &f, r.va);

@@ -270,13 +270,20 @@ static bool sm_rnd_probe(uint64_t *rng)
 	if (ro ? f.hit && f.vector == VEC_PF && f.error == (PF_P | PF_W) && f.addr == (uint64_t)va
 	       : !f.hit)
 		return true;
-	ktest_fail(__FILE__, __LINE__,
-		   "write to run %d page %llu at 0x%llx: %s %s error 0x%llx at 0x%llx, the shadow "
-		   "says %s",
-		   run, (unsigned long long)page, (unsigned long long)va,
-		   f.hit ? "got" : "no fault, not even", trap_name(f.hit ? f.vector : VEC_PF),
-		   (unsigned long long)f.error, (unsigned long long)f.addr,
-		   ro ? "read-only (#PF 0x3 here)" : "writable");
+	if (!f.hit)
+		ktest_fail(
+			__FILE__, __LINE__,
+			"write to run %d page %llu at 0x%llx: no fault; the shadow says read-only "
+			"(#PF 0x3 expected)",
+			run, (unsigned long long)page, (unsigned long long)va);
+	else
+		ktest_fail(__FILE__, __LINE__,
+			   "write to run %d page %llu at 0x%llx: %s error 0x%llx at 0x%llx; the "
+			   "shadow says %s",
+			   run, (unsigned long long)page, (unsigned long long)va,
+			   trap_name(f.vector), (unsigned long long)f.error,
+			   (unsigned long long)f.addr,
+			   ro ? "read-only (#PF 0x3 at that address expected)" : "writable");
 	return false;
 }
 
