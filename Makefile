@@ -83,6 +83,7 @@ C_SRCS := \
 	mm/vmap.c \
 	tests/mbi_builder.c \
 	tests/mm_check.c \
+	tests/pks_fixture.c \
 	tests/test_bench.c \
 	tests/test_catch.c \
 	tests/test_checker.c \
@@ -106,6 +107,7 @@ C_SRCS := \
 	tests/test_redteam_checker.c \
 	tests/test_redteam_state.c \
 	tests/test_set_memory.c \
+	tests/test_set_memory_errors.c \
 	tests/test_smp.c \
 	tests/test_smp_acpi.c \
 	tests/test_thread.c \

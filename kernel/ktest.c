@@ -75,6 +75,9 @@ static struct {
 	bool failed;
 	bool skipped;
 	char skip_reason[96];
+	void (*context)(const void *arg); /* printed before the first failure under it */
+	const void *context_arg;
+	bool context_printed;
 } cur;
 
 static int (*after_suite)(const char *suite);
@@ -173,8 +176,19 @@ void ktest_fail(const char *file, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (cur.context && !cur.context_printed) {
+		cur.context_printed = true;
+		cur.context(cur.context_arg);
+	}
 	kprintf("# %s:%d: %s\n", file, line, msg);
 	cur.failed = true;
+}
+
+void ktest_set_context(void (*print)(const void *arg), const void *arg)
+{
+	cur.context = print;
+	cur.context_arg = arg;
+	cur.context_printed = false;
 }
 
 void ktest_skip(const char *reason)
@@ -345,6 +359,7 @@ static void run_case(const struct ktest_case *c, const char *skip)
 {
 	cur.failed = false;
 	cur.skipped = false;
+	ktest_set_context(NULL, NULL);
 	if (skip) {
 		ktest_skip(skip);
 	} else {

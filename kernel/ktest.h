@@ -59,6 +59,10 @@ bool ktest_contains(const char *hay, const char *needle);
 
 /* Records a failure of the current case with a formatted diagnostic. */
 void ktest_fail(const char *file, int line, const char *fmt, ...) __printf(3, 4);
+/* Sets what the current case is checking (a table row, a random step): print(arg)
+ * prints it as "#" lines before the first failure recorded while it is set, so the
+ * failure names its row. NULL clears it; each case starts with none. */
+void ktest_set_context(void (*print)(const void *arg), const void *arg);
 /* Marks the current case skipped; the case should return right after. */
 void ktest_skip(const char *reason);
 /* Prints a "# " diagnostic line inside the current case (figures, counts). */

@@ -1,6 +1,6 @@
 /* tests/test_pgprot.c - PKS write protection of page tables: attacks on every table
  * page, write windows, soft mode, the grouped cache, threads. */
-#include "tests/test_pks.h"
+#include "tests/pks_fixture.h"
 #include "tests/test_redteam.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"

@@ -5,180 +5,193 @@
  * store or call through the fault catcher, and checks the outcome: no fault, or a
  * #PF with exactly the expected error code at exactly the accessed address. Data
  * is written through the direct map (key 0) so every successful read and write is
- * also checked against memory.
+ * also checked against memory. A failing row is printed whole, with its line and
+ * the PKRS, CR0.WP and leaf level it ran with.
  *
  * The rest of the suite (PKRS across traps and threads, the allocator, the fault
- * report) is in tests/test_pks_state.c.
+ * report) is in tests/test_pks_state.c and tests/test_pks_nmi.c.
  */
-#include "tests/test_pks.h"
+#include "tests/pks_fixture.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
+#include "kernel/printf.h"
 #include "arch/cpu.h"
 #include "arch/pkrs.h"
 #include "mm/dmap.h"
-#include "mm/frame.h"
 #include "mm/pgtable.h"
-#include "mm/vmap.h"
 
 KTEST_SUITE(10, pks, pks_unavailable_reason);
 
 #define PF_READ	   (PF_P | PF_PK)	 /* 0x21: read blocked by a key */
 #define PF_WRITE   (PF_P | PF_W | PF_PK) /* 0x23: write blocked by a key */
+#define NO_FAULT   0
 #define RET_OPCODE 0xc3
 
 enum pks_op { OP_READ, OP_WRITE, OP_EXEC };
 
-enum pks_group {
-	G_AD,
-	G_WD,
-	G_WP0,
-	G_KEY0,
-	G_USER,
-	G_EXEC,
-	G_2M,
-	G_1G,
-};
+/* The rows of one case. */
+enum pks_group { G_AD, G_WD, G_WP0, G_KEY0, G_USER, G_EXEC, G_2M, G_1G };
 
 struct pks_scenario {
+	int line; /* of the row in this file: AT_LINE */
 	enum pks_group group;
-	const char *what;	/* printed when the row fails */
-	int level;		/* leaf: 0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB */
+	const char *what;
+	int level;		/* leaf: PT_LEVEL_PTE (4 KiB), _PMD (2 MiB), _PUD (1 GiB) */
 	uint64_t prot;		/* PTE_W, PTE_NX, PTE_U (P implied) */
 	bool key0;		/* the page has key 0 (else the test key) */
-	enum pks_access access; /* test key in PKRS; key0 rows: every key but 0 */
+	enum pks_access access; /* test key in PKRS; key0 rows: every key but 0 closed */
 	bool wp0;		/* access with CR0.WP = 0 */
-	bool pkru_ad;		/* access with CR4.PKE = 1 and PKRU AD for the key */
+	bool pkru_ad;		/* access with CR4.PKE = 1 and PKRU AD|WD for the key */
 	enum pks_op op;
 	uint64_t offset; /* into the leaf */
-	uint32_t err;	 /* expected #PF error code; 0 = no fault */
+	uint32_t err;	 /* expected #PF error code, or NO_FAULT */
 };
 
-#define DATA   (PTE_W | PTE_NX)
-#define USER   (PTE_U | PTE_W | PTE_NX)
-#define CODE   0ULL  /* present, read-only, executable */
-#define KT     false /* the page has the test key */
-#define K0     true  /* the page has key 0 */
-#define RW     PKS_ACCESS_RW
-#define RO     PKS_ACCESS_RO
-#define NONE   PKS_ACCESS_NONE
-#define WP1    false
-#define WP0    true
-#define NOPKRU false
-#define PKRU   true
-#define RD     OP_READ
-#define WR     OP_WRITE
-#define EX     OP_EXEC
-#define END4K  (PAGE_SIZE - 1)
-#define MID2M  (PMD_SIZE / 2 + 0x40)
-#define END2M  (PMD_SIZE - 1)
-#define MID1G  (PUD_SIZE / 2 + 0x40)
-#define END1G  (PUD_SIZE - 1)
+/* Records the line of the row it opens, which a failure of the row prints. */
+#define AT_LINE .line = __LINE__
 
+#define DATA  (PTE_W | PTE_NX)
+#define USER  (PTE_U | PTE_W | PTE_NX)
+#define CODE  0ULL /* present, read-only, executable */
+#define PTE   PT_LEVEL_PTE
+#define PMD   PT_LEVEL_PMD
+#define PUD   PT_LEVEL_PUD
+#define RW    PKS_ACCESS_RW
+#define RO    PKS_ACCESS_RO
+#define NONE  PKS_ACCESS_NONE
+#define END4K (PAGE_SIZE - 1)
+#define MID2M (PMD_SIZE / 2 + 0x40)
+#define END2M (PMD_SIZE - 1)
+#define MID1G (PUD_SIZE / 2 + 0x40)
+#define END1G (PUD_SIZE - 1)
+
+/* Fields left out are 0: key0, wp0 and pkru_ad false. */
 static const struct pks_scenario scenarios[] = {
-	/* group  what                             lvl prot key PKRS  CR0  PKRU    op  offset
-	   expected */
-	{ G_AD, "RW key: read", 0, DATA, KT, RW, WP1, NOPKRU, RD, 0, 0 },
-	{ G_AD, "RW key: write", 0, DATA, KT, RW, WP1, NOPKRU, WR, 8, 0 },
-	{ G_AD, "AD: read", 0, DATA, KT, NONE, WP1, NOPKRU, RD, 0, PF_READ },
-	{ G_AD, "AD: write", 0, DATA, KT, NONE, WP1, NOPKRU, WR, 8, PF_WRITE },
-	{ G_AD, "AD: read of the last byte", 0, DATA, KT, NONE, WP1, NOPKRU, RD, END4K, PF_READ },
-	{ G_WD, "WD, WP=1: read", 0, DATA, KT, RO, WP1, NOPKRU, RD, 0x10, 0 },
-	{ G_WD, "WD, WP=1: write", 0, DATA, KT, RO, WP1, NOPKRU, WR, 0x10, PF_WRITE },
-	{ G_WP0, "WD, WP=0: write", 0, DATA, KT, RO, WP0, NOPKRU, WR, 0x18, 0 },
-	{ G_WP0, "WD, WP=0: read", 0, DATA, KT, RO, WP0, NOPKRU, RD, 0x18, 0 },
-	{ G_WP0, "AD, WP=0: read", 0, DATA, KT, NONE, WP0, NOPKRU, RD, 0x20, PF_READ },
-	{ G_WP0, "AD, WP=0: write", 0, DATA, KT, NONE, WP0, NOPKRU, WR, 0x20, PF_WRITE },
-	{ G_KEY0, "key 0, keys 1-15 AD|WD: read", 0, DATA, K0, NONE, WP1, NOPKRU, RD, 0x28, 0 },
-	{ G_KEY0, "key 0, keys 1-15 AD|WD: write", 0, DATA, K0, NONE, WP1, NOPKRU, WR, 0x28, 0 },
-	{ G_USER, "user page, PKRS AD: read", 0, USER, KT, NONE, WP1, NOPKRU, RD, 0x30, 0 },
-	{ G_USER, "user page, PKRS AD: write", 0, USER, KT, NONE, WP1, NOPKRU, WR, 0x30, 0 },
-	{ G_USER, "user page, PKRU AD: read", 0, USER, KT, RW, WP1, PKRU, RD, 0x38, PF_READ },
-	{ G_USER, "user page, PKRU AD: write", 0, USER, KT, RW, WP1, PKRU, WR, 0x38, PF_WRITE },
-	{ G_EXEC, "AD: fetch of a ret", 0, CODE, KT, NONE, WP1, NOPKRU, EX, 0x40, 0 },
-	{ G_EXEC, "AD: read of the same ret", 0, CODE, KT, NONE, WP1, NOPKRU, RD, 0x40, PF_READ },
-	{ G_2M, "2M AD: read at start", 1, DATA, KT, NONE, WP1, NOPKRU, RD, 0, PF_READ },
-	{ G_2M, "2M AD: read in the middle", 1, DATA, KT, NONE, WP1, NOPKRU, RD, MID2M, PF_READ },
-	{ G_2M, "2M AD: read of the last byte", 1, DATA, KT, NONE, WP1, NOPKRU, RD, END2M,
-	  PF_READ },
-	{ G_2M, "2M WD: write at start", 1, DATA, KT, RO, WP1, NOPKRU, WR, 0, PF_WRITE },
-	{ G_2M, "2M WD: write in the middle", 1, DATA, KT, RO, WP1, NOPKRU, WR, MID2M, PF_WRITE },
-	{ G_2M, "2M WD: write of the last byte", 1, DATA, KT, RO, WP1, NOPKRU, WR, END2M,
-	  PF_WRITE },
-	{ G_2M, "2M WD: read of the last byte", 1, DATA, KT, RO, WP1, NOPKRU, RD, END2M, 0 },
-	{ G_2M, "2M RW: write of the last byte", 1, DATA, KT, RW, WP1, NOPKRU, WR, END2M, 0 },
-	{ G_1G, "1G AD: read at start", 2, DATA, KT, NONE, WP1, NOPKRU, RD, 0, PF_READ },
-	{ G_1G, "1G AD: read in the middle", 2, DATA, KT, NONE, WP1, NOPKRU, RD, MID1G, PF_READ },
-	{ G_1G, "1G AD: read of the last byte", 2, DATA, KT, NONE, WP1, NOPKRU, RD, END1G,
-	  PF_READ },
-	{ G_1G, "1G WD: write at start", 2, DATA, KT, RO, WP1, NOPKRU, WR, 0, PF_WRITE },
-	{ G_1G, "1G WD: write in the middle", 2, DATA, KT, RO, WP1, NOPKRU, WR, MID1G, PF_WRITE },
-	{ G_1G, "1G WD: write of the last byte", 2, DATA, KT, RO, WP1, NOPKRU, WR, END1G,
-	  PF_WRITE },
-	{ G_1G, "1G WD: read of the last byte", 2, DATA, KT, RO, WP1, NOPKRU, RD, END1G, 0 },
-	{ G_1G, "1G RW: write of the last byte", 2, DATA, KT, RW, WP1, NOPKRU, WR, END1G, 0 },
+	{ AT_LINE, .group = G_AD, .what = "RW key: read", .level = PTE, .prot = DATA, .access = RW,
+	  .op = OP_READ, .offset = 0, .err = NO_FAULT },
+	{ AT_LINE, .group = G_AD, .what = "RW key: write", .level = PTE, .prot = DATA, .access = RW,
+	  .op = OP_WRITE, .offset = 8, .err = NO_FAULT },
+	{ AT_LINE, .group = G_AD, .what = "AD: read", .level = PTE, .prot = DATA, .access = NONE,
+	  .op = OP_READ, .offset = 0, .err = PF_READ },
+	{ AT_LINE, .group = G_AD, .what = "AD: write", .level = PTE, .prot = DATA, .access = NONE,
+	  .op = OP_WRITE, .offset = 8, .err = PF_WRITE },
+	{ AT_LINE, .group = G_AD, .what = "AD: read of the last byte", .level = PTE, .prot = DATA,
+	  .access = NONE, .op = OP_READ, .offset = END4K, .err = PF_READ },
+	{ AT_LINE, .group = G_WD, .what = "WD, WP=1: read", .level = PTE, .prot = DATA,
+	  .access = RO, .op = OP_READ, .offset = 0x10, .err = NO_FAULT },
+	{ AT_LINE, .group = G_WD, .what = "WD, WP=1: write", .level = PTE, .prot = DATA,
+	  .access = RO, .op = OP_WRITE, .offset = 0x10, .err = PF_WRITE },
+	{ AT_LINE, .group = G_WP0, .what = "WD, WP=0: write", .level = PTE, .prot = DATA,
+	  .access = RO, .wp0 = true, .op = OP_WRITE, .offset = 0x18, .err = NO_FAULT },
+	{ AT_LINE, .group = G_WP0, .what = "WD, WP=0: read", .level = PTE, .prot = DATA,
+	  .access = RO, .wp0 = true, .op = OP_READ, .offset = 0x18, .err = NO_FAULT },
+	{ AT_LINE, .group = G_WP0, .what = "AD, WP=0: read", .level = PTE, .prot = DATA,
+	  .access = NONE, .wp0 = true, .op = OP_READ, .offset = 0x20, .err = PF_READ },
+	{ AT_LINE, .group = G_WP0, .what = "AD, WP=0: write", .level = PTE, .prot = DATA,
+	  .access = NONE, .wp0 = true, .op = OP_WRITE, .offset = 0x20, .err = PF_WRITE },
+	{ AT_LINE, .group = G_KEY0, .what = "key 0, keys 1-15 AD|WD: read", .level = PTE,
+	  .prot = DATA, .key0 = true, .access = NONE, .op = OP_READ, .offset = 0x28,
+	  .err = NO_FAULT },
+	{ AT_LINE, .group = G_KEY0, .what = "key 0, keys 1-15 AD|WD: write", .level = PTE,
+	  .prot = DATA, .key0 = true, .access = NONE, .op = OP_WRITE, .offset = 0x28,
+	  .err = NO_FAULT },
+	{ AT_LINE, .group = G_USER, .what = "user page, PKRS AD: read", .level = PTE, .prot = USER,
+	  .access = NONE, .op = OP_READ, .offset = 0x30, .err = NO_FAULT },
+	{ AT_LINE, .group = G_USER, .what = "user page, PKRS AD: write", .level = PTE, .prot = USER,
+	  .access = NONE, .op = OP_WRITE, .offset = 0x30, .err = NO_FAULT },
+	{ AT_LINE, .group = G_USER, .what = "user page, PKRU AD: read", .level = PTE, .prot = USER,
+	  .access = RW, .pkru_ad = true, .op = OP_READ, .offset = 0x38, .err = PF_READ },
+	{ AT_LINE, .group = G_USER, .what = "user page, PKRU AD: write", .level = PTE, .prot = USER,
+	  .access = RW, .pkru_ad = true, .op = OP_WRITE, .offset = 0x38, .err = PF_WRITE },
+	{ AT_LINE, .group = G_EXEC, .what = "AD: fetch of a ret", .level = PTE, .prot = CODE,
+	  .access = NONE, .op = OP_EXEC, .offset = 0x40, .err = NO_FAULT },
+	{ AT_LINE, .group = G_EXEC, .what = "AD: read of the same ret", .level = PTE, .prot = CODE,
+	  .access = NONE, .op = OP_READ, .offset = 0x40, .err = PF_READ },
+	{ AT_LINE, .group = G_2M, .what = "2M AD: read at start", .level = PMD, .prot = DATA,
+	  .access = NONE, .op = OP_READ, .offset = 0, .err = PF_READ },
+	{ AT_LINE, .group = G_2M, .what = "2M AD: read in the middle", .level = PMD, .prot = DATA,
+	  .access = NONE, .op = OP_READ, .offset = MID2M, .err = PF_READ },
+	{ AT_LINE, .group = G_2M, .what = "2M AD: read of the last byte", .level = PMD,
+	  .prot = DATA, .access = NONE, .op = OP_READ, .offset = END2M, .err = PF_READ },
+	{ AT_LINE, .group = G_2M, .what = "2M WD: write at start", .level = PMD, .prot = DATA,
+	  .access = RO, .op = OP_WRITE, .offset = 0, .err = PF_WRITE },
+	{ AT_LINE, .group = G_2M, .what = "2M WD: write in the middle", .level = PMD, .prot = DATA,
+	  .access = RO, .op = OP_WRITE, .offset = MID2M, .err = PF_WRITE },
+	{ AT_LINE, .group = G_2M, .what = "2M WD: write of the last byte", .level = PMD,
+	  .prot = DATA, .access = RO, .op = OP_WRITE, .offset = END2M, .err = PF_WRITE },
+	{ AT_LINE, .group = G_2M, .what = "2M WD: read of the last byte", .level = PMD,
+	  .prot = DATA, .access = RO, .op = OP_READ, .offset = END2M, .err = NO_FAULT },
+	{ AT_LINE, .group = G_2M, .what = "2M RW: write of the last byte", .level = PMD,
+	  .prot = DATA, .access = RW, .op = OP_WRITE, .offset = END2M, .err = NO_FAULT },
+	{ AT_LINE, .group = G_1G, .what = "1G AD: read at start", .level = PUD, .prot = DATA,
+	  .access = NONE, .op = OP_READ, .offset = 0, .err = PF_READ },
+	{ AT_LINE, .group = G_1G, .what = "1G AD: read in the middle", .level = PUD, .prot = DATA,
+	  .access = NONE, .op = OP_READ, .offset = MID1G, .err = PF_READ },
+	{ AT_LINE, .group = G_1G, .what = "1G AD: read of the last byte", .level = PUD,
+	  .prot = DATA, .access = NONE, .op = OP_READ, .offset = END1G, .err = PF_READ },
+	{ AT_LINE, .group = G_1G, .what = "1G WD: write at start", .level = PUD, .prot = DATA,
+	  .access = RO, .op = OP_WRITE, .offset = 0, .err = PF_WRITE },
+	{ AT_LINE, .group = G_1G, .what = "1G WD: write in the middle", .level = PUD, .prot = DATA,
+	  .access = RO, .op = OP_WRITE, .offset = MID1G, .err = PF_WRITE },
+	{ AT_LINE, .group = G_1G, .what = "1G WD: write of the last byte", .level = PUD,
+	  .prot = DATA, .access = RO, .op = OP_WRITE, .offset = END1G, .err = PF_WRITE },
+	{ AT_LINE, .group = G_1G, .what = "1G WD: read of the last byte", .level = PUD,
+	  .prot = DATA, .access = RO, .op = OP_READ, .offset = END1G, .err = NO_FAULT },
+	{ AT_LINE, .group = G_1G, .what = "1G RW: write of the last byte", .level = PUD,
+	  .prot = DATA, .access = RW, .op = OP_WRITE, .offset = END1G, .err = NO_FAULT },
 };
 
-/* --- fixtures (tests/test_pks.h) ---------------------------------------------- */
-
-const char pks_test_owner;
-
-int pks_page_map(struct pks_page *p, int level, uint64_t prot, int key)
-{
-	uint64_t size = pt_size(level);
-	int rc;
-
-	*p = (struct pks_page){ .size = size, .level = level };
-	p->pa = level == PT_LEVEL_PTE ? frame_alloc() : frame_alloc_run(size / PAGE_SIZE, size);
-	if (!p->pa)
-		return -ENOMEM;
-	p->va = vmap_reserve(size, size);
-	rc = p->va ? vmap_map(p->va, p->pa, size, level, prot, key) : -ENOMEM;
-	if (rc) {
-		if (level == PT_LEVEL_PTE)
-			frame_free(p->pa);
-		else
-			frame_free_run(p->pa, size / PAGE_SIZE);
-	}
-	return rc;
-}
-
-void pks_page_unmap(struct pks_page *p)
-{
-	vmap_unmap(p->va, p->size);
-	if (p->level == PT_LEVEL_PTE)
-		frame_free(p->pa);
-	else
-		frame_free_run(p->pa, p->size / PAGE_SIZE);
-}
-
-bool pks_data_page(struct pks_page *p, int key)
-{
-	int rc = pks_page_map(p, PT_LEVEL_PTE, PTE_W | PTE_NX, key);
-
-	if (rc) {
-		ktest_fail(__FILE__, __LINE__, "cannot map a test page: %d", rc);
-		pks_key_free(&pks_test_owner, key);
-	}
-	return rc == 0;
-}
+/* Names of the enums above, in their order, for print_row. */
+static const char *const group_names[] = { "G_AD",   "G_WD",   "G_WP0", "G_KEY0",
+					   "G_USER", "G_EXEC", "G_2M",	"G_1G" };
+static const char *const op_names[] = { "OP_READ", "OP_WRITE", "OP_EXEC" };
+static const char *const access_names[] = { [RW] = "RW", [RO] = "RO", [NONE] = "NONE" };
 
 /* The byte a row stores (through the direct map) at `offset` before its access. */
-static uint8_t pks_pattern(uint64_t offset)
+static uint8_t row_pattern(uint64_t offset)
 {
 	return (uint8_t)(0xa5 ^ offset ^ (offset >> 12) ^ (offset >> 21));
 }
 
-int pks_test_key(const char *name)
+/* A row in progress: what its failure prints besides the row itself. */
+struct row_run {
+	const struct pks_scenario *s;
+	int key;	/* the test key */
+	uint64_t va;	/* of the access; 0 before the page is mapped */
+	bool accessed;	/* the register values below were taken */
+	uint32_t pkrs;	/* IA32_PKRS at the access */
+	uint32_t pkru;	/* PKRU at the access (pkru_ad rows) */
+	bool wp;	/* CR0.WP at the access */
+	int leaf_level; /* of the leaf that maps va, -1 when none */
+};
+
+/* ktest context: the row by field name, then what it ran with. */
+static void print_row(const void *arg)
 {
-	int key = pks_key_alloc(name, &pks_test_owner);
+	const struct row_run *r = arg;
+	const struct pks_scenario *s = r->s;
+	int pk = s->key0 ? 0 : r->key;
 
-	if (key <= 0)
-		ktest_fail(__FILE__, __LINE__, "pks_key_alloc(\"%s\") = %d", name, key);
-	return key;
+	kprintf("row at %s:%d: group=%s, what=\"%s\", level=%s, prot=%s|%s|%s, key0=%d, "
+		"access=%s, wp0=%d, pkru_ad=%d, op=%s, offset=0x%llx, err=0x%x; ",
+		__FILE__, s->line, group_names[s->group], s->what, pt_level_name(s->level),
+		s->prot & PTE_W ? "W" : "RO", s->prot & PTE_NX ? "NX" : "X",
+		s->prot & PTE_U ? "U" : "S", s->key0, access_names[s->access], s->wp0, s->pkru_ad,
+		op_names[s->op], (unsigned long long)s->offset, s->err);
+	if (!r->accessed) {
+		kprintf("failed before the access, test key %d\n", r->key);
+		return;
+	}
+	kprintf("ran with va=0x%llx, PKRS=0x%08x (page key %d: AD=%d WD=%d), CR0.WP=%d, "
+		"leaf level=%s",
+		(unsigned long long)r->va, r->pkrs, pk, !!(r->pkrs & PKRS_AD(pk)),
+		!!(r->pkrs & PKRS_WD(pk)), r->wp,
+		r->leaf_level < 0 ? "unmapped" : pt_level_name(r->leaf_level));
+	if (s->pkru_ad)
+		kprintf(", CR4.PKE=1, PKRU=0x%08x", r->pkru);
+	kprintf("\n");
 }
-
-/* --- one row -------------------------------------------------------------------- */
 
 /* Control-register state a row changes around its access. */
 struct row_env {
@@ -204,6 +217,7 @@ static void env_enter(const struct pks_scenario *s, int key, struct row_env *env
 		write_cr0(env->cr0 & ~CR0_WP);
 }
 
+/* Puts back what env_enter changed. */
 static void env_leave(const struct pks_scenario *s, const struct row_env *env)
 {
 	write_cr0(env->cr0);
@@ -239,21 +253,20 @@ static uint8_t do_access(enum pks_op op, volatile uint8_t *va, uint8_t value, st
 	return 0;
 }
 
-/* Fails the case, naming the row, unless f matches: no fault when err is 0, else
- * a #PF with exactly err at exactly va. */
+/* Fails the case unless f matches: no fault when err is NO_FAULT, else a #PF with
+ * exactly err at exactly va (the row context names the row). */
 static void check_outcome(const struct pks_scenario *s, const struct fault *f, uint64_t va)
 {
 	if (!s->err && f->hit)
-		ktest_fail(__FILE__, __LINE__, "%s: unexpected %s, error 0x%llx at 0x%llx", s->what,
+		ktest_fail(__FILE__, __LINE__, "unexpected %s, error 0x%llx at 0x%llx",
 			   trap_name(f->vector), (unsigned long long)f->error,
 			   (unsigned long long)f->addr);
 	else if (s->err && !f->hit)
-		ktest_fail(__FILE__, __LINE__, "%s: no fault, expected #PF 0x%x", s->what, s->err);
+		ktest_fail(__FILE__, __LINE__, "no fault, expected #PF 0x%x", s->err);
 	else if (s->err && (f->vector != VEC_PF || f->error != s->err || f->addr != va))
 		ktest_fail(__FILE__, __LINE__,
-			   "%s: got %s error 0x%llx at 0x%llx, expected #PF "
-			   "0x%x at 0x%llx",
-			   s->what, trap_name(f->vector), (unsigned long long)f->error,
+			   "got %s error 0x%llx at 0x%llx, expected #PF 0x%x at 0x%llx",
+			   trap_name(f->vector), (unsigned long long)f->error,
 			   (unsigned long long)f->addr, s->err, (unsigned long long)va);
 }
 
@@ -269,40 +282,62 @@ static const char *no_frames_reason(int level)
 	return "no free frame";
 }
 
+/* Sets the row's rights and control registers, records them in r, makes the access
+ * and puts the registers back; returns the byte read or written. */
+static uint8_t row_access(struct row_run *r, volatile uint8_t *va, uint8_t want, struct fault *f)
+{
+	const struct pks_scenario *s = r->s;
+	uint32_t saved = pkrs_read();
+	struct row_env env;
+	uint8_t got;
+	int level;
+
+	r->leaf_level = pt_lookup((uint64_t)va, &level) ? level : -1; /* before keys close */
+	set_rights(s, r->key);
+	env_enter(s, r->key, &env);
+	r->pkrs = pkrs_read();
+	r->pkru = s->pkru_ad ? pkru_read() : 0;
+	r->wp = (read_cr0() & CR0_WP) != 0;
+	r->accessed = true;
+	got = do_access(s->op, va, want, f);
+	env_leave(s, &env);
+	pkrs_write(saved);
+	return got;
+}
+
 /* Runs one row on a page of its own; returns a reason when the row cannot run
- * (no frames for its leaf); any other failure to map the page fails the case. */
+ * (no frames for its leaf); any other failure to map the page fails the case.
+ * Every failure of the row is preceded by the row (print_row). */
 static const char *run_scenario(const struct pks_scenario *s, int key)
 {
+	struct row_run r = { .s = s, .key = key, .leaf_level = -1 };
 	volatile uint8_t *mem, *va;
 	struct pks_page p;
-	struct row_env env;
 	struct fault f;
-	uint32_t saved = pkrs_read();
 	uint8_t want, got;
 	int rc = pks_page_map(&p, s->level, s->prot, s->key0 ? 0 : key);
 
 	if (rc && !p.pa)
 		return no_frames_reason(s->level);
+	ktest_set_context(print_row, &r);
 	if (rc) {
 		ktest_fail(__FILE__, __LINE__, "%s: mapping its %llu KiB page failed: %d", s->what,
 			   (unsigned long long)(p.size / KiB), rc);
+		ktest_set_context(NULL, NULL);
 		return NULL;
 	}
 	mem = (volatile uint8_t *)pa_to_va(p.pa) + s->offset;
 	va = (volatile uint8_t *)(p.va + s->offset);
-	*mem = s->op == OP_EXEC ? RET_OPCODE : pks_pattern(s->offset);
+	r.va = (uint64_t)va;
+	*mem = s->op == OP_EXEC ? RET_OPCODE : row_pattern(s->offset);
 	want = s->op == OP_WRITE ? (uint8_t) ~*mem : *mem;
-	set_rights(s, key);
-	env_enter(s, key, &env);
-	got = do_access(s->op, va, want, &f);
-	env_leave(s, &env);
-	pkrs_write(saved);
-	check_outcome(s, &f, (uint64_t)va);
+	got = row_access(&r, va, want, &f);
+	check_outcome(s, &f, r.va);
 	if (!f.hit && s->op != OP_EXEC && got != want)
-		ktest_fail(__FILE__, __LINE__, "%s: read 0x%x, expected 0x%x", s->what, got, want);
+		ktest_fail(__FILE__, __LINE__, "read 0x%x, expected 0x%x", got, want);
 	if (s->op == OP_WRITE && *mem != (f.hit ? (uint8_t)~want : want))
-		ktest_fail(__FILE__, __LINE__, "%s: memory holds 0x%x after the write", s->what,
-			   *mem);
+		ktest_fail(__FILE__, __LINE__, "memory holds 0x%x after the write", *mem);
+	ktest_set_context(NULL, NULL);
 	pks_page_unmap(&p);
 	return NULL;
 }
@@ -324,21 +359,6 @@ static void run_group(enum pks_group g)
 		ktest_skip(skip);
 }
 
-KTEST(pks, enable_sets_cr4_pks_and_the_default_pkrs)
-{
-	uint32_t def = pks_default();
-
-	KEXPECT_TRUE(pks_enabled());
-	KEXPECT_TRUE(read_cr4() & CR4_PKS);
-	KEXPECT_TRUE(read_cr0() & CR0_WP);
-	KEXPECT_EQ(trap_pkrs_managed, 1);
-	KEXPECT_EQ(trap_pkrs_default, def);
-	KEXPECT_EQ(def & PKRS_KEY_MASK(0), 0);
-	for (int k = 1; k < PKS_NR_KEYS; k++)
-		if (!pks_key_name(k))
-			KEXPECT_EQ(def & PKRS_KEY_MASK(k), PKRS_KEY_MASK(k));
-}
-
 KTEST(pks, ad_blocks_supervisor_read_and_write)
 {
 	run_group(G_AD);
@@ -357,22 +377,6 @@ KTEST(pks, wd_is_ignored_with_cr0_wp_clear_but_ad_is_not)
 KTEST(pks, key0_page_unaffected_by_any_other_key_closed)
 {
 	run_group(G_KEY0);
-}
-
-KTEST(pks, key0_cannot_be_allocated_or_restricted)
-{
-	uint32_t before = pks_read(), def = pks_default();
-
-	KEXPECT_EQ(pks_set_access(&pks_test_owner, 0, PKS_ACCESS_NONE), -EINVAL);
-	KEXPECT_EQ(pks_set_access(&pks_test_owner, 0, PKS_ACCESS_RO), -EINVAL);
-	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, 0, PKS_ACCESS_NONE), -EINVAL);
-	KEXPECT_EQ(pks_key_free(&pks_test_owner, 0), -EINVAL);
-	KEXPECT_EQ(pks_set_access(&pks_test_owner, 16, PKS_ACCESS_NONE), -EINVAL);
-	KEXPECT_EQ(pks_set_access(&pks_test_owner, -1, PKS_ACCESS_NONE), -EINVAL);
-	KEXPECT_TRUE(pks_key_name(0) == NULL);
-	KEXPECT_EQ(pks_read(), before);
-	KEXPECT_EQ(pks_default(), def);
-	KEXPECT_EQ(pks_read() & PKRS_KEY_MASK(0), 0);
 }
 
 KTEST(pks, user_page_is_governed_by_pkru_not_pkrs)

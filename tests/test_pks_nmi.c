@@ -5,7 +5,7 @@
  *   NMI returns: the #PF handler's PKRS is the default again; the #PF handler maps
  *   the page and returns: the read completes with PKRS = X.
  */
-#include "tests/test_pks.h"
+#include "tests/pks_fixture.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
 #include "mm/dmap.h"

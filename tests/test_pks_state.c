@@ -1,13 +1,14 @@
 /* tests/test_pks_state.c - where a PKRS value lives: across exceptions (saved in the
  * frame, default inside the handler, nested levels), across thread switches, in the
- * key allocator, and in the protection-key fault report. Part of suite `pks`
- * (declared in tests/test_pks.c). */
-#include "tests/test_pks.h"
+ * key allocator (key 0 refused), in the protection-key fault report, and the
+ * default PKRS after boot. Part of suite `pks` (declared in tests/test_pks.c). */
+#include "tests/pks_fixture.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "kernel/thread.h"
+#include "arch/cpu.h"
 #include "arch/pkrs.h"
 #include "arch/trap.h"
 #include "mm/pgtable.h"
@@ -16,6 +17,23 @@
 #define VEC_TEST_INNER 0xe1
 #define PF_READ	       (PF_P | PF_PK)
 #define PF_WRITE       (PF_P | PF_W | PF_PK)
+
+/* --- the default PKRS ----------------------------------------------------------- */
+
+KTEST(pks, enable_sets_cr4_pks_and_the_default_pkrs)
+{
+	uint32_t def = pks_default();
+
+	KEXPECT_TRUE(pks_enabled());
+	KEXPECT_TRUE(read_cr4() & CR4_PKS);
+	KEXPECT_TRUE(read_cr0() & CR0_WP);
+	KEXPECT_EQ(trap_pkrs_managed, 1);
+	KEXPECT_EQ(trap_pkrs_default, def);
+	KEXPECT_EQ(def & PKRS_KEY_MASK(0), 0);
+	for (int k = 1; k < PKS_NR_KEYS; k++)
+		if (!pks_key_name(k))
+			KEXPECT_EQ(def & PKRS_KEY_MASK(k), PKRS_KEY_MASK(k));
+}
 
 /* Prints each line of text as a diagnostic of the current case. */
 static void note_lines(const char *text)
@@ -243,6 +261,22 @@ KTEST(pks, key_opened_by_one_thread_stays_closed_for_another)
 }
 
 /* --- allocator ------------------------------------------------------------------- */
+
+KTEST(pks, key0_cannot_be_allocated_or_restricted)
+{
+	uint32_t before = pks_read(), def = pks_default();
+
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, 0, PKS_ACCESS_NONE), -EINVAL);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, 0, PKS_ACCESS_RO), -EINVAL);
+	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, 0, PKS_ACCESS_NONE), -EINVAL);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, 0), -EINVAL);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, 16, PKS_ACCESS_NONE), -EINVAL);
+	KEXPECT_EQ(pks_set_access(&pks_test_owner, -1, PKS_ACCESS_NONE), -EINVAL);
+	KEXPECT_TRUE(pks_key_name(0) == NULL);
+	KEXPECT_EQ(pks_read(), before);
+	KEXPECT_EQ(pks_default(), def);
+	KEXPECT_EQ(pks_read() & PKRS_KEY_MASK(0), 0);
+}
 
 KTEST(pks, allocator_hands_out_every_free_key_then_fails_cleanly)
 {

@@ -1,8 +1,9 @@
-/* tests/test_pks.h - fixtures shared by the two files of the `pks` suite:
- * tests/test_pks.c (page scenarios) and tests/test_pks_state.c (PKRS across traps
- * and threads, the allocator, the fault report). */
-#ifndef TESTS_TEST_PKS_H
-#define TESTS_TEST_PKS_H
+/* tests/pks_fixture.h - fixtures of the `pks` suite (tests/test_pks.c: page
+ * scenarios; tests/test_pks_state.c: PKRS across traps and threads, the allocator,
+ * the fault report; tests/test_pks_nmi.c) and of tests/test_pgprot.c: test keys
+ * and keyed test pages. */
+#ifndef TESTS_PKS_FIXTURE_H
+#define TESTS_PKS_FIXTURE_H
 
 #include "kernel/types.h"
 #include "kernel/catch.h"
