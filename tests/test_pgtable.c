@@ -53,8 +53,8 @@ KTEST(pgtable, counts_equal_full_walk_after_boot)
 		   (unsigned long long)n[1], (unsigned long long)n[0]);
 	mm_expect_counts_match_walk("after boot");
 	KEXPECT_EQ(pt_count(pt_root_level()), 1);
-	if (pt_root_level() == PT_LEVEL_P4D)
-		KEXPECT_EQ(pt_count(PT_LEVEL_PGD), 0);
+	if (pt_root_level() == PT_LEVEL_PGD_4LEVEL)
+		KEXPECT_EQ(pt_count(PT_LEVEL_PGD_5LEVEL), 0);
 }
 
 /* ---- vmap at every leaf size ------------------------------------------------------ */
@@ -276,7 +276,7 @@ static const struct {
 
 KTEST(pgtable, canonical_sign_extends_from_bit_47_or_56)
 {
-	bool five = pt_root_level() == PT_LEVEL_PGD;
+	bool five = pt_root_level() == PT_LEVEL_PGD_5LEVEL;
 
 	ktest_note("checking the %d-level column", five ? 5 : 4);
 	for (size_t i = 0; i < ARRAY_SIZE(pg_canon); i++)
