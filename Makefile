@@ -78,6 +78,7 @@ C_SRCS := \
 	mm/pgprot_fault.c \
 	mm/pgtable.c \
 	mm/pool.c \
+	mm/pt_door.c \
 	mm/ptcache.c \
 	mm/set_memory.c \
 	mm/vmap.c \

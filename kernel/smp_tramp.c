@@ -84,26 +84,6 @@ const char *smp_tramp_install(phys_addr_t p)
 	return NULL;
 }
 
-/* Frees the table under the root entry of P if pt_map_leaf made it (pt_unmap_leaf
- * keeps the root's children). Every CPU has flushed its TLB. */
-static void free_root_child(phys_addr_t p)
-{
-	uint64_t *e = &((uint64_t *)pa_to_va(pt_kernel_root()))[pt_index(p, pt_root_level())];
-	phys_addr_t child;
-	const uint64_t *t;
-
-	if (!made_root_child || !pt_present(*e))
-		return;
-	child = pt_entry_pa(*e, pt_root_level());
-	t = pa_to_va(child);
-	for (int i = 0; i < PT_ENTRIES; i++)
-		if (t[i])
-			return;
-	pt_set_entry(e, 0);
-	flush_tlb_local();
-	pt_free(child, pt_root_level() - 1);
-}
-
 void smp_tramp_unmap(phys_addr_t p)
 {
 	pt_unmap_leaf(pt_kernel_root(), p);
@@ -111,6 +91,7 @@ void smp_tramp_unmap(phys_addr_t p)
 
 void smp_tramp_free(phys_addr_t p)
 {
-	free_root_child(p);
+	if (made_root_child) /* pt_unmap_leaf keeps the root's children */
+		pt_free_root_child(pt_kernel_root(), p);
 	set_memory_rw((uint64_t)pa_to_va(p), 1);
 }

@@ -1,7 +1,7 @@
-/* mm/pgprot.c - page-table protection: the key, the modes, the write window, the
- * guards that keep writable aliases out, and the seal of the protection state.
- * What happens on a write that hits a keyed page outside a window is in
- * mm/pgprot_fault.c. */
+/* mm/pgprot.c - page-table protection: the key, the modes, the guards that keep
+ * writable aliases out, and the seal of the protection state. The write window
+ * that opens the key is mm/pt_door.c; what happens on a write that hits a keyed
+ * page outside a window is in mm/pgprot_fault.c. */
 #include "mm/pgprot.h"
 #include "mm/dmap.h"
 #include "mm/mm_internal.h"
@@ -185,36 +185,6 @@ int pgprot_set_mode(enum pgprot_mode m)
 	mode = m;
 	pt_window_close(w);
 	return 0;
-}
-
-uint32_t pt_window_open(void)
-{
-	uint32_t old;
-
-	if (!enforced)
-		return 0;
-	old = pkrs_read();
-	if (old & PKRS_KEY_MASK(table_key))
-		pkrs_write(old & ~PKRS_KEY_MASK(table_key));
-	return old;
-}
-
-/* Only the table key's two bits go back to their value at the open: a key another
- * call closed inside the window (pks_key_free) stays closed. */
-void pt_window_close(uint32_t saved)
-{
-	uint32_t mask = PKRS_KEY_MASK(table_key), cur;
-
-	if (!enforced)
-		return;
-	cur = pkrs_read();
-	if ((cur & mask) != (saved & mask))
-		pkrs_write((cur & ~mask) | (saved & mask));
-}
-
-bool pt_window_is_open(void)
-{
-	return !enforced || !(pkrs_read() & PKRS_KEY_MASK(table_key));
 }
 
 /* True when [a, a+alen) and [b, b+blen) overlap. */

@@ -1,7 +1,7 @@
 /* mm/pgprot.h - PKS write protection of page-table pages.
  *
  * Every table page is mapped in the direct map with the page-table key; the default
- * PKRS write-disables that key, so only code inside a write window (mm/pgtable.h:
+ * PKRS write-disables that key, so only code inside a write window (mm/pt_door.h:
  * pt_window_open/close, opened by the set helpers) can store into a table. The key is
  * mm's own (kernel/pks.h: only its owner changes its rights); the state that decides
  * the protection is sealed read-only or keyed at boot; the guards below keep every

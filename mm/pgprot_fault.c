@@ -13,6 +13,7 @@
 #include "mm/mm_internal.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/pt_door.h"
 #include "mm/ptcache.h"
 #include "kernel/panic.h"
 #include "kernel/pks.h"
@@ -151,7 +152,7 @@ static void let_through_once(struct trap_frame *f)
 		trap_fatal(f);
 	}
 	pt_window_close(w);
-	f->pkrs &= ~(uint64_t)PKRS_KEY_MASK(pgprot_key());
+	f->pkrs = pt_window_opened((uint32_t)f->pkrs);
 	f->rflags |= RFLAGS_TF;
 }
 

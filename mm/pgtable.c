@@ -1,6 +1,6 @@
-/* mm/pgtable.c - the one door for table pages, the walkers and leaf mapping. */
+/* mm/pgtable.c - the one door for table pages, the walkers and leaf mapping. Stores
+ * into tables go through mm/pt_door.c. */
 #include "mm/pgtable.h"
-#include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/pgprot.h"
 #include "mm/pool.h"
@@ -9,12 +9,14 @@
 #include "arch/cpu.h"
 #include "arch/pkrs.h"
 
-static int root_level __ro_after_init = PT_LEVEL_P4D;
+static int root_level __ro_after_init = PT_LEVEL_PGD_4LEVEL;
 static phys_addr_t kernel_root __ro_after_init;
 /* Live table pages per level: changed only by pt_ctor / pt_dtor, inside windows. */
 static uint64_t counts[PT_NR_LEVELS] __pt_keyed;
 
-static const char *const names[PT_NR_LEVELS] = { "pte", "pmd", "pud", "p4d", "pgd" };
+/* Level names per mode (mm/pgtable.h): in 4-level mode level 3 is the pgd. */
+static const char *const names5[PT_NR_LEVELS] = { "pte", "pmd", "pud", "p4d", "pgd" };
+static const char *const names4[PT_NR_LEVELS] = { "pte", "pmd", "pud", "pgd", "none" };
 static const char *const intel[PT_NR_LEVELS] = { "PT", "PD", "PDPT", "PML4", "PML5" };
 
 int pt_root_level(void)
@@ -24,7 +26,7 @@ int pt_root_level(void)
 
 const char *pt_level_name(int level)
 {
-	return level == root_level ? "pgd" : names[level];
+	return root_level == PT_LEVEL_PGD_5LEVEL ? names5[level] : names4[level];
 }
 
 const char *pt_level_intel_name(int level)
@@ -35,7 +37,7 @@ const char *pt_level_intel_name(int level)
 /* Reads the paging mode (4- or 5-level) from CR4. */
 void pt_init(void)
 {
-	root_level = (read_cr4() & CR4_LA57) ? PT_LEVEL_PGD : PT_LEVEL_P4D;
+	root_level = (read_cr4() & CR4_LA57) ? PT_LEVEL_PGD_5LEVEL : PT_LEVEL_PGD_4LEVEL;
 }
 
 phys_addr_t pt_kernel_root(void)
@@ -50,7 +52,7 @@ void pt_set_kernel_root(phys_addr_t root)
 
 uint64_t pt_canonical(uint64_t va)
 {
-	unsigned int top = root_level == PT_LEVEL_PGD ? 56 : 47;
+	unsigned int top = root_level == PT_LEVEL_PGD_5LEVEL ? 56 : 47;
 
 	if (va & (1ULL << top))
 		return va | ~((1ULL << top) - 1);
@@ -58,7 +60,10 @@ uint64_t pt_canonical(uint64_t va)
 }
 
 /* Tables that map only direct-map addresses (pud level and below under
- * PAGE_OFFSET) come from the split pool; every other table from the cache. */
+ * PAGE_OFFSET) come from the split pool; every other table from the cache.
+ * The cache relies on this: keying a new cache block may split a direct-map leaf,
+ * and that split's tables must come from the pool, never from the cache being
+ * refilled (asserted in mm/ptcache.c: ptcache_alloc). */
 static bool from_pool(int level, uint64_t va)
 {
 	return level <= PT_LEVEL_PUD && is_dmap_va(va);
@@ -125,54 +130,6 @@ uint64_t pt_count(int level)
 	return counts[level];
 }
 
-/* 0 when v may be stored at p: p is an entry of a live table, and v is not present,
- * or links a live table one level down, or is a leaf the guards allow (a slot of a
- * pool table maps the direct map). -EINVAL or -EPERM otherwise. */
-static int check_store(const uint64_t *p, uint64_t v)
-{
-	phys_addr_t table;
-	int level;
-
-	if (!IS_ALIGNED((uint64_t)p, sizeof(*p)) || !is_dmap_va((uint64_t)p))
-		return -EINVAL;
-	table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
-	level = pt_table_level(table);
-	if (level < 0)
-		return -EINVAL;
-	if (!pt_present(v))
-		return 0;
-	if (!pt_is_leaf(v, level))
-		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
-	if (!pgprot_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
-		return -EPERM;
-	return 0;
-}
-
-int pt_set_entry(uint64_t *p, uint64_t v)
-{
-	int rc = check_store(p, v);
-	uint32_t w;
-
-	if (rc)
-		return rc;
-	w = pt_window_open();
-	*(volatile uint64_t *)p = v;
-	pt_window_close(w);
-	checker_after_change("after a table store");
-	return 0;
-}
-
-int __pt_set_entry(uint64_t *p, uint64_t v)
-{
-	int rc = check_store(p, v);
-
-	/* Invariant: batch stores happen inside an open write window. */
-	ASSERT(pt_window_is_open());
-	if (!rc)
-		*(volatile uint64_t *)p = v;
-	return rc;
-}
-
 /* pt_set_entry() for a store the caller has already validated. */
 static void set_entry(uint64_t *p, uint64_t v)
 {
@@ -182,14 +139,6 @@ static void set_entry(uint64_t *p, uint64_t v)
 	if (rc)
 		panic("pt_set_entry: store of 0x%llx at %p refused (%d)", (unsigned long long)v,
 		      (void *)p, rc);
-}
-
-void pt_clear_table(phys_addr_t pa)
-{
-	uint32_t w = pt_window_open();
-
-	memset(pa_to_va(pa), 0, PT_ENTRIES * sizeof(uint64_t));
-	pt_window_close(w);
 }
 
 uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level)
@@ -317,6 +266,24 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 		invlpg((void *)va);
 		pt_free(child, up - 1);
 	}
+	return 0;
+}
+
+int pt_free_root_child(phys_addr_t root, uint64_t va)
+{
+	uint64_t *e = &((uint64_t *)pa_to_va(root))[pt_index(va, root_level)];
+	phys_addr_t child;
+
+	if (pt_table_level(root) != root_level)
+		return -EINVAL;
+	if (!pt_present(*e))
+		return -ENOENT;
+	child = pt_entry_pa(*e, root_level);
+	if (!table_empty(pa_to_va(child)))
+		return -EBUSY;
+	set_entry(e, 0);
+	flush_tlb_local();
+	pt_free(child, root_level - 1);
 	return 0;
 }
 

@@ -1,42 +1,40 @@
-/* mm/pgtable.h - paging structures: levels, entry bits, the one door for table pages
- * and the set helpers that are the only code storing into a table.
+/* mm/pgtable.h - paging structures: levels, entry bits, the one door for table
+ * pages, the walkers and leaf mapping. Stores into tables go through mm/pt_door.h.
  *
- *   level  Warden  Intel (SDM Vol. 3A, 4.5)    one entry maps     leaf possible
- *     4    pgd     PML5E  (5-level root)        256 TiB            no
- *     3    p4d     PML4E  (4-level root: pgd)   512 GiB            no
- *     2    pud     PDPTE                        1 GiB              yes (PS=1, pdpe1gb)
- *     1    pmd     PDE                          2 MiB              yes (PS=1)
- *     0    pte     PTE                          4 KiB              always
+ *   level  5-level  4-level  Intel (SDM Vol. 3A, 4.5)  one entry maps  leaf possible
+ *     4    pgd      -        PML5E                     256 TiB         no
+ *     3    p4d      pgd      PML4E                     512 GiB         no
+ *     2    pud      pud      PDPTE                     1 GiB           yes (PS=1, pdpe1gb)
+ *     1    pmd      pmd      PDE                       2 MiB           yes (PS=1)
+ *     0    pte      pte      PTE                       4 KiB           always
  *
- * In 4-level mode the root table is a PML4: the pgd level folds onto the p4d level,
- * and pt_root_level() is 3. Table pages of every level are allocated by pt_alloc()
- * and freed by pt_free(), which run the level's constructor and destructor (counts,
- * PKS protection). Tables that map only the direct map come from the split pool
- * (mm/pool.h), all others from the grouped table cache (mm/ptcache.h).
+ * A level is the number of 9-bit index steps above the 4 KiB page: what one entry
+ * maps fixes it, in either mode. The root is always the pgd, at pt_root_level().
+ * In 4-level mode the p4d folds into the pgd, as in Linux: the root is a PML4 at
+ * level 3, called pgd, and no table or name is a p4d. Table pages of every level
+ * are allocated by pt_alloc() and freed by pt_free(), which run the level's
+ * constructor and destructor (counts, PKS protection). Tables that map only the
+ * direct map come from the split pool (mm/pool.h), all others from the grouped
+ * table cache (mm/ptcache.h).
  */
 #ifndef MM_PGTABLE_H
 #define MM_PGTABLE_H
 
 #include "kernel/types.h"
+#include "mm/pt_door.h"
 
-#define PT_LEVEL_PTE 0
-#define PT_LEVEL_PMD 1
-#define PT_LEVEL_PUD 2
-#define PT_LEVEL_P4D 3
-#define PT_LEVEL_PGD 4
-#define PT_NR_LEVELS 5
-#define PT_ENTRIES   512
+#define PT_LEVEL_PTE	    0
+#define PT_LEVEL_PMD	    1
+#define PT_LEVEL_PUD	    2
+#define PT_LEVEL_P4D	    3 /* 5-level paging only */
+#define PT_LEVEL_PGD_4LEVEL 3 /* the root's level: p4d folded into the pgd */
+#define PT_LEVEL_PGD_5LEVEL 4
+#define PT_NR_LEVELS	    5
+#define PT_ENTRIES	    512
 
-#define PTE_SHIFT 12
-#define PMD_SHIFT 21
-#define PUD_SHIFT 30
-#define P4D_SHIFT 39
-#define PGD_SHIFT 48
-#define PMD_SIZE  (1ULL << PMD_SHIFT)
-#define PUD_SIZE  (1ULL << PUD_SHIFT)
-#define P4D_SIZE  (1ULL << P4D_SHIFT)
-#define PMD_MASK  (~(PMD_SIZE - 1))
-#define PUD_MASK  (~(PUD_SIZE - 1))
+#define PTE_SHIFT 12 /* a level adds 9 bits: pt_shift() */
+#define PMD_SIZE  (1ULL << 21)
+#define PUD_SIZE  (1ULL << 30)
 
 /* Entry bits (SDM Vol. 3A, 4.5, tables 4-15 to 4-20). */
 #define PTE_P	       (1ULL << 0)
@@ -98,13 +96,14 @@ static inline int pt_entry_pkey(uint64_t e)
 	return (int)((e >> PTE_PKEY_SHIFT) & 0xf);
 }
 
-/* 4 in 5-level paging, 3 in 4-level. */
+/* The pgd's level: PT_LEVEL_PGD_5LEVEL or PT_LEVEL_PGD_4LEVEL (pt_init). */
 int pt_root_level(void);
-/* Name of a level in Warden's vocabulary ("pgd" for the root) and Intel's. */
+/* Name of a level in Warden's vocabulary ("pgd" for the root, in either mode) and
+ * Intel's ("PML4" for level 3); "none" for a level above the root. */
 const char *pt_level_name(int level);
 const char *pt_level_intel_name(int level);
 
-/* --- the one door ------------------------------------------------------------ */
+/* --- the one door for table pages ----------------------------------------------- */
 
 /* A zeroed, protected table page for `level` that will map addresses around `va`;
  * 0 when its source is empty. Runs the level constructor. */
@@ -117,79 +116,6 @@ uint64_t pt_count(int level);
 /* The level of the live table page at pa (recorded by its constructor in the pool's
  * or the cache's keyed bookkeeping), or -1 when pa holds no live table. */
 int pt_table_level(phys_addr_t pa);
-
-/* --- the only stores into tables ---------------------------------------------- */
-
-/* Stores v into the entry at p, inside a page-table write window (opened here if
- * none is open). Refuses, storing nothing: -EINVAL when p is not an entry of a live
- * table (pt_table_level), -EPERM when v links anything but a live table one level
- * down, or is a leaf that would make a writable alias the guards forbid
- * (mm/pgprot.h: pgprot_leaf_allowed). */
-int pt_set_entry(uint64_t *p, uint64_t v);
-/* Batch form of pt_set_entry, same checks: the caller holds a window open (asserted). */
-int __pt_set_entry(uint64_t *p, uint64_t v);
-/* True when stores into tables are possible right now (window open, or no
- * enforcement). */
-bool pt_window_is_open(void);
-/* Opens / closes a write window for a batch of stores (they nest; IRQ-safe because
- * every trap entry loads the default PKRS). Returns the state to pass to close;
- * close puts back only the table key's bits of that state. */
-uint32_t pt_window_open(void);
-void pt_window_close(uint32_t saved);
-/* Zeroes a table page inside a window. */
-void pt_clear_table(phys_addr_t pa);
-
-/* Per-level vocabulary: pte_index(va), pmd_offset(table, va), pud_none(e),
- * pud_present(e), pmd_leaf(e), set_pmd(p, v), pud_populate(p, pmd_table_pa),
- * pmd_alloc(va), pmd_free(pa), ... all thin wrappers over the generic helpers. */
-#define PT_LEVEL_HELPERS(name, LVL)                                         \
-	static inline unsigned int name##_index(uint64_t va)                \
-	{                                                                   \
-		return pt_index(va, LVL);                                   \
-	}                                                                   \
-	static inline uint64_t *name##_offset(uint64_t *table, uint64_t va) \
-	{                                                                   \
-		return &table[pt_index(va, LVL)];                           \
-	}                                                                   \
-	static inline bool name##_none(uint64_t e)                          \
-	{                                                                   \
-		return e == 0;                                              \
-	}                                                                   \
-	static inline bool name##_present(uint64_t e)                       \
-	{                                                                   \
-		return pt_present(e);                                       \
-	}                                                                   \
-	static inline bool name##_leaf(uint64_t e)                          \
-	{                                                                   \
-		return pt_is_leaf(e, LVL);                                  \
-	}                                                                   \
-	static inline int set_##name(uint64_t *p, uint64_t v)               \
-	{                                                                   \
-		return pt_set_entry(p, v);                                  \
-	}                                                                   \
-	static inline phys_addr_t name##_alloc(uint64_t va)                 \
-	{                                                                   \
-		return pt_alloc(LVL, va);                                   \
-	}                                                                   \
-	static inline void name##_free(phys_addr_t pa)                      \
-	{                                                                   \
-		pt_free(pa, LVL);                                           \
-	}
-PT_LEVEL_HELPERS(pgd, PT_LEVEL_PGD)
-PT_LEVEL_HELPERS(p4d, PT_LEVEL_P4D)
-PT_LEVEL_HELPERS(pud, PT_LEVEL_PUD)
-PT_LEVEL_HELPERS(pmd, PT_LEVEL_PMD)
-PT_LEVEL_HELPERS(pte, PT_LEVEL_PTE)
-#undef PT_LEVEL_HELPERS
-/* Points the entry at p (a pud/pmd entry) to a lower table. */
-static inline int pud_populate(uint64_t *p, phys_addr_t pmd)
-{
-	return pt_set_entry(p, pmd | PTE_TABLE);
-}
-static inline int pmd_populate(uint64_t *p, phys_addr_t pte)
-{
-	return pt_set_entry(p, pte | PTE_TABLE);
-}
 
 /* --- walking and mapping (kernel address space) -------------------------------- */
 
@@ -221,6 +147,12 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
  * root's direct children), flushes va from the TLB. Returns 0, -ENOENT, or -EINVAL
  * when root is not a live root table. */
 int pt_unmap_leaf(phys_addr_t root, uint64_t va);
+/* Frees the root's child table covering va when it is empty: clears the root entry,
+ * flushes this CPU's TLB, frees the table. Other CPUs must hold nothing under that
+ * entry in their TLBs. Returns 0, -ENOENT when the root entry is empty, -EBUSY when
+ * the child still has an entry (nothing changes), -EINVAL when root is not a live
+ * root table. */
+int pt_free_root_child(phys_addr_t root, uint64_t va);
 
 /* Calls fn for every present entry of every table reachable from root, top-down:
  * fn(table_pa, level of the table, index, entry, va it maps, arg). */

@@ -20,6 +20,9 @@
 static struct frameset blocks[MAX_BLOCKS] __pt_keyed;
 static uint64_t nr_blocks __pt_keyed;
 static uint64_t free_pages __pt_keyed;
+/* True while new_block() keys a block. Not protection state: only the assert in
+ * ptcache_alloc() reads it. */
+static bool refilling;
 
 static void add_block(phys_addr_t pa)
 {
@@ -35,18 +38,25 @@ void ptcache_init(phys_addr_t boot_block)
 	add_block(boot_block);
 }
 
-/* Takes a 2 MiB block from the frame allocator and keys it as a whole. */
+/* Takes a 2 MiB block from the frame allocator and keys it as a whole. Keying may
+ * split the direct-map leaf over the block, which allocates tables: those come
+ * from the split pool (mm/pgtable.c: from_pool), never from this cache. */
 static struct frameset *new_block(void)
 {
 	phys_addr_t pa;
+	int rc = 0;
 
 	if (nr_blocks == MAX_BLOCKS)
 		return NULL;
 	pa = frame_alloc_run(BLOCK_PAGES, BLOCK_SIZE);
 	if (!pa)
 		return NULL;
-	if (pgprot_key() &&
-	    __set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, PTE_PKEY(pgprot_key()), PTE_PKEY_MASK)) {
+	refilling = true;
+	if (pgprot_key())
+		rc = __set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, PTE_PKEY(pgprot_key()),
+				  PTE_PKEY_MASK);
+	refilling = false;
+	if (rc) {
 		frame_free_run(pa, BLOCK_PAGES);
 		return NULL;
 	}
@@ -60,6 +70,12 @@ phys_addr_t ptcache_alloc(void)
 	phys_addr_t pa;
 	uint32_t w;
 
+	/* Invariant: keying a new block never takes a page from this cache. The cycle
+	 * pt_alloc -> ptcache_alloc -> new_block -> __set_memory -> split -> pt_alloc
+	 * ends in the split pool because direct-map tables come from the pool. */
+	if (refilling)
+		panic("ptcache_alloc: called while new_block keys a block: a direct-map "
+		      "split must take its tables from the pool");
 	for (uint64_t i = 0; i < nr_blocks && !b; i++)
 		if (blocks[i].nfree)
 			b = &blocks[i];

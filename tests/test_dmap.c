@@ -160,11 +160,11 @@ KTEST(dmap, paging_levels_match_cr4_la57)
 
 	ktest_note("%d-level paging, la57=%s on the command line", la57 ? 5 : 4,
 		   cmdline_get("la57") ? cmdline_get("la57") : "(not given)");
-	KEXPECT_EQ(pt_root_level(), la57 ? PT_LEVEL_PGD : PT_LEVEL_P4D);
+	KEXPECT_EQ(pt_root_level(), la57 ? PT_LEVEL_PGD_5LEVEL : PT_LEVEL_PGD_4LEVEL);
 	if (cmdline_is("la57", "off"))
-		KEXPECT_EQ(pt_root_level(), PT_LEVEL_P4D);
+		KEXPECT_EQ(pt_root_level(), PT_LEVEL_PGD_4LEVEL);
 	else if (cpuid(7, 0).ecx & (1u << 16))
-		KEXPECT_EQ(pt_root_level(), PT_LEVEL_PGD);
+		KEXPECT_EQ(pt_root_level(), PT_LEVEL_PGD_5LEVEL);
 	KEXPECT_EQ(read_cr3() & PTE_ADDR_MASK, pt_kernel_root());
 }
 

@@ -10,12 +10,14 @@
 #include "kernel/ktest.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
+#include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/ptcache.h"
 #include "mm/set_memory.h"
 #include "mm/vmap.h"
 #include "tests/mm_check.h"
+#include "arch/cpu.h"
 
 extern char __kernel_start[];
 
@@ -53,8 +55,8 @@ KTEST(pgtable, counts_equal_full_walk_after_boot)
 		   (unsigned long long)n[1], (unsigned long long)n[0]);
 	mm_expect_counts_match_walk("after boot");
 	KEXPECT_EQ(pt_count(pt_root_level()), 1);
-	if (pt_root_level() == PT_LEVEL_P4D)
-		KEXPECT_EQ(pt_count(PT_LEVEL_PGD), 0);
+	if (pt_root_level() == PT_LEVEL_PGD_4LEVEL)
+		KEXPECT_EQ(pt_count(PT_LEVEL_PGD_5LEVEL), 0);
 }
 
 /* ---- vmap at every leaf size ------------------------------------------------------ */
@@ -260,6 +262,62 @@ KTEST(pgtable, user_mapping_sets_u_at_every_level)
 	KEXPECT_EQ(frame_free(f), 0);
 }
 
+KTEST(pgtable, free_root_child_frees_an_empty_child_and_keeps_a_busy_one)
+{
+	uint64_t va = 0x400000, c0[PT_NR_LEVELS], *e;
+	phys_addr_t f = frame_alloc(), root, child;
+	int top = pt_root_level();
+
+	KASSERT_TRUE(f != 0);
+	mm_counts(c0);
+	root = pt_alloc(top, 0); /* a root of its own, never loaded */
+	KASSERT_TRUE(root != 0);
+	e = &((uint64_t *)pa_to_va(root))[pt_index(va, top)];
+	KEXPECT_EQ(pt_free_root_child(root, va), -ENOENT);
+	KASSERT_EQ(pt_map_leaf(root, va, f, PT_LEVEL_PTE, PTE_NX), 0);
+	child = pt_entry_pa(*e, top);
+	KEXPECT_EQ(pt_free_root_child(child, va), -EINVAL); /* not a root */
+	KEXPECT_EQ(pt_free_root_child(root, va), -EBUSY);   /* the child maps va */
+	KEXPECT_EQ(pt_entry_pa(*e, top), child);
+	KEXPECT_EQ(pt_table_level(child), top - 1);
+	KEXPECT_EQ(pt_unmap_leaf(root, va), 0); /* keeps the root's children */
+	KEXPECT_EQ(pt_table_level(child), top - 1);
+	KEXPECT_EQ(pt_free_root_child(root, va), 0);
+	KEXPECT_EQ(*e, 0);
+	KEXPECT_EQ(pt_table_level(child), -1);
+	pt_free(root, top);
+	for (int l = 0; l < PT_NR_LEVELS; l++)
+		KEXPECT_EQ(pt_count(l), c0[l]);
+	KEXPECT_EQ(frame_free(f), 0);
+}
+
+/* ---- level names ------------------------------------------------------------------- */
+
+static const struct {
+	int level;
+	const char *name4, *name5, *intel; /* pt_level_name in 4- and 5-level paging */
+} pg_names[] = {
+	{ PT_LEVEL_PGD_5LEVEL, "none", "pgd", "PML5" },
+	{ PT_LEVEL_P4D, "pgd", "p4d", "PML4" }, /* 4-level: p4d folded into the pgd */
+	{ PT_LEVEL_PUD, "pud", "pud", "PDPT" },
+	{ PT_LEVEL_PMD, "pmd", "pmd", "PD" },
+	{ PT_LEVEL_PTE, "pte", "pte", "PT" },
+};
+
+KTEST(pgtable, root_is_named_pgd_and_4_level_mode_has_no_p4d)
+{
+	bool five = read_cr4() & CR4_LA57;
+
+	ktest_note("%d-level paging: root at level %d", five ? 5 : 4, pt_root_level());
+	KEXPECT_EQ(pt_root_level(), five ? PT_LEVEL_PGD_5LEVEL : PT_LEVEL_PGD_4LEVEL);
+	KEXPECT_STREQ(pt_level_name(pt_root_level()), "pgd");
+	for (size_t i = 0; i < ARRAY_SIZE(pg_names); i++) {
+		KEXPECT_STREQ(pt_level_name(pg_names[i].level),
+			      five ? pg_names[i].name5 : pg_names[i].name4);
+		KEXPECT_STREQ(pt_level_intel_name(pg_names[i].level), pg_names[i].intel);
+	}
+}
+
 /* ---- canonical addresses ------------------------------------------------------------ */
 
 static const struct {
@@ -276,7 +334,7 @@ static const struct {
 
 KTEST(pgtable, canonical_sign_extends_from_bit_47_or_56)
 {
-	bool five = pt_root_level() == PT_LEVEL_PGD;
+	bool five = pt_root_level() == PT_LEVEL_PGD_5LEVEL;
 
 	ktest_note("checking the %d-level column", five ? 5 : 4);
 	for (size_t i = 0; i < ARRAY_SIZE(pg_canon); i++)
@@ -320,4 +378,70 @@ KTEST(pgtable, tables_come_from_pool_for_dmap_and_cache_otherwise)
 		if (pg_sources[i].pool)
 			KEXPECT_TRUE(pool_frame_free(pa));
 	}
+}
+
+/* Takes cache pages until the cache adds a block; each page taken holds the address
+ * of the one taken before it. Returns the last page taken (0 when the cache ran
+ * dry), the count in *taken. */
+static phys_addr_t pg_take_until_new_block(uint64_t *taken)
+{
+	uint64_t blocks = ptcache_nr_blocks();
+	phys_addr_t head = 0, pa;
+
+	*taken = 0;
+	while (ptcache_nr_blocks() == blocks && (pa = ptcache_alloc())) {
+		uint32_t w = pt_window_open();
+
+		*(phys_addr_t *)pa_to_va(pa) = head;
+		pt_window_close(w);
+		head = pa;
+		++*taken;
+	}
+	return head;
+}
+
+/* Gives back the pages pg_take_until_new_block took, newest first. */
+static void pg_give_back(phys_addr_t head)
+{
+	while (head) {
+		phys_addr_t next = *(phys_addr_t *)pa_to_va(head);
+		uint32_t w = pt_window_open();
+
+		*(phys_addr_t *)pa_to_va(head) = 0;
+		pt_window_close(w);
+		ptcache_free(head);
+		head = next;
+	}
+}
+
+/* The cycle pt_alloc -> ptcache_alloc -> new block -> keying splits the direct map ->
+ * pt_alloc ends in the pool: every table on the new block's direct-map path at the
+ * pud level and below is a pool page (mm/ptcache.c asserts the cache is never
+ * re-entered). */
+KTEST(pgtable, cache_refill_keys_its_block_with_tables_from_the_pool)
+{
+	uint64_t blocks = ptcache_nr_blocks(), taken, *t = pa_to_va(pt_kernel_root());
+	phys_addr_t head = pg_take_until_new_block(&taken), block;
+	int level = pt_root_level();
+
+	ktest_note("%llu cache pages taken to need block %llu", (unsigned long long)taken,
+		   (unsigned long long)blocks + 1);
+	KEXPECT_EQ(ptcache_nr_blocks(), blocks + 1);
+	block = ptcache_block(blocks);
+	KEXPECT_TRUE(block != 0 && ptcache_contains(head));
+	for (; block && level >= 0; level--) {
+		uint64_t e = t[pt_index(PAGE_OFFSET + block, level)];
+
+		if (level <= PT_LEVEL_PUD)
+			KEXPECT_TRUE(pool_contains(va_to_pa(t)));
+		if (!pt_present(e) || pt_is_leaf(e, level))
+			break;
+		t = pa_to_va(pt_entry_pa(e, level));
+	}
+	KEXPECT_TRUE(level >= PT_LEVEL_PMD); /* one 2 MiB leaf (or larger) keys the block */
+	if (pgprot_key())
+		KEXPECT_EQ(pt_entry_pkey(t[pt_index(PAGE_OFFSET + block, level)]), pgprot_key());
+	pg_give_back(head);
+	KEXPECT_EQ(ptcache_nr_blocks(), blocks); /* the wholly free block went back */
+	mm_expect_counts_match_walk("after the cache refill");
 }

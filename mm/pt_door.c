@@ -1,0 +1,108 @@
+/* mm/pt_door.c - the write window and the set helpers behind mm/pt_door.h: the
+ * only code that opens the page-table key in PKRS, and the only stores into tables. */
+#include "mm/pt_door.h"
+#include "mm/checker.h"
+#include "mm/dmap.h"
+#include "mm/pgprot.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "kernel/panic.h"
+#include "arch/pkrs.h"
+
+/* The key's AD and WD bits in PKRS while the tables are protected, else 0 (then a
+ * window changes nothing). */
+static uint32_t key_bits(void)
+{
+	return pgprot_enforced() ? PKRS_KEY_MASK(pgprot_key()) : 0;
+}
+
+uint32_t pt_window_open(void)
+{
+	uint32_t mask = key_bits(), old;
+
+	if (!mask)
+		return 0;
+	old = pkrs_read();
+	if (old & mask)
+		pkrs_write(old & ~mask);
+	return old;
+}
+
+void pt_window_close(uint32_t saved)
+{
+	uint32_t mask = key_bits(), cur;
+
+	if (!mask)
+		return;
+	cur = pkrs_read();
+	if ((cur & mask) != (saved & mask))
+		pkrs_write((cur & ~mask) | (saved & mask));
+}
+
+bool pt_window_is_open(void)
+{
+	uint32_t mask = key_bits();
+
+	return !mask || !(pkrs_read() & mask);
+}
+
+uint32_t pt_window_opened(uint32_t pkrs)
+{
+	return pkrs & ~key_bits();
+}
+
+/* 0 when v may be stored at p: p is an entry of a live table, and v is not present,
+ * or links a live table one level down, or is a leaf the guards allow (a slot of a
+ * pool table maps the direct map). -EINVAL or -EPERM otherwise. */
+static int check_store(const uint64_t *p, uint64_t v)
+{
+	phys_addr_t table;
+	int level;
+
+	if (!IS_ALIGNED((uint64_t)p, sizeof(*p)) || !is_dmap_va((uint64_t)p))
+		return -EINVAL;
+	table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
+	level = pt_table_level(table);
+	if (level < 0)
+		return -EINVAL;
+	if (!pt_present(v))
+		return 0;
+	if (!pt_is_leaf(v, level))
+		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
+	if (!pgprot_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
+		return -EPERM;
+	return 0;
+}
+
+int pt_set_entry(uint64_t *p, uint64_t v)
+{
+	int rc = check_store(p, v);
+	uint32_t w;
+
+	if (rc)
+		return rc;
+	w = pt_window_open();
+	*(volatile uint64_t *)p = v;
+	pt_window_close(w);
+	checker_after_change("after a table store");
+	return 0;
+}
+
+int __pt_set_entry(uint64_t *p, uint64_t v)
+{
+	int rc = check_store(p, v);
+
+	/* Invariant: batch stores happen inside an open write window. */
+	ASSERT(pt_window_is_open());
+	if (!rc)
+		*(volatile uint64_t *)p = v;
+	return rc;
+}
+
+void pt_clear_table(phys_addr_t pa)
+{
+	uint32_t w = pt_window_open();
+
+	memset(pa_to_va(pa), 0, PT_ENTRIES * sizeof(uint64_t));
+	pt_window_close(w);
+}

@@ -1,0 +1,40 @@
+/* mm/pt_door.h - the one door for stores into page tables: the PKS write window
+ * and the set helpers. mm/pt_door.c is the only code that opens the page-table key
+ * (mm/pgprot.h) in PKRS, and the set helpers are the only code that store into a
+ * table; each checks the store first and stores nothing on a refusal. The policy
+ * (which key, which mode, what a violation does) stays in mm/pgprot.c. Every user
+ * of the tables needs this door, so mm/pgtable.h includes this header. */
+#ifndef MM_PT_DOOR_H
+#define MM_PT_DOOR_H
+
+#include "kernel/types.h"
+
+/* Opens a write window for a batch of stores: the table key becomes writable in
+ * PKRS on this CPU. Windows nest; IRQ-safe because every trap entry loads the
+ * default PKRS. Returns the state to pass to pt_window_close (0 and no change when
+ * the tables are not protected). */
+uint32_t pt_window_open(void);
+/* Puts back only the table key's two bits of `saved`: a key another call closed
+ * inside the window (pks_key_free) stays closed. */
+void pt_window_close(uint32_t saved);
+/* True when stores into tables are possible right now (window open, or no
+ * enforcement). */
+bool pt_window_is_open(void);
+/* The PKRS value pkrs with the table key writable (pkrs itself when the tables are
+ * not protected): what a trapped write resumes with when pks_tables=soft lets it
+ * through once (mm/pgprot_fault.c). Loads nothing. */
+uint32_t pt_window_opened(uint32_t pkrs);
+
+/* Stores v into the entry at p, inside a write window (opened here if none is
+ * open). Refuses, storing nothing: -EINVAL when p is not an entry of a live table
+ * (pt_table_level), -EPERM when v links anything but a live table one level down,
+ * or is a leaf that would make a writable alias the guards forbid (mm/pgprot.h:
+ * pgprot_leaf_allowed). Does not flush the TLB. */
+int pt_set_entry(uint64_t *p, uint64_t v);
+/* Batch form of pt_set_entry, same checks: the caller holds a window open
+ * (asserted). */
+int __pt_set_entry(uint64_t *p, uint64_t v);
+/* Zeroes the table page at pa inside a write window. */
+void pt_clear_table(phys_addr_t pa);
+
+#endif
