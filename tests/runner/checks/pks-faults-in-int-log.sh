@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Asserts: QEMU's interrupt log (-d int, BOOT.int.txt) holds the PK page faults the
+# pks suite provokes: real #PF exceptions with the PK bit, not only reported ones.
+# shellcheck source=tests/runner/checks/lib.sh
+. "$(dirname "$0")/lib.sh"
+int=$dir/$boot.int.txt
+# The floors are what the pks suite's scenario and PKRS-step tables make QEMU 7.2
+# log: #PF (v=0e) with error code 0x21 (P|PK: a read blocked by a key) at least 10
+# times, with 0x23 (P|W|PK: a write blocked by a key) at least 13 times, and all 23
+# of them at addresses in the vmap area (0xffffc9..., where the suite maps its test
+# pages). Fewer means faults the suite counts as seen did not happen in the CPU.
+min_read_faults=10
+min_write_faults=13
+min_vmap_faults=$((min_read_faults + min_write_faults))
+ok=0
+at_least "$(grep -c ' v=0e e=0021 ' "$int")" $min_read_faults "#PF with error 0x21 in $boot.int.txt" || ok=1
+at_least "$(grep -c ' v=0e e=0023 ' "$int")" $min_write_faults "#PF with error 0x23 in $boot.int.txt" || ok=1
+at_least "$(grep -cE ' v=0e e=002[13] .*CR2=ffffc9' "$int")" $min_vmap_faults \
+	"#PF 0x21/0x23 in the vmap area in $boot.int.txt" || ok=1
+exit $ok
