@@ -274,12 +274,12 @@ judge() {
 # failure (FAILED > 0), a good KTAP check, and each expect_fatal text in the log.
 judge_fatal() {
 	local name=$1 rc=$2 f=$3 ktap_ok=$4 secs=$5 reason=$6 ktap=$7 log=$out/$1.log text missing=
-	local want=${cfg[$name/expect_fatal]}
+	local want=''
 	while IFS= read -r text; do
+		want+=${want:+ && }$text
 		grep -aqF -- "$text" "$log" || missing="$missing; missing '$text'"
-	done <<<"$want"
+	done <<<"${cfg[$name/expect_fatal]}"
 	[ "$f" -gt 0 ] || missing="$missing; the closing line counts no failure"
-	want=${want//$'\n'/ && }
 	if [ "$rc" = 3 ] && [ -z "$missing" ] && grep -q '^Bail out!' "$log" &&
 		[ "$ktap_ok" = 1 ]; then
 		echo "$rc 1 0 0 PASS ${secs}s, ended fatally as expected: $want; KTAP $ktap"
