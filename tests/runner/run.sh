@@ -335,7 +335,8 @@ fragment_cmds() {
 # time in their order, then prints the summary; returns 1 if anything failed.
 run_configs() {
 	local running=0 name iso kernel pre
-	echo "booting ${#boots[@]} configurations, ${JOBS:-2} at a time; logs in $out"
+	local n=${#boots[@]}
+	echo "booting $n configuration$([ "$n" = 1 ] || echo s), ${JOBS:-2} at a time; logs in $out"
 	for name in "${boots[@]}"; do
 		kernel=$KERNEL
 		[ -n "${cfg[$name/kernel]:-}" ] && kernel=$(dirname "$KERNEL")/kernel-${cfg[$name/kernel]}.elf
