@@ -3,8 +3,10 @@
 #   make            build/kernel.elf (multiboot2 ELF)
 #   make iso        build/kernel.iso (GRUB, BIOS + UEFI)
 #   make run        boot the ISO in QEMU, serial report on this terminal
-#   make test       the KTAP checker's self-test, then the test matrix booted headless;
-#                   ends "N passed, N failed, N skipped" (the self-test's samples included)
+#   make test       the KTAP checker's self-test, the host tests, then the boots of
+#                   tests/runner/matrix.cfg headless: a line per boot, the failed ones'
+#                   "not ok" lines, then "N passed, N failed, N skipped" (all included);
+#                   ONLY=boot[,boot] or GROUP=group boots a subset (no host tests)
 #   make hosttest   the parsers' host unit tests (ASan/UBSan) and fuzz runs (tests/host/);
 #                   make test runs them too, before the matrix
 #   make debug      QEMU halted with a gdb stub on :1234
@@ -12,7 +14,8 @@
 #                   x2APIC forced on 4 CPUs; tests/runner/bochs.sh, README "Bochs"
 #   make clean
 #
-# Variables: CPU, MEM, SMP, UEFI=1, CMDLINE, QEMU_ARGS, ACCEL, TIMEOUT (see README.md).
+# Variables: CPU, MEM, SMP, UEFI=1, CMDLINE, QEMU_ARGS, ACCEL, TIMEOUT, ONLY, GROUP,
+# MATRIX, JOBS (see README.md).
 # Any of CPU MEM SMP UEFI CMDLINE QEMU_ARGS given to `make test` boots just that one
 # configuration instead of the whole matrix.
 
@@ -185,15 +188,18 @@ debug: iso
 
 TEST_SELECTED := $(strip $(filter command line environment,$(origin CPU) $(origin MEM) \
 	$(origin SMP) $(origin UEFI) $(origin CMDLINE) $(origin QEMU_ARGS)))
+# ONLY=boot[,boot] or GROUP=group: a subset of the matrix, without the host tests.
+TEST_SUBSET := $(strip $(ONLY)$(GROUP))
+NO_HOST_TESTS := $(TEST_SELECTED)$(TEST_SUBSET)
 
 test:
 	@tests/runner/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/kernel.elf $(BUILD)/kernel-loadhigh.elf
 	-tests/runner/ktap-check.sh --self-test
-	$(if $(TEST_SELECTED),,-BUILD=$(BUILD) tests/host/run.sh --no-summary)
-	$(if $(TEST_SELECTED),,-tests/capture/test-sol-capture.sh $(BUILD)/kernel.elf)
-	$(if $(TEST_SELECTED),,HOST_RESULTS="host-unit host-fuzz sol-capture") \
-		tests/runner/run.sh $(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
+	$(if $(NO_HOST_TESTS),,-BUILD=$(BUILD) tests/host/run.sh --no-summary)
+	$(if $(NO_HOST_TESTS),,-tests/capture/test-sol-capture.sh $(BUILD)/kernel.elf)
+	$(if $(NO_HOST_TESTS),,HOST_RESULTS="host-unit host-fuzz sol-capture") tests/runner/run.sh \
+		$(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
 
 # The host tests alone (tests/host/run.sh): the firmware-data parsers and the pool
 # arithmetic under ASan/UBSan, then bounded libFuzzer runs (HOST_FUZZ_TIME seconds per

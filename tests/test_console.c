@@ -2,7 +2,7 @@
  * probe against an independent check, bounded waits, the choice of ports from
  * console= and the SPCR (on synthetic tables), dropping a stuck port, and the lock.
  * Which ports a boot really found and used is checked from the header by the runner
- * (tests/runner/matrix.txt), where the QEMU devices are known.
+ * (tests/runner/matrix.cfg), where the QEMU devices are known.
  */
 #include "kernel/console.h"
 #include "kernel/ktest.h"

@@ -2,7 +2,7 @@
  * decodes MCi_STATUS and MCG_STATUS (suite mce).
  *
  * A real machine check cannot be raised from software; the matrix has QEMU inject one
- * through its monitor (`mce`, tests/runner/matrix.txt) and checks the report and the
+ * through its monitor (`mce`, tests/runner/matrix.cfg) and checks the report and the
  * Bail out!. Here: CR4.MCE and the bank enables as each CPU left them, and the
  * decoder on synthetic register values.
  */

@@ -9,7 +9,7 @@
 #   seeds/rsdp/CONFIG.bin         the RSDP GRUB copied into it
 #   seeds/sdt/CONFIG-NAME.bin     every ACPI table: RSDT/XSDT, the tables it lists, DSDT
 #   seeds/cmdline/CONFIG.txt      the command line as the kernel received it
-# plus seeds/cmdline/matrix-N.txt, the command lines of tests/runner/matrix.txt.
+# plus seeds/cmdline/matrix-N.txt, the command lines of tests/runner/matrix.cfg.
 # Existing files of the same names are replaced; commit the result.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -68,7 +68,9 @@ while IFS='|' read -r name uefi mem smp; do
 done <<< "$configs"
 
 n=0
-grep -v '^#' "$top/tests/runner/matrix.txt" | cut -d'|' -f6 | while read -r line; do
+# Each boot's cmdline (empty if it gives none), in the matrix's order.
+awk '/^\[/ { if (n++) print c; c = "" } /^cmdline *=/ { sub(/^cmdline *= */, ""); c = $0 }
+	END { print c }' "$top/tests/runner/matrix.cfg" | while read -r line; do
 	n=$((n + 1))
 	[ -n "$line" ] && printf '%s' "$line" > "$seeds/cmdline/matrix-$n.txt"
 done

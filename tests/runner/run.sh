@@ -4,17 +4,22 @@
 #   tests/runner/run.sh run    ISO          boot once, serial on this terminal
 #   tests/runner/run.sh debug  ISO          boot halted with a gdb stub on :1234
 #   tests/runner/run.sh single KERNEL.elf   one headless boot from CPU/MEM/SMP/UEFI/CMDLINE/QEMU_ARGS
-#   tests/runner/run.sh matrix KERNEL.elf   every configuration in tests/runner/matrix.txt
+#   tests/runner/run.sh matrix KERNEL.elf   every boot of tests/runner/matrix.cfg (or MATRIX=file);
+#                                           ONLY=name[,name] or GROUP=group boots a subset
 #
 # A boot passes only when QEMU exits through isa-debug-exit with the kernel's "all
 # passed" status (1), the report ends with "N passed, 0 failed, N skipped", and no
 # hang (timeout) or CPU reset (with -no-reboot QEMU exits 0 on a triple fault)
-# happened. The last line printed is the sum over all boots, a failed boot counting
+# happened. The output is one line per boot ("ok   NAME  (12.3 s)" or "FAIL NAME:
+# reason"), then for each failed one its "not ok" lines with the "#" lines before them
+# and the path of its full log, then the sum over all boots, a failed boot counting
 # as one failure: "N passed, N failed, N skipped". Exit status 0 only if none failed.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${WARDEN_TEST_OUT:-$top/build/test}
 mkdir -p "$out"
+# shellcheck source=tests/runner/matrix.sh
+. "$top/tests/runner/matrix.sh"
 
 ovmf_code() {
 	for f in /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd; do
@@ -75,25 +80,15 @@ qemu_cmd() {
 	printf '%s\n' "${args[@]}" "$@"
 }
 
-# token_value EXTRA KEY: the VALUE of the word "@KEY=VALUE" in EXTRA (empty if none).
-token_value() {
-	printf '%s' " $1 " | sed -n "s/.* @$2=\([^ ]*\) .*/\1/p"
-}
-
-# without_token EXTRA KEY: EXTRA without its word "@KEY=...".
-without_token() {
-	printf '%s' " $1 " | sed -e "s/ @$2=[^ ]*//" -e 's/^ *//' -e 's/ *$//'
-}
-
-# serial_args NAME SLOTS: the QEMU arguments, one per line, of "@serial=SLOTS" (see
-# matrix.txt): no default serial port, then for COM1..COM4 in turn (ISA 16550s at
+# serial_args NAME SLOTS: the QEMU arguments, one per line, of "serial = SLOTS" (see
+# matrix.cfg): no default serial port, then for COM1..COM4 in turn (ISA 16550s at
 # 0x3f8/IRQ 4, 0x2f8/3, 0x3e8/4, 0x2e8/3) "-" no device, "log" the report (NAME.log),
 # "tap" a device written to NAME.comN.log, "null" a device whose output is dropped.
 serial_args() {
 	local name=$1 slots=$2 i=0 slot path
 	local -a io=(0x3f8 0x2f8 0x3e8 0x2e8) irq=(4 3 4 3) list
 	IFS=, read -ra list <<<"$slots"
-	[ "${#list[@]}" -le 4 ] || { echo "warden: @serial=$slots: more than 4 ports" >&2; return 1; }
+	[ "${#list[@]}" -le 4 ] || { echo "warden: serial = $slots: more than 4 ports" >&2; return 1; }
 	printf '%s\n' -serial none
 	for slot in "${list[@]}"; do
 		i=$((i + 1))
@@ -102,7 +97,7 @@ serial_args() {
 		log) path=$out/$name.log ;;
 		tap) path=$out/$name.com$i.log ;;
 		null) path= ;;
-		*) echo "warden: @serial=$slots: '$slot' is not -, log, tap or null" >&2; return 1 ;;
+		*) echo "warden: serial = $slots: '$slot' is not -, log, tap or null" >&2; return 1 ;;
 		esac
 		rm -f "$out/$name.com$i.log"
 		if [ -n "$path" ]; then
@@ -114,22 +109,15 @@ serial_args() {
 	done
 }
 
-# boot NAME ISO CPU MEM SMP UEFI QEMU_ARGS CHECK: one headless boot; writes NAME.log
-# (serial) and NAME.result ("status passed failed skipped verdict reason"). QEMU_ARGS
-# may hold "@serial=SLOTS" (which ports exist and which one carries the report),
-# "@spcr=ADDRESS[,BAUD[,SPACE]]" (an SPCR table from tests/runner/mkspcr.sh) and
-# "@monitor=SCRIPT" (tests/runner/monitor/SCRIPT.mon, played by monitor_drive) and
-# "@timeout=SECONDS" (instead of TIMEOUT, for a boot that is slow by nature).
+# boot NAME ISO: one headless boot of matrix boot NAME (cfg, tests/runner/matrix.sh)
+# from ISO; writes NAME.cmd (the QEMU command line), NAME.log (serial) and NAME.result
+# ("status passed failed skipped verdict reason"). The keys serial, spcr and monitor
+# add QEMU arguments after the rest; timeout replaces TIMEOUT for this boot.
 boot() {
-	local name=$1 iso=$2 cpu=$3 mem=$4 smp=$5 uefi=$6 extra=$7 check=$8
-	local log=$out/$name.log rc cmd start slots spcr serial nolog= script mpid= limit
-	# "@timeout=SECONDS": this boot's own limit (judge and monitor_drive see it).
-	limit=$(token_value "$extra" timeout)
-	extra=$(without_token "$extra" timeout)
-	local TIMEOUT=${limit:-${TIMEOUT:-240}}
-	slots=$(token_value "$extra" serial)
-	spcr=$(token_value "$extra" spcr)
-	extra=$(without_token "$(without_token "$extra" serial)" spcr)
+	local name=$1 iso=$2 log=$out/$1.log rc cmd start serial nolog='' script mpid='' uefi
+	local -a extra
+	local TIMEOUT=${cfg[$name/timeout]:-${TIMEOUT:-240}} slots=${cfg[$name/serial]:-}
+	local spcr=${cfg[$name/spcr]:-} monitor=${cfg[$name/monitor]:-}
 	serial=(-serial "file:$log")
 	if [ -n "$slots" ]; then
 		mapfile -t serial < <(serial_args "$name" "$slots")
@@ -140,30 +128,33 @@ boot() {
 		"$top/tests/runner/mkspcr.sh" "$out/$name.spcr.dat" ${spcr//,/ } || return 1
 		serial+=(-acpitable "file=$out/$name.spcr.dat")
 	fi
-	script=$(token_value "$extra" monitor)
-	extra=$(without_token "$extra" monitor)
-	if [ -n "$script" ]; then
-		script=$top/tests/runner/monitor/$script.mon
+	if [ -n "$monitor" ]; then
+		script=$top/tests/runner/monitor/$monitor.mon
 		rm -f "$out/$name.mon.in" "$out/$name.mon.out" "$out/$name.monitor.txt"
 		mkfifo "$out/$name.mon.in" "$out/$name.mon.out" || return 1
 		serial+=(-monitor "pipe:$out/$name.mon")
 	fi
-	# shellcheck disable=SC2086
-	mapfile -t cmd < <(qemu_cmd "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" $extra)
+	case ${cfg[$name/firmware]} in seabios) uefi= ;; ovmf) uefi=1 ;; ovmf-bios) uefi=bios ;; esac
+	read -ra extra <<<"${cfg[$name/qemu_args]:-}"
+	mapfile -t cmd < <(qemu_cmd "$name" "$iso" "${cfg[$name/cpu]}" "${cfg[$name/mem]}" \
+		"${cfg[$name/smp]}" "$uefi" "${extra[@]}")
 	printf '%q ' "${cmd[@]}" "${serial[@]}" > "$out/$name.cmd"
-	case $check in
-	expect-halt:*)
-		expect_halt "$name" "${check#expect-halt:}" "${cmd[@]}" > "$out/$name.result"
+	if [ -n "${cfg[$name/expect_halt]:-}" ]; then
+		expect_halt "$name" "${cfg[$name/expect_halt]}" "${cmd[@]}" > "$out/$name.result"
 		return
-		;;
-	esac
-	start=$(date +%s)
-	[ -n "$script" ] && { monitor_drive "$name" "$script" & mpid=$!; }
-	(cd "$out" && timeout --foreground -k 5 "${TIMEOUT:-240}" "${cmd[@]}" "${serial[@]}" \
+	fi
+	start=$EPOCHREALTIME
+	[ -n "$monitor" ] && { monitor_drive "$name" "$script" & mpid=$!; }
+	(cd "$out" && timeout --foreground -k 5 "$TIMEOUT" "${cmd[@]}" "${serial[@]}" \
 		</dev/null >"$out/$name.qemu.txt" 2>&1)
 	rc=$?
 	[ -n "$mpid" ] && { kill "$mpid" 2>/dev/null; wait "$mpid" 2>/dev/null; }
-	judge "$name" "$rc" "$check" "$(( $(date +%s) - start ))" "$nolog" > "$out/$name.result"
+	judge "$name" "$rc" "$(seconds_since "$start")" "$nolog" > "$out/$name.result"
+}
+
+# seconds_since START: the time since START (an $EPOCHREALTIME) in seconds, one decimal.
+seconds_since() {
+	awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 }
 
 # monitor_drive NAME SCRIPT: plays the monitor script SCRIPT (tests/runner/monitor/*.mon)
@@ -232,14 +223,15 @@ expect_halt() {
 	wait "$pid" 2>/dev/null
 }
 
-# judge NAME QEMU_STATUS CHECK SECONDS [NOLOG]: prints "status passed failed skipped
-# verdict reason". Every judged boot's log must also pass the strict KTAP check
-# (ktap-check.awk): the version line first, the plan right after it, every planned
-# result, consistent indentation, and a closing line whose counts are those of the
-# results. NOLOG=1 (no serial port captures the report, @serial without "log"): the
-# isa-debug-exit status alone decides, one passed or one failed test.
+# judge NAME QEMU_STATUS SECONDS [NOLOG]: prints "status passed failed skipped verdict
+# reason". Every judged boot's log must also pass the strict KTAP check (ktap-check.awk):
+# the version line first, the plan right after it, every planned result, consistent
+# indentation, and a closing line whose counts are those of the results. NOLOG=1 (no
+# serial port captures the report, a serial key without "log"): the isa-debug-exit
+# status alone decides, one passed or one failed test. Then the boot's expect_fatal
+# texts (judge_fatal) or its checks (run_checks) decide.
 judge() {
-	local name=$1 rc=$2 check=$3 secs=$4 nolog=${5:-} log=$out/$1.log line='' p=0 f=0 s=0
+	local name=$1 rc=$2 secs=$3 nolog=${4:-} log=$out/$1.log line='' p=0 f=0 s=0
 	local verdict=FAIL reason ktap ktap_ok=0
 	if [ -n "$nolog" ]; then
 		ktap_ok=1
@@ -247,9 +239,7 @@ judge() {
 		ktap=$(awk -f "$top/tests/runner/ktap-check.awk" "$log" 2>&1) && ktap_ok=1
 		line=$(tr -d '\r' < "$log" 2>/dev/null | grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n 1)
 	fi
-	if [ -n "$line" ]; then
-		read -r p _ f _ s _ <<<"$line"
-	fi
+	[ -n "$line" ] && read -r p _ f _ s _ <<<"$line"
 	case $rc in
 	1) reason="kernel reported success" ;;
 	3) reason="kernel reported failures" ;;
@@ -271,33 +261,49 @@ judge() {
 		verdict=FAIL
 		reason="$reason; KTAP CHECK FAILED at line $ktap"
 	fi
-	case $check in
-	expect-fatal:*)
-		# The boot must end failed (status 3) with a Bail out, a closing line that
-		# counts a failure, and each TEXT of "TEXT[&&TEXT...]" in the log.
-		local want=${check#expect-fatal:} text missing=
-		while IFS= read -r text; do
-			grep -aqF -- "$text" "$log" || missing="$missing; missing '$text'"
-		done <<<"${want//&&/$'\n'}"
-		[ "$f" -gt 0 ] || missing="$missing; the closing line counts no failure"
-		if [ "$rc" = 3 ] && [ -z "$missing" ] && grep -q '^Bail out!' "$log" &&
-			[ "$ktap_ok" = 1 ]; then
-			echo "$rc 1 0 0 PASS ${secs}s, ended fatally as expected: $want; KTAP $ktap"
-		else
-			echo "$rc 0 1 0 FAIL ${secs}s, expected a fatal '$want': $reason$missing"
-		fi
+	if [ -n "${cfg[$name/expect_fatal]:-}" ]; then
+		judge_fatal "$name" "$rc" "$f" "$ktap_ok" "$secs" "$reason" "${ktap:-}"
 		return
-		;;
-	esac
-	if [ -n "$check" ] && [ "$verdict" = PASS ]; then
-		if (cd "$out" && eval "$check") >/dev/null 2>&1; then
+	fi
+	[ "$verdict" = PASS ] && ! reason=$(run_checks "$name" "$reason") && verdict=FAIL
+	echo "$rc $p $f $s $verdict ${secs}s, $reason"
+}
+
+# judge_fatal NAME QEMU_STATUS FAILED KTAP_OK SECONDS REASON KTAP: prints the result of a boot
+# that must end fatally: exit status 3, a "Bail out!" line, a closing line counting a
+# failure (FAILED > 0), a good KTAP check, and each expect_fatal text in the log.
+judge_fatal() {
+	local name=$1 rc=$2 f=$3 ktap_ok=$4 secs=$5 reason=$6 ktap=$7 log=$out/$1.log text missing=
+	local want=''
+	while IFS= read -r text; do
+		want+=${want:+ && }$text
+		grep -aqF -- "$text" "$log" || missing="$missing; missing '$text'"
+	done <<<"${cfg[$name/expect_fatal]}"
+	[ "$f" -gt 0 ] || missing="$missing; the closing line counts no failure"
+	if [ "$rc" = 3 ] && [ -z "$missing" ] && grep -q '^Bail out!' "$log" &&
+		[ "$ktap_ok" = 1 ]; then
+		echo "$rc 1 0 0 PASS ${secs}s, ended fatally as expected: $want; KTAP $ktap"
+	else
+		echo "$rc 0 1 0 FAIL ${secs}s, expected a fatal '$want': $reason$missing"
+	fi
+}
+
+# run_checks NAME REASON: runs boot NAME's check scripts (tests/runner/checks/CHECK.sh
+# LOG NAME, in the output directory); prints REASON with each check's outcome, and
+# what a failing one said; returns 1 if any check failed.
+run_checks() {
+	local name=$1 reason=$2 check said failed=0
+	while IFS= read -r check; do
+		[ -n "$check" ] || continue
+		if said=$(cd "$out" && "$top/tests/runner/checks/$check.sh" "$out/$name.log" "$name" 2>&1); then
 			reason="$reason; check passed: $check"
 		else
-			verdict=FAIL
-			reason="$reason; CHECK FAILED: $check"
+			reason="$reason; CHECK FAILED: $check: $(printf '%s' "$said" | tr '\n' ' ')"
+			failed=1
 		fi
-	fi
-	echo "$rc $p $f $s $verdict ${secs}s, $reason"
+	done <<<"${cfg[$name/check]:-}"
+	echo "$reason"
+	return "$failed"
 }
 
 # iso_for CMDLINE [KERNEL [PRE]] -> path of an ISO for that command line, kernel and
@@ -325,44 +331,36 @@ fragment_cmds() {
 	done
 }
 
-# run_configs FILE: boots every "name|cpu|mem|smp|uefi|cmdline|qemu_args" line, two at a time.
+# run_configs: boots every boot left in boots (tests/runner/matrix.sh), JOBS (2) at a
+# time in their order, then prints the summary; returns 1 if anything failed.
 run_configs() {
-	local names=() running=0 name cpu mem smp uefi cmdline extra check iso kernel pre
-	while IFS='|' read -r name cpu mem smp uefi cmdline extra check; do
-		[ -z "$name" ] && continue
-		case $name in \#*) continue ;; esac
+	local running=0 name iso kernel pre
+	local n=${#boots[@]}
+	echo "booting $n configuration$([ "$n" = 1 ] || echo s), ${JOBS:-2} at a time; logs in $out"
+	for name in "${boots[@]}"; do
 		kernel=$KERNEL
-		case " $extra " in
-		*" @kernel-"*) # another build of the kernel, e.g. @kernel-loadhigh
-			kernel=${extra#*@kernel-}
-			kernel=$(dirname "$KERNEL")/kernel-${kernel%% *}.elf
-			extra=$(printf '%s' " $extra " | sed -e 's/ @kernel-[^ ]*//' -e 's/^ *//' -e 's/ *$//')
-			;;
-		esac
+		[ -n "${cfg[$name/kernel]:-}" ] && kernel=$(dirname "$KERNEL")/kernel-${cfg[$name/kernel]}.elf
 		pre=
-		case " $extra " in
-		*" @fragment="*) # GRUB cuts N pieces out of the memory map
-			pre=$(fragment_cmds "$(printf '%s' " $extra " | sed -e 's/.* @fragment=\([0-9]*\).*/\1/')")
-			extra=$(printf '%s' " $extra " | sed -e 's/ @fragment=[^ ]*//' -e 's/^ *//' -e 's/ *$//')
-			;;
-		esac
-		iso=$(iso_for "$cmdline" "$kernel" "$pre") || { echo "0 0 0 0 FAIL ISO build failed" > "$out/$name.result"; names+=("$name"); continue; }
-		names+=("$name")
+		[ -n "${cfg[$name/fragment]:-}" ] && pre=$(fragment_cmds "${cfg[$name/fragment]}")
 		rm -f "$out/$name.result" "$out/$name.log"
-		boot "$name" "$iso" "$cpu" "$mem" "$smp" "$uefi" "$extra" "$check" &
+		if ! iso=$(iso_for "${cfg[$name/cmdline]:-}" "$kernel" "$pre"); then
+			echo "0 0 0 0 FAIL ISO build failed" > "$out/$name.result"
+			continue
+		fi
+		boot "$name" "$iso" &
 		running=$((running + 1))
 		if [ "$running" -ge "${JOBS:-2}" ]; then
 			wait -n
 			running=$((running - 1))
 		fi
-	done < "$1"
+	done
 	wait
 	local selftest
 	selftest=$(selftest_name)
 	# HOST_RESULTS: names of results written before the boots (make test sets it to
-	# "host-unit host-fuzz", tests/host/run.sh's), summed with them.
+	# "host-unit host-fuzz sol-capture"), summed with them.
 	# shellcheck disable=SC2086
-	summarize ${selftest:+"$selftest"} ${HOST_RESULTS:-} "${names[@]}"
+	summarize ${selftest:+"$selftest"} ${HOST_RESULTS:-} "${boots[@]}"
 }
 
 # selftest_name: "ktap-selftest" when the strict checker's self-test result (written by
@@ -377,23 +375,66 @@ selftest_name() {
 	echo ktap-selftest
 }
 
+# summarize RESULT...: one line per result NAME (NAME.result): "ok   NAME  (TIME)" or
+# "FAIL NAME: reason"; then what each failed one's log says (failure_lines); then the
+# sum "N passed, N failed, N skipped", a failed result with no failed case counting as
+# one failure. Returns 1 if any failed.
 summarize() {
-	local tp=0 tf=0 ts=0 name rc p f s verdict reason
-	for name in "$@"; do
-		echo "==================== $name: serial report ===================="
-		tr -d '\r' < "$out/$name.log" 2>/dev/null || echo "(no serial output)"
-	done
-	echo "==================== summary ===================="
+	local tp=0 tf=0 ts=0 name rc p f s verdict reason failed=()
 	for name in "$@"; do
 		read -r rc p f s verdict reason < "$out/$name.result"
-		printf '%-22s %-4s %4s passed %3s failed %3s skipped  (%s)\n' "$name" "$verdict" "$p" "$f" "$s" "$reason"
+		if [ "$verdict" = PASS ]; then
+			printf 'ok   %-26s (%s)\n' "$name" "$(result_time "$reason")"
+		elif [[ $reason =~ ^([0-9.]+)s,\ (.*)$ ]]; then
+			printf 'FAIL %s: %s (%s s)\n' "$name" "${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}"
+			failed+=("$name")
+		else
+			printf 'FAIL %s: %s\n' "$name" "$reason"
+			failed+=("$name")
+		fi
 		tp=$((tp + p)); ts=$((ts + s)); tf=$((tf + f))
 		if [ "$verdict" != PASS ] && [ "$f" = 0 ]; then
 			tf=$((tf + 1))
 		fi
 	done
+	for name in "${failed[@]}"; do
+		failure_lines "$name"
+	done
 	echo "$tp passed, $tf failed, $ts skipped"
 	[ "$tf" = 0 ]
+}
+
+# result_time REASON: "12.3 s" from a reason that starts "12.3s, ...", else the reason.
+result_time() {
+	if [[ $1 =~ ^([0-9.]+)s, ]]; then
+		echo "${BASH_REMATCH[1]} s"
+	else
+		echo "$1"
+	fi
+}
+
+# failure_lines NAME: the "not ok" and "Bail out!" lines of NAME.log, each with the "#"
+# lines right before it, and the log's path; a log with neither and no closing line
+# (a hang, a reset, a halt) shows its last 5 lines instead.
+failure_lines() {
+	local log=$out/$1.log
+	echo "---- $1: full log $log"
+	[ -e "$log" ] || { echo "  (no log)"; return; }
+	tr -d '\r' <"$log" | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' | awk '
+		{ last[NR % 5] = $0 }
+		/^[ \t]*#/ { held[n++] = $0; next }
+		/^[ \t]*(not ok|Bail out!)/ {
+			for (i = 0; i < n; i++) print "  " held[i]
+			print "  " $0
+			shown = 1
+		}
+		{ n = 0 }
+		/^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$/ { closed = 1 }
+		END {
+			if (shown || closed) exit
+			print "  (no \"not ok\" line and no closing line; the log ends with:)"
+			for (i = NR - 4; i <= NR; i++) if (i > 0) print "  " last[i % 5]
+		}'
 }
 
 mode=${1:-}
@@ -417,13 +458,14 @@ run|debug)
 	;;
 single|matrix)
 	KERNEL=$2
-	conf=$out/configs.txt
+	conf=${MATRIX:-$top/tests/runner/matrix.cfg}
 	if [ "$mode" = single ]; then
-		echo "single|${CPU:-max,vendor=GenuineIntel}|${MEM:-512M}|${SMP:-1}|${UEFI:-}|${CMDLINE:-}|${QEMU_ARGS:-}" > "$conf"
-	else
-		cp "${MATRIX:-$top/tests/runner/matrix.txt}" "$conf"
+		conf=$out/single.cfg
+		matrix_single "$conf" || exit 2
 	fi
-	run_configs "$conf"
+	matrix_read "$conf" || exit 2
+	matrix_select "${ONLY:-}" "${GROUP:-}" || exit 2
+	run_configs
 	;;
 *)
 	echo "usage: $0 run|debug ISO | single|matrix KERNEL.elf" >&2
