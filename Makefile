@@ -73,6 +73,7 @@ C_SRCS := \
 	mm/checker.c \
 	mm/dmap.c \
 	mm/frame.c \
+	mm/guard.c \
 	mm/pgprot.c \
 	mm/pgprot_fault.c \
 	mm/pgtable.c \
@@ -88,6 +89,7 @@ C_SRCS := \
 	tests/test_console.c \
 	tests/test_dmap.c \
 	tests/test_frame.c \
+	tests/test_guard.c \
 	tests/test_mce.c \
 	tests/test_multiboot2.c \
 	tests/test_nmi.c \

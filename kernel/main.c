@@ -24,6 +24,7 @@
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "kernel/smp.h"
+#include "kernel/thread.h"
 #include "kernel/version.h"
 #include "arch/apic.h"
 #include "arch/cpu.h"
@@ -34,6 +35,7 @@
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
+#include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
@@ -322,6 +324,8 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic, uint64_t load_delta)
 	ktest_begin();
 	print_boot_header(&boot_info);
 	init_memory();
+	guard_init();
+	thread_init();
 	init_apic();
 	acpi_init(&boot_info);
 	bootdump(mbi_copy, &boot_info);

@@ -2,6 +2,7 @@
 #include "mm/pgtable.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
+#include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pool.h"
 #include "mm/ptcache.h"
@@ -125,8 +126,8 @@ uint64_t pt_count(int level)
 	return counts[level];
 }
 
-/* 0 when v may be stored at p: p is an entry of a live table, and v is not present,
- * or links a live table one level down, or is a leaf the guards allow (a slot of a
+/* 0 when v may be stored at p: p is an entry of a live table, and v is not present
+ * (a guard marker only from the guard walker, at the pte level), or links a live table one level down, or is a leaf the guards allow (a slot of a
  * pool table maps the direct map). -EINVAL or -EPERM otherwise. */
 static int check_store(const uint64_t *p, uint64_t v)
 {
@@ -140,7 +141,8 @@ static int check_store(const uint64_t *p, uint64_t v)
 	if (level < 0)
 		return -EINVAL;
 	if (!pt_present(v))
-		return 0;
+		return guard_is_marker(v) && (level != PT_LEVEL_PTE || !guard_store_allowed()) ? -EPERM
+											       : 0;
 	if (!pt_is_leaf(v, level))
 		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
 	if (!pgprot_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
@@ -269,7 +271,7 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 		}
 		table = pa_to_va(pt_entry_pa(*e, l));
 	}
-	if (pt_present(table[pt_index(va, level)])) {
+	if (pt_present(table[pt_index(va, level)]) || guard_is_marker(table[pt_index(va, level)])) {
 		unlink_new_tables(made, made_level, n);
 		return -EEXIST;
 	}

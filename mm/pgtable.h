@@ -124,7 +124,8 @@ int pt_table_level(phys_addr_t pa);
  * none is open). Refuses, storing nothing: -EINVAL when p is not an entry of a live
  * table (pt_table_level), -EPERM when v links anything but a live table one level
  * down, or is a leaf that would make a writable alias the guards forbid
- * (mm/pgprot.h: pgprot_leaf_allowed). */
+ * (mm/pgprot.h: pgprot_leaf_allowed), or is a guard marker stored by anything but
+ * the guard walker or above the pte level (mm/guard.h). */
 int pt_set_entry(uint64_t *p, uint64_t v);
 /* Batch form of pt_set_entry, same checks: the caller holds a window open (asserted). */
 int __pt_set_entry(uint64_t *p, uint64_t v);
@@ -212,7 +213,7 @@ uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level);
 /* Maps one leaf of `level` at va (aligned) to pa with the attribute bits `prot`
  * (PTE_* without PS; PTE_P implied), allocating tables on the way. A user leaf
  * (PTE_U) gets U=1 in every entry of its path. Returns 0, -EEXIST when something
- * is mapped there, -ENOMEM when a table cannot be had, -EINVAL when root is not a
+ * is mapped there or a guard marker holds the pte, -ENOMEM when a table cannot be had, -EINVAL when root is not a
  * live root table, -EPERM when the leaf would be a writable alias the guards forbid
  * (mm/pgprot.h; nothing is mapped then). Does not flush the TLB (nothing was
  * mapped before). */
