@@ -87,12 +87,12 @@ void catch_init(void);
 	} while (0)
 
 /* A #PF with this error code at this address, on a guard marker. */
-#define KEXPECT_GUARD_PF(f, err, address)                                                    \
-	do {                                                                                 \
-		KEXPECT_PF(f, err, address);                                                 \
-		if ((f)->hit && (f)->cause != FAULT_GUARD)                                   \
-			ktest_fail(__FILE__, __LINE__, "cause %s, expected guard",           \
-				   fault_cause_name((f)->cause));                            \
+#define KEXPECT_GUARD_PF(f, err, address)                                                     \
+	do {                                                                                  \
+		KEXPECT_PF(f, err, address);                                                  \
+		if ((f)->hit && (f)->cause != FAULT_GUARD)                                    \
+			ktest_fail(__FILE__, __LINE__, "cause %s, expected guard",            \
+				   fault_cause_name((f)->cause));                             \
 		else if ((f)->hit && !ktest_contains((f)->detail, "guard page hit"))          \
 			ktest_fail(__FILE__, __LINE__, "no guard report: '%s'", (f)->detail); \
 	} while (0)

@@ -5,7 +5,8 @@
  *   1. serial, GDT/TSS, IDT, fault catcher          - nothing may fault unseen after
  *   2. CPU features, multiboot2 information copied   - the MBI is not ours to keep
  *   3. command line, console ports (console=, SPCR)  - problems go into the header
- *   4. frame allocator, memory management            - later: direct map, PKS
+ *   4. frame allocator, memory management            - later: direct map, PKS;
+ *      guard-hit reports, IST stacks to guarded vmap regions
  *   5. local APIC, ACPI CPU list, AP bring-up        - PKS on every CPU, APs parked
  *   6. report header, test suites, closing line
  * The report begins (KTAP version, plan) once the command line is known, before any

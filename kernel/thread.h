@@ -25,7 +25,7 @@
 #include "kernel/types.h"
 
 #define THREAD_STACK_PAGES 4
-#define THREAD_GUARD_PAGES 4 /* markers below a stack: a big frame cannot jump them */
+#define THREAD_GUARD_PAGES 4  /* markers below a stack: a big frame cannot jump them */
 #define THREAD_MAX	   64 /* live threads, thread 0 included */
 #define THREAD_NAME_MAX	   24
 

@@ -32,8 +32,8 @@ static void store(uint64_t *p, uint64_t v)
 
 	/* Invariant: the walker only makes stores the checks allow. */
 	if (rc)
-		panic("guard: store of 0x%llx at %p refused (%d)", (unsigned long long)v,
-		      (void *)p, rc);
+		panic("guard: store of 0x%llx at %p refused (%d)", (unsigned long long)v, (void *)p,
+		      rc);
 }
 
 static bool table_empty(const uint64_t *t)
@@ -289,7 +289,8 @@ bool guard_describe(const struct trap_frame *f, uint64_t cr2, char *buf, size_t 
 	}
 	if (!guard_marker_at(cr2) || !(r = vmap_region_of(cr2)))
 		return false;
-	ksnprintf(buf, size, "guard page hit: %s at 0x%016llx, offset 0x%llx in \"%s\", RIP 0x%016llx",
+	ksnprintf(buf, size,
+		  "guard page hit: %s at 0x%016llx, offset 0x%llx in \"%s\", RIP 0x%016llx",
 		  access_name(f), (unsigned long long)cr2, (unsigned long long)(cr2 - r->base),
 		  r->name, (unsigned long long)f->rip);
 	return true;

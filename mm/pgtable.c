@@ -127,8 +127,9 @@ uint64_t pt_count(int level)
 }
 
 /* 0 when v may be stored at p: p is an entry of a live table, and v is not present
- * (a guard marker only from the guard walker, at the pte level), or links a live table one level down, or is a leaf the guards allow (a slot of a
- * pool table maps the direct map). -EINVAL or -EPERM otherwise. */
+ * (a guard marker only from the guard walker, in a pte), or links a live table one
+ * level down, or is a leaf the guards allow (a slot of a pool table maps the direct
+ * map). -EINVAL or -EPERM otherwise. */
 static int check_store(const uint64_t *p, uint64_t v)
 {
 	phys_addr_t table;
@@ -140,9 +141,10 @@ static int check_store(const uint64_t *p, uint64_t v)
 	level = pt_table_level(table);
 	if (level < 0)
 		return -EINVAL;
+	if (guard_is_marker(v) && (level != PT_LEVEL_PTE || !guard_store_allowed()))
+		return -EPERM;
 	if (!pt_present(v))
-		return guard_is_marker(v) && (level != PT_LEVEL_PTE || !guard_store_allowed()) ? -EPERM
-											       : 0;
+		return 0;
 	if (!pt_is_leaf(v, level))
 		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
 	if (!pgprot_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))

@@ -30,8 +30,8 @@ static struct vmap_region *region_obj(void)
 
 /* Places a region at the first `align`ed address at or above next_va + gap; with a
  * hole of `gap` bytes after it too. Returns its base, or 0. */
-static uint64_t region_add(const char *name, uint64_t size, uint64_t align,
-			   enum vmap_owner owner, uint64_t gap)
+static uint64_t region_add(const char *name, uint64_t size, uint64_t align, enum vmap_owner owner,
+			   uint64_t gap)
 {
 	struct vmap_region *r;
 	uint64_t va;
@@ -129,6 +129,15 @@ int vmap_region_free(uint64_t base)
 	return 0;
 }
 
+/* True when [va, va+size) overlaps a region whose pages vmap owns. */
+static bool overlaps_frames_region(uint64_t va, uint64_t size)
+{
+	for (const struct vmap_region *r = first; r && r->base < va + size; r = r->next)
+		if (r->owner == VMAP_OWNER_FRAMES && va < r->base + r->size)
+			return true;
+	return false;
+}
+
 static bool in_vmap(uint64_t va, uint64_t size)
 {
 	return va >= VMAP_BASE && size <= VMAP_SIZE && va - VMAP_BASE <= VMAP_SIZE - size;
@@ -145,7 +154,7 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 		return -EPERM; /* the page-table key is mm's own */
 	step = pt_size(level);
 	if (!size || !IS_ALIGNED(va | pa | size, step) || !in_vmap(va, size) ||
-	    (prot & ~PTE_PROT_MASK & ~(PTE_A | PTE_D)))
+	    (prot & ~PTE_PROT_MASK & ~(PTE_A | PTE_D)) || overlaps_frames_region(va, size))
 		return -EINVAL;
 	prot = (prot & ~PTE_PKEY_MASK) | PTE_PKEY(pkey);
 	if (!pgprot_leaf_allowed(false, pa, size, prot))

@@ -59,7 +59,8 @@ int vmap_region_count(void);
 /* Maps [va, va+size) to [pa, pa+size) with leaves of `level` (0 = 4 KiB, 1 = 2 MiB,
  * 2 = 1 GiB; va, pa and size aligned to it), attribute bits `prot` (PTE_W, PTE_NX,
  * PTE_U, PTE_G ...) and protection key `pkey`. Returns 0, or a negative error with
- * nothing mapped: -EEXIST when a guard marker (or a mapping) is in the range,
+ * nothing mapped: -EINVAL for bad arguments and inside a VMAP_OWNER_FRAMES region
+ * (its pages come from vmap_populate), -EEXIST when a guard marker (or a mapping) is in the range,
  * -EPERM for the page-table key (mm's own) and for a writable mapping of memory
  * with a guard (mm/pgprot.h: tables, the pool, the cache, protection state, the
  * kernel's read-only parts; a read-only one is allowed). */

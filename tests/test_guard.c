@@ -147,24 +147,43 @@ KTEST(guard, drop_keeps_markers_and_only_freeing_the_region_clears_them)
 
 KTEST(guard, map_or_populate_over_a_marker_fails_and_changes_nothing)
 {
-	uint64_t base = gt_region("gt wins", 4, false), c1[PT_NR_LEVELS], free1;
-	phys_addr_t pa = frame_alloc();
+	uint64_t base = gt_region("gt wins", 4, false), r = vmap_reserve(2 * PAGE_SIZE, PAGE_SIZE);
+	uint64_t c1[PT_NR_LEVELS], free1;
+	phys_addr_t pa = frame_alloc_run(2, PAGE_SIZE);
 
-	KASSERT_TRUE(base != 0 && pa != 0);
+	KASSERT_TRUE(base && r && pa);
 	KASSERT_EQ(guard_install(base + PAGE_SIZE, PAGE_SIZE), 0);
+	KASSERT_EQ(guard_install(r + PAGE_SIZE, PAGE_SIZE), 0);
 	mm_counts(c1);
 	free1 = frame_free_count();
 	KEXPECT_EQ(vmap_populate(base, 4 * PAGE_SIZE), -EEXIST);
-	KEXPECT_EQ(vmap_map(base + PAGE_SIZE, pa, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0),
-		   -EEXIST);
-	KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), base + PAGE_SIZE, pa, PT_LEVEL_PTE, PTE_NX),
-		   -EEXIST);
+	KEXPECT_EQ(vmap_map(r, pa, 2 * PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), -EEXIST);
+	KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), r + PAGE_SIZE, pa, PT_LEVEL_PTE, PTE_NX), -EEXIST);
 	KEXPECT_EQ(frame_free_count(), free1);
 	gt_expect_counts(c1);
-	KEXPECT_EQ(gt_pte(base), 0);
+	KEXPECT_EQ(gt_pte(base), 0); /* page 0 came before the marker: still empty */
 	KEXPECT_EQ(gt_pte(base + PAGE_SIZE), GUARD_MARKER);
+	KEXPECT_EQ(gt_pte(r), 0);
+	KEXPECT_EQ(gt_pte(r + PAGE_SIZE), GUARD_MARKER);
+	/* Once removed, both map. */
 	KEXPECT_EQ(guard_remove(base + PAGE_SIZE, PAGE_SIZE), 0);
-	KEXPECT_EQ(vmap_populate(base, 4 * PAGE_SIZE), 0); /* once removed, it maps */
+	KEXPECT_EQ(vmap_populate(base, 4 * PAGE_SIZE), 0);
+	KEXPECT_EQ(guard_remove(r + PAGE_SIZE, PAGE_SIZE), 0);
+	KEXPECT_EQ(vmap_map(r, pa, 2 * PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
+	KEXPECT_EQ(vmap_region_free(base), 0);
+	KEXPECT_EQ(vmap_region_free(r), 0); /* a caller's region: pa stays the caller's */
+	KEXPECT_EQ(frame_free_run(pa, 2), 0);
+}
+
+KTEST(guard, vmap_map_into_a_region_of_vmap_frames_is_refused)
+{
+	uint64_t base = gt_region("gt frames", 2, false);
+	phys_addr_t pa = frame_alloc();
+
+	KASSERT_TRUE(base && pa);
+	/* Zapping the page later would free a frame the region never took. */
+	KEXPECT_EQ(vmap_map(base, pa, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), -EINVAL);
+	KEXPECT_EQ(gt_leaf_level(base), -1);
 	KEXPECT_EQ(vmap_region_free(base), 0);
 	KEXPECT_EQ(frame_free(pa), 0);
 }

@@ -1,6 +1,6 @@
 /* tests/test_thread.c - cooperative kernel threads: create, yield, exit, join, own
- * stacks with guard markers, a stack overflow caught as a guard page hit. Runs with and without PKS (per-thread PKRS is tested in
- * the pks suite). */
+ * stacks with guard markers, a stack overflow caught as a guard page hit. Runs with and without PKS
+ * (per-thread PKRS is tested in the pks suite). */
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
