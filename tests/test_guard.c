@@ -297,33 +297,42 @@ KTEST(guard, install_in_a_2m_leaf_splits_it_and_remove_merges_it_back)
 	KEXPECT_EQ(frame_free_run(run, 512), 0);
 }
 
+/* A free 1 GiB-aligned GiB of RAM (the guard writes through it are ours), or 0. */
+static phys_addr_t gt_gib_of_ram(void)
+{
+	return dmap_has_1g() ? frame_alloc_run(GiB / PAGE_SIZE, GiB) : 0;
+}
+
 KTEST(guard, install_in_a_1g_leaf_splits_two_levels_and_remove_merges_back)
 {
 	uint64_t va = vmap_reserve(GiB, GiB), c0[PT_NR_LEVELS], off = 3 * MiB + PAGE_SIZE;
+	phys_addr_t run = gt_gib_of_ram();
 	struct fault f;
 
-	if (!dmap_has_1g())
-		KTEST_SKIP("CPU has no 1 GiB pages");
+	if (!run)
+		KTEST_SKIP("no 1 GiB pages, or no free 1 GiB-aligned GiB of RAM");
 	KASSERT_TRUE(va != 0);
-	/* Read-only: a 1 GiB alias of low memory may cover tables and the image. */
-	KASSERT_EQ(vmap_map(va, 0, GiB, PT_LEVEL_PUD, PTE_NX, 0), 0);
+	*(volatile uint64_t *)pa_to_va(run + off - PAGE_SIZE) = GT_PATTERN;
+	*(volatile uint64_t *)pa_to_va(run + off) = GT_PATTERN + 1;
+	KASSERT_EQ(vmap_map(va, run, GiB, PT_LEVEL_PUD, PTE_W | PTE_NX, 0), 0);
 	mm_counts(c0);
 	KEXPECT_EQ(guard_install(va + off, PAGE_SIZE), 0);
 	KEXPECT_EQ(gt_leaf_level(va), PT_LEVEL_PMD);
 	KEXPECT_EQ(gt_leaf_level(va + off - PAGE_SIZE), PT_LEVEL_PTE);
 	KEXPECT_EQ(pt_count(PT_LEVEL_PMD), c0[PT_LEVEL_PMD] + 1);
 	KEXPECT_EQ(pt_count(PT_LEVEL_PTE), c0[PT_LEVEL_PTE] + 1);
-	KEXPECT_EQ(catch_read64((void *)(va + off - PAGE_SIZE), &f),
-		   *(volatile uint64_t *)pa_to_va(off - PAGE_SIZE));
+	KEXPECT_EQ(catch_read64((void *)(va + off - PAGE_SIZE), &f), GT_PATTERN);
 	KEXPECT_NO_FAULT(&f);
 	catch_read64((void *)(va + off), &f);
 	KEXPECT_GUARD_PF(&f, 0, va + off);
 	KEXPECT_EQ(guard_remove(va + off, PAGE_SIZE), 0);
-	KEXPECT_EQ(vmap_map(va + off, off, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), 0);
+	KEXPECT_EQ(vmap_map(va + off, run + off, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
 	KEXPECT_EQ(guard_remove(va, GiB), 0);
 	KEXPECT_EQ(gt_leaf_level(va), PT_LEVEL_PUD);
 	gt_expect_counts(c0);
+	KEXPECT_EQ(*(volatile uint64_t *)(va + off), GT_PATTERN + 1);
 	vmap_unmap(va, GiB);
+	KEXPECT_EQ(frame_free_run(run, GiB / PAGE_SIZE), 0);
 }
 
 KTEST(guard, marker_read_write_fetch_fault_with_a_guard_report)
