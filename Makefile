@@ -77,6 +77,7 @@ C_SRCS := \
 	mm/dmap.c \
 	mm/extent.c \
 	mm/frame.c \
+	mm/guard.c \
 	mm/pgprot.c \
 	mm/pgprot_fault.c \
 	mm/pgtable.c \
@@ -96,6 +97,7 @@ C_SRCS := \
 	tests/test_dmap.c \
 	tests/test_dmap_hotadd.c \
 	tests/test_frame.c \
+	tests/test_guard.c \
 	tests/test_mce.c \
 	tests/test_multiboot2.c \
 	tests/test_nmi.c \

@@ -1,7 +1,10 @@
 /* arch/gdt.c - per-CPU GDT with a 64-bit TSS (SDM Vol. 3A, 3.4.5 and 8.7). */
 #include "arch/gdt.h"
 
+/* The boot CPU's IST stacks until gdt_set_boot_ist() moves them (to guarded vmap
+ * regions, once memory management is up). */
 static uint8_t boot_ist_stacks[NR_IST][IST_STACK_SIZE] __aligned(16);
+static uint64_t boot_ist_lo[NR_IST];
 static struct gdt_cpu boot_gdt;
 
 struct gdt_ptr {
@@ -52,13 +55,23 @@ void gdt_init(void)
 {
 	uint64_t top[NR_IST];
 
-	for (int i = 0; i < NR_IST; i++)
-		top[i] = (uint64_t)&boot_ist_stacks[i][IST_STACK_SIZE];
+	for (int i = 0; i < NR_IST; i++) {
+		boot_ist_lo[i] = (uint64_t)boot_ist_stacks[i];
+		top[i] = boot_ist_lo[i] + IST_STACK_SIZE;
+	}
 	gdt_load_cpu(&boot_gdt, top);
+}
+
+void gdt_set_boot_ist(int n, uint64_t lo)
+{
+	/* The CPU reads the IST slot at each delivery (SDM Vol. 3A, 6.14.5): the next
+	 * #DF, NMI or #MC uses the new stack; none is running on the old one here. */
+	boot_ist_lo[n - 1] = lo;
+	boot_gdt.tss.ist[n - 1] = lo + IST_STACK_SIZE;
 }
 
 void gdt_ist_bounds(int n, uint64_t *lo, uint64_t *hi)
 {
-	*lo = (uint64_t)boot_ist_stacks[n - 1];
+	*lo = boot_ist_lo[n - 1];
 	*hi = *lo + IST_STACK_SIZE;
 }

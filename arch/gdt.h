@@ -45,6 +45,9 @@ void gdt_init(void);
  * and loads it like gdt_init(). g must stay mapped and owned by this CPU for good. */
 void gdt_load_cpu(struct gdt_cpu *g, const uint64_t ist_top[NR_IST]);
 
+/* Boot CPU: IST slot n (1..3) uses the IST_STACK_SIZE bytes at lo from now on
+ * (16-byte aligned; mapped for good). Call with no #DF, NMI or #MC running. */
+void gdt_set_boot_ist(int n, uint64_t lo);
 /* Bounds of the boot CPU's IST stack n (1..3), for backtraces and tests. */
 void gdt_ist_bounds(int n, uint64_t *lo, uint64_t *hi);
 

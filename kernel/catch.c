@@ -1,5 +1,6 @@
 /* kernel/catch.c - the fault catcher behind kernel/catch.h. */
 #include "kernel/catch.h"
+#include "mm/guard.h"
 #include "arch/cpu.h"
 
 /* Saved by catch_call (arch/context.asm); layout fixed there. */
@@ -15,19 +16,31 @@ void catch_resume(void);
 
 static struct catch_ctx *current;
 
-/* Trap hook: records the fault and resumes at the innermost catch. */
+const char *fault_cause_name(enum fault_cause c)
+{
+	return c == FAULT_GUARD ? "guard" : "other";
+}
+
+/* Trap hook: records the fault and resumes at the innermost catch. A #DF only when
+ * it is a guard hit (a stack overflow), never NMI or #MC. */
 static bool catch_trap(struct trap_frame *tf)
 {
 	struct catch_ctx *c = current;
+	uint64_t cr2;
+	bool guard;
 
-	if (!c || tf->vector >= 32 || tf->vector == VEC_NMI || tf->vector == VEC_DF ||
-	    tf->vector == VEC_MC)
+	if (!c || tf->vector >= 32 || tf->vector == VEC_NMI || tf->vector == VEC_MC)
+		return false;
+	cr2 = tf->vector == VEC_PF || tf->vector == VEC_DF ? read_cr2() : 0;
+	guard = guard_describe(tf, cr2, c->f->detail, sizeof(c->f->detail));
+	if (tf->vector == VEC_DF && !guard)
 		return false;
 	c->f->hit = true;
 	c->f->vector = (uint8_t)tf->vector;
 	c->f->error = tf->error;
-	c->f->addr = tf->vector == VEC_PF ? read_cr2() : 0;
+	c->f->addr = cr2;
 	c->f->rip = tf->rip;
+	c->f->cause = guard ? FAULT_GUARD : FAULT_OTHER;
 	tf->rip = (uint64_t)catch_resume;
 	tf->rdi = (uint64_t)c;
 	tf->rsp = c->rsp;

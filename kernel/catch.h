@@ -7,6 +7,9 @@
  * While a catch is armed, any exception vector except NMI, #DF and #MC that the
  * called code raises is recorded and execution resumes after the catch as if the
  * called function had returned; IA32_PKRS is set back to its value at the catch.
+ * A #DF is caught too when it is a stack overflow into a guard marker (the CPU
+ * could not push the #PF frame; mm/guard.h): the catch's own stack is above it.
+ * A fault on a guard marker has cause FAULT_GUARD and its report line in `detail`.
  * Every probe is one real load, store or call instruction in inline assembly.
  */
 #ifndef KERNEL_CATCH_H
@@ -16,13 +19,23 @@
 #include "kernel/ktest.h"
 #include "arch/trap.h"
 
+enum fault_cause {
+	FAULT_OTHER, /* anything but a guard marker */
+	FAULT_GUARD, /* an access to a guard marker (#PF, or #DF on a stack overflow) */
+};
+
 struct fault {
 	bool hit; /* an exception was caught */
 	uint8_t vector;
 	uint64_t error; /* error code (0 for vectors without one) */
-	uint64_t addr;	/* CR2 for #PF, else 0 */
+	uint64_t addr;	/* CR2 for #PF and a caught #DF, else 0 */
 	uint64_t rip;	/* where it happened */
+	enum fault_cause cause;
+	char detail[160]; /* FAULT_GUARD: "guard page hit: ..." (mm/guard.h) */
 };
+
+/* "guard" or "other". */
+const char *fault_cause_name(enum fault_cause c);
 
 /* Calls fn(arg) with a catch armed. Returns true when it faulted (*f filled). */
 bool catch_run(void (*fn)(void *), void *arg, struct fault *f);
@@ -71,6 +84,17 @@ void catch_init(void);
 			KEXPECT_EQ((f)->error, (err));              \
 			KEXPECT_EQ((f)->addr, (uint64_t)(address)); \
 		}                                                   \
+	} while (0)
+
+/* A #PF with this error code at this address, on a guard marker. */
+#define KEXPECT_GUARD_PF(f, err, address)                                                     \
+	do {                                                                                  \
+		KEXPECT_PF(f, err, address);                                                  \
+		if ((f)->hit && (f)->cause != FAULT_GUARD)                                    \
+			ktest_fail(__FILE__, __LINE__, "cause %s, expected guard",            \
+				   fault_cause_name((f)->cause));                             \
+		else if ((f)->hit && !ktest_contains((f)->detail, "guard page hit"))          \
+			ktest_fail(__FILE__, __LINE__, "no guard report: '%s'", (f)->detail); \
 	} while (0)
 
 #endif

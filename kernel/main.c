@@ -5,7 +5,8 @@
  *   1. serial, GDT/TSS, IDT, fault catcher          - nothing may fault unseen after
  *   2. CPU features, multiboot2 information copied   - the MBI is not ours to keep
  *   3. command line, console ports (console=, SPCR)  - problems go into the header
- *   4. frame allocator, memory management            - later: direct map, PKS
+ *   4. frame allocator, memory management            - later: direct map, PKS;
+ *      guard-hit reports, IST stacks to guarded vmap regions
  *   5. local APIC, ACPI CPU list, AP bring-up        - PKS on every CPU, APs parked
  *   6. report header, test suites, closing line
  * The report begins (KTAP version, plan) once the command line is known, before any
@@ -24,6 +25,7 @@
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "kernel/smp.h"
+#include "kernel/thread.h"
 #include "kernel/version.h"
 #include "arch/apic.h"
 #include "arch/cpu.h"
@@ -34,6 +36,7 @@
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
+#include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
@@ -322,6 +325,8 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic, uint64_t load_delta)
 	ktest_begin();
 	print_boot_header(&boot_info);
 	init_memory();
+	guard_init();
+	thread_init();
 	init_apic();
 	acpi_init(&boot_info);
 	bootdump(mbi_copy, &boot_info);

@@ -10,6 +10,8 @@
 #include "kernel/thread.h"
 #include "kernel/panic.h"
 #include "kernel/pks.h"
+#include "kernel/printf.h"
+#include "arch/gdt.h"
 #include "arch/pkrs.h"
 #include "mm/frame.h"
 #include "mm/pgprot.h"
@@ -28,7 +30,7 @@ struct thread {
 	enum thread_state state;
 	void (*fn)(void *);
 	void *arg;
-	void *stack;	     /* from vmap_alloc_pages(); NULL for thread 0 */
+	void *stack;	     /* from vmap_alloc_guarded(); NULL for thread 0 */
 	struct thread *next; /* the run ring */
 	char name[THREAD_NAME_MAX];
 };
@@ -136,11 +138,27 @@ static struct pkrs_slot *slot_of(const struct thread *t)
 	return &saved[t->slot];
 }
 
+void thread_init(void)
+{
+	static const char *const names[NR_IST] = { "ist #DF", "ist NMI", "ist #MC" };
+
+	for (int n = 1; n <= NR_IST; n++) {
+		void *s = vmap_alloc_guarded(names[n - 1], IST_STACK_SIZE / PAGE_SIZE, 1, 1);
+
+		if (!s)
+			panic("thread_init: no memory for the %s stack", names[n - 1]);
+		gdt_set_boot_ist(n, (uint64_t)s);
+	}
+}
+
 struct thread *thread_create(const char *name, void (*fn)(void *), void *arg)
 {
-	uint8_t *stack = vmap_alloc_pages(THREAD_STACK_PAGES);
+	char region[VMAP_NAME_MAX];
+	uint8_t *stack;
 	struct thread *t;
 
+	ksnprintf(region, sizeof(region), "stack %s", name ? name : "thread");
+	stack = vmap_alloc_guarded(region, THREAD_STACK_PAGES, THREAD_GUARD_PAGES, 1);
 	if (!stack)
 		return NULL;
 	t = (struct thread *)(stack + THREAD_STACK_PAGES * PAGE_SIZE - sizeof(*t));

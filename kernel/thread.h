@@ -3,10 +3,15 @@
  * Threads run on one CPU and switch only in thread_yield(), thread_exit() and
  * thread_join() (no preemption yet). The boot context is thread 0 ("boot"); it
  * exists without any call and cannot exit. Each other thread has its own stack of
- * THREAD_STACK_PAGES from vmap_alloc_pages(), with unmapped guard pages around it:
+ * THREAD_STACK_PAGES: one vmap region named "stack <name>" (mm/vmap.h) whose ends
+ * carry guard markers (mm/guard.h), no unmapped holes:
  *
- *   guard | stack, growing down ...            | struct thread | guard
- *         ^ stack_lo                    rsp0 ^  ^                ^ stack_hi
+ *   markers x THREAD_GUARD_PAGES | stack, growing down ... | struct thread | marker
+ *                                ^ stack_lo         rsp0 ^  ^             ^ stack_hi
+ *
+ * A stack overflow writes into the low markers: the #PF cannot push its frame on
+ * the overflowed stack, the CPU raises #DF on its own IST stack, and the guard
+ * layer reports "guard page hit" naming the region (a catch can take it).
  *
  * IA32_PKRS is per thread: a switch saves the outgoing thread's value and loads the
  * incoming one's (free keys forced closed), so a key one thread opens stays closed
@@ -20,11 +25,15 @@
 #include "kernel/types.h"
 
 #define THREAD_STACK_PAGES 4
+#define THREAD_GUARD_PAGES 4  /* markers below a stack: a big frame cannot jump them */
 #define THREAD_MAX	   64 /* live threads, thread 0 included */
 #define THREAD_NAME_MAX	   24
 
 struct thread;
 
+/* Boot CPU, once memory management is up: moves its IST stacks (#DF, NMI, #MC)
+ * from the image to guarded vmap regions ("ist #DF", ...). Panics without memory. */
+void thread_init(void);
 /* A new runnable thread that will call fn(arg) and then thread_exit(). NULL when
  * its stack cannot be allocated or THREAD_MAX threads live. Does not switch. */
 struct thread *thread_create(const char *name, void (*fn)(void *), void *arg);

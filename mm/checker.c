@@ -2,10 +2,12 @@
  * allocation, no store into any table, so it can run after every table change. */
 #include "mm/checker.h"
 #include "mm/dmap.h"
+#include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/ptcache.h"
+#include "mm/vmap.h"
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "arch/cpu.h"
@@ -106,6 +108,17 @@ static void check_leaf(struct walk *w, int level, uint64_t e, uint64_t va)
 			  (unsigned long long)va, (unsigned long long)pa, pt_entry_pkey(e));
 }
 
+/* A guard marker is a legal non-present entry in a pte of the kernel's vmap area
+ * (mm/guard.h); anywhere else it is a violation. */
+static void check_marker(struct walk *w, int level, uint64_t va)
+{
+	w->r.markers++;
+	if (level != PT_LEVEL_PTE || !w->kernel_root || va < VMAP_BASE ||
+	    va - VMAP_BASE >= VMAP_SIZE)
+		violation(w, "guard marker in a %s entry for 0x%llx%s", pt_level_name(level),
+			  (unsigned long long)va, w->kernel_root ? "" : " of another root");
+}
+
 /* Walks the table at pa (of `level`, mapping from base), entering live tables only. */
 static void walk_table(struct walk *w, phys_addr_t pa, int level, uint64_t base)
 {
@@ -114,8 +127,11 @@ static void walk_table(struct walk *w, phys_addr_t pa, int level, uint64_t base)
 	for (int i = 0; i < PT_ENTRIES; i++) {
 		uint64_t e = t[i], va = pt_canonical(base + ((uint64_t)i << pt_shift(level)));
 
-		if (!pt_present(e))
+		if (!pt_present(e)) {
+			if (guard_is_marker(e))
+				check_marker(w, level, va);
 			continue;
+		}
 		if (pt_is_leaf(e, level))
 			check_leaf(w, level, e, va);
 		else if (check_link(w, level, e, va))

@@ -3,7 +3,8 @@
  *
  * It walks every root (every live table of the root level: the kernel's and any a
  * test made; pt_table_level() finds them, no list to forget) and verifies:
- *   1. every link points to a live table one level down;
+ *   1. every link points to a live table one level down; a guard marker sits only
+ *      in a pte of the kernel's vmap area (mm/guard.h);
  *   2. no leaf is both writable and executable;
  *   3. every direct-map leaf maps va - PAGE_OFFSET;
  *   4. no writable leaf anywhere reaches memory with a guard the leaf may not touch
@@ -30,6 +31,7 @@ struct checker_result {
 	uint64_t tables[5]; /* tables found per level, over every root */
 	uint64_t roots;
 	uint64_t protected; /* table pages whose direct-map leaf carries the key */
+	uint64_t markers;   /* guard markers found (legal only in vmap-area ptes) */
 	uint64_t violations;
 };
 

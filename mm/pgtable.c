@@ -2,6 +2,7 @@
  * into tables go through mm/pt_door.c. */
 #include "mm/pgtable.h"
 #include "mm/dmap.h"
+#include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pool.h"
 #include "mm/ptcache.h"
@@ -218,7 +219,7 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 		}
 		table = pa_to_va(pt_entry_pa(*e, l));
 	}
-	if (pt_present(table[pt_index(va, level)])) {
+	if (pt_present(table[pt_index(va, level)]) || guard_is_marker(table[pt_index(va, level)])) {
 		unlink_new_tables(made, made_level, n);
 		return -EEXIST;
 	}

@@ -3,6 +3,7 @@
 #include "mm/pt_door.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
+#include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
@@ -51,7 +52,8 @@ uint32_t pt_window_opened(uint32_t pkrs)
 	return pkrs & ~key_bits();
 }
 
-/* 0 when v may be stored at p: p is an entry of a live table, and v is not present,
+/* 0 when v may be stored at p: p is an entry of a live table, and v is not present
+ * (a guard marker only from the guard walker, in a pte),
  * or links a live table one level down, or is a leaf the guards allow (a slot of a
  * pool table maps the direct map). -EINVAL or -EPERM otherwise. */
 static int check_store(const uint64_t *p, uint64_t v)
@@ -65,6 +67,8 @@ static int check_store(const uint64_t *p, uint64_t v)
 	level = pt_table_level(table);
 	if (level < 0)
 		return -EINVAL;
+	if (guard_is_marker(v) && (level != PT_LEVEL_PTE || !guard_store_allowed()))
+		return -EPERM;
 	if (!pt_present(v))
 		return 0;
 	if (!pt_is_leaf(v, level))

@@ -1,24 +1,141 @@
-/* mm/vmap.c - run-time kernel mappings in the vmap area. */
+/* mm/vmap.c - run-time kernel mappings in the vmap area, and its region objects. */
 #include "mm/vmap.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
+#include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "kernel/panic.h"
 #include "kernel/printf.h"
 
-static uint64_t next_va = VMAP_BASE;
+static uint64_t next_va = VMAP_BASE; /* the end of the last region (or hole) */
+
+/* The regions in address order (they are made at rising addresses), and the free
+ * region objects. */
+static struct vmap_region slots[VMAP_MAX_REGIONS];
+static struct vmap_region *first, *last, *spare;
+static int nr_live, nr_used_slots;
+
+/* A free region object, or NULL when all VMAP_MAX_REGIONS are live. */
+static struct vmap_region *region_obj(void)
+{
+	struct vmap_region *r = spare;
+
+	if (r)
+		spare = r->next;
+	else if (nr_used_slots < VMAP_MAX_REGIONS)
+		r = &slots[nr_used_slots++];
+	return r;
+}
+
+/* Places a region at the first `align`ed address at or above next_va + gap; with a
+ * hole of `gap` bytes after it too. Returns its base, or 0. */
+static uint64_t region_add(const char *name, uint64_t size, uint64_t align, enum vmap_owner owner,
+			   uint64_t gap)
+{
+	struct vmap_region *r;
+	uint64_t va;
+
+	if (!size || (align & (align - 1)) || size > VMAP_SIZE)
+		return 0;
+	va = ALIGN_UP(next_va + gap, MAX(align, PAGE_SIZE));
+	size = ALIGN_UP(size, PAGE_SIZE);
+	if (va < next_va || va + size + gap > VMAP_BASE + VMAP_SIZE || va + size < va)
+		return 0;
+	if (!(r = region_obj()))
+		return 0;
+	*r = (struct vmap_region){ .base = va, .size = size, .owner = owner };
+	strncpy_z(r->name, name ? name : "region", sizeof(r->name));
+	if (last)
+		last->next = r;
+	else
+		first = r;
+	last = r;
+	nr_live++;
+	next_va = va + size + gap;
+	return va;
+}
 
 uint64_t vmap_reserve(uint64_t size, uint64_t align)
 {
-	uint64_t va;
+	return region_add("reserved", size, align, VMAP_OWNER_CALLER, PAGE_SIZE);
+}
 
-	if (!size || (align & (align - 1)))
+uint64_t vmap_region_new(const char *name, uint64_t size, uint64_t align, enum vmap_owner owner)
+{
+	if (!IS_ALIGNED(size, PAGE_SIZE))
 		return 0;
-	va = ALIGN_UP(next_va + PAGE_SIZE, MAX(align, PAGE_SIZE));
-	if (va + size + PAGE_SIZE > VMAP_BASE + VMAP_SIZE || va + size < va)
-		return 0;
-	next_va = va + ALIGN_UP(size, PAGE_SIZE) + PAGE_SIZE;
-	return va;
+	return region_add(name, size, align, owner, 0);
+}
+
+const struct vmap_region *vmap_region_of(uint64_t va)
+{
+	for (const struct vmap_region *r = first; r && r->base <= va; r = r->next)
+		if (va - r->base < r->size)
+			return r;
+	return NULL;
+}
+
+bool vmap_range_in_regions(uint64_t va, uint64_t size)
+{
+	uint64_t end = va + size;
+
+	if (end < va)
+		return false;
+	while (va < end) {
+		const struct vmap_region *r = vmap_region_of(va);
+
+		if (!r)
+			return false;
+		va = r->base + r->size;
+	}
+	return true;
+}
+
+int vmap_region_count(void)
+{
+	return nr_live;
+}
+
+/* Unlinks r (a live region) and makes its object spare. */
+static void region_forget(struct vmap_region *r)
+{
+	struct vmap_region **p = &first, *prev = NULL;
+
+	while (*p != r) {
+		prev = *p;
+		p = &(*p)->next;
+	}
+	*p = r->next;
+	if (last == r)
+		last = prev;
+	r->next = spare;
+	spare = r;
+	nr_live--;
+}
+
+int vmap_region_free(uint64_t base)
+{
+	struct vmap_region *r = (struct vmap_region *)vmap_region_of(base);
+
+	if (!r || r->base != base)
+		return -ENOENT;
+	/* Only a leaf reaching past the region is split, so only that can fail (no
+	 * table left): no caller maps past its region. */
+	if (vmap_drop(r->base, r->size) || guard_remove(r->base, r->size))
+		panic("vmap_region_free: region \"%s\" at 0x%llx would not empty", r->name,
+		      (unsigned long long)base);
+	region_forget(r);
+	return 0;
+}
+
+/* True when [va, va+size) overlaps a region whose pages vmap owns. */
+static bool overlaps_frames_region(uint64_t va, uint64_t size)
+{
+	for (const struct vmap_region *r = first; r && r->base < va + size; r = r->next)
+		if (r->owner == VMAP_OWNER_FRAMES && va < r->base + r->size)
+			return true;
+	return false;
 }
 
 static bool in_vmap(uint64_t va, uint64_t size)
@@ -37,16 +154,24 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 		return -EPERM; /* the page-table key is mm's own */
 	step = pt_size(level);
 	if (!size || !IS_ALIGNED(va | pa | size, step) || !in_vmap(va, size) ||
-	    (prot & ~PTE_PROT_MASK & ~(PTE_A | PTE_D)))
+	    (prot & ~PTE_PROT_MASK & ~(PTE_A | PTE_D)) || overlaps_frames_region(va, size))
 		return -EINVAL;
 	prot = (prot & ~PTE_PKEY_MASK) | PTE_PKEY(pkey);
 	if (!pgprot_leaf_allowed(false, pa, size, prot))
 		return -EPERM;
+	if (guard_range_has_marker(va, size))
+		return -EEXIST; /* the marker wins until it is removed */
 	for (off = 0; off < size && !rc; off += step)
 		rc = pt_map_leaf(pt_kernel_root(), va + off, pa + off, level, prot);
 	if (rc && off > step)
 		vmap_unmap(va, off - step);
 	return rc;
+}
+
+/* Where the walk past a hole or leaf at va ends: the next entry of that level. */
+static uint64_t after(uint64_t va, int level)
+{
+	return ALIGN_DOWN(va, pt_size(level)) + pt_size(level);
 }
 
 void vmap_unmap(uint64_t va, uint64_t size)
@@ -56,47 +181,118 @@ void vmap_unmap(uint64_t va, uint64_t size)
 
 		if (pt_lookup(a, &level)) {
 			pt_unmap_leaf(pt_kernel_root(), a);
-			a = ALIGN_DOWN(a, pt_size(level)) + pt_size(level);
+			a = after(a, level);
 		} else {
 			a += PAGE_SIZE;
 		}
 	}
 }
 
-void *vmap_alloc_pages(uint64_t pages)
+void vmap_put_page(uint64_t va, phys_addr_t pa, uint64_t size)
 {
-	uint64_t va = vmap_reserve(pages * PAGE_SIZE, PAGE_SIZE), i;
+	const struct vmap_region *r = vmap_region_of(va);
 
-	if (!va)
-		return NULL;
-	for (i = 0; i < pages; i++) {
+	if (!r || r->owner != VMAP_OWNER_FRAMES)
+		return;
+	for (uint64_t off = 0; off < size; off += PAGE_SIZE)
+		if (frame_free(pa + off))
+			panic("vmap_put_page: frame 0x%llx of \"%s\" was not allocated",
+			      (unsigned long long)(pa + off), r->name);
+}
+
+int vmap_drop(uint64_t va, uint64_t size)
+{
+	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !vmap_range_in_regions(va, size))
+		return -EINVAL;
+	for (uint64_t a = va; a < va + size;) {
+		int level, rc;
+		uint64_t *e = pt_lookup(a, &level), start = ALIGN_DOWN(a, pt_size(level));
+		phys_addr_t pa;
+
+		if (!e) {
+			a = after(a, level); /* a hole of that level (a marker: one page) */
+			continue;
+		}
+		if (start < va || start + pt_size(level) > va + size) {
+			if ((rc = guard_split_leaf(a)))
+				return rc;
+			continue;
+		}
+		pa = pt_entry_pa(*e, level);
+		pt_unmap_leaf(pt_kernel_root(), a);
+		vmap_put_page(a, pa, pt_size(level));
+		a = after(a, level);
+	}
+	return 0;
+}
+
+/* Unmaps the first n pages of a populate that failed on page n. */
+static void populate_undo(uint64_t va, uint64_t n)
+{
+	if (n)
+		vmap_drop(va, n * PAGE_SIZE);
+}
+
+int vmap_populate(uint64_t va, uint64_t size)
+{
+	const struct vmap_region *r = vmap_region_of(va);
+	uint64_t n = size / PAGE_SIZE, i;
+	int level;
+
+	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !r || r->owner != VMAP_OWNER_FRAMES ||
+	    size > r->size - (va - r->base))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (pt_lookup(va + i * PAGE_SIZE, &level))
+			return -EEXIST;
+	if (guard_range_has_marker(va, size))
+		return -EEXIST;
+	for (i = 0; i < n; i++) {
 		phys_addr_t pa = frame_alloc();
 
-		if (!pa)
-			break;
+		if (!pa) {
+			populate_undo(va, i);
+			return -ENOMEM;
+		}
 		memset(pa_to_va(pa), 0, PAGE_SIZE);
-		if (vmap_map(va + i * PAGE_SIZE, pa, PAGE_SIZE, PT_LEVEL_PTE,
-			     PTE_W | PTE_NX | PTE_G | PTE_A | PTE_D, 0)) {
+		if (pt_map_leaf(pt_kernel_root(), va + i * PAGE_SIZE, pa, PT_LEVEL_PTE,
+				PTE_W | PTE_NX | PTE_G | PTE_A | PTE_D)) {
 			frame_free(pa);
-			break;
+			populate_undo(va, i);
+			return -ENOMEM;
 		}
 	}
-	if (i == pages)
-		return (void *)va;
-	vmap_free_pages((void *)va, i);
-	return NULL;
+	return 0;
+}
+
+void *vmap_alloc_guarded(const char *name, uint64_t pages, uint64_t guard_lo, uint64_t guard_hi)
+{
+	uint64_t total = (guard_lo + pages + guard_hi) * PAGE_SIZE, base, body;
+
+	if (!pages || !(base = vmap_region_new(name, total, PAGE_SIZE, VMAP_OWNER_FRAMES)))
+		return NULL;
+	body = base + guard_lo * PAGE_SIZE;
+	if ((guard_lo && guard_install(base, guard_lo * PAGE_SIZE)) ||
+	    (guard_hi && guard_install(body + pages * PAGE_SIZE, guard_hi * PAGE_SIZE)) ||
+	    vmap_populate(body, pages * PAGE_SIZE)) {
+		vmap_region_free(base);
+		return NULL;
+	}
+	return (void *)body;
+}
+
+void *vmap_alloc_pages(uint64_t pages)
+{
+	return vmap_alloc_guarded("pages", pages, 1, 1);
 }
 
 void vmap_free_pages(void *p, uint64_t pages)
 {
-	uint64_t va = (uint64_t)p;
+	const struct vmap_region *r = vmap_region_of((uint64_t)p);
 
-	for (uint64_t i = 0; i < pages; i++) {
-		phys_addr_t pa = va_to_pa((void *)(va + i * PAGE_SIZE));
-
-		if (pa == ~0ULL)
-			continue;
-		pt_unmap_leaf(pt_kernel_root(), va + i * PAGE_SIZE);
-		frame_free(pa);
-	}
+	/* Invariant: only a whole guarded allocation is freed, by its first page. */
+	if (!r || r->owner != VMAP_OWNER_FRAMES || pages * PAGE_SIZE > r->size)
+		panic("vmap_free_pages: %p (%llu pages) is no vmap allocation", p,
+		      (unsigned long long)pages);
+	vmap_region_free(r->base);
 }

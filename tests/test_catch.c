@@ -3,6 +3,8 @@
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "arch/cpu.h"
+#include "mm/guard.h"
+#include "mm/vmap.h"
 
 KTEST_SUITE(05, exceptions, NULL);
 
@@ -20,6 +22,22 @@ KTEST(exceptions, read_of_unmapped_address_faults_not_present)
 
 	catch_read64((const void *)UNMAPPED_VA, &f);
 	KEXPECT_PF(&f, 0, UNMAPPED_VA);
+	KEXPECT_EQ(f.cause, FAULT_OTHER);
+	KEXPECT_STREQ(f.detail, "");
+}
+
+KTEST(exceptions, access_to_a_guard_marker_is_caught_with_cause_guard)
+{
+	uint64_t base = vmap_region_new("catch marker", PAGE_SIZE, PAGE_SIZE, VMAP_OWNER_FRAMES);
+	struct fault f;
+
+	KASSERT_TRUE(base != 0);
+	KASSERT_EQ(guard_install(base, PAGE_SIZE), 0);
+	catch_write64((void *)(base + 0x18), 1, &f);
+	KEXPECT_GUARD_PF(&f, PF_W, base + 0x18);
+	KEXPECT_STREQ(fault_cause_name(f.cause), "guard");
+	KEXPECT_TRUE(ktest_contains(f.detail, "offset 0x18 in \"catch marker\""));
+	KEXPECT_EQ(vmap_region_free(base), 0);
 }
 
 KTEST(exceptions, write_to_rodata_faults_present_write)

@@ -1,6 +1,6 @@
 /* tests/test_thread.c - cooperative kernel threads: create, yield, exit, join, own
- * stacks with guard pages. Runs with and without PKS (per-thread PKRS is tested in
- * the pks suite). */
+ * stacks with guard markers, a stack overflow caught as a guard page hit. Runs with and without PKS
+ * (per-thread PKRS is tested in the pks suite). */
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
@@ -175,17 +175,23 @@ KTEST(thread, each_thread_runs_on_its_own_guarded_stack)
 	for (int i = 0; i < 2; i++) {
 		thread_stack_bounds(t[i], &lo[i], &hi[i]);
 		KEXPECT_EQ(hi[i] - lo[i], THREAD_STACK_PAGES * PAGE_SIZE);
-		/* The page below the stack is an unmapped guard. */
+		/* The page below the stack and the one above carry guard markers. */
 		catch_read8((const void *)(lo[i] - 1), &f);
-		KEXPECT_PF(&f, 0, lo[i] - 1);
+		KEXPECT_GUARD_PF(&f, 0, lo[i] - 1);
+		KEXPECT_TRUE(ktest_contains(f.detail, "in \"stack stack\""));
+		catch_read8((const void *)hi[i], &f);
+		KEXPECT_GUARD_PF(&f, 0, hi[i]);
 	}
 	for (int i = 0; i < 2; i++)
 		thread_join(t[i]);
 	for (int i = 0; i < 2; i++) {
 		KEXPECT_TRUE(sp[i] >= lo[i] && sp[i] < hi[i]);
-		/* join freed the stack: it is unmapped now. */
+		/* join freed the stack and its markers: it is unmapped now. */
 		catch_read8((const void *)(hi[i] - 8), &f);
 		KEXPECT_PF(&f, 0, hi[i] - 8);
+		catch_read8((const void *)(lo[i] - 1), &f);
+		KEXPECT_PF(&f, 0, lo[i] - 1);
+		KEXPECT_EQ(f.cause, FAULT_OTHER);
 	}
 	KEXPECT_TRUE(hi[0] <= lo[1] || hi[1] <= lo[0]);
 }
@@ -250,4 +256,59 @@ KTEST(thread, creation_beyond_thread_max_fails_and_frees_its_stack)
 		thread_join(t[--n]);
 	KEXPECT_EQ(thread_count(), 0);
 	KEXPECT_EQ(frame_free_count(), before);
+}
+
+static volatile uint64_t recursion_limit = ~0ULL; /* never reached: the stack ends first */
+
+/* Recurses with a 512-byte frame until the stack runs out. The asm keeps the frame
+ * alive across the call, so the compiler cannot turn this into a loop. */
+static __attribute__((noinline)) uint64_t recurse(uint64_t depth)
+{
+	volatile uint8_t frame[512];
+	uint64_t r;
+
+	frame[0] = (uint8_t)depth;
+	if (depth >= recursion_limit)
+		return depth;
+	r = recurse(depth + 1);
+	__asm__ volatile("" : : "r"(frame) : "memory");
+	return r + frame[0];
+}
+
+static void recurse_forever(void *arg)
+{
+	*(uint64_t *)arg = recurse(0);
+}
+
+struct overflow {
+	struct fault f;
+	uint64_t lo, hi, sink;
+};
+
+/* Runs the recursion under a catch on its own stack and records the bounds. */
+static void overflow_thread(void *arg)
+{
+	struct overflow *o = arg;
+
+	thread_stack_bounds(thread_current(), &o->lo, &o->hi);
+	catch_run(recurse_forever, &o->sink, &o->f);
+}
+
+/* The overflowing push faults on a marker; the CPU cannot push that #PF's frame
+ * onto the same stack and raises #DF on the IST stack, which the guard layer
+ * recognises (CR2 a marker just below the interrupted RSP). */
+KTEST(thread, stack_overflow_ends_in_a_guard_page_hit_naming_its_stack)
+{
+	static struct overflow o;
+	struct thread *t = thread_create("deep", overflow_thread, &o);
+
+	KASSERT_TRUE(t != NULL);
+	thread_join(t);
+	KEXPECT_FAULT(&o.f, VEC_DF);
+	KEXPECT_EQ(o.f.cause, FAULT_GUARD);
+	KEXPECT_TRUE(o.f.addr < o.lo && o.f.addr >= o.lo - THREAD_GUARD_PAGES * PAGE_SIZE);
+	KEXPECT_TRUE(ktest_contains(o.f.detail, "guard page hit: write (stack overflow"));
+	KEXPECT_TRUE(ktest_contains(o.f.detail, "in \"stack deep\""));
+	ktest_note("%s", o.f.detail);
+	KEXPECT_EQ(thread_count(), 0);
 }

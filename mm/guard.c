@@ -1,0 +1,314 @@
+/* mm/guard.c - the guard-marker walker, large-leaf split and merge, and the guard
+ * report (mm/guard.h). Every store goes through __pt_set_entry inside one write
+ * window per call; tables come from pt_alloc and go back through pt_free. */
+#include "mm/guard.h"
+#include "mm/checker.h"
+#include "mm/dmap.h"
+#include "mm/pgtable.h"
+#include "mm/vmap.h"
+#include "kernel/panic.h"
+#include "kernel/printf.h"
+#include "arch/cpu.h"
+#include "arch/pkrs.h"
+
+/* How far below the interrupted RSP a #DF's CR2 may lie to count as the #PF frame
+ * push that overflowed: the CPU aligns RSP to 16 and pushes 5 or 6 words. */
+#define DF_PUSH_REACH 64
+
+/* True while the walker stores markers, inside its window: the only time
+ * pt_set_entry takes GUARD_MARKER. Keyed, so only a window holder can set it.
+ * (One CPU stores at a time today; with several it becomes per CPU.) */
+static bool walker_active __pt_keyed;
+
+bool guard_store_allowed(void)
+{
+	return walker_active;
+}
+
+/* __pt_set_entry for a store the walker has already validated. */
+static void store(uint64_t *p, uint64_t v)
+{
+	int rc = __pt_set_entry(p, v);
+
+	/* Invariant: the walker only makes stores the checks allow. */
+	if (rc)
+		panic("guard: store of 0x%llx at %p refused (%d)", (unsigned long long)v, (void *)p,
+		      rc);
+}
+
+static bool table_empty(const uint64_t *t)
+{
+	for (int i = 0; i < PT_ENTRIES; i++)
+		if (t[i])
+			return false;
+	return true;
+}
+
+/* Replaces the large leaf *e (at `level`, covering va) by a table of 512 leaves one
+ * level down over the same memory with the same attributes, then flushes the old
+ * translation (INVLPG of any address in a large page drops it, SDM Vol. 3A,
+ * 4.10.4.1). 0 or -ENOMEM (nothing changed). Needs the window open. */
+static int split(uint64_t *e, int level, uint64_t va)
+{
+	uint64_t old = *e, base = ALIGN_DOWN(va, pt_size(level));
+	uint64_t attrs = old & ~PTE_ADDR_MASK & ~PTE_PS, *child;
+	phys_addr_t pa = pt_entry_pa(old, level), t = pt_alloc(level - 1, base);
+
+	if (!t)
+		return -ENOMEM;
+	if (level - 1 > PT_LEVEL_PTE)
+		attrs |= PTE_PS;
+	child = pa_to_va(t);
+	for (int i = 0; i < PT_ENTRIES; i++)
+		store(&child[i], (pa + (uint64_t)i * pt_size(level - 1)) | attrs);
+	store(e, t | PTE_TABLE);
+	invlpg((void *)base);
+	return 0;
+}
+
+/* When the 512 entries of the table *e links (e at `level`, mapping from base) are
+ * leaves over one aligned run with the same attributes (A and D aside), replaces the
+ * link by one leaf of `level`, flushes every old translation, frees the table and
+ * returns true. Needs the window open. */
+static bool merge(uint64_t *e, int level, uint64_t base)
+{
+	phys_addr_t t = pt_entry_pa(*e, level);
+	const uint64_t *c = pa_to_va(t);
+	uint64_t ad = PTE_A | PTE_D, attrs = c[0] & ~PTE_ADDR_MASK & ~ad, seen = 0;
+	uint64_t step = pt_size(level - 1);
+	phys_addr_t pa = pt_entry_pa(c[0], level - 1);
+
+	if (level > PT_LEVEL_PUD || (level == PT_LEVEL_PUD && !dmap_has_1g()) ||
+	    !IS_ALIGNED(pa, pt_size(level)))
+		return false;
+	for (int i = 0; i < PT_ENTRIES; i++) {
+		if (!pt_present(c[i]) || !pt_is_leaf(c[i], level - 1) ||
+		    pt_entry_pa(c[i], level - 1) != pa + (uint64_t)i * step ||
+		    (c[i] & ~PTE_ADDR_MASK & ~ad) != attrs)
+			return false;
+		seen |= c[i] & ad;
+	}
+	store(e, pa | attrs | seen | PTE_PS);
+	for (int i = 0; i < PT_ENTRIES; i++)
+		invlpg((void *)(base + (uint64_t)i * step));
+	pt_free(t, level - 1);
+	return true;
+}
+
+/* From va's pmd entry up (never the root's children): frees each table left empty,
+ * or merges it into one leaf when its entries agree; stops at the first that stays.
+ * Needs the window open. */
+static void tidy(uint64_t va)
+{
+	for (int l = PT_LEVEL_PMD; l < pt_root_level(); l++) {
+		uint64_t *e = pt_entry_at(pt_kernel_root(), va, l);
+		phys_addr_t t;
+
+		if (!e || !pt_present(*e) || pt_is_leaf(*e, l))
+			return;
+		t = pt_entry_pa(*e, l);
+		if (table_empty(pa_to_va(t))) {
+			store(e, 0);
+			invlpg((void *)va);
+			pt_free(t, l - 1);
+		} else if (!merge(e, l, ALIGN_DOWN(va, pt_size(l)))) {
+			return;
+		}
+	}
+}
+
+/* The pte for va, linking new tables and splitting large leaves on the way; NULL
+ * with *rc = -ENOMEM when a table cannot be had. Needs the window open. */
+static uint64_t *pte_for(uint64_t va, int *rc)
+{
+	uint64_t *table = pa_to_va(pt_kernel_root());
+
+	*rc = 0;
+	for (int l = pt_root_level(); l > PT_LEVEL_PTE && !*rc; l--) {
+		uint64_t *e = &table[pt_index(va, l)];
+
+		if (!pt_present(*e)) {
+			phys_addr_t t = pt_alloc(l - 1, va);
+
+			if (!t)
+				*rc = -ENOMEM;
+			else
+				store(e, t | PTE_TABLE);
+		} else if (pt_is_leaf(*e, l)) {
+			*rc = split(e, l, va);
+		}
+		table = pa_to_va(pt_entry_pa(*e, l));
+	}
+	return *rc ? NULL : &table[pt_index(va, PT_LEVEL_PTE)];
+}
+
+/* Puts a marker into va's pte; a page mapped there is zapped first and its frame
+ * goes back to the region's owner once flushed. 0 or -ENOMEM. Needs the window. */
+static int install_one(uint64_t va)
+{
+	int rc;
+	uint64_t *e = pte_for(va, &rc), old;
+
+	if (!e)
+		return rc;
+	old = *e;
+	if (guard_is_marker(old))
+		return 0; /* no nesting: a marker stays one marker */
+	/* Single CPU: nothing maps va between the read above and this store. Once other
+	 * CPUs map pages this becomes a compare-exchange of old with the marker; a failed
+	 * exchange re-reads the entry and goes round again (a race is retried, never
+	 * returned as -EAGAIN). */
+	store(e, GUARD_MARKER);
+	if (pt_present(old)) {
+		invlpg((void *)va);
+		vmap_put_page(va, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE);
+	}
+	return 0;
+}
+
+/* 0 when [va, va+size) is page aligned, non-empty and inside vmap regions. */
+static int check_range(uint64_t va, uint64_t size)
+{
+	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !vmap_range_in_regions(va, size))
+		return -EINVAL;
+	return 0;
+}
+
+int guard_install(uint64_t va, uint64_t size)
+{
+	int rc = check_range(va, size);
+	uint32_t w;
+
+	if (rc)
+		return rc;
+	w = pt_window_open();
+	walker_active = true;
+	for (uint64_t a = va; a < va + size && !rc; a += PAGE_SIZE)
+		rc = install_one(a);
+	walker_active = false;
+	pt_window_close(w);
+	checker_after_change("after guard_install");
+	return rc;
+}
+
+/* Clears the markers of [lo, hi) in the pte table that the pmd entry *pmd links,
+ * then tidies that table and the ones above. Needs the window open. */
+static void remove_in_table(uint64_t *pmd, uint64_t lo, uint64_t hi)
+{
+	uint64_t *t = pa_to_va(pt_entry_pa(*pmd, PT_LEVEL_PMD));
+
+	for (uint64_t a = lo; a < hi; a += PAGE_SIZE) {
+		uint64_t *e = &t[pt_index(a, PT_LEVEL_PTE)];
+
+		if (guard_is_marker(*e))
+			store(e, 0); /* P was 0: no translation to flush */
+	}
+	tidy(lo);
+}
+
+int guard_remove(uint64_t va, uint64_t size)
+{
+	uint64_t chunk = pt_size(PT_LEVEL_PMD);
+	int rc = check_range(va, size);
+	uint32_t w;
+
+	if (rc)
+		return rc;
+	w = pt_window_open();
+	for (uint64_t a = va; a < va + size;) {
+		uint64_t next = MIN(ALIGN_DOWN(a, chunk) + chunk, va + size);
+		uint64_t *pmd = pt_entry_at(pt_kernel_root(), a, PT_LEVEL_PMD);
+
+		/* A hole or a large leaf holds no marker: left alone, never split. */
+		if (pmd && pt_present(*pmd) && !pt_is_leaf(*pmd, PT_LEVEL_PMD))
+			remove_in_table(pmd, a, next);
+		a = next;
+	}
+	pt_window_close(w);
+	checker_after_change("after guard_remove");
+	return 0;
+}
+
+int guard_split_leaf(uint64_t va)
+{
+	int level, rc;
+	uint64_t *e = pt_lookup(va, &level);
+	uint32_t w;
+
+	if (!e || level == PT_LEVEL_PTE)
+		return -ENOENT;
+	w = pt_window_open();
+	rc = split(e, level, va);
+	pt_window_close(w);
+	checker_after_change("after guard_split_leaf");
+	return rc;
+}
+
+bool guard_marker_at(uint64_t va)
+{
+	uint64_t *e = pt_entry_at(pt_kernel_root(), va, PT_LEVEL_PTE);
+
+	return e && guard_is_marker(*e);
+}
+
+bool guard_range_has_marker(uint64_t va, uint64_t size)
+{
+	uint64_t chunk = pt_size(PT_LEVEL_PMD);
+
+	for (uint64_t a = ALIGN_DOWN(va, PAGE_SIZE); a < va + size;) {
+		uint64_t next = MIN(ALIGN_DOWN(a, chunk) + chunk, va + size);
+
+		if (!pt_entry_at(pt_kernel_root(), a, PT_LEVEL_PTE)) {
+			a = next; /* no pte table under this 2 MiB */
+			continue;
+		}
+		for (; a < next; a += PAGE_SIZE)
+			if (guard_marker_at(a))
+				return true;
+	}
+	return false;
+}
+
+/* "read", "write" or "fetch" for a #PF error code; the #DF case is a push. */
+static const char *access_name(const struct trap_frame *f)
+{
+	if (f->vector == VEC_DF)
+		return "write (stack overflow: no room for the #PF frame, #DF)";
+	return (f->error & PF_I) ? "fetch" : (f->error & PF_W) ? "write" : "read";
+}
+
+bool guard_describe(const struct trap_frame *f, uint64_t cr2, char *buf, size_t size)
+{
+	const struct vmap_region *r;
+
+	if (f->vector == VEC_PF) {
+		if (f->error & PF_P)
+			return false;
+	} else if (f->vector != VEC_DF || cr2 >= f->rsp || f->rsp - cr2 > DF_PUSH_REACH) {
+		return false;
+	}
+	if (!guard_marker_at(cr2) || !(r = vmap_region_of(cr2)))
+		return false;
+	ksnprintf(buf, size,
+		  "guard page hit: %s at 0x%016llx, offset 0x%llx in \"%s\", RIP 0x%016llx",
+		  access_name(f), (unsigned long long)cr2, (unsigned long long)(cr2 - r->base),
+		  r->name, (unsigned long long)f->rip);
+	return true;
+}
+
+/* #PF and #DF handler: a guard hit nobody caught is fatal, with its report first. */
+static bool guard_trap(struct trap_frame *f)
+{
+	char line[200];
+
+	if (!guard_describe(f, read_cr2(), line, sizeof(line)))
+		return false;
+	kprintf("\n%s\n", line);
+	trap_fatal(f);
+}
+
+void guard_init(void)
+{
+	trap_register(VEC_PF, guard_trap);
+	trap_register(VEC_DF, guard_trap);
+}
