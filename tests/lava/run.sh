@@ -7,11 +7,12 @@
 #   3. the real-server templates (device-server, job-pxe, job-vmedia) rendered for an
 #      example BMC must pass `lava-run --validate`;
 #   4. the QEMU job (device-qemu, job-qemu): QEMU boots an ISO made for ktest=LAVA_KTEST;
-#   5. the simulated server (device-server with QEMU standing in for SOL and /bin/true
-#      for power; job-pxe with kernel_path): LAVA interrupts the ISO's GRUB menu and
-#      types `multiboot2 /boot/kernel.elf ktest=LAVA_KTEST` and `boot`; the menu's own
-#      entry would boot a suite that does not exist, and the report's cmdline line
-#      must be the typed one.
+#   5. the simulated server (device-server with QEMU standing in for SOL on COM2 and
+#      /bin/true for power; job-pxe with kernel_path): LAVA interrupts the ISO's GRUB
+#      menu (on COM2: the ISO's command line says console=ttyS1) and types `multiboot2
+#      /boot/kernel.elf console=ttyS1 ktest=LAVA_KTEST` and `boot`; the menu's own entry
+#      would boot a suite that does not exist, and the report's cmdline line must be
+#      the typed one.
 # A job passes when LAVA saw the closing line, recorded exactly Warden's pass/fail/skip
 # counts, and nothing failed. LAVA_KTEST defaults to fast suites that pass, fail
 # nothing and skip some (printf,cmdline,multiboot2,smp: smp skips its cases on one
@@ -133,24 +134,28 @@ qemu_job() {
 	judge qemu "QEMU job (ktest=$suites)"
 }
 
-# sim_job: the simulated server: GRUB interrupted, the command line typed.
+# sim_job: the simulated server, a box whose SOL reads COM2 (QEMU: COM1 dropped, COM2
+# on standard output): the ISO's GRUB talks on COM2 (console=ttyS1 in its command line),
+# LAVA interrupts it and types a command line with console=ttyS1.
 sim_job() {
-	local typed qemu
-	"$top/tests/runner/mkiso.sh" "$work/server.iso" "$kernel" "ktest=lava_did_not_type_the_command_line" 30 ||
+	local typed want="console=ttyS1 ktest=$suites" qemu
+	"$top/tests/runner/mkiso.sh" "$work/server.iso" "$kernel" \
+		"console=ttyS1 ktest=lava_did_not_type_the_command_line" 30 ||
 		{ note FAIL "simulated server: ISO build failed"; return; }
 	qemu="qemu-system-x86_64 -machine q35 -accel ${ACCEL:-tcg} -cpu max,vendor=GenuineIntel -m 512M"
-	qemu+=" -nic none -display none -monitor none -no-reboot -serial stdio -cdrom $work/server.iso -boot d"
+	qemu+=" -nic none -display none -monitor none -no-reboot -serial null -serial stdio"
+	qemu+=" -cdrom $work/server.iso -boot d"
 	render device sim device-server.jinja2 "connection_command=$qemu" power_on_command=/bin/true \
 		power_off_command=/bin/true hard_reset_command=/bin/true boot_character_delay=0 &&
-		render job sim job-pxe.jinja2 "cmdline=ktest=$suites" kernel_path=/boot/kernel.elf \
-			name=simulated-server report_minutes=5 || { note FAIL "simulated server: render failed"; return; }
+		render job sim job-pxe.jinja2 "cmdline=$want" kernel_path=/boot/kernel.elf \
+			name=simulated-server report_minutes=5 boot_minutes=2 || { note FAIL "simulated server: render failed"; return; }
 	lava_run sim
 	typed=$(grep '"lvl": "target"' "$work/sim.lava.log" | sed -n 's/.*"msg": "# cmdline: \(.*\)"}$/\1/p' | head -n 1)
-	if [ "$typed" != "ktest=$suites" ]; then
-		note FAIL "simulated server: the report's cmdline is '$typed', not the typed 'ktest=$suites' (see $work/sim.lava.log)"
+	if [ "$typed" != "$want" ]; then
+		note FAIL "simulated server: the report's cmdline is '$typed', not the typed '$want' (see $work/sim.lava.log)"
 		return
 	fi
-	judge sim "simulated server, GRUB command line typed by LAVA (ktest=$suites)"
+	judge sim "simulated server, SOL on COM2, GRUB command line typed by LAVA ($want)"
 }
 
 printf 'dispatcher_ip: 127.0.0.1\n' >"$work/dispatcher.yaml"
