@@ -127,9 +127,12 @@ validate_templates() {
 qemu_job() {
 	"$top/tests/runner/mkiso.sh" "$work/qemu.iso" "$kernel" "ktest=$suites" 0 ||
 		{ note FAIL "QEMU job: ISO build failed"; return; }
-	render device qemu device-qemu.jinja2 arch=x86_64 &&
+	if ! { render device qemu device-qemu.jinja2 arch=x86_64 &&
 		render job qemu job-qemu.jinja2 "iso_url=file://$work/qemu.iso" "name=ktest=$suites" \
-			report_minutes=5 || { note FAIL "QEMU job: render failed"; return; }
+			report_minutes=5; }; then
+		note FAIL "QEMU job: render failed"
+		return
+	fi
 	lava_run qemu
 	judge qemu "QEMU job (ktest=$suites)"
 }
@@ -145,10 +148,14 @@ sim_job() {
 	qemu="qemu-system-x86_64 -machine q35 -accel ${ACCEL:-tcg} -cpu max,vendor=GenuineIntel -m 512M"
 	qemu+=" -nic none -display none -monitor none -no-reboot -serial null -serial stdio"
 	qemu+=" -cdrom $work/server.iso -boot d"
-	render device sim device-server.jinja2 "connection_command=$qemu" power_on_command=/bin/true \
-		power_off_command=/bin/true hard_reset_command=/bin/true boot_character_delay=0 &&
+	if ! { render device sim device-server.jinja2 "connection_command=$qemu" \
+		power_on_command=/bin/true power_off_command=/bin/true hard_reset_command=/bin/true \
+		boot_character_delay=0 &&
 		render job sim job-pxe.jinja2 "cmdline=$want" kernel_path=/boot/kernel.elf \
-			name=simulated-server report_minutes=5 boot_minutes=2 || { note FAIL "simulated server: render failed"; return; }
+			name=simulated-server report_minutes=5 boot_minutes=2; }; then
+		note FAIL "simulated server: render failed"
+		return
+	fi
 	lava_run sim
 	typed=$(grep '"lvl": "target"' "$work/sim.lava.log" | sed -n 's/.*"msg": "# cmdline: \(.*\)"}$/\1/p' | head -n 1)
 	if [ "$typed" != "$want" ]; then

@@ -78,7 +78,8 @@ def load_monitor():
 
 def cut_offset(path, text):
     """Offset (after \r\n conversion) in the middle of the first line holding text."""
-    data = open(path, "rb").read().replace(b"\r", b"").replace(b"\n", b"\r\n")
+    with open(path, "rb") as f:
+        data = f.read().replace(b"\r", b"").replace(b"\n", b"\r\n")
     return data.index(text.encode()) + len(text) // 2
 
 
@@ -109,7 +110,8 @@ def play(monitor, path, ends, cut=0, tail=0.0, timeout=5):
 
 def closing_line(path):
     """The sample's closing line as (pass, fail, skip), or None."""
-    m = CLOSING.search(open(path, encoding="utf-8", errors="replace").read())
+    with open(path, encoding="utf-8", errors="replace") as f:
+        m = CLOSING.search(f.read())
     return tuple(int(x) for x in m.groups()) if m else None
 
 
