@@ -9,6 +9,10 @@
 #                   ONLY=boot[,boot] or GROUP=group boots a subset (no host tests)
 #   make hosttest   the parsers' host unit tests (ASan/UBSan) and fuzz runs (tests/host/);
 #                   make test runs them too, before the matrix
+#   make lava       Warden's report through LAVA's lava-run: the monitor pattern test, the
+#                   server templates validated, a QEMU job and a simulated-server job whose
+#                   counts must equal Warden's closing line (tests/lava/run.sh, README
+#                   "Running in a lab (LAVA)"); make test runs it too
 #   make debug      QEMU halted with a gdb stub on :1234
 #   make bochs      optional, not part of make test: the suites in Bochs (BOCHS=/path/to/bochs),
 #                   x2APIC forced on 4 CPUs; tests/runner/bochs.sh, README "Bochs"
@@ -131,7 +135,7 @@ ACCEL ?= tcg
 TIMEOUT ?= 240
 export CPU MEM SMP UEFI CMDLINE QEMU_ARGS ACCEL TIMEOUT
 
-.PHONY: all iso run test hosttest debug bochs clean deps format format-check
+.PHONY: all iso run test hosttest lava debug bochs clean deps format format-check
 all: $(BUILD)/kernel.elf
 
 # V=1 shows the full commands.
@@ -200,7 +204,8 @@ test:
 	-tests/runner/ktap-check.sh --self-test
 	$(if $(NO_HOST_TESTS),,-BUILD=$(BUILD) tests/host/run.sh --no-summary)
 	$(if $(NO_HOST_TESTS),,-tests/capture/test-sol-capture.sh $(BUILD)/kernel.elf)
-	$(if $(NO_HOST_TESTS),,HOST_RESULTS="host-unit host-fuzz sol-capture") tests/runner/run.sh \
+	$(if $(NO_HOST_TESTS),,-BUILD=$(BUILD) tests/lava/run.sh $(BUILD)/kernel.elf)
+	$(if $(NO_HOST_TESTS),,HOST_RESULTS="host-unit host-fuzz sol-capture lava") tests/runner/run.sh \
 		$(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
 
 # The host tests alone (tests/host/run.sh): the firmware-data parsers and the pool
@@ -210,6 +215,14 @@ test:
 hosttest:
 	@tests/runner/deps.sh
 	@BUILD=$(BUILD) tests/host/run.sh
+
+# Warden under LAVA, the test-lab engine (tests/lava/run.sh): installs lava-dispatcher
+# and tftpd-hpa if missing and takes lava-server's device types from its package, then
+# the checks above; LAVA_KTEST picks the suites the two jobs boot. Needs root (or sudo).
+lava:
+	@tests/runner/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/kernel.elf
+	BUILD=$(BUILD) tests/lava/run.sh $(BUILD)/kernel.elf
 
 # Optional (README, "Bochs"): the report in a Bochs built from source, which has what QEMU
 # TCG lacks (x2APIC, with PKS and LA57 on the sapphire_rapids model). Not part of `make test`.
