@@ -77,6 +77,7 @@ C_SRCS := \
 	mm/pgprot_fault.c \
 	mm/pgtable.c \
 	mm/pool.c \
+	mm/protect_map.c \
 	mm/ptcache.c \
 	mm/set_memory.c \
 	mm/vmap.c \

@@ -19,10 +19,11 @@
  */
 #include "mm/dmap.h"
 #include "mm/frame.h"
+#include "mm/mm_internal.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/protect_map.h"
 #include "mm/ptcache.h"
-#include "mm/set_memory.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 #include "arch/cpu.h"
@@ -123,31 +124,6 @@ static void collect_ranges(const struct boot_info *bi, uint64_t limit)
 	}
 }
 
-/* True when [pa, pa+size) lies wholly inside the keyed 2 MiB region at `region`. */
-static bool inside(phys_addr_t pa, uint64_t size, phys_addr_t region, uint64_t rsize)
-{
-	return pa >= region && pa + size <= region + rsize;
-}
-
-/* The leaf attributes for [pa, pa+size), or 0 when the range is not uniform. */
-static uint64_t leaf_prot(phys_addr_t pa, uint64_t size)
-{
-	phys_addr_t ro_start = kernel_pa_start(), ro_end = kernel_ro_pa_end(), chunk;
-	uint64_t keyed = PAGE_KERNEL_RW | PTE_PKEY(table_key);
-
-	if (pa < ro_end && pa + size > ro_start)
-		return inside(pa, size, ro_start, ro_end - ro_start) ? PAGE_KERNEL_RO : 0;
-	if (pool_overlaps(pa, size, &chunk))
-		return inside(pa, size, chunk, POOL_CHUNK_SIZE) ? keyed : 0;
-	for (uint64_t i = 0; i < ptcache_nr_blocks(); i++) {
-		phys_addr_t b = ptcache_block(i);
-
-		if (pa < b + 2 * MiB && pa + size > b)
-			return inside(pa, size, b, 2 * MiB) ? keyed : 0;
-	}
-	return PAGE_KERNEL_RW;
-}
-
 /* Maps [base, end) of RAM at PAGE_OFFSET with the largest uniform leaves; with
  * skip_chunks, pool chunks (mapped already) are left as they are. */
 static void map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end, bool skip_chunks)
@@ -160,10 +136,10 @@ static void map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end, bool sk
 			size = pt_size(level);
 			if (level == PT_LEVEL_PTE)
 				break;
-			if (IS_ALIGNED(pa, size) && pa + size <= end && leaf_prot(pa, size))
+			if (IS_ALIGNED(pa, size) && pa + size <= end && protect_dmap_leaf(pa, size))
 				break;
 		}
-		prot = leaf_prot(pa, size);
+		prot = protect_dmap_leaf(pa, size);
 		if (skip_chunks && level == PT_LEVEL_PMD && pool_contains(pa)) {
 			pa += size;
 			continue;

@@ -6,9 +6,16 @@
 #include "kernel/types.h"
 
 /* set_memory() without the owner check: may key, unkey or write-protect what mm
- * owns (cache blocks, the pool's bookkeeping, protection state). Still refuses a
- * leaf the guards forbid (mm/pgprot.h: pgprot_leaf_allowed): no writable alias. */
+ * owns (cache blocks, the pool's bookkeeping, protection state). Same errors but
+ * -EPERM only for a leaf a row of the table forbids (mm/protect_map.h:
+ * protect_leaf_refused): no writable alias. */
 int __set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear);
+
+/* mm/set_memory.c: replaces the direct-map leaf at e (of `level`, mapping from va)
+ * by a complete table of 512 leaves one level down (from the pool), links it and
+ * flushes the large translation (INVLPG va); the caller flushes after changing the
+ * new leaves. 0, or -ENOMEM (nothing changed) when the pool is empty. */
+int set_memory_split_leaf(uint64_t *e, int level, uint64_t va);
 
 /* mm/pgprot_fault.c: registers the #PF and #DB handlers of the table protection. */
 void pgprot_fault_init(void);

@@ -4,6 +4,7 @@
 #include "mm/dmap.h"
 #include "mm/pgprot.h"
 #include "mm/pool.h"
+#include "mm/protect_map.h"
 #include "mm/ptcache.h"
 #include "kernel/panic.h"
 #include "arch/cpu.h"
@@ -143,7 +144,7 @@ static int check_store(const uint64_t *p, uint64_t v)
 		return 0;
 	if (!pt_is_leaf(v, level))
 		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
-	if (!pgprot_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
+	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
 		return -EPERM;
 	return 0;
 }
@@ -273,7 +274,7 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 		unlink_new_tables(made, made_level, n);
 		return -EEXIST;
 	}
-	if (!pgprot_leaf_allowed(is_dmap_va(va), pa, pt_size(level), prot)) {
+	if (!protect_leaf_allowed(is_dmap_va(va), pa, pt_size(level), prot)) {
 		unlink_new_tables(made, made_level, n);
 		return -EPERM;
 	}

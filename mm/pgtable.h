@@ -124,7 +124,7 @@ int pt_table_level(phys_addr_t pa);
  * none is open). Refuses, storing nothing: -EINVAL when p is not an entry of a live
  * table (pt_table_level), -EPERM when v links anything but a live table one level
  * down, or is a leaf that would make a writable alias the guards forbid
- * (mm/pgprot.h: pgprot_leaf_allowed). */
+ * (mm/protect_map.h: protect_leaf_allowed). */
 int pt_set_entry(uint64_t *p, uint64_t v);
 /* Batch form of pt_set_entry, same checks: the caller holds a window open (asserted). */
 int __pt_set_entry(uint64_t *p, uint64_t v);

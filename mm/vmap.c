@@ -4,6 +4,7 @@
 #include "mm/frame.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "mm/protect_map.h"
 #include "kernel/printf.h"
 
 static uint64_t next_va = VMAP_BASE;
@@ -40,7 +41,7 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 	    (prot & ~PTE_PROT_MASK & ~(PTE_A | PTE_D)))
 		return -EINVAL;
 	prot = (prot & ~PTE_PKEY_MASK) | PTE_PKEY(pkey);
-	if (!pgprot_leaf_allowed(false, pa, size, prot))
+	if (!protect_leaf_allowed(false, pa, size, prot))
 		return -EPERM;
 	for (off = 0; off < size && !rc; off += step)
 		rc = pt_map_leaf(pt_kernel_root(), va + off, pa + off, level, prot);
