@@ -72,6 +72,7 @@ C_SRCS := \
 	kernel/thread.c \
 	mm/checker.c \
 	mm/dmap.c \
+	mm/dmap_hotplug.c \
 	mm/frame.c \
 	mm/pgprot.c \
 	mm/pgprot_fault.c \
