@@ -141,8 +141,8 @@ static void walk_roots(struct walk *w)
 
 /* Check 5 on [va, va+len) of the kernel's tables, a mapping of row: every leaf
  * carries `key` (when key >= 0) and is read-only (when ro). */
-static void check_range(struct walk *w, const struct protect_row *row, uint64_t va,
-			uint64_t len, int key, bool ro)
+static void check_range(struct walk *w, const struct protect_row *row, uint64_t va, uint64_t len,
+			int key, bool ro)
 {
 	char rule[96];
 
@@ -152,8 +152,8 @@ static void check_range(struct walk *w, const struct protect_row *row, uint64_t 
 
 		if (!e) {
 			if (!w->quick) /* a hot-remove unmaps before it forgets */
-				violation(w, "\"%s\" at 0x%llx is not mapped", protect_row_name(row),
-					  (unsigned long long)a);
+				violation(w, "\"%s\" at 0x%llx is not mapped",
+					  protect_row_name(row), (unsigned long long)a);
 			a += PAGE_SIZE;
 			continue;
 		}
@@ -170,8 +170,7 @@ static void check_range(struct walk *w, const struct protect_row *row, uint64_t 
 
 /* Check 5 on the range r of row: its direct-map alias and, for a part of the kernel
  * image, its image mapping are read-only (READONLY rows) or carry the table key. */
-static void check_row_range(struct walk *w, const struct protect_row *row,
-			    const struct pa_range *r)
+static void check_row_range(struct walk *w, const struct protect_row *row, const struct pa_range *r)
 {
 	bool ro = protect_row_kind(row) == PROTECT_READONLY;
 	int key = ro ? -1 : pgprot_key();

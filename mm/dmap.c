@@ -8,14 +8,16 @@
  *   3. the split pool, sized from the ranges: enough chunks below 4 GiB for what
  *      phase 1 maps, the rest from the top of RAM (mm/pool.c)
  *   4. kernel image: .text RX, .rodata R, .data/.bss RW (4 KiB pages)
- *   5. RAM below 4 GiB, largest uniform leaf at each step (pool chunks and the cache
- *      block get 2 MiB leaves with the page-table key, the image's .text/.rodata
- *      alias is read-only), and every pool chunk above 4 GiB as a keyed 2 MiB leaf;
- *      the pool hands out only frames below 4 GiB meanwhile
+ *   5. RAM below 4 GiB, largest uniform leaf at each step, attributes from the
+ *      protected-regions table (mm/protect_map.h: pool chunks and the cache block get
+ *      2 MiB leaves with the page-table key, the image's .text/.rodata alias is
+ *      read-only), and every pool chunk above 4 GiB as a keyed 2 MiB leaf; the pool
+ *      hands out only frames below 4 GiB meanwhile
  *   6. CR3 switch, CR4.PGE, full flush
  * Phase 2 runs on the kernel's root, where every pool frame is now reachable:
  *   7. RAM above 4 GiB; then the entry code's tables are freed
  * Boot cost is a walk over the leaves (1 GiB where possible), flat in RAM size.
+ * Hot-add and hot-remove (mem=) are in mm/dmap_hotplug.c.
  */
 #include "mm/dmap.h"
 #include "mm/frame.h"
@@ -278,7 +280,8 @@ static phys_addr_t build_reachable(void)
 	pool_set_alloc_limit(EARLY_MAP_LIMIT);
 	map_kernel_image(root);
 	for (int i = 0; i < ram.n && ram.r[i].base < EARLY_MAP_LIMIT; i++)
-		dmap_map_ram(root, ram.r[i].base, MIN(ram.r[i].base + ram.r[i].len, EARLY_MAP_LIMIT), false);
+		dmap_map_ram(root, ram.r[i].base,
+			     MIN(ram.r[i].base + ram.r[i].len, EARLY_MAP_LIMIT), false);
 	map_high_chunks(root, EARLY_MAP_LIMIT);
 	pool_set_alloc_limit(~0ULL);
 	return root;
@@ -302,8 +305,8 @@ void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
 	/* Phase 2, on the kernel's root: RAM above 4 GiB, tables from anywhere in the pool. */
 	for (int i = 0; i < ram.n; i++)
 		if (ram.r[i].base + ram.r[i].len > EARLY_MAP_LIMIT)
-			dmap_map_ram(root, MAX(ram.r[i].base, EARLY_MAP_LIMIT), ram.r[i].base + ram.r[i].len,
-				true);
+			dmap_map_ram(root, MAX(ram.r[i].base, EARLY_MAP_LIMIT),
+				     ram.r[i].base + ram.r[i].len, true);
 	flush_tlb_all();
 	retire_boot_tables();
 	dmap_stats(&boot_stats);

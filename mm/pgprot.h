@@ -5,8 +5,9 @@
  * pt_window_open/close, opened by the set helpers) can store into a table. The key is
  * mm's own (kernel/pks.h: only its owner changes its rights); the state that decides
  * the protection is sealed read-only or keyed at boot; one table of protected regions
- * (mm/protect_map.h) keeps every mapping call from making a writable alias; the trap exit cannot reopen the key
- * (arch/trap_pkrs.h). README "Threat model" has the whole picture.
+ * (mm/protect_map.h) keeps every mapping call from making a writable alias; the trap
+ * exit cannot reopen the key (arch/trap_pkrs.h). README "Threat model" has the whole
+ * picture.
  *   pks_tables=on    (default with PKS) a write outside a window is fatal
  *   pks_tables=soft  reported and counted, let through once, protection stays on
  *   pks_tables=off   and CPUs without PKS: same code paths, no enforcement

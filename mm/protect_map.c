@@ -78,8 +78,7 @@ static const struct protect_row rows[] = {
 	/* .text and .rodata: code and constants, never writable (W^X) */
 	{ "kernel text+rodata", PROTECT_READONLY, false, IMAGE_RO, ro_range, NULL },
 	/* the protection's settings (table key, enforcement, trap guard) */
-	{ "ro_after_init", PROTECT_READONLY, true, IMAGE_RO_AFTER_INIT, ro_after_init_range,
-	  NULL },
+	{ "ro_after_init", PROTECT_READONLY, true, IMAGE_RO_AFTER_INIT, ro_after_init_range, NULL },
 	/* every direct-map table: keyed 2 MiB leaves from birth, never split */
 	{ "split pool", PROTECT_TABLE, false, NO_IMAGE, pool_range, pool_find },
 	/* every other table (image, vmap, roots): keyed 2 MiB blocks */
@@ -161,8 +160,7 @@ static bool overlaps(phys_addr_t a, uint64_t alen, const struct pa_range *r)
 }
 
 /* The first range of row overlapping [pa, pa+len), into *hit. */
-static bool find(const struct protect_row *row, phys_addr_t pa, uint64_t len,
-		 struct pa_range *hit)
+static bool find(const struct protect_row *row, phys_addr_t pa, uint64_t len, struct pa_range *hit)
 {
 	if (row->find)
 		return row->find(pa, len, hit);
@@ -194,8 +192,7 @@ static bool rule_allows(const struct protect_row *row, bool dmap, uint64_t e)
 	return row->kind == PROTECT_CONTROL || dmap;
 }
 
-const struct protect_row *protect_leaf_refused(bool dmap, phys_addr_t pa, uint64_t size,
-					       uint64_t e)
+const struct protect_row *protect_leaf_refused(bool dmap, phys_addr_t pa, uint64_t size, uint64_t e)
 {
 	struct pa_range r;
 
