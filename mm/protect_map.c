@@ -67,6 +67,15 @@ static bool cache_range(uint64_t i, struct pa_range *out)
 	*out = (struct pa_range){ i < ptcache_nr_blocks() ? ptcache_block(i) : 0, 2 * MiB };
 	return i < ptcache_nr_blocks();
 }
+static bool cache_find(phys_addr_t pa, uint64_t len, struct pa_range *hit)
+{
+	if (!ptcache_overlaps(pa, len))
+		return false;
+	for (uint64_t i = 0; cache_range(i, hit); i++)
+		if (pa < hit->base + hit->len && hit->base < pa + len)
+			return true;
+	return false;
+}
 static bool meta_range(uint64_t i, struct pa_range *out)
 {
 	pool_meta(&out->base, &out->len);
@@ -82,7 +91,7 @@ static const struct protect_row rows[] = {
 	/* every direct-map table: keyed 2 MiB leaves from birth, never split */
 	{ "split pool", PROTECT_TABLE, false, NO_IMAGE, pool_range, pool_find },
 	/* every other table (image, vmap, roots): keyed 2 MiB blocks */
-	{ "table cache", PROTECT_TABLE, false, NO_IMAGE, cache_range, NULL },
+	{ "table cache", PROTECT_TABLE, false, NO_IMAGE, cache_range, cache_find },
 	/* state changed at run time inside a window (mode, table levels, checker) */
 	{ "pt_keyed state", PROTECT_CONTROL, true, IMAGE_KEYED, keyed_range, NULL },
 	/* which pool frames are free: a stray store could hand out a live table */
@@ -124,9 +133,15 @@ enum protect_kind protect_row_kind(const struct protect_row *row)
 	return row->kind;
 }
 
+/* protect_row_live() with pgprot_sealed() read once by the caller. */
+static bool live(const struct protect_row *row, bool sealed)
+{
+	return !row->from_seal || sealed;
+}
+
 bool protect_row_live(const struct protect_row *row)
 {
-	return !row->from_seal || pgprot_sealed();
+	return live(row, pgprot_sealed());
 }
 
 bool protect_row_range(const struct protect_row *row, uint64_t i, struct pa_range *out)
@@ -172,10 +187,11 @@ static bool find(const struct protect_row *row, phys_addr_t pa, uint64_t len, st
 
 const struct protect_row *protect_region_of(phys_addr_t pa, uint64_t len, struct pa_range *hit)
 {
+	bool sealed = pgprot_sealed();
 	struct pa_range r;
 
 	for (int i = 0; i < protect_nr_rows(); i++) {
-		if (!protect_row_live(&rows[i]) || !find(&rows[i], pa, len, &r))
+		if (!live(&rows[i], sealed) || !find(&rows[i], pa, len, &r))
 			continue;
 		if (hit)
 			*hit = r;
@@ -195,12 +211,14 @@ static bool rule_allows(const struct protect_row *row, bool dmap, uint64_t e)
 const struct protect_row *protect_leaf_refused(bool dmap, phys_addr_t pa, uint64_t size, uint64_t e)
 {
 	struct pa_range r;
+	bool sealed;
 
 	if (!(e & PTE_W))
 		return NULL;
+	sealed = pgprot_sealed();
 	for (int i = 0; i < protect_nr_rows(); i++)
-		if (protect_row_live(&rows[i]) && find(&rows[i], pa, size, &r) &&
-		    !rule_allows(&rows[i], dmap, e))
+		if (live(&rows[i], sealed) && !rule_allows(&rows[i], dmap, e) &&
+		    find(&rows[i], pa, size, &r))
 			return &rows[i];
 	return NULL;
 }
