@@ -27,9 +27,15 @@ struct protect_row {
 	int image;	/* IMAGE_*: the row is that part of the kernel image */
 	/* The i-th range; false past the last. */
 	bool (*range)(uint64_t i, struct pa_range *out);
-	/* Optional fast form of the scan in find(): the first range overlapping. */
+	/* The first range overlapping [pa, pa+len), into *hit (NULL for image rows). */
 	bool (*find)(phys_addr_t pa, uint64_t len, struct pa_range *hit);
 };
+
+/* True when [a, a+alen) and the non-empty range r overlap. */
+static bool overlaps(phys_addr_t a, uint64_t alen, const struct pa_range *r)
+{
+	return r->len && a < r->base + r->len && r->base < a + alen;
+}
 
 static bool image_range(int part, uint64_t i, struct pa_range *out)
 {
@@ -72,7 +78,7 @@ static bool cache_find(phys_addr_t pa, uint64_t len, struct pa_range *hit)
 	if (!ptcache_overlaps(pa, len))
 		return false;
 	for (uint64_t i = 0; cache_range(i, hit); i++)
-		if (pa < hit->base + hit->len && hit->base < pa + len)
+		if (overlaps(pa, len, hit))
 			return true;
 	return false;
 }
@@ -80,6 +86,11 @@ static bool meta_range(uint64_t i, struct pa_range *out)
 {
 	pool_meta(&out->base, &out->len);
 	return i == 0 && out->len;
+}
+static bool meta_find(phys_addr_t pa, uint64_t len, struct pa_range *hit)
+{
+	pool_meta(&hit->base, &hit->len);
+	return overlaps(pa, len, hit);
 }
 
 /* The regions only the table code may touch, strongest rule first. */
@@ -95,7 +106,7 @@ static const struct protect_row rows[] = {
 	/* state changed at run time inside a window (mode, table levels, checker) */
 	{ "pt_keyed state", PROTECT_CONTROL, true, IMAGE_KEYED, keyed_range, NULL },
 	/* which pool frames are free: a stray store could hand out a live table */
-	{ "pool bookkeeping", PROTECT_CONTROL, true, NO_IMAGE, meta_range, NULL },
+	{ "pool bookkeeping", PROTECT_CONTROL, true, NO_IMAGE, meta_range, meta_find },
 };
 
 void protect_map_init(void)
@@ -168,21 +179,14 @@ const char *protect_row_rule(const struct protect_row *row, char *buf, size_t si
 	return buf;
 }
 
-/* True when [a, a+alen) and r overlap. */
-static bool overlaps(phys_addr_t a, uint64_t alen, const struct pa_range *r)
-{
-	return a < r->base + r->len && r->base < a + alen;
-}
-
-/* The first range of row overlapping [pa, pa+len), into *hit. */
+/* The first range of row overlapping [pa, pa+len), into *hit. Hot: every leaf store
+ * and every leaf the checker walks asks it. */
 static bool find(const struct protect_row *row, phys_addr_t pa, uint64_t len, struct pa_range *hit)
 {
-	if (row->find)
+	if (row->image == NO_IMAGE)
 		return row->find(pa, len, hit);
-	for (uint64_t i = 0; row->range(i, hit); i++)
-		if (overlaps(pa, len, hit))
-			return true;
-	return false;
+	*hit = image[row->image].pa;
+	return overlaps(pa, len, hit);
 }
 
 const struct protect_row *protect_region_of(phys_addr_t pa, uint64_t len, struct pa_range *hit)
@@ -200,10 +204,11 @@ const struct protect_row *protect_region_of(phys_addr_t pa, uint64_t len, struct
 	return NULL;
 }
 
-/* True when the writable leaf e (in the direct map when dmap) keeps row's rule. */
-static bool rule_allows(const struct protect_row *row, bool dmap, uint64_t e)
+/* True when a writable leaf (in the direct map when dmap, with the table key when
+ * keyed) keeps row's rule. */
+static bool rule_allows(const struct protect_row *row, bool dmap, bool keyed)
 {
-	if (row->kind == PROTECT_READONLY || pt_entry_pkey(e) != pgprot_key())
+	if (row->kind == PROTECT_READONLY || !keyed)
 		return false;
 	return row->kind == PROTECT_CONTROL || dmap;
 }
@@ -211,13 +216,14 @@ static bool rule_allows(const struct protect_row *row, bool dmap, uint64_t e)
 const struct protect_row *protect_leaf_refused(bool dmap, phys_addr_t pa, uint64_t size, uint64_t e)
 {
 	struct pa_range r;
-	bool sealed;
+	bool sealed, keyed;
 
 	if (!(e & PTE_W))
 		return NULL;
 	sealed = pgprot_sealed();
+	keyed = pt_entry_pkey(e) == pgprot_key();
 	for (int i = 0; i < protect_nr_rows(); i++)
-		if (live(&rows[i], sealed) && !rule_allows(&rows[i], dmap, e) &&
+		if (live(&rows[i], sealed) && !rule_allows(&rows[i], dmap, keyed) &&
 		    find(&rows[i], pa, size, &r))
 			return &rows[i];
 	return NULL;
