@@ -7,6 +7,7 @@
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/protect_map.h"
 #include "kernel/panic.h"
 #include "arch/pkrs.h"
 
@@ -73,7 +74,7 @@ static int check_store(const uint64_t *p, uint64_t v)
 		return 0;
 	if (!pt_is_leaf(v, level))
 		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
-	if (!pgprot_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
+	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
 		return -EPERM;
 	return 0;
 }

@@ -5,6 +5,7 @@
 #include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "mm/protect_map.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 
@@ -157,7 +158,7 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 	    (prot & ~PTE_PROT_MASK & ~(PTE_A | PTE_D)) || overlaps_frames_region(va, size))
 		return -EINVAL;
 	prot = (prot & ~PTE_PKEY_MASK) | PTE_PKEY(pkey);
-	if (!pgprot_leaf_allowed(false, pa, size, prot))
+	if (!protect_leaf_allowed(false, pa, size, prot))
 		return -EPERM;
 	if (guard_range_has_marker(va, size))
 		return -EEXIST; /* the marker wins until it is removed */
