@@ -111,6 +111,46 @@ static void check_marker(struct walk *w, int level, uint64_t va)
 	    va - VMAP_BASE >= VMAP_SIZE)
 		violation(w, "guard marker in a %s entry for 0x%llx%s", pt_level_name(level),
 			  (unsigned long long)va, w->kernel_root ? "" : " of another root");
+	else if (!vmap_region_of(va))
+		violation(w, "guard marker at 0x%llx lies in no vmap region",
+			  (unsigned long long)va);
+}
+
+/* Guard markers in the kernel's ptes of [va, va+size): holes and leaves skipped. */
+static uint64_t count_markers(uint64_t va, uint64_t size)
+{
+	uint64_t n = 0;
+
+	for (uint64_t a = va; a < va + size;) {
+		const uint64_t *e;
+		int level;
+
+		if (pt_lookup(a, &level) || level > PT_LEVEL_PTE) {
+			a = ALIGN_DOWN(a, pt_size(level)) + pt_size(level);
+			continue;
+		}
+		e = pt_entry_at(pt_kernel_root(), a, PT_LEVEL_PTE);
+		n += e && guard_is_marker(*e);
+		a += PAGE_SIZE;
+	}
+	return n;
+}
+
+/* Full runs: every vmap region holds exactly the markers its count says (the count
+ * is what mm/guard.c stored and cleared; a marker planted or wiped behind its back
+ * shows here). */
+static void check_region_markers(struct walk *w)
+{
+	for (const struct vmap_region *r = vmap_first_region(); r; r = r->next) {
+		uint64_t n = count_markers(r->base, r->size);
+
+		if (n != r->markers)
+			violation(w,
+				  "vmap region \"%s\" at 0x%llx holds %llu guard markers, its "
+				  "count says %llu",
+				  r->name, (unsigned long long)r->base, (unsigned long long)n,
+				  (unsigned long long)r->markers);
+	}
 }
 
 /* Walks the table at pa (of `level`, mapping from base), entering live tables only. */
@@ -124,6 +164,12 @@ static void walk_table(struct walk *w, phys_addr_t pa, int level, uint64_t base)
 		if (!pt_present(e)) {
 			if (guard_is_marker(e))
 				check_marker(w, level, va);
+			else if (e)
+				violation(w,
+					  "not-present %s entry for 0x%llx holds 0x%llx: neither "
+					  "empty nor a guard marker",
+					  pt_level_name(level), (unsigned long long)va,
+					  (unsigned long long)e);
 			continue;
 		}
 		if (pt_is_leaf(e, level))
@@ -287,8 +333,10 @@ static uint64_t run(const char *when, bool quick, struct checker_result *out)
 	walk_roots(&w);
 	check_keys(&w);
 	check_control(&w);
-	if (!quick)
+	if (!quick) {
 		check_totals(&w);
+		check_region_markers(&w);
+	}
 	if (out)
 		*out = w.r;
 	return w.r.violations;

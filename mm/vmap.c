@@ -77,6 +77,20 @@ const struct vmap_region *vmap_region_of(uint64_t va)
 	return NULL;
 }
 
+const struct vmap_region *vmap_first_region(void)
+{
+	return first;
+}
+
+void vmap_count_markers(uint64_t va, int delta)
+{
+	struct vmap_region *r = (struct vmap_region *)vmap_region_of(va);
+
+	if (!r)
+		panic("vmap_count_markers: 0x%llx lies in no vmap region", (unsigned long long)va);
+	r->markers += delta;
+}
+
 bool vmap_range_in_regions(uint64_t va, uint64_t size)
 {
 	uint64_t end = va + size;
