@@ -11,7 +11,9 @@
 #include "mm/frame.h"
 #include "mm/frameset.h"
 #include "mm/mm_internal.h"
+#include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "mm/protect_map.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 #include "arch/pkrs.h"
@@ -137,6 +139,27 @@ static int64_t find_chunk(phys_addr_t pa)
 	return -1;
 }
 
+/* Invariants for a chunk about to join: it lies in no protected region (a live
+ * chunk or cache block among them: the frame allocator's free list would be
+ * corrupt), and once the kernel's tables are live its direct-map leaf already
+ * carries the table key (else the pool would hand out open tables). */
+static void check_new_chunk(phys_addr_t pa)
+{
+	const struct protect_row *row = protect_region_of(pa, POOL_CHUNK_SIZE, NULL);
+	uint64_t *e;
+	int level;
+
+	if (row)
+		panic("pool: new chunk 0x%llx lies in \"%s\"", (unsigned long long)pa,
+		      protect_row_name(row));
+	if (!pgprot_key() || !pt_kernel_root())
+		return;
+	e = pt_lookup(PAGE_OFFSET + pa, &level);
+	if (!e || pt_entry_pkey(*e) != pgprot_key())
+		panic("pool: new chunk 0x%llx is not mapped with the table key %d",
+		      (unsigned long long)pa, pgprot_key());
+}
+
 int pool_add_chunk(phys_addr_t pa)
 {
 	uint64_t i;
@@ -144,6 +167,7 @@ int pool_add_chunk(phys_addr_t pa)
 
 	if (!IS_ALIGNED(pa, POOL_CHUNK_SIZE) || find_chunk(pa) >= 0)
 		return -EINVAL;
+	check_new_chunk(pa);
 	if (reserve_meta(nr_chunks + 1, ~0ULL))
 		return -ENOMEM;
 	w = pt_window_open();

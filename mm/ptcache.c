@@ -8,6 +8,7 @@
 #include "mm/mm_internal.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "mm/protect_map.h"
 #include "mm/set_memory.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
@@ -51,6 +52,14 @@ static struct frameset *new_block(void)
 	pa = frame_alloc_run(BLOCK_PAGES, BLOCK_SIZE);
 	if (!pa)
 		return NULL;
+	/* Invariant: the frame allocator never hands out a protected region (a live
+	 * block or chunk among them); if a stray store to its free list made it, this
+	 * block would hand out live tables a second time. */
+	if (protect_region_of(pa, BLOCK_SIZE, NULL))
+		panic("ptcache: the frame allocator handed out 0x%llx, inside \"%s\": its free "
+		      "list is corrupt",
+		      (unsigned long long)pa,
+		      protect_row_name(protect_region_of(pa, BLOCK_SIZE, NULL)));
 	refilling = true;
 	if (pgprot_key())
 		rc = __set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, PTE_PKEY(pgprot_key()),
