@@ -66,10 +66,23 @@ static int split(uint64_t *e, int level, uint64_t va)
 	return 0;
 }
 
+/* True when [base, base+size) lies inside one region whose caller lent the memory:
+ * only there may 4 KiB pages fold into a large leaf. A VMAP_OWNER_FRAMES region's
+ * pages are separate frames (physically contiguous by chance), which vmap_drop and
+ * vmap_region_free give back page by page; and a leaf across two regions would tie
+ * their lifetimes together. */
+static bool mergeable_range(uint64_t base, uint64_t size)
+{
+	const struct vmap_region *r = vmap_region_of(base);
+
+	return r && r->owner == VMAP_OWNER_CALLER && size <= r->size &&
+	       base - r->base <= r->size - size;
+}
+
 /* When the 512 entries of the table *e links (e at `level`, mapping from base) are
- * leaves over one aligned run with the same attributes (A and D aside), replaces the
- * link by one leaf of `level`, flushes every old translation, frees the table and
- * returns true. Needs the window open. */
+ * leaves over one aligned run with the same attributes (A and D aside), inside one
+ * caller-owned region, replaces the link by one leaf of `level`, flushes every old
+ * translation, frees the table and returns true. Needs the window open. */
 static bool merge(uint64_t *e, int level, uint64_t base)
 {
 	phys_addr_t t = pt_entry_pa(*e, level);
@@ -79,7 +92,7 @@ static bool merge(uint64_t *e, int level, uint64_t base)
 	phys_addr_t pa = pt_entry_pa(c[0], level - 1);
 
 	if (level > PT_LEVEL_PUD || (level == PT_LEVEL_PUD && !dmap_has_1g()) ||
-	    !IS_ALIGNED(pa, pt_size(level)))
+	    !IS_ALIGNED(pa, pt_size(level)) || !mergeable_range(base, pt_size(level)))
 		return false;
 	for (int i = 0; i < PT_ENTRIES; i++) {
 		if (!pt_present(c[i]) || !pt_is_leaf(c[i], level - 1) ||
