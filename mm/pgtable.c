@@ -75,13 +75,19 @@ static bool from_pool(int level, uint64_t va)
  * its source's keyed bookkeeping (from now on it is a live table), zeroes it. */
 static void pt_ctor(phys_addr_t pa, int level)
 {
+	/* Invariant: a page handed out as a table is no live table already (two
+	 * parents would reach it, and the clear below would wipe a live one). */
+	if (pt_table_level(pa) >= 0)
+		panic("pt_ctor: 0x%llx is already a live %s table", (unsigned long long)pa,
+		      pt_level_name(pt_table_level(pa)));
+	if (pt_clear_table(pa))
+		panic("pt_ctor: 0x%llx is no pool or table-cache page", (unsigned long long)pa);
 	counts[level]++;
 	pgprot_table_ctor(pa, level);
 	if (pool_contains(pa))
 		pool_set_level(pa, level);
 	else
 		ptcache_set_level(pa, level);
-	pt_clear_table(pa);
 }
 
 /* Destructor: reverses the constructor's accounting and protection; freeing the
@@ -195,7 +201,7 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 {
 	uint64_t *table = pa_to_va(root), *made[PT_NR_LEVELS];
 	uint64_t user = prot & PTE_U;
-	int made_level[PT_NR_LEVELS], n = 0;
+	int made_level[PT_NR_LEVELS], n = 0, rc;
 
 	if (pt_table_level(root) != root_level || level < PT_LEVEL_PTE || level > PT_LEVEL_PUD)
 		return -EINVAL;
@@ -224,13 +230,13 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 		unlink_new_tables(made, made_level, n);
 		return -EEXIST;
 	}
-	if (!protect_leaf_allowed(is_dmap_va(va), pa, pt_size(level), prot)) {
+	/* The door refuses what the guards forbid (a writable alias of a protected
+	 * region, W^X); the tables made on the way then go again. */
+	rc = pt_set_entry(&table[pt_index(va, level)],
+			  pa | prot | PTE_P | (level > PT_LEVEL_PTE ? PTE_PS : 0));
+	if (rc)
 		unlink_new_tables(made, made_level, n);
-		return -EPERM;
-	}
-	set_entry(&table[pt_index(va, level)],
-		  pa | prot | PTE_P | (level > PT_LEVEL_PTE ? PTE_PS : 0));
-	return 0;
+	return rc;
 }
 
 static bool table_empty(const uint64_t *t)

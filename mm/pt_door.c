@@ -8,6 +8,7 @@
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/protect_map.h"
+#include "mm/ptcache.h"
 #include "kernel/panic.h"
 #include "arch/pkrs.h"
 
@@ -74,6 +75,8 @@ static int check_store(const uint64_t *p, uint64_t v)
 		return v == 0 || guard_is_marker(v) ? 0 : -EPERM;
 	if (!pt_is_leaf(v, level))
 		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
+	if ((v & PTE_W) && !(v & PTE_NX))
+		return -EPERM; /* W^X: no leaf is writable and executable */
 	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
 		return -EPERM;
 	return 0;
@@ -104,10 +107,15 @@ int __pt_set_entry(uint64_t *p, uint64_t v)
 	return rc;
 }
 
-void pt_clear_table(phys_addr_t pa)
+int pt_clear_table(phys_addr_t pa)
 {
-	uint32_t w = pt_window_open();
+	uint32_t w;
 
+	if (!IS_ALIGNED(pa, PAGE_SIZE) || pt_table_level(pa) >= 0 ||
+	    !(pool_contains(pa) || ptcache_overlaps(pa, PAGE_SIZE)))
+		return -EPERM;
+	w = pt_window_open();
 	memset(pa_to_va(pa), 0, PT_ENTRIES * sizeof(uint64_t));
 	pt_window_close(w);
+	return 0;
 }

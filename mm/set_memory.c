@@ -49,6 +49,13 @@ static int refuse(const char *fmt, ...)
 
 /* -EINVAL unless [va, end) is a page-aligned, non-empty direct-map range and set
  * and clear hold attribute bits only. */
+/* va + pages * 4 KiB, or 0 when that does not fit in 64 bits (check_args then
+ * refuses: a wrapped end would change a few pages and report success). */
+static uint64_t range_end(uint64_t va, uint64_t pages)
+{
+	return pages > (~0ULL - va) / PAGE_SIZE ? 0 : va + pages * PAGE_SIZE;
+}
+
 static int check_args(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
 	if (!IS_ALIGNED(va, PAGE_SIZE) || end <= va || !is_dmap_va(va) || !is_dmap_va(end - 1))
@@ -254,7 +261,7 @@ static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 /* The public path: also refuses the protected regions and the table key. */
 int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 {
-	uint64_t end = va + pages * PAGE_SIZE;
+	uint64_t end = range_end(va, pages);
 	int rc = check_args(va, end, set, clear);
 
 	stats.calls++;
@@ -266,7 +273,7 @@ int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 /* mm's own path (mm/mm_internal.h): no owner check. */
 int __set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 {
-	uint64_t end = va + pages * PAGE_SIZE;
+	uint64_t end = range_end(va, pages);
 	int rc = check_args(va, end, set, clear);
 
 	stats.calls++;
