@@ -70,10 +70,13 @@ C_SRCS := \
 	kernel/multiboot2.c \
 	kernel/nmi.c \
 	kernel/panic.c \
+	kernel/percpu.c \
 	kernel/pks.c \
 	kernel/printf.c \
 	kernel/smp.c \
 	kernel/smp_header.c \
+	kernel/smp_ipi.c \
+	kernel/spinlock.c \
 	kernel/smp_tramp.c \
 	kernel/string.c \
 	kernel/thread.c \

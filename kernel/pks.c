@@ -133,7 +133,7 @@ void pks_enable_cpu(void)
 	write_cr4(read_cr4() | CR4_PKS);
 	/* QEMU 7.2 keeps TLB entries filled without the key check across the CR4.PKS
 	 * change; drop them all, global ones included. */
-	flush_tlb_all();
+	flush_tlb_all_local();
 	/* The globals are published once, by the boot CPU: an AP enabling PKS later
 	 * must not write back a trap default the boot CPU may be changing. */
 	if (!enabled) {

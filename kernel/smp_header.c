@@ -8,7 +8,7 @@
 
 static bool up(const struct smp_cpu *c)
 {
-	return c->state == SMP_UP || c->state == SMP_PARKED;
+	return c->state == SMP_UP || c->state == SMP_ONLINE;
 }
 
 /* ", PKS enabled on all" or where it is not. */
