@@ -303,30 +303,37 @@ static void report_cpu(int i, int waited)
 			   p->apic_id, p->nr_fail, p->fail);
 }
 
-int smp_run_everywhere(void (*fn)(void *), void *arg, uint64_t timeout_ms)
+int smp_run_parts(void (*fn)(void *), void *arg, uint64_t timeout_ms, int status[NR_CPUS])
 {
 	struct everywhere e = { fn, arg };
 	uint64_t cpus = smp_online_mask() & ~1ULL, flags;
-	int posted[NR_CPUS] = { 0 }, n = 1;
+	int n = 1;
 
 	ASSERT(this_cpu_id() == 0);
-	for (int i = 1; i < NR_CPUS; i++)
-		if (cpus & (1ULL << i))
-			posted[i] = smp_post(i, run_collecting, &e);
+	for (int i = 0; i < NR_CPUS; i++)
+		status[i] = (cpus & (1ULL << i)) ? smp_post(i, run_collecting, &e) : -ENODEV;
+	status[0] = 0;
 	flags = read_rflags();
 	sti();
 	run_collecting(&e);
-	irq_restore(flags);
 	if (!(flags & RFLAGS_IF))
 		cli();
 	for (int i = 1; i < NR_CPUS; i++) {
 		if (!(cpus & (1ULL << i)))
 			continue;
-		if (!posted[i])
-			posted[i] = smp_wait(i, timeout_ms);
-		n += !posted[i];
-		report_cpu(i, posted[i]);
+		if (!status[i])
+			status[i] = smp_wait(i, timeout_ms);
+		n += !status[i];
 	}
-	report_cpu(0, 0);
+	return n;
+}
+
+int smp_run_everywhere(void (*fn)(void *), void *arg, uint64_t timeout_ms)
+{
+	int status[NR_CPUS], n = smp_run_parts(fn, arg, timeout_ms, status);
+
+	for (int i = 0; i < NR_CPUS; i++)
+		if (i == 0 || status[i] != -ENODEV)
+			report_cpu(i, status[i]);
 	return n;
 }

@@ -26,6 +26,7 @@
 #define KERNEL_SMP_IPI_H
 
 #include "kernel/types.h"
+#include "kernel/percpu.h"
 
 #define VEC_SMP_CALL	     0xf0
 #define VEC_SMP_ROUND	     0xf1
@@ -83,6 +84,10 @@ uint64_t smp_rounds_sent(void);
  * case once per CPU that failed ("CPU n (APIC ID a): ...") or did not finish.
  * Returns the number of CPUs that ran it. */
 int smp_run_everywhere(void (*fn)(void *), void *arg, uint64_t timeout_ms);
+/* The same without the reporting: status[i] is 0 (CPU i ran it; its failures are
+ * in percpu_of(i)->nr_fail and ->fail), -ETIMEDOUT, or -ENODEV (not online) or
+ * another smp_post() error. Returns the number of CPUs that ran it. */
+int smp_run_parts(void (*fn)(void *), void *arg, uint64_t timeout_ms, int status[NR_CPUS]);
 /* For kernel/ktest.c: inside such a run, records a failure for this CPU and
  * returns true; false otherwise (ktest prints it as usual). */
 bool smp_ktest_collect(const char *file, int line, const char *msg);

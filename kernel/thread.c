@@ -9,6 +9,7 @@
  */
 #include "kernel/thread.h"
 #include "kernel/panic.h"
+#include "kernel/percpu.h"
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "arch/gdt.h"
@@ -53,7 +54,26 @@ static struct pkrs_slot {
 	const struct thread *t; /* NULL: free */
 	uint32_t pkrs;
 } saved[THREAD_MAX] __pt_keyed = { [0] = { &boot_thread, 0 } };
-static struct thread *current = &boot_thread;
+/* Each AP's own context: a record outside the ring (threads are switched on the
+ * boot CPU only), so thread_current() names something on every CPU. */
+static struct thread ap_contexts[NR_CPUS];
+
+/* This CPU's "current thread" slot (kernel/percpu.h), set up on first use. */
+static struct thread **current_slot(void)
+{
+	struct percpu *me = this_cpu();
+	struct thread *t = &ap_contexts[me->cpu];
+
+	if (me->thread_current)
+		return (struct thread **)&me->thread_current;
+	if (me->cpu) {
+		*t = (struct thread){ .slot = -1, .id = -me->cpu, .next = t };
+		ksnprintf(t->name, sizeof(t->name), "cpu%d", me->cpu);
+	}
+	me->thread_current = me->cpu ? t : &boot_thread;
+	return (struct thread **)&me->thread_current;
+}
+#define current (*current_slot())
 static int next_id = 1;
 
 /* The first code a new thread runs: context_switch's RET lands here. */
@@ -226,6 +246,8 @@ __noreturn void thread_exit(void)
 
 	if (t == &boot_thread)
 		panic("thread_exit: thread 0 (the boot context) cannot exit");
+	if (t->slot < 0)
+		panic("thread_exit: %s (a CPU's own context) cannot exit", t->name);
 	t->state = THREAD_EXITED;
 	/* Thread 0 never exits, so some other thread is always runnable. */
 	switch_to(next_runnable());
@@ -281,4 +303,14 @@ int thread_count(void)
 	for (const struct thread *t = boot_thread.next; t != &boot_thread; t = t->next)
 		n++;
 	return n;
+}
+
+void thread_pkrs_update(uint32_t mask, uint32_t bits)
+{
+	uint32_t w = pt_window_open();
+
+	for (int i = 0; i < THREAD_MAX; i++)
+		if (saved[i].t)
+			saved[i].pkrs = (saved[i].pkrs & ~mask) | bits;
+	pt_window_close(w);
 }

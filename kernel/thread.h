@@ -1,7 +1,8 @@
 /* kernel/thread.h - cooperative kernel threads.
  *
- * Threads run on one CPU and switch only in thread_yield(), thread_exit() and
- * thread_join() (no preemption yet). The boot context is thread 0 ("boot"); it
+ * Threads run on the boot CPU and switch only in thread_yield(), thread_exit() and
+ * thread_join() (no preemption yet). "The current thread" is per CPU: on an AP it
+ * is that CPU's own context ("cpuN", id -N), which never switches. The boot context is thread 0 ("boot"); it
  * exists without any call and cannot exit. Each other thread has its own stack of
  * THREAD_STACK_PAGES: one vmap region named "stack <name>" (mm/vmap.h) whose ends
  * carry guard markers (mm/guard.h), no unmapped holes:
@@ -56,5 +57,8 @@ uint32_t thread_saved_pkrs(const struct thread *t);
 void thread_stack_bounds(const struct thread *t, uint64_t *lo, uint64_t *hi);
 /* Threads created and not yet joined (thread 0 not counted). */
 int thread_count(void);
+/* Sets the bits `mask` of every switched-out thread's saved PKRS to `bits` (a
+ * default-PKRS change, kernel/pks.c), inside a write window. */
+void thread_pkrs_update(uint32_t mask, uint32_t bits);
 
 #endif
