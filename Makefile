@@ -90,6 +90,7 @@ C_SRCS := \
 	mm/pgtable.c \
 	mm/pool.c \
 	mm/pt_door.c \
+	mm/pt_lock.c \
 	mm/ptcache.c \
 	mm/set_memory.c \
 	mm/vmap.c \

@@ -2,6 +2,7 @@
  * report (mm/guard.h). Every store goes through __pt_set_entry inside one write
  * window per call; tables come from pt_alloc and go back through pt_free. */
 #include "mm/guard.h"
+#include "mm/pt_lock.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/pgtable.h"
@@ -160,7 +161,7 @@ static int install_one(uint64_t va)
 	 * returned as -EAGAIN). */
 	store(e, GUARD_MARKER);
 	if (pt_present(old)) {
-		invlpg((void *)va);
+		flush_tlb_range(va, va + PAGE_SIZE);
 		vmap_put_page(va, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE);
 	}
 	return 0;
@@ -177,16 +178,19 @@ static int check_range(uint64_t va, uint64_t size)
 int guard_install(uint64_t va, uint64_t size)
 {
 	int rc = check_range(va, size);
+	uint64_t flags;
 	uint32_t w;
 
 	if (rc)
 		return rc;
+	flags = pt_lock_take();
 	w = pt_window_open();
 	walker_active = true;
 	for (uint64_t a = va; a < va + size && !rc; a += PAGE_SIZE)
 		rc = install_one(a);
 	walker_active = false;
 	pt_window_close(w);
+	pt_lock_drop(flags);
 	checker_after_change("after guard_install");
 	return rc;
 }
@@ -208,12 +212,13 @@ static void remove_in_table(uint64_t *pmd, uint64_t lo, uint64_t hi)
 
 int guard_remove(uint64_t va, uint64_t size)
 {
-	uint64_t chunk = pt_size(PT_LEVEL_PMD);
+	uint64_t chunk = pt_size(PT_LEVEL_PMD), flags;
 	int rc = check_range(va, size);
 	uint32_t w;
 
 	if (rc)
 		return rc;
+	flags = pt_lock_take();
 	w = pt_window_open();
 	for (uint64_t a = va; a < va + size;) {
 		uint64_t next = MIN(ALIGN_DOWN(a, chunk) + chunk, va + size);
@@ -225,11 +230,12 @@ int guard_remove(uint64_t va, uint64_t size)
 		a = next;
 	}
 	pt_window_close(w);
+	pt_lock_drop(flags);
 	checker_after_change("after guard_remove");
 	return 0;
 }
 
-int guard_split_leaf(uint64_t va)
+static int split_leaf(uint64_t va)
 {
 	int level, rc;
 	uint64_t *e = pt_lookup(va, &level);
@@ -241,6 +247,16 @@ int guard_split_leaf(uint64_t va)
 	rc = split(e, level, va);
 	pt_window_close(w);
 	checker_after_change("after guard_split_leaf");
+	return rc;
+}
+
+/* split_leaf under pt_lock (mm/pt_lock.h): the entry is looked up with it held. */
+int guard_split_leaf(uint64_t va)
+{
+	uint64_t flags = pt_lock_take();
+	int rc = split_leaf(va);
+
+	pt_lock_drop(flags);
 	return rc;
 }
 

@@ -1,5 +1,6 @@
 /* mm/set_memory.c - attribute changes on the direct map, with split and merge. */
 #include "mm/set_memory.h"
+#include "mm/pt_lock.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/mm_internal.h"
@@ -179,17 +180,19 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 static int change(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool internal)
 {
 	uint64_t end = va + pages * PAGE_SIZE;
+	uint64_t flags = pt_lock_take();
 	int rc = validate(va, end, set, clear, internal);
 
 	stats.calls++;
-	if (rc)
-		return rc;
-	apply(va, end, set, clear);
-	flush_tlb_all();
-	merge_level(va, end, PT_LEVEL_PMD);
-	if (dmap_has_1g())
-		merge_level(va, end, PT_LEVEL_PUD);
-	return 0;
+	if (!rc) {
+		apply(va, end, set, clear);
+		flush_tlb_all();
+		merge_level(va, end, PT_LEVEL_PMD);
+		if (dmap_has_1g())
+			merge_level(va, end, PT_LEVEL_PUD);
+	}
+	pt_lock_drop(flags);
+	return rc;
 }
 
 int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
