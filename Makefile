@@ -124,6 +124,7 @@ C_SRCS := \
 	tests/test_set_memory_errors.c \
 	tests/test_smp.c \
 	tests/test_smp_acpi.c \
+	tests/test_smp_stress.c \
 	tests/test_smp_tlb.c \
 	tests/test_smp_work.c \
 	tests/test_thread.c \

@@ -17,7 +17,7 @@ static struct spinlock round_lock = SPINLOCK_INIT("round_lock");
 static struct {
 	volatile uint64_t id;
 	struct smp_round r;
-	uint64_t sent;
+	uint64_t sent, cycles; /* rounds sent, TSC cycles from publish to the last ack */
 } round;
 
 static const char *const round_names[] = { "TLB shootdown", "PKRS default" };
@@ -146,6 +146,11 @@ uint64_t smp_rounds_sent(void)
 	return round.sent;
 }
 
+uint64_t smp_round_cycles(void)
+{
+	return round.cycles;
+}
+
 /* Waits for CPU i to acknowledge round id; panics after SMP_ROUND_TIMEOUT_MS. */
 static void wait_ack(int i, uint64_t id, uint64_t start, uint64_t ticks)
 {
@@ -183,6 +188,7 @@ void smp_round(const struct smp_round *r)
 	for (int i = 0; i < NR_CPUS; i++)
 		if (targets & (1ULL << i))
 			wait_ack(i, id, start, tsc_us_to_ticks(SMP_ROUND_TIMEOUT_MS * 1000ULL));
+	round.cycles += rdtsc() - start;
 	spin_unlock_irqrestore(&round_lock, flags);
 }
 

@@ -32,7 +32,7 @@
 #define VEC_SMP_ROUND	     0xf1
 #define VEC_SPURIOUS	     0xff
 #define SMP_CALL_TIMEOUT_MS  5000
-#define SMP_ROUND_TIMEOUT_MS 500
+#define SMP_ROUND_TIMEOUT_MS 2000
 #define SMP_FLUSH_PAGES_MAX  32 /* INVLPG up to this many pages, else the whole TLB */
 
 enum smp_round_kind {
@@ -76,8 +76,10 @@ int smp_call(int i, void (*fn)(void *), void *arg);
 void smp_round(const struct smp_round *r);
 /* Applies the round in flight, if this CPU has not yet (for spin loops). */
 void smp_poll_rounds(void);
-/* Rounds sent since boot (for the bench figures). */
+/* Rounds sent since boot, and the TSC cycles they took in all (from the IPIs to
+ * the last acknowledgement), for the bench figures. */
 uint64_t smp_rounds_sent(void);
+uint64_t smp_round_cycles(void);
 
 /* Tests, boot CPU only: runs fn(arg) on every online CPU at once (the boot CPU
  * with interrupts on), waits up to timeout_ms for each, then fails the current

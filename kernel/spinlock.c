@@ -6,31 +6,31 @@
 #include "arch/cpu.h"
 #include "arch/tsc.h"
 
-/* Spins until l is free and claims it; panics after SPIN_TIMEOUT_MS. */
-static void acquire(struct spinlock *l, int me)
+/* Takes a ticket and spins until it is served; panics after SPIN_TIMEOUT_MS. */
+static void acquire(struct spinlock *l, int me, const void *where)
 {
+	uint32_t ticket = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
 	uint64_t start = 0, limit = 0;
-	uint32_t free = 0;
 
-	while (!__atomic_compare_exchange_n(&l->locked, &free, 1, false, __ATOMIC_ACQUIRE,
-					    __ATOMIC_RELAXED)) {
+	while (__atomic_load_n(&l->serving, __ATOMIC_ACQUIRE) != ticket) {
 		if (!start) {
 			start = rdtsc();
 			limit = tsc_us_to_ticks(SPIN_TIMEOUT_MS * 1000ULL);
 			l->contended++;
 		}
 		if (rdtsc() - start > limit)
-			panic("spin_lock: CPU %d waited %d ms for %s held by CPU %d", me,
-			      SPIN_TIMEOUT_MS, l->name, l->owner);
+			panic("spin_lock: CPU %d waited %d ms for %s held by CPU %d (taken at %p)",
+			      me, SPIN_TIMEOUT_MS, l->name, l->owner, l->where);
 		smp_poll_rounds();
 		cpu_relax();
-		free = 0;
 	}
 	l->owner = me;
 	l->depth = 1;
+	l->where = where;
 }
 
-void spin_lock(struct spinlock *l)
+/* spin_lock for the call site `where`. */
+static void lock_at(struct spinlock *l, const void *where)
 {
 	int me = this_cpu_id();
 
@@ -42,8 +42,13 @@ void spin_lock(struct spinlock *l)
 		l->depth++;
 		return;
 	}
-	acquire(l, me);
+	acquire(l, me, where);
 	this_cpu()->locks_held++;
+}
+
+void spin_lock(struct spinlock *l)
+{
+	lock_at(l, __builtin_return_address(0));
 }
 
 void spin_unlock(struct spinlock *l)
@@ -58,14 +63,14 @@ void spin_unlock(struct spinlock *l)
 		return;
 	l->owner = -1;
 	this_cpu()->locks_held--;
-	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&l->serving, l->serving + 1, __ATOMIC_RELEASE);
 }
 
 uint64_t spin_lock_irqsave(struct spinlock *l)
 {
 	uint64_t flags = irq_save();
 
-	spin_lock(l);
+	lock_at(l, __builtin_return_address(0));
 	return flags;
 }
 

@@ -1,6 +1,8 @@
 /* kernel/spinlock.h - spinlocks for data shared by the CPUs, with debug checks.
  *
- * A waiter spins with PAUSE and, while it spins, applies the rounds other CPUs
+ * A ticket lock: CPUs get the lock in the order they asked for it, so no CPU
+ * starves (an unfair lock does, under QEMU's TCG, where the releasing vCPU takes it
+ * straight back). A waiter spins with PAUSE and, while it spins, applies the rounds other CPUs
  * send it (TLB shootdowns, PKRS default changes: kernel/smp_ipi.h), so a holder
  * that waits for this CPU's acknowledgement is never stuck behind it. A wait is
  * bounded: after SPIN_TIMEOUT_MS the waiter panics naming the lock and its holder.
@@ -25,12 +27,13 @@
 
 #include "kernel/types.h"
 
-#define SPIN_TIMEOUT_MS 2000
+#define SPIN_TIMEOUT_MS 5000
 
 struct spinlock {
-	volatile uint32_t locked;
+	volatile uint32_t next, serving; /* tickets: served in the order taken */
 	volatile int owner; /* CPU index holding it, -1 when free */
 	int depth;	    /* nesting on the owner (recursive locks) */
+	const void *where;  /* the owner's call site that took it */
 	bool recursive;
 	const char *name;
 	uint64_t contended; /* acquisitions that had to wait */
