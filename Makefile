@@ -72,6 +72,7 @@ C_SRCS := \
 	kernel/panic.c \
 	kernel/percpu.c \
 	kernel/pks.c \
+	kernel/preempt.c \
 	kernel/printf.c \
 	kernel/smp.c \
 	kernel/smp_header.c \
@@ -124,6 +125,7 @@ C_SRCS := \
 	tests/test_set_memory_errors.c \
 	tests/test_smp.c \
 	tests/test_smp_acpi.c \
+	tests/test_smp_preempt.c \
 	tests/test_smp_stress.c \
 	tests/test_smp_tlb.c \
 	tests/test_smp_work.c \

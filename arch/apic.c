@@ -201,3 +201,59 @@ void apic_eoi(void)
 	else if (regs)
 		regs[XAPIC_EOI / 4] = 0;
 }
+
+/* Any register, by its xAPIC offset: the x2APIC MSR is 0x800 + offset / 16
+ * (SDM Vol. 3A, 11.12.1.2). */
+static void reg_write(uint32_t off, uint32_t v)
+{
+	if (apic_x2apic_mode())
+		wrmsr(0x800 + off / 16, v);
+	else if (regs)
+		regs[off / 4] = v;
+}
+
+static uint32_t reg_read(uint32_t off)
+{
+	if (apic_x2apic_mode())
+		return (uint32_t)rdmsr(0x800 + off / 16);
+	return regs ? regs[off / 4] : 0;
+}
+
+#define APIC_LVT_TIMER	   0x320
+#define APIC_TIMER_INITIAL 0x380
+#define APIC_TIMER_CURRENT 0x390
+#define APIC_TIMER_DIVIDE  0x3e0
+#define LVT_MASKED	   (1u << 16)
+#define LVT_TIMER_PERIODIC (1u << 17)
+#define DIVIDE_BY_16	   0x3
+
+uint64_t apic_timer_ticks_per_ms(void)
+{
+	uint32_t left;
+
+	if (!apic_ready())
+		return 0;
+	reg_write(APIC_TIMER_DIVIDE, DIVIDE_BY_16);
+	reg_write(APIC_LVT_TIMER, LVT_MASKED);
+	reg_write(APIC_TIMER_INITIAL, 0xffffffffu);
+	tsc_udelay(1000);
+	left = reg_read(APIC_TIMER_CURRENT);
+	reg_write(APIC_TIMER_INITIAL, 0);
+	return 0xffffffffu - left;
+}
+
+int apic_timer_periodic(uint8_t vector, uint32_t ticks)
+{
+	if (!apic_ready() || vector < 32 || !ticks)
+		return -EINVAL;
+	reg_write(APIC_TIMER_DIVIDE, DIVIDE_BY_16);
+	reg_write(APIC_LVT_TIMER, LVT_TIMER_PERIODIC | vector);
+	reg_write(APIC_TIMER_INITIAL, ticks);
+	return 0;
+}
+
+void apic_timer_stop(void)
+{
+	reg_write(APIC_LVT_TIMER, LVT_MASKED);
+	reg_write(APIC_TIMER_INITIAL, 0);
+}

@@ -90,6 +90,15 @@ int apic_enable_fixed(void);
 /* Signals the end of the fixed interrupt being handled on this CPU. */
 void apic_eoi(void);
 
+/* The local APIC timer of this CPU (SDM Vol. 3A, 11.5.4), divided by 16: how many
+ * ticks it counts in one millisecond, measured against the TSC (0 when the APIC is
+ * not ready); leaves the timer stopped. */
+uint64_t apic_timer_ticks_per_ms(void);
+/* Starts it in periodic mode: `vector` every `ticks` ticks. 0 or -EINVAL. */
+int apic_timer_periodic(uint8_t vector, uint32_t ticks);
+/* Masks and stops it. */
+void apic_timer_stop(void);
+
 /* Lets this CPU take NMIs from its LINT1 pin (a platform NMI: a BMC, a front-panel
  * button, QEMU's monitor `nmi`): the APIC software-enabled (SVR bit 8) and LVT LINT1
  * set to NMI delivery, unmasked (SDM Vol. 3A, 11.5.1 and 11.9). An INIT leaves both

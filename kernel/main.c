@@ -23,6 +23,7 @@
 #include "kernel/nmi.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
+#include "kernel/preempt.h"
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "kernel/smp.h"
@@ -333,6 +334,7 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic, uint64_t load_delta)
 	acpi_init(&boot_info);
 	bootdump(mbi_copy, &boot_info);
 	smp_init(&boot_info);
+	preempt_init();
 	seed_tests();
 	print_header();
 	run_tests();

@@ -41,6 +41,7 @@ struct percpu {
 	char fail[PERCPU_FAIL_MAX]; /* the first, "file:line: message" */
 	/* Spinlocks held (kernel/spinlock.h). */
 	int locks_held;
+	uint64_t timer_ticks; /* kernel/preempt.c */
 };
 
 /* The record of the CPU this runs on. */

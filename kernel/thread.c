@@ -12,6 +12,7 @@
 #include "kernel/percpu.h"
 #include "kernel/pks.h"
 #include "kernel/printf.h"
+#include "arch/cpu.h"
 #include "arch/gdt.h"
 #include "arch/pkrs.h"
 #include "mm/frame.h"
@@ -32,6 +33,7 @@ struct thread {
 	void (*fn)(void *);
 	void *arg;
 	void *stack;	     /* from vmap_alloc_guarded(); NULL for thread 0 */
+	bool preemptible;    /* runs with interrupts on; a tick may switch it out */
 	struct thread *next; /* the run ring */
 	char name[THREAD_NAME_MAX];
 };
@@ -79,6 +81,8 @@ static int next_id = 1;
 /* The first code a new thread runs: context_switch's RET lands here. */
 static __noreturn void thread_start(void)
 {
+	if (current->preemptible)
+		sti();
 	current->fn(current->arg);
 	thread_exit();
 }
@@ -218,9 +222,11 @@ static void switch_to(struct thread *next)
 {
 	struct thread *prev = current;
 	uint32_t live, resume;
+	uint64_t flags;
 
 	if (next == prev)
 		return;
+	flags = irq_save(); /* each thread gets its own IF back when it resumes */
 	live = pks_read();
 	pt_window_open();
 	slot_of(prev)->pkrs = live;
@@ -233,6 +239,7 @@ static void switch_to(struct thread *next)
 	if (pgprot_pkrs_opens_tables(resume))
 		pt_window_open();
 	context_switch(&prev->rsp, next->rsp);
+	irq_restore(flags);
 }
 
 void thread_yield(void)
@@ -313,4 +320,27 @@ void thread_pkrs_update(uint32_t mask, uint32_t bits)
 		if (saved[i].t)
 			saved[i].pkrs = (saved[i].pkrs & ~mask) | bits;
 	pt_window_close(w);
+}
+
+struct thread *thread_create_preemptible(const char *name, void (*fn)(void *), void *arg)
+{
+	struct thread *t = thread_create(name, fn, arg);
+
+	if (t)
+		t->preemptible = true;
+	return t;
+}
+
+bool thread_preempt(void)
+{
+	struct thread *t = current;
+	struct percpu *me = this_cpu();
+
+	if (!t->preemptible || me->catch_current || me->locks_held)
+		return false;
+	t = next_runnable();
+	if (t == current)
+		return false;
+	switch_to(t);
+	return true;
 }

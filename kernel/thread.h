@@ -40,6 +40,13 @@ void thread_init(void);
 struct thread *thread_create(const char *name, void (*fn)(void *), void *arg);
 /* Runs the next runnable thread, if any, and returns when this one is picked again. */
 void thread_yield(void);
+/* thread_create(), and the thread runs with interrupts on: a timer tick may switch
+ * it out anywhere (kernel/preempt.h). */
+struct thread *thread_create_preemptible(const char *name, void (*fn)(void *), void *arg);
+/* From the timer handler on the boot CPU: switches to the next runnable thread when
+ * the current one is preemptible and holds no spinlock and no armed catch. True
+ * when it switched (and the thread has run again since). */
+bool thread_preempt(void);
 /* Ends the current thread; its stack is freed by thread_join(). Panics in thread 0. */
 __noreturn void thread_exit(void);
 /* Yields until t has exited, then frees its stack; t is invalid afterwards. Panics
