@@ -61,11 +61,13 @@ static void make_read_only(void *p)
 KTEST(smp, read_only_change_on_cpu_0_makes_the_next_write_on_cpu_n_fault)
 {
 	int i = last_online_ap();
-	phys_addr_t pa = frame_alloc();
-	struct stale_case s = { .va = (uint64_t)pa_to_va(pa) };
+	struct stale_case s;
+	phys_addr_t pa;
 
 	NEED_ONLINE_APS();
+	pa = frame_alloc();
 	KASSERT_TRUE(pa != 0);
+	s = (struct stale_case){ .va = (uint64_t)pa_to_va(pa) };
 	KASSERT_TRUE(write_around(i, &s, make_read_only, &s.va));
 	KEXPECT_NO_FAULT(&s.first);
 	KEXPECT_PF(&s.second, PF_P | PF_W, s.va);
@@ -89,13 +91,16 @@ static void give_key(void *p)
 KTEST(smp, key_change_on_cpu_0_makes_the_next_write_on_cpu_n_fault_with_pk)
 {
 	int i = last_online_ap();
-	phys_addr_t pa = frame_alloc();
-	struct stale_case s = { .va = (uint64_t)pa_to_va(pa) };
-	struct key_change k = { .va = s.va };
+	struct stale_case s;
+	struct key_change k;
+	phys_addr_t pa;
 
 	NEED_ONLINE_APS();
 	NEED_PKS();
+	pa = frame_alloc();
 	KASSERT_TRUE(pa != 0);
+	s = (struct stale_case){ .va = (uint64_t)pa_to_va(pa) };
+	k = (struct key_change){ .va = s.va };
 	k.key = pks_test_key("smp shootdown");
 	KASSERT_TRUE(k.key > 0);
 	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, k.key, PKS_ACCESS_RO), 0);
@@ -140,12 +145,14 @@ static void make_run_read_only(void *p)
 KTEST(smp, merge_on_cpu_0_leaves_no_stale_4k_entry_on_cpu_n)
 {
 	int i = last_online_ap(), level;
-	phys_addr_t pa = frame_alloc_run(PT_ENTRIES, PMD_SIZE);
-	struct stale_case s = { .va = (uint64_t)pa_to_va(pa) };
 	uint64_t pool_free = pool_free_count();
+	struct stale_case s;
+	phys_addr_t pa;
 
 	NEED_ONLINE_APS();
+	pa = frame_alloc_run(PT_ENTRIES, PMD_SIZE);
 	KASSERT_TRUE(pa != 0);
+	s = (struct stale_case){ .va = (uint64_t)pa_to_va(pa) };
 	KEXPECT_EQ(set_memory_ro(s.va + PAGE_SIZE, 1), 0); /* split: va is a 4 KiB leaf */
 	KEXPECT_TRUE(pt_lookup(s.va, &level) && level == PT_LEVEL_PTE);
 	KEXPECT_TRUE(write_around(i, &s, make_run_read_only, &s.va));
@@ -159,11 +166,13 @@ KTEST(smp, merge_on_cpu_0_leaves_no_stale_4k_entry_on_cpu_n)
 
 KTEST(smp, a_set_memory_call_of_many_pages_costs_one_shootdown_round)
 {
-	phys_addr_t pa = frame_alloc_run(16, PAGE_SIZE);
-	uint64_t va = (uint64_t)pa_to_va(pa), sent;
+	uint64_t va, sent;
+	phys_addr_t pa;
 
 	NEED_ONLINE_APS();
+	pa = frame_alloc_run(16, PAGE_SIZE);
 	KASSERT_TRUE(pa != 0);
+	va = (uint64_t)pa_to_va(pa);
 	sent = smp_rounds_sent();
 	KEXPECT_EQ(set_memory_ro(va, 16), 0);
 	KEXPECT_EQ(smp_rounds_sent() - sent, 1);
