@@ -168,13 +168,18 @@ static void wait_ack(int i, uint64_t id, uint64_t start, uint64_t ticks)
 
 void smp_round(const struct smp_round *r)
 {
+	smp_round_to(r, ~0ULL);
+}
+
+void smp_round_to(const struct smp_round *r, uint64_t cpus)
+{
 	struct percpu *me = this_cpu();
 	uint64_t targets, flags, id, start;
 
-	if (!(smp_online_mask() & ~(1ULL << me->cpu)))
+	if (!(smp_online_mask() & cpus & ~(1ULL << me->cpu)))
 		return;
 	flags = spin_lock_irqsave(&round_lock);
-	targets = smp_online_mask() & ~(1ULL << me->cpu);
+	targets = smp_online_mask() & cpus & ~(1ULL << me->cpu);
 	round.r = *r;
 	id = round.id + 1;
 	me->round_ack = id;

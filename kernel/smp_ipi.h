@@ -74,6 +74,9 @@ int smp_call(int i, void (*fn)(void *), void *arg);
  * a CPU that did not apply it in SMP_ROUND_TIMEOUT_MS). Does not apply it here.
  * Any IF state; never while holding a lock ordered below round_lock. */
 void smp_round(const struct smp_round *r);
+/* The same for the online CPUs of the bit set `cpus` only (the bench figures:
+ * the cost of a round with 1, 2, ... other CPUs). */
+void smp_round_to(const struct smp_round *r, uint64_t cpus);
 /* Applies the round in flight, if this CPU has not yet (for spin loops). */
 void smp_poll_rounds(void);
 /* Rounds sent since boot, and the TSC cycles they took in all (from the IPIs to

@@ -262,3 +262,63 @@ KTEST(smp, a_cpu_spinning_on_a_lock_with_interrupts_off_still_takes_shootdowns)
 	spin_unlock_irqrestore(&test_lock, flags);
 	KEXPECT_EQ(smp_wait(i, 1000), 0);
 }
+
+/* --- figures for the bench suite -------------------------------------------------- */
+
+#define BENCH_ROUNDS 200
+
+/* TSC cycles of one whole-TLB round to the first k online APs. */
+static uint64_t cycles_per_round(int k)
+{
+	struct smp_round r = { .kind = SMP_ROUND_TLB };
+	uint64_t cpus = 0, start;
+	int found = 0;
+
+	for (int i = 1; i < NR_CPUS && found < k; i++)
+		if (percpu_of(i)->online) {
+			cpus |= 1ULL << i;
+			found++;
+		}
+	start = rdtsc();
+	for (int n = 0; n < BENCH_ROUNDS; n++) {
+		flush_tlb_all_local();
+		smp_round_to(&r, cpus);
+	}
+	return (rdtsc() - start) / BENCH_ROUNDS;
+}
+
+KTEST(bench, shootdown_round_with_1_2_and_4_cpus)
+{
+	int online = smp_nr_online();
+
+	for (int cpus = 1; cpus <= 4 && cpus <= online; cpus *= 2)
+		ktest_note("TLB shootdown, whole TLB, %d CPU%s: %llu cycles per round", cpus,
+			   cpus > 1 ? "s" : " (local flush only)",
+			   (unsigned long long)cycles_per_round(cpus - 1));
+	if (online > 4)
+		ktest_note("TLB shootdown, whole TLB, %d CPUs: %llu cycles per round", online,
+			   (unsigned long long)cycles_per_round(online - 1));
+}
+
+KTEST(bench, set_memory_pays_one_round_for_all_its_pages)
+{
+	static const int sizes[] = { 1, 16, 256 };
+	phys_addr_t pa = frame_alloc_run(PT_ENTRIES, PMD_SIZE);
+	uint64_t va = (uint64_t)pa_to_va(pa), start, rounds, t;
+
+	KASSERT_TRUE(pa != 0);
+	for (unsigned int i = 0; i < ARRAY_SIZE(sizes); i++) {
+		rounds = smp_rounds_sent();
+		start = rdtsc();
+		KEXPECT_EQ(set_memory_ro(va, sizes[i]), 0);
+		t = rdtsc() - start;
+		rounds = smp_rounds_sent() - rounds;
+		ktest_note("set_memory_ro of %d page%s on %d CPUs: %llu cycles per page, %llu "
+			   "shootdown round%s", sizes[i], sizes[i] > 1 ? "s" : "", smp_nr_online(),
+			   (unsigned long long)(t / sizes[i]), (unsigned long long)rounds,
+			   rounds == 1 ? "" : "s");
+		KEXPECT_LE(rounds, 1);
+		KEXPECT_EQ(set_memory_rw(va, sizes[i]), 0);
+	}
+	frame_free_run(pa, PT_ENTRIES);
+}
