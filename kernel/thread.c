@@ -244,7 +244,10 @@ static void switch_to(struct thread *next)
 
 void thread_yield(void)
 {
+	uint64_t flags = irq_save(); /* no tick between the pick and the switch */
+
 	switch_to(next_runnable());
+	irq_restore(flags);
 }
 
 __noreturn void thread_exit(void)
@@ -255,6 +258,7 @@ __noreturn void thread_exit(void)
 		panic("thread_exit: thread 0 (the boot context) cannot exit");
 	if (t->slot < 0)
 		panic("thread_exit: %s (a CPU's own context) cannot exit", t->name);
+	cli(); /* a tick must not switch an exited thread out half-way */
 	t->state = THREAD_EXITED;
 	/* Thread 0 never exits, so some other thread is always runnable. */
 	switch_to(next_runnable());
