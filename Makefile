@@ -125,6 +125,7 @@ C_SRCS := \
 	tests/test_set_memory_errors.c \
 	tests/test_smp.c \
 	tests/test_smp_acpi.c \
+	tests/test_smp_lock_fatal.c \
 	tests/test_smp_preempt.c \
 	tests/test_smp_stress.c \
 	tests/test_smp_tlb.c \
