@@ -83,6 +83,7 @@ C_SRCS := \
 	kernel/thread.c \
 	mm/checker.c \
 	mm/dmap.c \
+	mm/dmap_hotplug.c \
 	mm/extent.c \
 	mm/frame.c \
 	mm/guard.c \
@@ -90,6 +91,7 @@ C_SRCS := \
 	mm/pgprot_fault.c \
 	mm/pgtable.c \
 	mm/pool.c \
+	mm/protect_map.c \
 	mm/pt_door.c \
 	mm/pt_lock.c \
 	mm/ptcache.c \

@@ -90,8 +90,7 @@ static bool merge(uint64_t *e, int level, uint64_t base)
 		seen |= c[i] & ad;
 	}
 	store(e, pa | attrs | seen | PTE_PS);
-	for (int i = 0; i < PT_ENTRIES; i++)
-		invlpg((void *)(base + (uint64_t)i * step));
+	flush_tlb_range(base, base + pt_size(level)); /* every CPU, before the free */
 	pt_free(t, level - 1);
 	return true;
 }
@@ -110,7 +109,7 @@ static void tidy(uint64_t va)
 		t = pt_entry_pa(*e, l);
 		if (table_empty(pa_to_va(t))) {
 			store(e, 0);
-			invlpg((void *)va);
+			flush_tlb_range(va, va + PAGE_SIZE); /* every CPU, before the free */
 			pt_free(t, l - 1);
 		} else if (!merge(e, l, ALIGN_DOWN(va, pt_size(l)))) {
 			return;
@@ -160,6 +159,7 @@ static int install_one(uint64_t va)
 	 * exchange re-reads the entry and goes round again (a race is retried, never
 	 * returned as -EAGAIN). */
 	store(e, GUARD_MARKER);
+	vmap_count_markers(va, 1);
 	if (pt_present(old)) {
 		flush_tlb_range(va, va + PAGE_SIZE);
 		vmap_put_page(va, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE);
@@ -204,8 +204,10 @@ static void remove_in_table(uint64_t *pmd, uint64_t lo, uint64_t hi)
 	for (uint64_t a = lo; a < hi; a += PAGE_SIZE) {
 		uint64_t *e = &t[pt_index(a, PT_LEVEL_PTE)];
 
-		if (guard_is_marker(*e))
+		if (guard_is_marker(*e)) {
 			store(e, 0); /* P was 0: no translation to flush */
+			vmap_count_markers(a, -1);
+		}
 	}
 	tidy(lo);
 }

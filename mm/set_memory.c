@@ -6,19 +6,25 @@
 #include "mm/mm_internal.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
-#include "mm/pool.h"
-#include "mm/ptcache.h"
+#include "mm/protect_map.h"
 #include "kernel/panic.h"
+#include "kernel/printf.h"
 #include "arch/cpu.h"
 
 /* Bits two leaves must share to be merged (the address and A/D aside). */
 #define MERGE_MASK (~PTE_ADDR_MASK & ~(PTE_A | PTE_D))
 
 static struct set_memory_stats stats;
+static char refusal[160]; /* why the last -EPERM */
 
 void set_memory_get_stats(struct set_memory_stats *s)
 {
 	*s = stats;
+}
+
+const char *set_memory_last_refusal(void)
+{
+	return refusal;
 }
 
 /* True when a leaf with attributes e is writable and executable. */
@@ -27,31 +33,61 @@ static bool wx(uint64_t e)
 	return (e & PTE_W) && !(e & PTE_NX);
 }
 
-/* -EPERM when a caller outside mm/ asks for something only the table code may do:
- * touch memory with a guard (tables, the pool, protection state, the kernel's
- * read-only parts) or give anything the page-table key, which mm owns. */
-static int check_owner(phys_addr_t pa, uint64_t len, uint64_t set)
+/* Records why the call was refused (set_memory_last_refusal), prints it, and
+ * returns -EPERM. */
+static int refuse(const char *fmt, ...) __printf(1, 2);
+
+static int refuse(const char *fmt, ...)
 {
-	if (pgprot_guard_of(pa, len) != PGPROT_GUARD_NONE)
-		return -EPERM;
-	if (pgprot_key() && (set & PTE_PKEY_MASK) == PTE_PKEY(pgprot_key()))
-		return -EPERM;
-	return 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	kvsnprintf(refusal, sizeof(refusal), fmt, ap);
+	va_end(ap);
+	kprintf("set_memory: %s\n", refusal);
+	return -EPERM;
 }
 
-/* Checks the whole range before anything changes: each leaf's new attributes are
- * not W+X, and the part of it in the range may carry them (no writable alias). */
-static int validate(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, bool internal)
+/* -EINVAL unless [va, end) is a page-aligned, non-empty direct-map range and set
+ * and clear hold attribute bits only. */
+static int check_args(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
 	if (!IS_ALIGNED(va, PAGE_SIZE) || end <= va || !is_dmap_va(va) || !is_dmap_va(end - 1))
 		return -EINVAL;
 	if ((set | clear) & ~PTE_PROT_MASK)
 		return -EINVAL;
-	if (!internal && check_owner(va - PAGE_OFFSET, end - va, set))
-		return -EPERM;
+	return 0;
+}
+
+/* -EPERM (naming the row) when a caller outside mm/ asks for what only the table
+ * code may do: touch a region of the protected-regions table (mm/protect_map.h) or
+ * give anything the page-table key, which mm owns. */
+static int check_owner(phys_addr_t pa, uint64_t len, uint64_t set)
+{
+	struct pa_range hit;
+	const struct protect_row *row = protect_region_of(pa, len, &hit);
+	char rule[96];
+
+	if (row)
+		return refuse("pa 0x%llx lies in \"%s\" (%s)",
+			      (unsigned long long)MAX(pa, hit.base), protect_row_name(row),
+			      protect_row_rule(row, rule, sizeof(rule)));
+	if (pgprot_key() && (set & PTE_PKEY_MASK) == PTE_PKEY(pgprot_key()))
+		return refuse("the page-table key %d is mm's own", pgprot_key());
+	return 0;
+}
+
+/* Checks every leaf of [va, end) before anything changes: -ENOENT at a hole,
+ * -EINVAL when its new attributes are W+X, -EPERM (naming the row) when the part of
+ * it in the range may not carry them (no writable alias). */
+static int check_leaves(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
+{
+	char rule[96];
+
 	for (uint64_t a = va; a < end;) {
 		int level;
 		uint64_t *e = pt_lookup(a, &level), v, next;
+		const struct protect_row *row;
 
 		if (!e)
 			return -ENOENT;
@@ -59,8 +95,11 @@ static int validate(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, boo
 		if (wx(v))
 			return -EINVAL;
 		next = MIN(ALIGN_DOWN(a, pt_size(level)) + pt_size(level), end);
-		if (!pgprot_leaf_allowed(true, a - PAGE_OFFSET, next - a, v))
-			return -EPERM;
+		row = protect_leaf_refused(true, a - PAGE_OFFSET, next - a, v);
+		if (row)
+			return refuse("a leaf at pa 0x%llx would break \"%s\" (%s)",
+				      (unsigned long long)(a - PAGE_OFFSET), protect_row_name(row),
+				      protect_row_rule(row, rule, sizeof(rule)));
 		a = next;
 	}
 	return 0;
@@ -75,9 +114,27 @@ static void store(uint64_t *p, uint64_t v)
 		      (void *)p);
 }
 
+/* Drops the large translation a split replaced, right after the table is linked and
+ * before any of its leaves changes: after a page-size change a CPU may hold both the
+ * large and a small translation for one address and use either (SDM Vol. 3A,
+ * 4.10.2.3). INVLPG of any address in a large page invalidates every TLB entry made
+ * from it, global ones too, and the paging-structure caches (SDM Vol. 3A, 4.10.4.1):
+ * one INVLPG covers the whole split range. */
+static void flush_split(const uint64_t *e, phys_addr_t t, uint64_t va)
+{
+	/* Invariant: the flush follows the link (before it, a walk refills the large
+	 * translation). */
+	if (*e != (t | PTE_TABLE))
+		panic("set_memory: split flush of 0x%llx before its table is linked",
+		      (unsigned long long)va);
+	invlpg((void *)va);
+	stats.split_flushes++;
+}
+
 /* Replaces the leaf at e (of `level`, mapping from va) by a table of 512 leaves
  * one level down with the same attributes. The table is complete before it is
- * linked, so no address is ever unmapped or mapped wrongly. */
+ * linked, so no address is ever unmapped or mapped wrongly; the large translation
+ * is flushed right after the link. */
 int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 {
 	phys_addr_t t = pt_alloc(level - 1, va), base = pt_entry_pa(*e, level);
@@ -94,6 +151,7 @@ int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 		store(&tt[i], (base + i * step) | attrs);
 	store(e, t | PTE_TABLE);
 	pt_window_close(w);
+	flush_split(e, t, va);
 	checker_after_change("after a split");
 	stats.splits++;
 	return 0;
@@ -149,8 +207,11 @@ static void merge_level(uint64_t va, uint64_t end, int level)
 		pt_free(freed[--n], level - 1);
 }
 
-/* Applies the change leaf by leaf, splitting leaves that stick out of the range. */
-static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
+/* Applies the change leaf by leaf, splitting leaves that stick out of the range.
+ * Cannot fail: check_leaves() checked every store, and the pool holds the tables of
+ * a 4 KiB map of all RAM (mm/pool.h), so a split never finds it empty; either
+ * failing is a broken invariant (panic). */
+static void apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
 	for (uint64_t a = va; a < end;) {
 		int level;
@@ -162,7 +223,7 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 		if (v == *e) {
 			a = start + size;
 		} else if (start >= va && start + size <= end) {
-			/* Invariant: validate() checked this store. */
+			/* Invariant: check_leaves() checked this store. */
 			if (pt_set_entry(e, v))
 				panic("set_memory: change of 0x%llx refused",
 				      (unsigned long long)start);
@@ -173,17 +234,15 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 			      (unsigned long long)start);
 		}
 	}
-	return 0;
 }
 
-/* set_memory() and __set_memory(): check everything, then change, flush, merge. */
-static int change(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool internal)
+/* The change both paths share, after their own checks: checks every leaf, then
+ * changes, flushes, merges. */
+static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
-	uint64_t end = va + pages * PAGE_SIZE;
 	uint64_t flags = pt_lock_take();
-	int rc = validate(va, end, set, clear, internal);
+	int rc = check_leaves(va, end, set, clear);
 
-	stats.calls++;
 	if (!rc) {
 		apply(va, end, set, clear);
 		flush_tlb_all();
@@ -195,14 +254,26 @@ static int change(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, boo
 	return rc;
 }
 
+/* The public path: also refuses the protected regions and the table key. */
 int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 {
-	return change(va, pages, set, clear, false);
+	uint64_t end = va + pages * PAGE_SIZE;
+	int rc = check_args(va, end, set, clear);
+
+	stats.calls++;
+	if (!rc)
+		rc = check_owner(va - PAGE_OFFSET, end - va, set);
+	return rc ? rc : change(va, end, set, clear);
 }
 
+/* mm's own path (mm/mm_internal.h): no owner check. */
 int __set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 {
-	return change(va, pages, set, clear, true);
+	uint64_t end = va + pages * PAGE_SIZE;
+	int rc = check_args(va, end, set, clear);
+
+	stats.calls++;
+	return rc ? rc : change(va, end, set, clear);
 }
 
 int set_memory_ro(uint64_t va, uint64_t pages)
