@@ -30,11 +30,13 @@ static const struct param params[] = {
 	{ "la57", PARAM_CHOICE, "on|off|auto", NULL },
 	{ "smp", PARAM_CHOICE, "on|off", NULL },
 	{ "x2apic", PARAM_CHOICE, "on|off|auto", NULL },
+	{ "preempt", PARAM_CHOICE, "on|off", NULL },
 	{ "console", PARAM_TEXT, "ttyS0..ttyS3[,baud]", console_ok },
 	{ "ktest", PARAM_TEXT, "suite[,suite...]", suites_ok },
 	{ "ktest.seed", PARAM_NUMBER, "a decimal or 0x number", NULL },
 	{ "ktest.fail_early", PARAM_CHOICE, "on|off", NULL },
 	{ "ktest.wake_absent", PARAM_CHOICE, "on|off", NULL },
+	{ "smp_stress.iters", PARAM_NUMBER, "a decimal or 0x number", NULL },
 	{ "mem", PARAM_SIZE, "a size such as 512M or 4G", NULL },
 	{ "bootdump", PARAM_CHOICE, "mbi|acpi|all", NULL },
 };

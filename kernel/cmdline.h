@@ -7,12 +7,14 @@
  *   smp=on|off                   start the other CPUs of the MADT (default on)
  *   x2apic=on|off|auto           x2APIC mode: forced, never entered, or when an APIC
  *                                ID needs it (default auto; kernel/smp.h)
+ *   preempt=on|off               timer ticks preempt threads (default on; kernel/preempt.h)
  *   console=ttyS0..ttyS3[,baud]  serial port of the report
  *   ktest=suite[,suite...]       which test suites run (default: all)
  *   ktest.seed=N                 seed for randomized tests (decimal or 0x hex)
  *   ktest.fail_early=on|off      panic before memory management (checks the report)
  *   ktest.wake_absent=on|off     smp cases may send INIT/SIPI to an APIC ID the MADT
  *                                lacks (default: only under a hypervisor)
+ *   smp_stress.iters=N           iterations per CPU of the smp_stress suite
  *   mem=SIZE                     use RAM only below SIZE (K, M, G, T suffixes)
  *   bootdump=mbi|acpi|all        hex dumps of the MBI / ACPI tables (kernel/bootdump.h)
  */

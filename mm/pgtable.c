@@ -1,5 +1,6 @@
 /* mm/pgtable.c - the one door for table pages, the walkers and leaf mapping. Stores
  * into tables go through mm/pt_door.c. */
+#include "mm/pt_lock.h"
 #include "mm/pgtable.h"
 #include "mm/dmap.h"
 #include "mm/guard.h"
@@ -197,7 +198,7 @@ static void unlink_new_tables(uint64_t **entries, int *levels, int n)
 	}
 }
 
-int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
+static int map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
 {
 	uint64_t *table = pa_to_va(root), *made[PT_NR_LEVELS];
 	uint64_t user = prot & PTE_U;
@@ -247,7 +248,7 @@ static bool table_empty(const uint64_t *t)
 	return true;
 }
 
-int pt_unmap_leaf(phys_addr_t root, uint64_t va)
+static int unmap_leaf(phys_addr_t root, uint64_t va)
 {
 	uint64_t *path[PT_NR_LEVELS] = { 0 }, *table = pa_to_va(root);
 	int l;
@@ -263,7 +264,7 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 		table = pa_to_va(pt_entry_pa(*path[l], l));
 	}
 	set_entry(path[l], 0);
-	invlpg((void *)va);
+	flush_tlb_range(va, va + PAGE_SIZE); /* every CPU: the frame may be reused */
 	/* Free tables left empty, up to (not including) the root's children. */
 	for (int up = l + 1; up < root_level; up++) {
 		phys_addr_t child = pt_entry_pa(*path[up], up);
@@ -271,13 +272,13 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 		if (!table_empty(pa_to_va(child)))
 			break;
 		set_entry(path[up], 0);
-		invlpg((void *)va);
+		flush_tlb_range(va, va + PAGE_SIZE); /* no CPU walks the table any more */
 		pt_free(child, up - 1);
 	}
 	return 0;
 }
 
-int pt_free_root_child(phys_addr_t root, uint64_t va)
+static int free_root_child(phys_addr_t root, uint64_t va)
 {
 	uint64_t *e = &((uint64_t *)pa_to_va(root))[pt_index(va, root_level)];
 	phys_addr_t child;
@@ -290,9 +291,37 @@ int pt_free_root_child(phys_addr_t root, uint64_t va)
 	if (!table_empty(pa_to_va(child)))
 		return -EBUSY;
 	set_entry(e, 0);
-	flush_tlb_local();
+	flush_tlb_all();
 	pt_free(child, root_level - 1);
 	return 0;
+}
+
+/* The three table changes above, each under pt_lock (mm/pt_lock.h). */
+int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
+{
+	uint64_t flags = pt_lock_take();
+	int rc = map_leaf(root, va, pa, level, prot);
+
+	pt_lock_drop(flags);
+	return rc;
+}
+
+int pt_unmap_leaf(phys_addr_t root, uint64_t va)
+{
+	uint64_t flags = pt_lock_take();
+	int rc = unmap_leaf(root, va);
+
+	pt_lock_drop(flags);
+	return rc;
+}
+
+int pt_free_root_child(phys_addr_t root, uint64_t va)
+{
+	uint64_t flags = pt_lock_take();
+	int rc = free_root_child(root, va);
+
+	pt_lock_drop(flags);
+	return rc;
 }
 
 /* Visits the present entries of the table at pa (level `level`) and below. */

@@ -8,6 +8,7 @@
  * chunk array's frames: pool_seal): every change happens inside a write window.
  */
 #include "mm/pool.h"
+#include "kernel/spinlock.h"
 #include "mm/frame.h"
 #include "mm/frameset.h"
 #include "mm/mm_internal.h"
@@ -282,8 +283,12 @@ void pool_set_alloc_limit(phys_addr_t limit)
 	pt_window_close(w);
 }
 
+/* Frees and takes frames one CPU at a time, under pt_lock (kernel/spinlock.h). */
+static struct spinlock pool_lock = SPINLOCK_INIT("pool_lock");
+
 phys_addr_t pool_alloc(void)
 {
+	uint64_t flags = spin_lock_irqsave(&pool_lock);
 	uint32_t w = pt_window_open();
 	phys_addr_t pa = 0;
 	uint64_t i;
@@ -294,11 +299,13 @@ phys_addr_t pool_alloc(void)
 		free_frames--;
 	hint = pa ? i - 1 : i; /* every chunk below hint is full */
 	pt_window_close(w);
+	spin_unlock_irqrestore(&pool_lock, flags);
 	return pa;
 }
 
 void pool_free(phys_addr_t pa)
 {
+	uint64_t flags = spin_lock_irqsave(&pool_lock);
 	int64_t i = find_chunk(pa);
 	uint32_t w = pt_window_open();
 
@@ -308,6 +315,7 @@ void pool_free(phys_addr_t pa)
 	free_frames++;
 	hint = MIN(hint, (uint64_t)i);
 	pt_window_close(w);
+	spin_unlock_irqrestore(&pool_lock, flags);
 }
 
 void pool_set_level(phys_addr_t pa, int level)

@@ -9,6 +9,7 @@
 #include "mm/pool.h"
 #include "mm/protect_map.h"
 #include "mm/ptcache.h"
+#include "mm/pt_lock.h"
 #include "kernel/panic.h"
 #include "arch/pkrs.h"
 
@@ -84,14 +85,18 @@ static int check_store(const uint64_t *p, uint64_t v)
 
 int pt_set_entry(uint64_t *p, uint64_t v)
 {
+	uint64_t flags = pt_lock_take();
 	int rc = check_store(p, v);
 	uint32_t w;
 
-	if (rc)
+	if (rc) {
+		pt_lock_drop(flags);
 		return rc;
+	}
 	w = pt_window_open();
 	*(volatile uint64_t *)p = v;
 	pt_window_close(w);
+	pt_lock_drop(flags);
 	checker_after_change("after a table store");
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* mm/set_memory.c - attribute changes on the direct map, with split and merge. */
 #include "mm/set_memory.h"
+#include "mm/pt_lock.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/mm_internal.h"
@@ -246,16 +247,18 @@ static void apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
  * changes, flushes, merges. */
 static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
+	uint64_t flags = pt_lock_take();
 	int rc = check_leaves(va, end, set, clear);
 
-	if (rc)
-		return rc;
-	apply(va, end, set, clear);
-	flush_tlb_all();
-	merge_level(va, end, PT_LEVEL_PMD);
-	if (dmap_has_1g())
-		merge_level(va, end, PT_LEVEL_PUD);
-	return 0;
+	if (!rc) {
+		apply(va, end, set, clear);
+		flush_tlb_all();
+		merge_level(va, end, PT_LEVEL_PMD);
+		if (dmap_has_1g())
+			merge_level(va, end, PT_LEVEL_PUD);
+	}
+	pt_lock_drop(flags);
+	return rc;
 }
 
 /* The public path: also refuses the protected regions and the table key. */
