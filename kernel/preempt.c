@@ -13,10 +13,9 @@ static uint64_t switches;
 /* Every tick: counted, acknowledged, and a preemption point on its CPU. */
 static bool on_tick(struct trap_frame *f)
 {
-	(void)f;
 	this_cpu()->timer_ticks++;
 	apic_eoi();
-	if (!off_reason && thread_preempt())
+	if (!off_reason && thread_preempt(f))
 		__atomic_fetch_add(&switches, 1, __ATOMIC_RELAXED);
 	return true;
 }

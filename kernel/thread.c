@@ -20,6 +20,7 @@
 #include "arch/cpu.h"
 #include "arch/gdt.h"
 #include "arch/pkrs.h"
+#include "arch/trap.h"
 #include "arch/tsc.h"
 #include "mm/frame.h"
 #include "mm/pgprot.h"
@@ -42,6 +43,7 @@ struct thread {
 	void *arg;
 	void *stack;	     /* from vmap_alloc_guarded(); NULL for thread 0 */
 	bool preemptible;    /* runs with interrupts on; a tick may switch it out */
+	struct trap_frame *frame; /* switched out by a tick: the interrupted state */
 	struct thread *next; /* the run ring */
 	char name[THREAD_NAME_MAX];
 };
@@ -308,6 +310,9 @@ static void switch_to(struct thread *next)
 	if (next == prev)
 		return;
 	flags = irq_save(); /* each thread gets its own IF back when it resumes */
+	/* Under thread_lock no default-PKRS change (thread_pkrs_update) falls between
+	 * the save and the load; waiting for it applies its round to the live PKRS. */
+	spin_lock(&thread_lock);
 	live = pks_read();
 	pt_window_open();
 	slot_of(prev)->pkrs = live;
@@ -320,6 +325,7 @@ static void switch_to(struct thread *next)
 	if (pgprot_pkrs_opens_tables(resume))
 		pt_window_open();
 	this_cpu()->thread_prev = prev;
+	spin_unlock(&thread_lock);
 	context_switch(&prev->rsp, next->rsp);
 	finish_switch();
 	irq_restore(flags);
@@ -427,14 +433,37 @@ int thread_count(void)
 	return n;
 }
 
+/* Applies a default-PKRS change to the interrupted state of every thread a tick
+ * switched out (its trap exit loads that PKRS); thread_lock held. */
+static void update_preempted_frames(uint32_t mask, uint32_t bits)
+{
+	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
+		struct thread *head, *t;
+
+		if (!has_ring(cpu))
+			continue;
+		head = t = head_of(cpu);
+		do {
+			if (t->frame)
+				t->frame->pkrs = (t->frame->pkrs & ~(uint64_t)mask) | bits;
+			t = t->next;
+		} while (t != head);
+	}
+}
+
 void thread_pkrs_update(uint32_t mask, uint32_t bits)
 {
+	struct smp_round r = { .kind = SMP_ROUND_PKRS, .mask = mask, .bits = bits };
+	uint64_t flags = spin_lock_irqsave(&thread_lock);
 	uint32_t w = pt_window_open();
 
 	for (int i = 0; i < THREAD_MAX + NR_CPUS; i++)
 		if (saved[i].t)
 			saved[i].pkrs = (saved[i].pkrs & ~mask) | bits;
 	pt_window_close(w);
+	update_preempted_frames(mask, bits);
+	smp_round(&r); /* a CPU waiting for thread_lock applies it while it spins */
+	spin_unlock_irqrestore(&thread_lock, flags);
 }
 
 struct thread *thread_create_preemptible(const char *name, void (*fn)(void *), void *arg)
@@ -442,16 +471,18 @@ struct thread *thread_create_preemptible(const char *name, void (*fn)(void *), v
 	return thread_create_on(this_cpu_id(), name, fn, arg, true);
 }
 
-bool thread_preempt(void)
+bool thread_preempt(struct trap_frame *f)
 {
-	struct thread *t = current;
+	struct thread *t = current, *next;
 	struct percpu *me = this_cpu();
 
 	if (!t->preemptible || me->catch_current || me->locks_held)
 		return false;
-	t = next_runnable();
-	if (t == current)
+	next = next_runnable();
+	if (next == t)
 		return false;
-	switch_to(t);
+	t->frame = f;
+	switch_to(next);
+	t->frame = NULL;
 	return true;
 }

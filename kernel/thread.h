@@ -55,10 +55,11 @@ void thread_yield(void);
 /* thread_create(), and the thread runs with interrupts on: a timer tick may switch
  * it out anywhere (kernel/preempt.h). */
 struct thread *thread_create_preemptible(const char *name, void (*fn)(void *), void *arg);
-/* From the timer handler on any CPU: switches to the next runnable thread when
- * the current one is preemptible and holds no spinlock and no armed catch. True
- * when it switched (and the thread has run again since). */
-bool thread_preempt(void);
+struct trap_frame;
+/* From the timer handler on any CPU (f: the interrupted state): switches to the
+ * next runnable thread when the current one is preemptible and holds no spinlock
+ * and no armed catch. True when it switched (and the thread has run again since). */
+bool thread_preempt(struct trap_frame *f);
 /* Ends the current thread; its stack is freed by thread_join(). Panics in thread 0. */
 __noreturn void thread_exit(void);
 /* Yields (and takes rounds) until t, of any CPU, is dead: 0, or -ETIMEDOUT after
@@ -80,8 +81,10 @@ void thread_stack_bounds(const struct thread *t, uint64_t *lo, uint64_t *hi);
 /* Threads created and not yet joined, on all CPUs (the CPUs' own contexts not
  * counted). */
 int thread_count(void);
-/* Sets the bits `mask` of every switched-out thread's saved PKRS to `bits` (a
- * default-PKRS change, kernel/pks.c), inside a write window. */
+/* A default-PKRS change (kernel/pks.c): sets the bits `mask` to `bits` in every
+ * switched-out thread's saved PKRS (and the interrupted state of one a tick
+ * switched out) and, by a PKRS round, in every other online CPU's live PKRS; all
+ * under thread_lock, so no switch on any CPU keeps a value from before it. */
 void thread_pkrs_update(uint32_t mask, uint32_t bits);
 
 #endif

@@ -313,3 +313,67 @@ KTEST(smp, a_thread_for_a_cpu_that_is_not_online_is_refused)
 		KEXPECT_TRUE(thread_create_on(offline, "bad", run_next, NULL, false) == NULL);
 	KEXPECT_EQ(thread_count(), before);
 }
+
+/* A default change while a thread is switched out by a tick on an AP. */
+struct preempted_default {
+	int key;
+	volatile int a_running, b_running, changed;
+	int b_waited; /* B saw A running before it */
+	enum pks_access a_seen, b_seen;
+};
+
+/* Preemptible: spins (never yields) until CPU 0 has changed the default. */
+static void default_a(void *p)
+{
+	struct preempted_default *d = p;
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+
+	d->a_running = 1;
+	while (!d->changed && rdtsc() - start < limit)
+		cpu_relax();
+	d->a_seen = pks_access_of(pks_read(), d->key);
+}
+
+/* Runs while A is switched out; waits (taking rounds) for the change. */
+static void default_b(void *p)
+{
+	struct preempted_default *d = p;
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+
+	while (!d->a_running && rdtsc() - start < limit)
+		thread_yield();
+	d->b_waited = d->a_running;
+	d->b_running = 1;
+	while (!d->changed && rdtsc() - start < 2 * limit)
+		smp_poll_rounds();
+	d->b_seen = pks_access_of(pks_read(), d->key);
+}
+
+KTEST(smp, a_default_change_reaches_a_thread_a_tick_switched_out_on_an_ap)
+{
+	static struct preempted_default d;
+	int cpu = last_online_ap();
+	struct thread *a, *b;
+	bool b_ran;
+
+	NEED_ONLINE_APS();
+	NEED_PKS();
+	NEED_PREEMPTION();
+	d = (struct preempted_default){ .key = pks_test_key("smp preempted default") };
+	if (d.key < 0)
+		return;
+	a = thread_create_on(cpu, "default A", default_a, &d, true);
+	b = a ? thread_create_on(cpu, "default B", default_b, &d, false) : NULL;
+	KASSERT_TRUE(a && b);
+	b_ran = tsc_wait_until(&d.b_running, 1, PAIR_WAIT_MS * 1000ULL);
+	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, d.key, PKS_ACCESS_RW), 0);
+	d.changed = 1;
+	KASSERT_TRUE(join_bounded(a, cpu, "default A") & join_bounded(b, cpu, "default B"));
+	if (!b_ran)
+		ktest_fail(__FILE__, __LINE__, "CPU %d: B did not run within %d ms", cpu,
+			   PAIR_WAIT_MS);
+	KEXPECT_TRUE(d.b_waited);
+	KEXPECT_EQ(d.b_seen, PKS_ACCESS_RW);
+	KEXPECT_EQ(d.a_seen, PKS_ACCESS_RW);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, d.key), 0);
+}
