@@ -358,6 +358,8 @@ int thread_wait_exit(struct thread *t, uint64_t timeout_ms)
 {
 	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(timeout_ms * 1000);
 
+	if (t == current)
+		return -EINVAL; /* it would wait for itself */
 	while (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) != THREAD_DEAD) {
 		if (timeout_ms && rdtsc() - start > ticks)
 			return -ETIMEDOUT;

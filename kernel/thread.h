@@ -44,8 +44,9 @@ void thread_init(void);
  * NULL when its stack cannot be allocated or THREAD_MAX threads live. Does not switch. */
 struct thread *thread_create(const char *name, void (*fn)(void *), void *arg);
 /* The same on CPU cpu (this one, or an online AP, which is woken to run it), with
- * interrupts on and timer preemption when preemptible. NULL also when cpu is out of
- * range or neither this CPU nor online. */
+ * interrupts on and timer preemption when preemptible (a cooperative thread runs
+ * with interrupts off: a long wait in it takes rounds, kernel/smp_ipi.h). NULL also
+ * when cpu is out of range or neither this CPU nor online. */
 struct thread *thread_create_on(int cpu, const char *name, void (*fn)(void *), void *arg,
 				bool preemptible);
 /* True when this CPU has a runnable thread besides the current one. */
@@ -62,8 +63,9 @@ struct trap_frame;
 bool thread_preempt(struct trap_frame *f);
 /* Ends the current thread; its stack is freed by thread_join(). Panics in thread 0. */
 __noreturn void thread_exit(void);
-/* Yields (and takes rounds) until t, of any CPU, is dead: 0, or -ETIMEDOUT after
- * timeout_ms (0: no bound). t stays joinable. */
+/* Yields (and takes rounds) until t, of any CPU, is dead: 0, -ETIMEDOUT after
+ * timeout_ms (0: no bound) or -EINVAL when t is the current thread. t stays
+ * joinable. */
 int thread_wait_exit(struct thread *t, uint64_t timeout_ms);
 /* Waits until t has exited, then frees its stack; t is invalid afterwards. Panics
  * when t is the current thread or a CPU's own context. */
