@@ -41,10 +41,10 @@ struct thread {
 	volatile enum thread_state state;
 	void (*fn)(void *);
 	void *arg;
-	void *stack;	     /* from vmap_alloc_guarded(); NULL for thread 0 */
-	bool preemptible;    /* runs with interrupts on; a tick may switch it out */
+	void *stack;		  /* from vmap_alloc_guarded(); NULL for thread 0 */
+	bool preemptible;	  /* runs with interrupts on; a tick may switch it out */
 	struct trap_frame *frame; /* switched out by a tick: the interrupted state */
-	struct thread *next; /* the run ring */
+	struct thread *next;	  /* the run ring */
 	char name[THREAD_NAME_MAX];
 };
 
@@ -261,8 +261,12 @@ struct thread *thread_create_on(int cpu, const char *name, void (*fn)(void *), v
 		return NULL;
 	t = (struct thread *)(stack + THREAD_STACK_PAGES * PAGE_SIZE - sizeof(*t));
 	t = (struct thread *)ALIGN_DOWN((uint64_t)t, 16);
-	*t = (struct thread){ .cpu = cpu, .state = THREAD_RUNNABLE, .fn = fn, .arg = arg,
-			      .stack = stack, .preemptible = preemptible };
+	*t = (struct thread){ .cpu = cpu,
+			      .state = THREAD_RUNNABLE,
+			      .fn = fn,
+			      .arg = arg,
+			      .stack = stack,
+			      .preemptible = preemptible };
 	strncpy_z(t->name, name ? name : "thread", sizeof(t->name));
 	build_initial_frame(t);
 	if (!thread_publish(t)) {

@@ -14,10 +14,10 @@
 #include "arch/cpu.h"
 #include "arch/tsc.h"
 
-#define NEED_PREEMPTION()                                  \
-	do {                                               \
-		if (preempt_off_reason())                  \
-			KTEST_SKIP(preempt_off_reason());  \
+#define NEED_PREEMPTION()                                 \
+	do {                                              \
+		if (preempt_off_reason())                 \
+			KTEST_SKIP(preempt_off_reason()); \
 	} while (0)
 
 static volatile int flag;
@@ -213,9 +213,9 @@ static void pair_b(void *p)
 /* Fails the case naming w's CPU for each thing its pair got wrong. */
 static void check_pair(const struct window_pair *w)
 {
-#define PAIR_CHECK(ok, fmt, ...)                                                      \
-	do {                                                                          \
-		if (!(ok))                                                            \
+#define PAIR_CHECK(ok, fmt, ...)                                                          \
+	do {                                                                              \
+		if (!(ok))                                                                \
 			ktest_fail(__FILE__, __LINE__, "CPU %d: " fmt, c, ##__VA_ARGS__); \
 	} while (0)
 	int c = w->cpu;
@@ -224,8 +224,7 @@ static void check_pair(const struct window_pair *w)
 		   "B did not run while A was switched out in its window");
 	PAIR_CHECK(w->spins && !w->bad_spins && w->open_after,
 		   "A lost its window or PKRS in %llu of %llu spins (open after: %d)",
-		   (unsigned long long)w->bad_spins, (unsigned long long)w->spins,
-		   w->open_after);
+		   (unsigned long long)w->bad_spins, (unsigned long long)w->spins, w->open_after);
 	PAIR_CHECK(w->b_cpu == c, "B ran on CPU %d", w->b_cpu);
 	PAIR_CHECK(!w->b_window_open && w->b_pkrs != w->open_pkrs,
 		   "B inherited the window (PKRS 0x%x, A's 0x%x)", w->b_pkrs, w->open_pkrs);
@@ -266,8 +265,9 @@ static int start_pairs(struct window_pair *w, struct thread **a, struct thread *
 	for (int c = 0; c < NR_CPUS; c++) {
 		if (c && !percpu_of(c)->online)
 			continue;
-		w[n] = (struct window_pair){ .cpu = c,
-					     .entry = &((uint64_t *)pa_to_va(pt_kernel_root()))[PT_ENTRIES - 1] };
+		w[n] = (struct window_pair){
+			.cpu = c, .entry = &((uint64_t *)pa_to_va(pt_kernel_root()))[PT_ENTRIES - 1]
+		};
 		a[n] = thread_create_on(c, "pair A", pair_a, &w[n], true);
 		b[n] = a[n] ? thread_create_on(c, "pair B", pair_b, &w[n], false) : NULL;
 		if (!a[n] || !b[n])
