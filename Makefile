@@ -53,6 +53,7 @@ C_SRCS := \
 	arch/cpu.c \
 	arch/gdt.c \
 	arch/mce.c \
+	arch/pkrs.c \
 	arch/trap.c \
 	arch/trap_pkrs.c \
 	arch/tsc.c \

@@ -129,6 +129,7 @@ void pks_enable_cpu(void)
 		return;
 	/* SDM Vol. 3A, 4.6.2: with CR4.PKS = 1 supervisor data accesses are checked
 	 * against IA32_PKRS. Load the default before any keyed page can be touched. */
+	pkrs_count_init_cpu();
 	pkrs_write(default_pkrs);
 	write_cr4(read_cr4() | CR4_PKS);
 	/* QEMU 7.2 keeps TLB entries filled without the key check across the CR4.PKS

@@ -99,7 +99,8 @@ int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 }
 
 /* If the table behind entry e (at `level`) holds 512 contiguous leaves that agree,
- * replaces it by one leaf; the freed table is returned through *freed. */
+ * replaces it by one leaf; the freed table is returned through *freed. Needs a
+ * write window open. */
 static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 {
 	phys_addr_t t = pt_entry_pa(*e, level), base;
@@ -118,7 +119,7 @@ static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 		    (tt[i] & MERGE_MASK) != attrs ||
 		    pt_entry_pa(tt[i], level - 1) != base + i * step)
 			return false;
-	if (pt_set_entry(e, base | (tt[0] & ~PTE_ADDR_MASK) | PTE_PS))
+	if (__pt_set_entry(e, base | (tt[0] & ~PTE_ADDR_MASK) | PTE_PS))
 		return false;
 	*freed = t;
 	stats.merges++;
@@ -126,7 +127,8 @@ static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 }
 
 /* Merges what can be merged in [va, end) at `level` (pmd: 2 MiB, pud: 1 GiB); the
- * freed tables go back to the pool only after the TLB flush. */
+ * freed tables go back to the pool only after the TLB flush. Needs a write window
+ * open (one per set_memory call covers every merge). */
 static void merge_level(uint64_t va, uint64_t end, int level)
 {
 	phys_addr_t freed[64];
@@ -148,7 +150,8 @@ static void merge_level(uint64_t va, uint64_t end, int level)
 		pt_free(freed[--n], level - 1);
 }
 
-/* Applies the change leaf by leaf, splitting leaves that stick out of the range. */
+/* Applies the change leaf by leaf, splitting leaves that stick out of the range.
+ * Needs a write window open. */
 static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
 	for (uint64_t a = va; a < end;) {
@@ -162,7 +165,7 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 			a = start + size;
 		} else if (start >= va && start + size <= end) {
 			/* Invariant: validate() checked this store. */
-			if (pt_set_entry(e, v))
+			if (__pt_set_entry(e, v))
 				panic("set_memory: change of 0x%llx refused",
 				      (unsigned long long)start);
 			a = start + size;
@@ -175,20 +178,25 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 	return 0;
 }
 
-/* set_memory() and __set_memory(): check everything, then change, flush, merge. */
+/* set_memory() and __set_memory(): check everything, then change, flush, merge,
+ * all in one write window (the splits' and frees' own windows nest in it). */
 static int change(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool internal)
 {
 	uint64_t end = va + pages * PAGE_SIZE;
 	int rc = validate(va, end, set, clear, internal);
+	uint32_t w;
 
 	stats.calls++;
 	if (rc)
 		return rc;
+	w = pt_window_open();
 	apply(va, end, set, clear);
 	flush_tlb_all();
 	merge_level(va, end, PT_LEVEL_PMD);
 	if (dmap_has_1g())
 		merge_level(va, end, PT_LEVEL_PUD);
+	pt_window_close(w);
+	checker_after_change("after set_memory");
 	return 0;
 }
 
