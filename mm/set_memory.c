@@ -150,9 +150,36 @@ static void merge_level(uint64_t va, uint64_t end, int level)
 		pt_free(freed[--n], level - 1);
 }
 
-/* Applies the change leaf by leaf, splitting leaves that stick out of the range.
- * Needs a write window open. */
-static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
+/* The leaves a change touched, to flush one by one when they are few: INVLPG of any
+ * address in a leaf drops its TLB entry, whatever its size, and the paging-structure
+ * cache entries used for it (SDM Vol. 3A, 4.10.4.1). More than FLUSH_MAX leaves
+ * flush the whole TLB: past that, one flush is cheaper than the INVLPGs. */
+#define FLUSH_MAX 32
+struct flush_list {
+	int n; /* > FLUSH_MAX: flush everything */
+	uint64_t va[FLUSH_MAX];
+};
+
+static void flush_add(struct flush_list *f, uint64_t va)
+{
+	if (f->n < FLUSH_MAX)
+		f->va[f->n] = va;
+	f->n += f->n <= FLUSH_MAX;
+}
+
+static void flush_list_run(const struct flush_list *f)
+{
+	if (f->n > FLUSH_MAX) {
+		flush_tlb_all();
+		return;
+	}
+	for (int i = 0; i < f->n; i++)
+		invlpg((void *)f->va[i]);
+}
+
+/* Applies the change leaf by leaf, splitting leaves that stick out of the range;
+ * records each leaf changed or split in *f. Needs a write window open. */
+static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struct flush_list *f)
 {
 	for (uint64_t a = va; a < end;) {
 		int level;
@@ -168,8 +195,9 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 			if (__pt_set_entry(e, v))
 				panic("set_memory: change of 0x%llx refused",
 				      (unsigned long long)start);
+			flush_add(f, start);
 			a = start + size;
-		} else if (set_memory_split_leaf(e, level, start)) {
+		} else if (flush_add(f, start), set_memory_split_leaf(e, level, start)) {
 			/* Invariant: the pool holds every table a direct-map split needs. */
 			panic("set_memory: split pool empty splitting 0x%llx",
 			      (unsigned long long)start);
@@ -184,14 +212,15 @@ static int change(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, boo
 {
 	uint64_t end = va + pages * PAGE_SIZE;
 	int rc = validate(va, end, set, clear, internal);
+	struct flush_list f = { 0 };
 	uint32_t w;
 
 	stats.calls++;
 	if (rc)
 		return rc;
 	w = pt_window_open();
-	apply(va, end, set, clear);
-	flush_tlb_all();
+	apply(va, end, set, clear, &f);
+	flush_list_run(&f);
 	merge_level(va, end, PT_LEVEL_PMD);
 	if (dmap_has_1g())
 		merge_level(va, end, PT_LEVEL_PUD);
