@@ -39,6 +39,7 @@ static bool has_1g;
 static int table_key;
 static struct dmap_stats boot_stats;
 static uint64_t boot_cycles;
+static uint64_t boot_windows; /* write windows the build opened (mm/pt_door.h) */
 uint64_t kernel_load_delta __ro_after_init; /* sealed: the guards' image bounds */
 
 /* The entry code maps 0..4 GiB (boot/entry.asm): table pages written before the
@@ -152,6 +153,8 @@ static uint64_t leaf_prot(phys_addr_t pa, uint64_t size)
  * skip_chunks, pool chunks (mapped already) are left as they are. */
 static void map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end, bool skip_chunks)
 {
+	uint32_t w = pt_window_open();
+
 	for (phys_addr_t pa = base; pa < end;) {
 		int level = has_1g ? PT_LEVEL_PUD : PT_LEVEL_PMD;
 		uint64_t size, prot;
@@ -174,6 +177,7 @@ static void map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end, bool sk
 			      (unsigned long long)pa, pt_level_name(level));
 		pa += size;
 	}
+	pt_window_close(w);
 }
 
 /* Step 4: the image, page by page, W^X; the early tables are left out. */
@@ -315,12 +319,16 @@ static phys_addr_t build_reachable(void)
 void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
 {
 	uint64_t start = rdtsc();
+	struct pt_door_counts c0, c1;
 	phys_addr_t root;
+	uint32_t w;
 
+	pt_door_counts(&c0);
 	pt_init();
 	has_1g = cpu.pdpe1gb;
 	table_key = pt_key;
 	collect_ranges(bi, limit);
+	w = pt_window_open(); /* one window for the whole build */
 	root = build_reachable();
 	pt_set_kernel_root(root);
 	write_cr3(root);
@@ -334,8 +342,16 @@ void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
 				true);
 	flush_tlb_all();
 	retire_boot_tables();
+	pt_window_close(w);
 	dmap_stats(&boot_stats);
+	pt_door_counts(&c1);
+	boot_windows = c1.windows - c0.windows;
 	boot_cycles = rdtsc() - start;
+}
+
+uint64_t dmap_boot_windows(void)
+{
+	return boot_windows;
 }
 
 uint64_t dmap_boot_cycles(void)
@@ -471,6 +487,7 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len)
 	struct pa_range r = { pa, len };
 	uint64_t k;
 	phys_addr_t first;
+	uint32_t w;
 
 	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pa + len < pa)
 		return -EINVAL;
@@ -486,8 +503,10 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len)
 		return -ENOSPC;
 	}
 	first = pa + len - k * POOL_CHUNK_SIZE;
+	w = pt_window_open(); /* one window for the chunks and the RAM */
 	map_new_chunks(first, k);
 	map_ram(pt_kernel_root(), pa, first, false);
+	pt_window_close(w);
 	list_insert(ram, &nr_ram, r);
 	list_insert(added, &nr_added, r);
 	if (frame_add_range(pa, first - pa))
@@ -524,6 +543,8 @@ static void free_empty_tables(uint64_t va, uint64_t end)
 /* Unmaps the direct map of [pa, end), splitting leaves that stick out of it. */
 static void unmap_ram(phys_addr_t pa, phys_addr_t end)
 {
+	uint32_t w = pt_window_open();
+
 	for (phys_addr_t a = pa; a < end;) {
 		int level;
 		uint64_t *e = pt_lookup(PAGE_OFFSET + a, &level), size = pt_size(level);
@@ -541,6 +562,7 @@ static void unmap_ram(phys_addr_t pa, phys_addr_t end)
 	}
 	flush_tlb_all();
 	free_empty_tables(PAGE_OFFSET + pa, PAGE_OFFSET + end);
+	pt_window_close(w);
 }
 
 /* The chunks of a hot-added range sit at its top: returns where they start. */
@@ -557,10 +579,23 @@ static phys_addr_t chunks_start(phys_addr_t pa, uint64_t len)
 	return first;
 }
 
+/* Maps [pa, end) back after a hot-remove the pool refused (a chunk frame holds a
+ * table of other memory): its chunks from `first` on, then the RAM below them. */
+static void map_back(phys_addr_t pa, phys_addr_t first, phys_addr_t end)
+{
+	for (phys_addr_t c = first; c < end; c += POOL_CHUNK_SIZE)
+		if (map_chunk(pt_kernel_root(), c))
+			panic("dmap_hotremove: cannot map pool chunk 0x%llx back",
+			      (unsigned long long)c);
+	map_ram(pt_kernel_root(), pa, first, false);
+}
+
 int dmap_hotremove(phys_addr_t pa, uint64_t len)
 {
 	struct pa_range r = { pa, len };
 	phys_addr_t first = chunks_start(pa, len);
+	uint32_t w;
+	bool busy;
 
 	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pool_overlaps(pa, first - pa, NULL))
 		return -EINVAL;
@@ -575,14 +610,13 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len)
 		list_insert(ram, &nr_ram, r);
 		return -EBUSY;
 	}
+	w = pt_window_open(); /* one window for the unmap and a put-back */
 	unmap_ram(pa, pa + len);
-	if (pool_remove_chunks(pa, len)) {
-		/* A chunk frame holds a table of other memory: put everything back. */
-		for (phys_addr_t c = first; c < pa + len; c += POOL_CHUNK_SIZE)
-			if (map_chunk(pt_kernel_root(), c))
-				panic("dmap_hotremove: cannot map pool chunk 0x%llx back",
-				      (unsigned long long)c);
-		map_ram(pt_kernel_root(), pa, first, false);
+	busy = pool_remove_chunks(pa, len) != 0;
+	if (busy)
+		map_back(pa, first, pa + len);
+	pt_window_close(w);
+	if (busy) {
 		list_insert(ram, &nr_ram, r);
 		return -EBUSY;
 	}

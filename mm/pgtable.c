@@ -190,7 +190,8 @@ static void unlink_new_tables(uint64_t **entries, int *levels, int n)
 	}
 }
 
-int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
+/* pt_map_leaf inside the caller's write window. */
+static int map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
 {
 	uint64_t *table = pa_to_va(root), *made[PT_NR_LEVELS];
 	uint64_t user = prot & PTE_U;
@@ -232,6 +233,15 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 	return 0;
 }
 
+int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
+{
+	uint32_t w = pt_window_open();
+	int rc = map_leaf(root, va, pa, level, prot);
+
+	pt_window_close(w);
+	return rc;
+}
+
 static bool table_empty(const uint64_t *t)
 {
 	for (int i = 0; i < PT_ENTRIES; i++)
@@ -240,7 +250,8 @@ static bool table_empty(const uint64_t *t)
 	return true;
 }
 
-int pt_unmap_leaf(phys_addr_t root, uint64_t va)
+/* pt_unmap_leaf inside the caller's write window. */
+static int unmap_leaf(phys_addr_t root, uint64_t va)
 {
 	uint64_t *path[PT_NR_LEVELS] = { 0 }, *table = pa_to_va(root);
 	int l;
@@ -268,6 +279,15 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 		pt_free(child, up - 1);
 	}
 	return 0;
+}
+
+int pt_unmap_leaf(phys_addr_t root, uint64_t va)
+{
+	uint32_t w = pt_window_open();
+	int rc = unmap_leaf(root, va);
+
+	pt_window_close(w);
+	return rc;
 }
 
 int pt_free_root_child(phys_addr_t root, uint64_t va)

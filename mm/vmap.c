@@ -146,6 +146,7 @@ static bool in_vmap(uint64_t va, uint64_t size)
 int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t prot, int pkey)
 {
 	uint64_t step, off;
+	uint32_t w;
 	int rc = 0;
 
 	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD || pkey < 0 || pkey > 15)
@@ -161,10 +162,12 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 		return -EPERM;
 	if (guard_range_has_marker(va, size))
 		return -EEXIST; /* the marker wins until it is removed */
+	w = pt_window_open();
 	for (off = 0; off < size && !rc; off += step)
 		rc = pt_map_leaf(pt_kernel_root(), va + off, pa + off, level, prot);
 	if (rc && off > step)
 		vmap_unmap(va, off - step);
+	pt_window_close(w);
 	return rc;
 }
 
@@ -176,6 +179,8 @@ static uint64_t after(uint64_t va, int level)
 
 void vmap_unmap(uint64_t va, uint64_t size)
 {
+	uint32_t w = pt_window_open();
+
 	for (uint64_t a = va; a < va + size;) {
 		int level;
 
@@ -186,6 +191,7 @@ void vmap_unmap(uint64_t va, uint64_t size)
 			a += PAGE_SIZE;
 		}
 	}
+	pt_window_close(w);
 }
 
 void vmap_put_page(uint64_t va, phys_addr_t pa, uint64_t size)
@@ -200,10 +206,9 @@ void vmap_put_page(uint64_t va, phys_addr_t pa, uint64_t size)
 			      (unsigned long long)(pa + off), r->name);
 }
 
-int vmap_drop(uint64_t va, uint64_t size)
+/* vmap_drop's walk, inside the caller's write window. */
+static int drop_range(uint64_t va, uint64_t size)
 {
-	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !vmap_range_in_regions(va, size))
-		return -EINVAL;
 	for (uint64_t a = va; a < va + size;) {
 		int level, rc;
 		uint64_t *e = pt_lookup(a, &level), start = ALIGN_DOWN(a, pt_size(level));
@@ -226,6 +231,19 @@ int vmap_drop(uint64_t va, uint64_t size)
 	return 0;
 }
 
+int vmap_drop(uint64_t va, uint64_t size)
+{
+	uint32_t w;
+	int rc;
+
+	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !vmap_range_in_regions(va, size))
+		return -EINVAL;
+	w = pt_window_open();
+	rc = drop_range(va, size);
+	pt_window_close(w);
+	return rc;
+}
+
 /* Unmaps the first n pages of a populate that failed on page n. */
 static void populate_undo(uint64_t va, uint64_t n)
 {
@@ -233,21 +251,11 @@ static void populate_undo(uint64_t va, uint64_t n)
 		vmap_drop(va, n * PAGE_SIZE);
 }
 
-int vmap_populate(uint64_t va, uint64_t size)
+/* Maps n fresh zeroed frames at va, inside the caller's write window; 0 or -ENOMEM
+ * (then nothing stays mapped). */
+static int populate_pages(uint64_t va, uint64_t n)
 {
-	const struct vmap_region *r = vmap_region_of(va);
-	uint64_t n = size / PAGE_SIZE, i;
-	int level;
-
-	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !r || r->owner != VMAP_OWNER_FRAMES ||
-	    size > r->size - (va - r->base))
-		return -EINVAL;
-	for (i = 0; i < n; i++)
-		if (pt_lookup(va + i * PAGE_SIZE, &level))
-			return -EEXIST;
-	if (guard_range_has_marker(va, size))
-		return -EEXIST;
-	for (i = 0; i < n; i++) {
+	for (uint64_t i = 0; i < n; i++) {
 		phys_addr_t pa = frame_alloc();
 
 		if (!pa) {
@@ -263,6 +271,27 @@ int vmap_populate(uint64_t va, uint64_t size)
 		}
 	}
 	return 0;
+}
+
+int vmap_populate(uint64_t va, uint64_t size)
+{
+	const struct vmap_region *r = vmap_region_of(va);
+	uint64_t n = size / PAGE_SIZE, i;
+	uint32_t w;
+	int level, rc;
+
+	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !r || r->owner != VMAP_OWNER_FRAMES ||
+	    size > r->size - (va - r->base))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (pt_lookup(va + i * PAGE_SIZE, &level))
+			return -EEXIST;
+	if (guard_range_has_marker(va, size))
+		return -EEXIST;
+	w = pt_window_open();
+	rc = populate_pages(va, n);
+	pt_window_close(w);
+	return rc;
 }
 
 void *vmap_alloc_guarded(const char *name, uint64_t pages, uint64_t guard_lo, uint64_t guard_hi)
