@@ -122,7 +122,8 @@ C_SRCS := \
 	tests/test_smp.c \
 	tests/test_smp_acpi.c \
 	tests/test_thread.c \
-	tests/test_tsc.c
+	tests/test_tsc.c \
+	tests/test_windows.c
 
 OBJS := $(ASM_SRCS:%.asm=$(BUILD)/%.o) $(C_SRCS:%.c=$(BUILD)/%.o)
 

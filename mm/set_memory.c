@@ -79,16 +79,17 @@ static void store(uint64_t *p, uint64_t v)
  * linked, so no address is ever unmapped or mapped wrongly. */
 int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 {
+	uint32_t w = pt_window_open(); /* one window for the allocation and the stores */
 	phys_addr_t t = pt_alloc(level - 1, va), base = pt_entry_pa(*e, level);
 	uint64_t attrs = *e & ~PTE_ADDR_MASK, step = pt_size(level - 1), *tt;
-	uint32_t w;
 
-	if (!t)
+	if (!t) {
+		pt_window_close(w);
 		return -ENOMEM;
+	}
 	if (level - 1 == PT_LEVEL_PTE)
 		attrs &= ~PTE_PS;
 	tt = pa_to_va(t);
-	w = pt_window_open();
 	for (int i = 0; i < PT_ENTRIES; i++)
 		store(&tt[i], (base + i * step) | attrs);
 	store(e, t | PTE_TABLE);
