@@ -95,6 +95,7 @@ C_SRCS := \
 	tests/mm_check.c \
 	tests/pks_fixture.c \
 	tests/test_bench.c \
+	tests/test_bench_figures.c \
 	tests/test_catch.c \
 	tests/test_checker.c \
 	tests/test_cmdline.c \

@@ -117,14 +117,17 @@ static void region_forget(struct vmap_region *r)
 int vmap_region_free(uint64_t base)
 {
 	struct vmap_region *r = (struct vmap_region *)vmap_region_of(base);
+	uint32_t w;
 
 	if (!r || r->base != base)
 		return -ENOENT;
 	/* Only a leaf reaching past the region is split, so only that can fail (no
-	 * table left): no caller maps past its region. */
+	 * table left): no caller maps past its region. One window for both. */
+	w = pt_window_open();
 	if (vmap_drop(r->base, r->size) || guard_remove(r->base, r->size))
 		panic("vmap_region_free: region \"%s\" at 0x%llx would not empty", r->name,
 		      (unsigned long long)base);
+	pt_window_close(w);
 	region_forget(r);
 	return 0;
 }
@@ -297,17 +300,20 @@ int vmap_populate(uint64_t va, uint64_t size)
 void *vmap_alloc_guarded(const char *name, uint64_t pages, uint64_t guard_lo, uint64_t guard_hi)
 {
 	uint64_t total = (guard_lo + pages + guard_hi) * PAGE_SIZE, base, body;
+	uint32_t w;
+	bool failed;
 
 	if (!pages || !(base = vmap_region_new(name, total, PAGE_SIZE, VMAP_OWNER_FRAMES)))
 		return NULL;
 	body = base + guard_lo * PAGE_SIZE;
-	if ((guard_lo && guard_install(base, guard_lo * PAGE_SIZE)) ||
-	    (guard_hi && guard_install(body + pages * PAGE_SIZE, guard_hi * PAGE_SIZE)) ||
-	    vmap_populate(body, pages * PAGE_SIZE)) {
+	w = pt_window_open(); /* one window for both markers and the pages */
+	failed = (guard_lo && guard_install(base, guard_lo * PAGE_SIZE)) ||
+		 (guard_hi && guard_install(body + pages * PAGE_SIZE, guard_hi * PAGE_SIZE)) ||
+		 vmap_populate(body, pages * PAGE_SIZE);
+	if (failed)
 		vmap_region_free(base);
-		return NULL;
-	}
-	return (void *)body;
+	pt_window_close(w);
+	return failed ? NULL : (void *)body;
 }
 
 void *vmap_alloc_pages(uint64_t pages)

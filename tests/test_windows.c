@@ -183,3 +183,19 @@ KTEST(windows, guard_install_and_remove_open_one_each)
 	KEXPECT_FALSE(guard_range_has_marker(va, 64 * PAGE_SIZE));
 	KEXPECT_EQ(vmap_region_free(va), 0);
 }
+
+KTEST(windows, guarded_allocation_and_its_free_open_one_each)
+{
+	struct pt_door_counts c;
+	void *p;
+
+	pt_door_counts(&c);
+	p = vmap_alloc_guarded("wn stack", 4, 1, 1);
+	wn_expect_one(&c, "vmap_alloc_guarded: 2 markers, 4 pages");
+	KASSERT_TRUE(p != NULL);
+	KEXPECT_TRUE(guard_marker_at((uint64_t)p - PAGE_SIZE));
+	KEXPECT_TRUE(guard_marker_at((uint64_t)p + 4 * PAGE_SIZE));
+	pt_door_counts(&c);
+	vmap_free_pages(p, 4);
+	wn_expect_one(&c, "vmap_free_pages (region free)");
+}
