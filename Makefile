@@ -13,6 +13,8 @@
 #                   server templates validated, a QEMU job and a simulated-server job whose
 #                   counts must equal Warden's closing line (tests/lava/run.sh, README
 #                   "Running in a lab (LAVA)"); make test runs it too
+#   make bench      the bench suite alone in one boot, printed as a table (BENCH_REPS;
+#                   README "Benchmarks")
 #   make debug      QEMU halted with a gdb stub on :1234
 #   make bochs      optional, not part of make test: the suites in Bochs (BOCHS=/path/to/bochs),
 #                   x2APIC forced on 4 CPUs; tests/runner/bochs.sh, README "Bochs"
@@ -138,7 +140,7 @@ ACCEL ?= tcg
 TIMEOUT ?= 240
 export CPU MEM SMP UEFI CMDLINE QEMU_ARGS ACCEL TIMEOUT
 
-.PHONY: all iso run test hosttest lava debug bochs clean deps format format-check
+.PHONY: all iso run test bench hosttest lava debug bochs clean deps format format-check
 all: $(BUILD)/kernel.elf
 
 # V=1 shows the full commands.
@@ -210,6 +212,15 @@ test:
 	$(if $(NO_HOST_TESTS),,-BUILD=$(BUILD) tests/lava/run.sh $(BUILD)/kernel.elf)
 	$(if $(NO_HOST_TESTS),,HOST_RESULTS="host-unit host-fuzz sol-capture lava") tests/runner/run.sh \
 		$(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
+
+# The bench suite alone (README "Benchmarks"): one boot with ktest=bench and
+# ktest.bench_reps=BENCH_REPS (default 101), in the configuration CPU/MEM/UEFI/QEMU_ARGS
+# give, printed as a table by tests/bench/bench-table.sh; the report stays in
+# $(BUILD)/test/single.log (compare two with tests/bench/bench-table.sh A B).
+BENCH_REPS ?= 101
+bench:
+	@$(MAKE) --no-print-directory test CMDLINE='ktest=bench ktest.bench_reps=$(BENCH_REPS)'
+	@tests/bench/bench-table.sh $(BUILD)/test/single.log
 
 # The host tests alone (tests/host/run.sh): the firmware-data parsers and the pool
 # arithmetic under ASan/UBSan, then bounded libFuzzer runs (HOST_FUZZ_TIME seconds per

@@ -7,7 +7,7 @@
  * ratio, and the PKRS loads one operation made (a count). Figures only: a case
  * asserts that what it timed worked and that protection is back on, never a time.
  * Under QEMU TCG the TSC is emulated (clock=emulated) and the figures say little;
- * on hardware they are the point. bench.reps=N sets the repetitions (default 5;
+ * on hardware they are the point. ktest.bench_reps=N sets the repetitions (default 5;
  * `make bench` uses 101). The TLB shootdown round is not here yet (SMP work). */
 #include "kernel/cmdline.h"
 #include "kernel/ktest.h"
@@ -70,8 +70,8 @@ static int bench_reps(void)
 {
 	uint64_t n = 5;
 
-	if (cmdline_get("bench.reps"))
-		parse_u64(cmdline_get("bench.reps"), &n);
+	if (cmdline_get("ktest.bench_reps"))
+		parse_u64(cmdline_get("ktest.bench_reps"), &n);
 	return (int)MIN(MAX(n, 3), BENCH_REPS_MAX);
 }
 
