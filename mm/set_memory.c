@@ -38,27 +38,44 @@ static int check_owner(phys_addr_t pa, uint64_t len, uint64_t set)
 	return 0;
 }
 
+/* The leaf entry for a (a leaf-aligned address), given prev, the entry of the leaf
+ * just below a at *level (or NULL): the next slot of prev's table when a is still in
+ * it and the slot holds a leaf, else a walk from the root. Spares a walk per leaf. */
+static uint64_t *leaf_after(uint64_t a, uint64_t *prev, int *level)
+{
+	if (prev && pt_index(a, *level) != 0 && pt_present(prev[1]) && pt_is_leaf(prev[1], *level))
+		return prev + 1;
+	return pt_lookup(a, level);
+}
+
 /* Checks the whole range before anything changes: each leaf's new attributes are
- * not W+X, and the part of it in the range may carry them (no writable alias). */
+ * not W+X, and the part of it in the range may carry them (no writable alias).
+ * When no byte of the range has a guard, every part may (pgprot_leaf_allowed), so
+ * the guards are asked once for the range instead of once per leaf. */
 static int validate(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, bool internal)
 {
+	uint64_t *e = NULL;
+	int level = 0;
+	bool unguarded;
+
 	if (!IS_ALIGNED(va, PAGE_SIZE) || end <= va || !is_dmap_va(va) || !is_dmap_va(end - 1))
 		return -EINVAL;
 	if ((set | clear) & ~PTE_PROT_MASK)
 		return -EINVAL;
 	if (!internal && check_owner(va - PAGE_OFFSET, end - va, set))
 		return -EPERM;
+	unguarded = pgprot_guard_of(va - PAGE_OFFSET, end - va) == PGPROT_GUARD_NONE;
 	for (uint64_t a = va; a < end;) {
-		int level;
-		uint64_t *e = pt_lookup(a, &level), v, next;
+		uint64_t v, next;
 
+		e = leaf_after(a, a == va ? NULL : e, &level);
 		if (!e)
 			return -ENOENT;
 		v = (*e & ~clear) | set;
 		if (wx(v))
 			return -EINVAL;
 		next = MIN(ALIGN_DOWN(a, pt_size(level)) + pt_size(level), end);
-		if (!pgprot_leaf_allowed(true, a - PAGE_OFFSET, next - a, v))
+		if (!unguarded && !pgprot_leaf_allowed(true, a - PAGE_OFFSET, next - a, v))
 			return -EPERM;
 		a = next;
 	}
@@ -182,10 +199,13 @@ static void flush_list_run(const struct flush_list *f)
  * records each leaf changed or split in *f. Needs a write window open. */
 static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struct flush_list *f)
 {
-	for (uint64_t a = va; a < end;) {
-		int level;
-		uint64_t *e = pt_lookup(a, &level), start, size, v;
+	uint64_t *e = NULL;
+	int level = 0;
 
+	for (uint64_t a = va; a < end;) {
+		uint64_t start, size, v;
+
+		e = leaf_after(a, e, &level);
 		size = pt_size(level);
 		start = ALIGN_DOWN(a, size);
 		v = (*e & ~clear) | set;
@@ -202,6 +222,8 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struct
 			/* Invariant: the pool holds every table a direct-map split needs. */
 			panic("set_memory: split pool empty splitting 0x%llx",
 			      (unsigned long long)start);
+		} else {
+			e = NULL; /* a is now in the new table: walk to it */
 		}
 	}
 	return 0;
