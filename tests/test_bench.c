@@ -7,7 +7,7 @@
  * ratio, and the PKRS loads one operation made (a count). Figures only: a case
  * asserts that what it timed worked and that protection is back on, never a time.
  * Under QEMU TCG the TSC is emulated (clock=emulated) and the figures say little;
- * on hardware they are the point. ktest.bench_reps=N sets the repetitions (default 5;
+ * on hardware they are the point. ktest.bench_reps=N sets the repetitions (default 3;
  * `make bench` uses 101). The TLB shootdown round is not here yet (SMP work). */
 #include "kernel/cmdline.h"
 #include "kernel/ktest.h"
@@ -68,7 +68,7 @@ static uint64_t tsc_end(void)
 
 static int bench_reps(void)
 {
-	uint64_t n = 5;
+	uint64_t n = 3;
 
 	if (cmdline_get("ktest.bench_reps"))
 		parse_u64(cmdline_get("ktest.bench_reps"), &n);
