@@ -98,6 +98,7 @@ C_SRCS := \
 	tests/pks_fixture.c \
 	tests/test_bench.c \
 	tests/test_bench_figures.c \
+	tests/test_bench_ops.c \
 	tests/test_catch.c \
 	tests/test_checker.c \
 	tests/test_cmdline.c \

@@ -1,6 +1,7 @@
 /* tests/test_bench.h - the bench suite's report lines, shared by tests/test_bench.c
- * (timed operations, protection on and off) and tests/test_bench_figures.c (memory
- * and guard-marker figures). One format, parsed by tests/bench/bench-table.sh:
+ * (the harness; PKRS, windows, stores), tests/test_bench_ops.c (splits, merges,
+ * set_memory, vmap, guard markers, context switches) and tests/test_bench_figures.c
+ * (memory and guard-marker figures). One format, parsed by tests/bench/bench-table.sh:
  *
  *   # bench name=NAME on=V off=V ratio=R unit=UNIT n=N [key=value ...]
  *
@@ -15,6 +16,27 @@
 #define TESTS_TEST_BENCH_H
 
 #include "kernel/types.h"
+
+/* One timed operation: run `inner` times per repetition (fast ones loop to rise
+ * above the TSC's resolution), prep (untimed) before each repetition; setup and
+ * teardown (optional) around the repetitions of each mode. */
+struct bench_op {
+	const char *name;
+	uint64_t inner;
+	void (*prep)(void *ctx);
+	void (*run)(void *ctx);
+	void *ctx;
+	void (*setup)(void *ctx);
+	void (*teardown)(void *ctx);
+};
+
+/* An operation without setup or teardown. */
+#define BENCH_OP(n, in, p, r, c) \
+	{ .name = (n), .inner = (in), .prep = (p), .run = (r), .ctx = (c) }
+
+/* Times op with protection on, then off (pgprot_set_mode), and prints its line;
+ * without protection, only off. Protection is on again afterwards (asserted). */
+void bench_on_off(const struct bench_op *op);
 
 /* Prints a one-value figure line: on=value, off=- ratio=-. */
 void bench_figure(const char *name, uint64_t value, const char *unit);
