@@ -294,6 +294,7 @@ int pt_free_root_child(phys_addr_t root, uint64_t va)
 {
 	uint64_t *e = &((uint64_t *)pa_to_va(root))[pt_index(va, root_level)];
 	phys_addr_t child;
+	uint32_t w;
 
 	if (pt_table_level(root) != root_level)
 		return -EINVAL;
@@ -302,9 +303,11 @@ int pt_free_root_child(phys_addr_t root, uint64_t va)
 	child = pt_entry_pa(*e, root_level);
 	if (!table_empty(pa_to_va(child)))
 		return -EBUSY;
+	w = pt_window_open(); /* one window for the unlink and the free */
 	set_entry(e, 0);
 	flush_tlb_local();
 	pt_free(child, root_level - 1);
+	pt_window_close(w);
 	return 0;
 }
 
