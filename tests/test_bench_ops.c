@@ -106,12 +106,50 @@ static void op_split_1g(void *ctx)
 		ktest_fail(__FILE__, __LINE__, "1 GiB split failed");
 }
 
-KTEST(bench, split_1g_to_2m)
+/* The dmap GiB at c->va split into 2 MiB leaves (same mapping, same attributes). */
+static void prep_split_1g(void *ctx)
 {
-	struct leaf_ctx c = { 0 };
-	const struct bench_op op = BENCH_OP("split_1g_2m", 1, prep_1g, op_split_1g, &c);
+	struct leaf_ctx *c = ctx;
+	int level;
+	uint64_t *e = pt_lookup(c->va, &level);
 
-	bench_skipped("merge_2m_1g", "needs a 1 GiB direct-map leaf of free RAM (not measured yet)");
+	if (e && level == PT_LEVEL_PUD && !set_memory_split_leaf(e, level, c->va))
+		flush_tlb_all();
+}
+
+/* Merge back: set_memory of a page that changes nothing merges the 2 MiB leaves. */
+static void op_merge_1g(void *ctx)
+{
+	struct leaf_ctx *c = ctx;
+
+	if (set_memory_rw(c->va, 1) || leaf_level(c->va) != PT_LEVEL_PUD)
+		ktest_fail(__FILE__, __LINE__, "merge of 0x%llx failed", (unsigned long long)c->va);
+}
+
+/* The first 1 GiB leaf of the direct map, or 0. */
+static uint64_t dmap_1g_leaf(void)
+{
+	const struct pa_range *r;
+	int n = dmap_ranges(&r);
+
+	for (phys_addr_t g = 0; g < r[n - 1].base + r[n - 1].len; g += GiB)
+		if (leaf_level(PAGE_OFFSET + g) == PT_LEVEL_PUD)
+			return PAGE_OFFSET + g;
+	return 0;
+}
+
+KTEST(bench, split_1g_to_2m_and_merge_back)
+{
+	struct leaf_ctx c = { 0 }, d = { .va = dmap_1g_leaf() };
+	const struct bench_op op = BENCH_OP("split_1g_2m", 1, prep_1g, op_split_1g, &c);
+	const struct bench_op merge = BENCH_OP("merge_2m_1g", 1, prep_split_1g, op_merge_1g, &d);
+
+	if (dmap_has_1g() && d.va) {
+		bench_on_off(&merge);
+		KEXPECT_EQ(leaf_level(d.va), PT_LEVEL_PUD);
+	} else {
+		bench_skipped("merge_2m_1g", "no 1 GiB leaf in the direct map (less than 2 GiB of RAM)");
+	}
 	if (!dmap_has_1g())
 		KTEST_SKIP("CPU has no 1 GiB pages");
 	c.va = vmap_reserve(GiB, GiB);
