@@ -63,7 +63,8 @@ int vmap_region_count(void);
  * (its pages come from vmap_populate), -EEXIST when a guard marker (or a mapping) is in the range,
  * -EPERM for the page-table key (mm's own) and for a writable mapping of memory
  * with a guard (mm/pgprot.h: tables, the pool, the cache, protection state, the
- * kernel's read-only parts; a read-only one is allowed). */
+ * kernel's read-only parts; a read-only one is allowed). One write window per call,
+ * as for vmap_unmap, vmap_populate and vmap_drop. */
 int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t prot, int pkey);
 /* Unmaps every leaf in [va, va+size) and flushes them; frees tables left empty.
  * Leaves markers alone; gives nothing back to any owner (see vmap_drop). */
