@@ -244,7 +244,8 @@ static bool sm_rnd_page_ok(int run, uint64_t i, const uint64_t *e, int level)
 }
 
 /* True when pages [first, end) of a run agree with the shadow (reports the first
- * that does not). Each page is compared; the leaf is looked up once per leaf. */
+ * that does not). Each page is compared; a large leaf is looked up once, and the
+ * pte after a 4 KiB leaf is the next slot of its table (a walk when that ends). */
 static bool sm_rnd_pages_ok(int run, uint64_t first, uint64_t end)
 {
 	uint64_t *e = NULL, leaf_end = 0;
@@ -253,7 +254,11 @@ static bool sm_rnd_pages_ok(int run, uint64_t first, uint64_t end)
 	for (uint64_t i = first; i < end; i++) {
 		uint64_t va = sm_rnd_va(run, i);
 
-		if (va >= leaf_end || !e) {
+		if (e && va == leaf_end && level == PT_LEVEL_PTE &&
+		    pt_index(va, PT_LEVEL_PTE) != 0 && pt_present(e[1])) {
+			e++;
+			leaf_end += PAGE_SIZE;
+		} else if (va >= leaf_end || !e) {
 			e = pt_lookup(va, &level);
 			leaf_end = e ? ALIGN_DOWN(va, pt_size(level)) + pt_size(level) : 0;
 		}
