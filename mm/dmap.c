@@ -39,7 +39,7 @@ static bool has_1g;
 static int table_key;
 static struct dmap_stats boot_stats;
 static uint64_t boot_cycles;
-static uint64_t boot_windows; /* write windows the build opened (mm/pt_door.h) */
+static uint64_t boot_windows;		    /* write windows the build opened (mm/pt_door.h) */
 uint64_t kernel_load_delta __ro_after_init; /* sealed: the guards' image bounds */
 
 /* The entry code maps 0..4 GiB (boot/entry.asm): table pages written before the

@@ -150,8 +150,8 @@ static void bench_line(const char *name, const struct bench_stats *on,
 	print_value(v[7], 24, off, off->pkrs);
 	if (on->done && off->done && off->med)
 		ksnprintf(ratio, sizeof(ratio), "%llu.%02llu",
-			 (unsigned long long)(on->med / off->med),
-			 (unsigned long long)(on->med % off->med * 100 / off->med));
+			  (unsigned long long)(on->med / off->med),
+			  (unsigned long long)(on->med % off->med * 100 / off->med));
 	ktest_note("bench name=%s on=%s off=%s ratio=%s unit=cycles n=%d on_min=%s on_max=%s "
 		   "off_min=%s off_max=%s pkrs_on=%s pkrs_off=%s clock=%s",
 		   name, v[0], v[1], ratio, reps, v[2], v[3], v[4], v[5], v[6], v[7],
@@ -186,8 +186,8 @@ void bench_pair(const char *name, uint64_t a, uint64_t b, const char *unit, cons
 {
 	ktest_note("bench name=%s on=%llu off=%llu ratio=%llu.%02llu unit=%s n=1 compare=%s", name,
 		   (unsigned long long)a, (unsigned long long)b,
-		   (unsigned long long)(b ? a / b : 0), (unsigned long long)(b ? a % b * 100 / b : 0),
-		   unit, what);
+		   (unsigned long long)(b ? a / b : 0),
+		   (unsigned long long)(b ? a % b * 100 / b : 0), unit, what);
 }
 
 void bench_skipped(const char *name, const char *reason)

@@ -31,8 +31,10 @@ struct bench_op {
 };
 
 /* An operation without setup or teardown. */
-#define BENCH_OP(n, in, p, r, c) \
-	{ .name = (n), .inner = (in), .prep = (p), .run = (r), .ctx = (c) }
+#define BENCH_OP(n, in, p, r, c)                                                \
+	{                                                                       \
+		.name = (n), .inner = (in), .prep = (p), .run = (r), .ctx = (c) \
+	}
 
 /* Times op with protection on, then off (pgprot_set_mode), and prints its line;
  * without protection, only off. Protection is on again afterwards (asserted). */

@@ -148,7 +148,8 @@ KTEST(bench, split_1g_to_2m_and_merge_back)
 		bench_on_off(&merge);
 		KEXPECT_EQ(leaf_level(d.va), PT_LEVEL_PUD);
 	} else {
-		bench_skipped("merge_2m_1g", "no 1 GiB leaf in the direct map (less than 2 GiB of RAM)");
+		bench_skipped("merge_2m_1g",
+			      "no 1 GiB leaf in the direct map (less than 2 GiB of RAM)");
 	}
 	if (!dmap_has_1g())
 		KTEST_SKIP("CPU has no 1 GiB pages");
@@ -188,7 +189,8 @@ KTEST(bench, set_memory_ro_rw_of_1_512_and_many_pages)
 			c.pages /= 2; /* less RAM than the figure asks for: the largest run */
 		KASSERT_TRUE(c.pa != 0);
 		c.va = PAGE_OFFSET + c.pa;
-		ksnprintf(name, sizeof(name), "set_memory_ro_rw_%llup", (unsigned long long)c.pages);
+		ksnprintf(name, sizeof(name), "set_memory_ro_rw_%llup",
+			  (unsigned long long)c.pages);
 		bench_on_off(&op);
 		KEXPECT_EQ(frame_free_run(c.pa, MAX(c.pages, 512)), 0);
 	}
@@ -218,15 +220,18 @@ KTEST(bench, vmap_map_unmap_vs_guard_install_remove)
 
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		uint64_t n = sizes[i];
-		struct range_ctx m = { vmap_reserve(n * PAGE_SIZE, 2 * MiB), n, frame_alloc_run(n, PAGE_SIZE) };
+		struct range_ctx m = { vmap_reserve(n * PAGE_SIZE, 2 * MiB), n,
+				       frame_alloc_run(n, PAGE_SIZE) };
 		struct range_ctx g = { vmap_region_new("bench guard", n * PAGE_SIZE, 2 * MiB,
-						       VMAP_OWNER_FRAMES), n, 0 };
+						       VMAP_OWNER_FRAMES),
+				       n, 0 };
 		struct bench_op ops[] = { BENCH_OP(name[0], 1, NULL, op_vmap, &m),
 					  BENCH_OP(name[1], 1, NULL, op_guard, &g) };
 
 		KASSERT_TRUE(m.va && m.pa && g.va);
 		ksnprintf(name[0], sizeof(name[0]), "vmap_map_unmap_%llup", (unsigned long long)n);
-		ksnprintf(name[1], sizeof(name[1]), "guard_install_remove_%llup", (unsigned long long)n);
+		ksnprintf(name[1], sizeof(name[1]), "guard_install_remove_%llup",
+			  (unsigned long long)n);
 		for (size_t k = 0; k < ARRAY_SIZE(ops); k++)
 			bench_on_off(&ops[k]);
 		KEXPECT_FALSE(guard_range_has_marker(g.va, n * PAGE_SIZE));

@@ -19,7 +19,6 @@
 #include "mm/ptcache.h"
 #include "mm/set_memory.h"
 #include "tests/test_dmap.h"
-#include "arch/tsc.h"
 
 KTEST_SUITE(20, dmap, NULL);
 
@@ -181,7 +180,8 @@ static void dm_read_leaves(struct dm_tally *t, phys_addr_t pa, phys_addr_t end, 
 		int level = PT_LEVEL_PTE;
 		uint64_t size = pt_lookup(PAGE_OFFSET + pa, &level) ? pt_size(level) : PAGE_SIZE;
 		phys_addr_t seg = MIN(ALIGN_DOWN(pa, size) + size, end);
-		phys_addr_t pick[3] = { pa, pa + ktest_rand(rng) % ((seg - pa) / PAGE_SIZE) * PAGE_SIZE,
+		phys_addr_t pick[3] = { pa,
+					pa + ktest_rand(rng) % ((seg - pa) / PAGE_SIZE) * PAGE_SIZE,
 					seg - PAGE_SIZE };
 
 		for (int i = 0; i < 3; i++)
@@ -262,9 +262,7 @@ KTEST(dmap, every_free_frame_writes_through_direct_map)
 	struct dm_tally t = { 0 };
 	uint64_t g = 0, total = frame_free_count(), rng = ktest_seed() | 1;
 
-	uint64_t T0 = rdtsc();
 	dm_drain();
-	ktest_note("drain %llu runs %d", (unsigned long long)((rdtsc()-T0)/tsc_khz()), dm_nr_runs); T0 = rdtsc();
 	for (int i = 0; i < dm_nr_runs && dmap_ram_bytes() <= DM_FULL_BYTES; i++)
 		dm_write_leaves(&t, dm_runs[i].pa, dm_runs[i].count, &rng);
 	for (int i = 0; i < dm_nr_runs && dmap_ram_bytes() > DM_FULL_BYTES; i++) {
@@ -281,9 +279,7 @@ KTEST(dmap, every_free_frame_writes_through_direct_map)
 			g += skip;
 		}
 	}
-	ktest_note("check %llu", (unsigned long long)((rdtsc()-T0)/tsc_khz())); T0 = rdtsc();
 	dm_undrain();
-	ktest_note("undrain %llu", (unsigned long long)((rdtsc()-T0)/tsc_khz())); T0 = rdtsc();
 	dm_expect_clean(&t, dmap_ram_bytes() <= DM_FULL_BYTES
 				    ? "free frames, one per leaf (stores into a sample)"
 				    : "2 MiB bands of free frames");
