@@ -82,6 +82,7 @@ C_SRCS := \
 	kernel/thread.c \
 	mm/checker.c \
 	mm/dmap.c \
+	mm/dmap_hotplug.c \
 	mm/extent.c \
 	mm/frame.c \
 	mm/guard.c \
@@ -89,6 +90,7 @@ C_SRCS := \
 	mm/pgprot_fault.c \
 	mm/pgtable.c \
 	mm/pool.c \
+	mm/protect_map.c \
 	mm/pt_door.c \
 	mm/ptcache.c \
 	mm/set_memory.c \

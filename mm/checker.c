@@ -5,7 +5,7 @@
 #include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
-#include "mm/pool.h"
+#include "mm/protect_map.h"
 #include "mm/ptcache.h"
 #include "mm/vmap.h"
 #include "kernel/pks.h"
@@ -44,6 +44,8 @@ static void violation(struct walk *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (w->r.violations == 1)
+		strncpy_z(w->r.first_violation, buf, sizeof(w->r.first_violation));
 	kprintf("# checker (%s): VIOLATION: %s\n", w->when, buf);
 }
 
@@ -54,18 +56,6 @@ static int dmap_key(phys_addr_t pa)
 	uint64_t *e = pt_lookup(PAGE_OFFSET + pa, &level);
 
 	return e ? pt_entry_pkey(*e) : -1;
-}
-
-static const char *guard_name(enum pgprot_guard g)
-{
-	static const char *const names[] = {
-		[PGPROT_GUARD_NONE] = "ordinary memory",
-		[PGPROT_GUARD_CONTROL] = "protection state",
-		[PGPROT_GUARD_TABLE] = "split-pool/table-cache memory",
-		[PGPROT_GUARD_READONLY] = "read-only kernel memory",
-	};
-
-	return names[g];
 }
 
 /* Check 1 for a link at `level` (of the walk at va); true when it leads to a live
@@ -90,6 +80,8 @@ static void check_leaf(struct walk *w, int level, uint64_t e, uint64_t va)
 {
 	phys_addr_t pa = pt_entry_pa(e, level);
 	uint64_t size = pt_size(level);
+	const struct protect_row *row;
+	char rule[96];
 
 	if ((e & PTE_W) && !(e & PTE_NX))
 		violation(w, "leaf at 0x%llx (%s) is writable and executable",
@@ -102,10 +94,12 @@ static void check_leaf(struct walk *w, int level, uint64_t e, uint64_t va)
 		if (w->kernel_root)
 			w->dmap_bytes += size;
 	}
-	if (!pgprot_leaf_allowed(is_dmap_va(va), pa, size, e))
-		violation(w, "writable alias of %s: %s leaf at 0x%llx -> 0x%llx, key %d",
-			  guard_name(pgprot_guard_of(pa, size)), pt_level_name(level),
-			  (unsigned long long)va, (unsigned long long)pa, pt_entry_pkey(e));
+	row = protect_leaf_refused(is_dmap_va(va), pa, size, e);
+	if (row)
+		violation(w, "writable alias of \"%s\" (%s): %s leaf at 0x%llx -> 0x%llx, key %d",
+			  protect_row_name(row), protect_row_rule(row, rule, sizeof(rule)),
+			  pt_level_name(level), (unsigned long long)va, (unsigned long long)pa,
+			  pt_entry_pkey(e));
 }
 
 /* A guard marker is a legal non-present entry in a pte of the kernel's vmap area
@@ -117,6 +111,46 @@ static void check_marker(struct walk *w, int level, uint64_t va)
 	    va - VMAP_BASE >= VMAP_SIZE)
 		violation(w, "guard marker in a %s entry for 0x%llx%s", pt_level_name(level),
 			  (unsigned long long)va, w->kernel_root ? "" : " of another root");
+	else if (!vmap_region_of(va))
+		violation(w, "guard marker at 0x%llx lies in no vmap region",
+			  (unsigned long long)va);
+}
+
+/* Guard markers in the kernel's ptes of [va, va+size): holes and leaves skipped. */
+static uint64_t count_markers(uint64_t va, uint64_t size)
+{
+	uint64_t n = 0;
+
+	for (uint64_t a = va; a < va + size;) {
+		const uint64_t *e;
+		int level;
+
+		if (pt_lookup(a, &level) || level > PT_LEVEL_PTE) {
+			a = ALIGN_DOWN(a, pt_size(level)) + pt_size(level);
+			continue;
+		}
+		e = pt_entry_at(pt_kernel_root(), a, PT_LEVEL_PTE);
+		n += e && guard_is_marker(*e);
+		a += PAGE_SIZE;
+	}
+	return n;
+}
+
+/* Full runs: every vmap region holds exactly the markers its count says (the count
+ * is what mm/guard.c stored and cleared; a marker planted or wiped behind its back
+ * shows here). */
+static void check_region_markers(struct walk *w)
+{
+	for (const struct vmap_region *r = vmap_first_region(); r; r = r->next) {
+		uint64_t n = count_markers(r->base, r->size);
+
+		if (n != r->markers)
+			violation(w,
+				  "vmap region \"%s\" at 0x%llx holds %llu guard markers, its "
+				  "count says %llu",
+				  r->name, (unsigned long long)r->base, (unsigned long long)n,
+				  (unsigned long long)r->markers);
+	}
 }
 
 /* Walks the table at pa (of `level`, mapping from base), entering live tables only. */
@@ -130,6 +164,12 @@ static void walk_table(struct walk *w, phys_addr_t pa, int level, uint64_t base)
 		if (!pt_present(e)) {
 			if (guard_is_marker(e))
 				check_marker(w, level, va);
+			else if (e)
+				violation(w,
+					  "not-present %s entry for 0x%llx holds 0x%llx: neither "
+					  "empty nor a guard marker",
+					  pt_level_name(level), (unsigned long long)va,
+					  (unsigned long long)e);
 			continue;
 		}
 		if (pt_is_leaf(e, level))
@@ -161,63 +201,65 @@ static void walk_roots(struct walk *w)
 			  (unsigned long long)pt_kernel_root());
 }
 
-/* Check 5 on [va, va+len) of the kernel's tables: every leaf carries `key` (when
- * key >= 0) and is read-only (when ro). */
-static void check_range(struct walk *w, const char *what, uint64_t va, uint64_t len, int key,
-			bool ro)
+/* Check 5 on [va, va+len) of the kernel's tables, a mapping of row: every leaf
+ * carries `key` (when key >= 0) and is read-only (when ro). */
+static void check_range(struct walk *w, const struct protect_row *row, uint64_t va, uint64_t len,
+			int key, bool ro)
 {
+	char rule[96];
+
 	for (uint64_t a = va; a < va + len;) {
 		int level;
 		uint64_t *e = pt_lookup(a, &level);
 
 		if (!e) {
 			if (!w->quick) /* a hot-remove unmaps before it forgets */
-				violation(w, "%s at 0x%llx is not mapped", what,
-					  (unsigned long long)a);
+				violation(w, "\"%s\" at 0x%llx is not mapped",
+					  protect_row_name(row), (unsigned long long)a);
 			a += PAGE_SIZE;
 			continue;
 		}
 		if ((key >= 0 && pt_entry_pkey(*e) != key) || (ro && (*e & PTE_W))) {
-			violation(w, "%s at 0x%llx: leaf key %d%s, want %s", what,
-				  (unsigned long long)a, pt_entry_pkey(*e),
+			violation(w, "\"%s\" at 0x%llx: leaf key %d%s breaks its rule (%s)",
+				  protect_row_name(row), (unsigned long long)a, pt_entry_pkey(*e),
 				  (*e & PTE_W) ? " writable" : "",
-				  ro ? "read-only" : "the table key");
+				  protect_row_rule(row, rule, sizeof(rule)));
 			return;
 		}
 		a = ALIGN_DOWN(a, pt_size(level)) + pt_size(level);
 	}
 }
 
-/* Check 5 everywhere: tables' memory and the keyed state keyed, the read-only state
- * read-only (in the image and in its direct-map alias). */
+/* Check 5 on the range r of row: its direct-map alias and, for a part of the kernel
+ * image, its image mapping are read-only (READONLY rows) or carry the table key. */
+static void check_row_range(struct walk *w, const struct protect_row *row, const struct pa_range *r)
+{
+	bool ro = protect_row_kind(row) == PROTECT_READONLY;
+	int key = ro ? -1 : pgprot_key();
+	uint64_t image_va = protect_row_image_va(row, r);
+
+	check_range(w, row, PAGE_OFFSET + r->base, r->len, key, ro);
+	if (image_va)
+		check_range(w, row, image_va, r->len, key, ro);
+}
+
+/* Check 5 everywhere: every range of every live row of the protected-regions table
+ * (mm/protect_map.h) keeps its rule in each mapping; keyed rows only when a table
+ * key exists, read-only rows in full runs only (a quick run's walk, check 4, flags
+ * any writable leaf of them in every root; a full run also finds one unmapped). */
 static void check_keys(struct walk *w)
 {
-	struct pgprot_range s[PGPROT_NR_STATE_RANGES];
-	int key = pgprot_key();
-	phys_addr_t meta;
-	uint64_t len;
+	struct pa_range r;
 
-	pgprot_state_ranges(s);
-	for (int i = 0; i < PGPROT_NR_STATE_RANGES && pgprot_sealed(); i++) {
-		if (!s[i].keyed || key) {
-			check_range(w, "protection state", s[i].va, s[i].len, s[i].keyed ? key : -1,
-				    !s[i].keyed);
-			check_range(w, "protection state's alias",
-				    PAGE_OFFSET + kernel_image_pa(s[i].va), s[i].len,
-				    s[i].keyed ? key : -1, !s[i].keyed);
-		}
+	for (int i = 0; i < protect_nr_rows(); i++) {
+		const struct protect_row *row = protect_row(i);
+		bool ro = protect_row_kind(row) == PROTECT_READONLY;
+
+		if (!protect_row_live(row) || (!ro && !pgprot_key()) || (ro && w->quick))
+			continue;
+		for (uint64_t j = 0; protect_row_range(row, j, &r); j++)
+			check_row_range(w, row, &r);
 	}
-	if (!key)
-		return;
-	for (uint64_t i = 0; i < pool_nr_chunks(); i++)
-		check_range(w, "split-pool chunk", PAGE_OFFSET + pool_chunk(i), POOL_CHUNK_SIZE,
-			    key, false);
-	for (uint64_t i = 0; i < ptcache_nr_blocks(); i++)
-		check_range(w, "table-cache block", PAGE_OFFSET + ptcache_block(i), 2 * MiB, key,
-			    false);
-	pool_meta(&meta, &len);
-	if (pgprot_sealed())
-		check_range(w, "the pool's chunk array", PAGE_OFFSET + meta, len, key, false);
 }
 
 /* Check 8, PKRS half: PKS on, no window open, the defaults and the trap guard
@@ -291,8 +333,10 @@ static uint64_t run(const char *when, bool quick, struct checker_result *out)
 	walk_roots(&w);
 	check_keys(&w);
 	check_control(&w);
-	if (!quick)
+	if (!quick) {
 		check_totals(&w);
+		check_region_markers(&w);
+	}
 	if (out)
 		*out = w.r;
 	return w.r.violations;

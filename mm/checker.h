@@ -7,12 +7,13 @@
  *      in a pte of the kernel's vmap area (mm/guard.h);
  *   2. no leaf is both writable and executable;
  *   3. every direct-map leaf maps va - PAGE_OFFSET;
- *   4. no writable leaf anywhere reaches memory with a guard the leaf may not touch
- *      (mm/pgprot.h): a table, a free pool or cache frame, the protection state, the
- *      kernel's read-only parts;
- *   5. every split-pool chunk, cache block, the pool's chunk array and the keyed
- *      state carry the table key in the direct map (and the image), the read-only
- *      state is read-only in both mappings;
+ *   4. no writable leaf anywhere breaks the rule of a row of the protected-regions
+ *      table (mm/protect_map.h): a table, a free pool or cache frame, the protection
+ *      state, the kernel's read-only parts;
+ *   5. every range of every live row keeps its rule in the direct map (and in the
+ *      image, for a part of it): the keyed rows (split pool, table cache, pt_keyed
+ *      state, pool bookkeeping) carry the table key, the read-only rows (kernel
+ *      text+rodata, ro_after_init) are read-only;
  *   6. the direct map's 1G + 2M + 4K leaf bytes equal the RAM it maps;
  *   7. the per-level constructor/destructor counts equal the tables found;
  *   8. the live control state: CR0.WP, CR4.PKS, the current PKRS (no window open),
@@ -20,7 +21,8 @@
  *      frame or soft-mode re-arm left pending, the state sealed.
  * The key checks (5) run in every mode where a table key exists, pks_tables=off
  * included (the tables are keyed there too); what is off by choice there (the
- * default leaves the key writable) is reported as a note, not a violation.
+ * default leaves the key writable) is reported as a note, not a violation. Checks 4
+ * and 5 name the row in each violation.
  */
 #ifndef MM_CHECKER_H
 #define MM_CHECKER_H
@@ -33,6 +35,7 @@ struct checker_result {
 	uint64_t protected; /* table pages whose direct-map leaf carries the key */
 	uint64_t markers;   /* guard markers found (legal only in vmap-area ptes) */
 	uint64_t violations;
+	char first_violation[200]; /* the first one's text ("" when none) */
 };
 
 /* Runs every check, prints "# checker (<when>): ..." and every violation found (the

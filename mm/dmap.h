@@ -4,8 +4,9 @@
  *                                         memory map below mem=, NX, global;
  *                                         1 GiB leaves where aligned and available,
  *                                         2 MiB, then 4 KiB at the edges
- *   split pool chunks                     2 MiB leaves carrying the page-table key
+ *   split pool chunks, table-cache blocks 2 MiB leaves carrying the page-table key
  *   kernel .text/.rodata alias            read-only
+ * (the regions and their rules: mm/protect_map.h)
  * Holes and MMIO are not mapped. Tables come only from the split pool.
  */
 #ifndef MM_DMAP_H
@@ -77,9 +78,10 @@ uint64_t dmap_boot_windows(void);
 /* The protection key direct-map leaves of table pages carry (0 when none). */
 int dmap_table_key(void);
 
-/* Hot-add: maps a held-back range [pa, pa+len) (2 MiB aligned, inside one held
- * range) with large leaves, grows the pool by exactly its worst-case need taken
- * from the range itself, gives the rest to the frame allocator. 0 or -errno. */
+/* Hot-add (mm/dmap_hotplug.c): maps a held-back range [pa, pa+len) (2 MiB aligned,
+ * inside one held range) with large leaves, grows the pool by exactly its worst-case
+ * need taken from the range itself, gives the rest to the frame allocator. 0 or
+ * -errno. */
 int dmap_hotadd(phys_addr_t pa, uint64_t len);
 /* Hot-remove of a range added by dmap_hotadd: unmaps it and shrinks the pool; -EBUSY
  * (nothing changed) when some of its frames are in use, -ENOENT for RAM that was not

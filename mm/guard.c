@@ -159,6 +159,7 @@ static int install_one(uint64_t va)
 	 * exchange re-reads the entry and goes round again (a race is retried, never
 	 * returned as -EAGAIN). */
 	store(e, GUARD_MARKER);
+	vmap_count_markers(va, 1);
 	if (pt_present(old)) {
 		invlpg((void *)va);
 		vmap_put_page(va, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE);
@@ -200,8 +201,10 @@ static void remove_in_table(uint64_t *pmd, uint64_t lo, uint64_t hi)
 	for (uint64_t a = lo; a < hi; a += PAGE_SIZE) {
 		uint64_t *e = &t[pt_index(a, PT_LEVEL_PTE)];
 
-		if (guard_is_marker(*e))
+		if (guard_is_marker(*e)) {
 			store(e, 0); /* P was 0: no translation to flush */
+			vmap_count_markers(a, -1);
+		}
 	}
 	tidy(lo);
 }

@@ -1,13 +1,14 @@
-/* mm/pgprot.c - page-table protection: the key, the modes, the guards that keep
- * writable aliases out, and the seal of the protection state. The write window
- * that opens the key is mm/pt_door.c; what happens on a write that hits a keyed
- * page outside a window is in mm/pgprot_fault.c. */
+/* mm/pgprot.c - page-table protection: the key, the modes and the seal of the
+ * protection state. The regions the guards keep writable aliases out of are one
+ * table in mm/protect_map.c; the write window that opens the key is mm/pt_door.c;
+ * what happens on a write that hits a keyed page outside a window is in
+ * mm/pgprot_fault.c. */
 #include "mm/pgprot.h"
 #include "mm/dmap.h"
 #include "mm/mm_internal.h"
 #include "mm/pgtable.h"
+#include "mm/protect_map.h"
 #include "mm/pool.h"
-#include "mm/ptcache.h"
 #include "kernel/cmdline.h"
 #include "kernel/panic.h"
 #include "kernel/pks.h"
@@ -27,13 +28,6 @@ static bool enforced __ro_after_init;
 static const char *unprotected_reason __ro_after_init = "pgprot_setup() has not run";
 static enum pgprot_mode mode __pt_keyed = PGPROT_OFF;
 static bool sealed __pt_keyed;
-/* Where the image's guarded parts lie physically, fixed at setup: the guards do not
- * follow a kernel_load_delta that a stray store changed later. */
-static struct {
-	phys_addr_t ro, ro_end;	      /* .text + .rodata: always read-only */
-	phys_addr_t sealed_ro_end;    /* ... up to the end of __ro_after_init */
-	phys_addr_t keyed, keyed_end; /* __pt_keyed */
-} image __ro_after_init;
 
 /* Picks the mode: pks_tables= when PKS is available, else off with the reason. */
 static enum pgprot_mode choose_mode(void)
@@ -49,21 +43,11 @@ static enum pgprot_mode choose_mode(void)
 	return cmdline_is("pks_tables", "soft") ? PGPROT_SOFT : PGPROT_ON;
 }
 
-/* Records the physical bounds of the image's guarded parts. */
-static void record_image(void)
-{
-	image.ro = kernel_pa_start();
-	image.ro_end = kernel_ro_pa_end();
-	image.sealed_ro_end = kernel_image_pa((uint64_t)__ro_after_init_end);
-	image.keyed = kernel_image_pa((uint64_t)__pt_keyed_start);
-	image.keyed_end = kernel_image_pa((uint64_t)__pt_keyed_end);
-}
-
 void pgprot_setup(void)
 {
 	int key;
 
-	record_image();
+	protect_map_init();
 	mode = choose_mode();
 	if (!pks_available())
 		return;
@@ -201,28 +185,6 @@ int pgprot_set_mode(enum pgprot_mode m)
 	return 0;
 }
 
-/* True when [a, a+alen) and [b, b+blen) overlap. */
-static bool overlaps(phys_addr_t a, uint64_t alen, phys_addr_t b, uint64_t blen)
-{
-	return a < b + blen && b < a + alen;
-}
-
-enum pgprot_guard pgprot_guard_of(phys_addr_t pa, uint64_t len)
-{
-	phys_addr_t ro_end = sealed ? image.sealed_ro_end : image.ro_end, meta;
-	uint64_t meta_len;
-
-	if (overlaps(pa, len, image.ro, ro_end - image.ro))
-		return PGPROT_GUARD_READONLY;
-	if (pool_overlaps(pa, len, NULL) || ptcache_overlaps(pa, len))
-		return PGPROT_GUARD_TABLE;
-	pool_meta(&meta, &meta_len);
-	if (sealed && (overlaps(pa, len, image.keyed, image.keyed_end - image.keyed) ||
-		       overlaps(pa, len, meta, meta_len)))
-		return PGPROT_GUARD_CONTROL;
-	return PGPROT_GUARD_NONE;
-}
-
 void pgprot_state_ranges(struct pgprot_range r[PGPROT_NR_STATE_RANGES])
 {
 	r[0] = (struct pgprot_range){ (uint64_t)__ro_after_init_start,
@@ -230,20 +192,6 @@ void pgprot_state_ranges(struct pgprot_range r[PGPROT_NR_STATE_RANGES])
 				      false };
 	r[1] = (struct pgprot_range){ (uint64_t)__pt_keyed_start,
 				      (uint64_t)(__pt_keyed_end - __pt_keyed_start), true };
-}
-
-bool pgprot_leaf_allowed(bool dmap, phys_addr_t pa, uint64_t size, uint64_t e)
-{
-	enum pgprot_guard g;
-
-	if (!(e & PTE_W))
-		return true;
-	g = pgprot_guard_of(pa, size);
-	if (g == PGPROT_GUARD_NONE)
-		return true;
-	if (g == PGPROT_GUARD_READONLY || pt_entry_pkey(e) != table_key)
-		return false;
-	return g == PGPROT_GUARD_CONTROL || dmap;
 }
 
 /* Every table page lives in a keyed pool chunk or a keyed cache block, so the

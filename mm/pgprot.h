@@ -4,9 +4,10 @@
  * PKRS write-disables that key, so only code inside a write window (mm/pt_door.h:
  * pt_window_open/close, opened by the set helpers) can store into a table. The key is
  * mm's own (kernel/pks.h: only its owner changes its rights); the state that decides
- * the protection is sealed read-only or keyed at boot; the guards below keep every
- * mapping call from making a writable alias; the trap exit cannot reopen the key
- * (arch/trap_pkrs.h). README "Threat model" has the whole picture.
+ * the protection is sealed read-only or keyed at boot; one table of protected regions
+ * (mm/protect_map.h) keeps every mapping call from making a writable alias; the trap
+ * exit cannot reopen the key (arch/trap_pkrs.h). README "Threat model" has the whole
+ * picture.
  *   pks_tables=on    (default with PKS) a write outside a window is fatal
  *   pks_tables=soft  reported and counted, let through once, protection stays on
  *   pks_tables=off   and CPUs without PKS: same code paths, no enforcement
@@ -53,25 +54,6 @@ bool pgprot_enforced(void);
 /* True when the PKRS value pkrs has a write window open (the table key writable)
  * while the tables are protected. */
 bool pgprot_pkrs_opens_tables(uint32_t pkrs);
-
-/* What a physical range holds that limits how it may be mapped, strongest first
- * (no function that makes a mapping creates a writable alias of these):
- *   READONLY  kernel .text/.rodata, and __ro_after_init once sealed: never writable
- *   TABLE     split-pool chunks and table-cache blocks: writable only in the direct
- *             map, with the table key
- *   CONTROL   __pt_keyed data and the pool's bookkeeping once sealed: writable only
- *             with the table key */
-enum pgprot_guard {
-	PGPROT_GUARD_NONE,
-	PGPROT_GUARD_CONTROL,
-	PGPROT_GUARD_TABLE,
-	PGPROT_GUARD_READONLY,
-};
-/* The strongest guard any byte of [pa, pa+len) has. */
-enum pgprot_guard pgprot_guard_of(phys_addr_t pa, uint64_t len);
-/* True when the leaf entry e (its size `size`, at a direct-map address when dmap)
- * may map [pa, pa+size): a read-only leaf always, a writable one per the guards. */
-bool pgprot_leaf_allowed(bool dmap, phys_addr_t pa, uint64_t size, uint64_t e);
 
 /* Constructor / destructor hooks of every table page (mm/pgtable.c). */
 void pgprot_table_ctor(phys_addr_t pa, int level);

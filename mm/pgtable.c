@@ -5,6 +5,7 @@
 #include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pool.h"
+#include "mm/protect_map.h"
 #include "mm/ptcache.h"
 #include "kernel/panic.h"
 #include "arch/cpu.h"
@@ -224,7 +225,7 @@ static int map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, ui
 		unlink_new_tables(made, made_level, n);
 		return -EEXIST;
 	}
-	if (!pgprot_leaf_allowed(is_dmap_va(va), pa, pt_size(level), prot)) {
+	if (!protect_leaf_allowed(is_dmap_va(va), pa, pt_size(level), prot)) {
 		unlink_new_tables(made, made_level, n);
 		return -EPERM;
 	}

@@ -7,6 +7,7 @@
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/protect_map.h"
 #include "kernel/panic.h"
 #include "arch/pkrs.h"
 
@@ -79,11 +80,11 @@ static int check_store(const uint64_t *p, uint64_t v)
 		return -EINVAL;
 	if (guard_is_marker(v) && (level != PT_LEVEL_PTE || !guard_store_allowed()))
 		return -EPERM;
-	if (!pt_present(v))
-		return 0;
+	if (!pt_present(v)) /* only two values: empty, or the walker's marker above */
+		return v == 0 || guard_is_marker(v) ? 0 : -EPERM;
 	if (!pt_is_leaf(v, level))
 		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
-	if (!pgprot_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
+	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
 		return -EPERM;
 	return 0;
 }

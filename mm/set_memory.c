@@ -5,19 +5,25 @@
 #include "mm/mm_internal.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
-#include "mm/pool.h"
-#include "mm/ptcache.h"
+#include "mm/protect_map.h"
 #include "kernel/panic.h"
+#include "kernel/printf.h"
 #include "arch/cpu.h"
 
 /* Bits two leaves must share to be merged (the address and A/D aside). */
 #define MERGE_MASK (~PTE_ADDR_MASK & ~(PTE_A | PTE_D))
 
 static struct set_memory_stats stats;
+static char refusal[160]; /* why the last -EPERM */
 
 void set_memory_get_stats(struct set_memory_stats *s)
 {
 	*s = stats;
+}
+
+const char *set_memory_last_refusal(void)
+{
+	return refusal;
 }
 
 /* True when a leaf with attributes e is writable and executable. */
@@ -26,15 +32,47 @@ static bool wx(uint64_t e)
 	return (e & PTE_W) && !(e & PTE_NX);
 }
 
-/* -EPERM when a caller outside mm/ asks for something only the table code may do:
- * touch memory with a guard (tables, the pool, protection state, the kernel's
- * read-only parts) or give anything the page-table key, which mm owns. */
+/* Records why the call was refused (set_memory_last_refusal), prints it, and
+ * returns -EPERM. */
+static int refuse(const char *fmt, ...) __printf(1, 2);
+
+static int refuse(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	kvsnprintf(refusal, sizeof(refusal), fmt, ap);
+	va_end(ap);
+	kprintf("set_memory: %s\n", refusal);
+	return -EPERM;
+}
+
+/* -EINVAL unless [va, end) is a page-aligned, non-empty direct-map range and set
+ * and clear hold attribute bits only. */
+static int check_args(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
+{
+	if (!IS_ALIGNED(va, PAGE_SIZE) || end <= va || !is_dmap_va(va) || !is_dmap_va(end - 1))
+		return -EINVAL;
+	if ((set | clear) & ~PTE_PROT_MASK)
+		return -EINVAL;
+	return 0;
+}
+
+/* -EPERM (naming the row) when a caller outside mm/ asks for what only the table
+ * code may do: touch a region of the protected-regions table (mm/protect_map.h) or
+ * give anything the page-table key, which mm owns. */
 static int check_owner(phys_addr_t pa, uint64_t len, uint64_t set)
 {
-	if (pgprot_guard_of(pa, len) != PGPROT_GUARD_NONE)
-		return -EPERM;
+	struct pa_range hit;
+	const struct protect_row *row = protect_region_of(pa, len, &hit);
+	char rule[96];
+
+	if (row)
+		return refuse("pa 0x%llx lies in \"%s\" (%s)",
+			      (unsigned long long)MAX(pa, hit.base), protect_row_name(row),
+			      protect_row_rule(row, rule, sizeof(rule)));
 	if (pgprot_key() && (set & PTE_PKEY_MASK) == PTE_PKEY(pgprot_key()))
-		return -EPERM;
+		return refuse("the page-table key %d is mm's own", pgprot_key());
 	return 0;
 }
 
@@ -48,25 +86,20 @@ static uint64_t *leaf_after(uint64_t a, uint64_t *prev, int *level)
 	return pt_lookup(a, level);
 }
 
-/* Checks the whole range before anything changes: each leaf's new attributes are
- * not W+X, and the part of it in the range may carry them (no writable alias).
- * When no byte of the range has a guard, every part may (pgprot_leaf_allowed), so
- * the guards are asked once for the range instead of once per leaf. */
-static int validate(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, bool internal)
+/* Checks every leaf of [va, end) before anything changes: -ENOENT at a hole,
+ * -EINVAL when its new attributes are W+X, -EPERM (naming the row) when the part of
+ * it in the range may not carry them (no writable alias). Only a row the range
+ * touches can refuse a leaf, so with none the rows are asked once, not per leaf. */
+static int check_leaves(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
+	bool unguarded = !protect_region_of(va - PAGE_OFFSET, end - va, NULL);
 	uint64_t *e = NULL;
 	int level = 0;
-	bool unguarded;
+	char rule[96];
 
-	if (!IS_ALIGNED(va, PAGE_SIZE) || end <= va || !is_dmap_va(va) || !is_dmap_va(end - 1))
-		return -EINVAL;
-	if ((set | clear) & ~PTE_PROT_MASK)
-		return -EINVAL;
-	if (!internal && check_owner(va - PAGE_OFFSET, end - va, set))
-		return -EPERM;
-	unguarded = pgprot_guard_of(va - PAGE_OFFSET, end - va) == PGPROT_GUARD_NONE;
 	for (uint64_t a = va; a < end;) {
 		uint64_t v, next;
+		const struct protect_row *row;
 
 		e = leaf_after(a, a == va ? NULL : e, &level);
 		if (!e)
@@ -75,8 +108,11 @@ static int validate(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, boo
 		if (wx(v))
 			return -EINVAL;
 		next = MIN(ALIGN_DOWN(a, pt_size(level)) + pt_size(level), end);
-		if (!unguarded && !pgprot_leaf_allowed(true, a - PAGE_OFFSET, next - a, v))
-			return -EPERM;
+		row = unguarded ? NULL : protect_leaf_refused(true, a - PAGE_OFFSET, next - a, v);
+		if (row)
+			return refuse("a leaf at pa 0x%llx would break \"%s\" (%s)",
+				      (unsigned long long)(a - PAGE_OFFSET), protect_row_name(row),
+				      protect_row_rule(row, rule, sizeof(rule)));
 		a = next;
 	}
 	return 0;
@@ -91,9 +127,27 @@ static void store(uint64_t *p, uint64_t v)
 		      (void *)p);
 }
 
+/* Drops the large translation a split replaced, right after the table is linked and
+ * before any of its leaves changes: after a page-size change a CPU may hold both the
+ * large and a small translation for one address and use either (SDM Vol. 3A,
+ * 4.10.2.3). INVLPG of any address in a large page invalidates every TLB entry made
+ * from it, global ones too, and the paging-structure caches (SDM Vol. 3A, 4.10.4.1):
+ * one INVLPG covers the whole split range. */
+static void flush_split(const uint64_t *e, phys_addr_t t, uint64_t va)
+{
+	/* Invariant: the flush follows the link (before it, a walk refills the large
+	 * translation). */
+	if (*e != (t | PTE_TABLE))
+		panic("set_memory: split flush of 0x%llx before its table is linked",
+		      (unsigned long long)va);
+	invlpg((void *)va);
+	stats.split_flushes++;
+}
+
 /* Replaces the leaf at e (of `level`, mapping from va) by a table of 512 leaves
  * one level down with the same attributes. The table is complete before it is
- * linked, so no address is ever unmapped or mapped wrongly. */
+ * linked, so no address is ever unmapped or mapped wrongly; the large translation
+ * is flushed right after the link. */
 int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 {
 	uint32_t w = pt_window_open(); /* one window for the allocation and the stores */
@@ -111,6 +165,7 @@ int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 		store(&tt[i], (base + i * step) | attrs);
 	store(e, t | PTE_TABLE);
 	pt_window_close(w);
+	flush_split(e, t, va);
 	checker_after_change("after a split");
 	stats.splits++;
 	return 0;
@@ -168,10 +223,10 @@ static void merge_level(uint64_t va, uint64_t end, int level)
 		pt_free(freed[--n], level - 1);
 }
 
-/* The leaves a change touched, to flush one by one when they are few: INVLPG of any
- * address in a leaf drops its TLB entry, whatever its size, and the paging-structure
- * cache entries used for it (SDM Vol. 3A, 4.10.4.1). More than FLUSH_MAX leaves
- * flush the whole TLB: past that, one flush is cheaper than the INVLPGs. */
+/* The leaves a change stored into, to flush one by one when they are few: INVLPG of
+ * any address in a leaf drops its TLB entries, whatever its size, and the
+ * paging-structure cache entries used for it (SDM Vol. 3A, 4.10.4.1). More than
+ * FLUSH_MAX leaves flush the whole TLB: past that, one flush is cheaper. */
 #define FLUSH_MAX 32
 struct flush_list {
 	int n; /* > FLUSH_MAX: flush everything */
@@ -195,9 +250,12 @@ static void flush_list_run(const struct flush_list *f)
 		invlpg((void *)f->va[i]);
 }
 
-/* Applies the change leaf by leaf, splitting leaves that stick out of the range;
- * records each leaf changed or split in *f. Needs a write window open. */
-static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struct flush_list *f)
+/* Applies the change leaf by leaf, splitting leaves that stick out of the range
+ * (a split flushes its large translation itself); records each leaf stored into in
+ * *f. Needs a write window open. Cannot fail: check_leaves() checked every store,
+ * and the pool holds the tables of a 4 KiB map of all RAM (mm/pool.h), so a split
+ * never finds it empty; either failing is a broken invariant (panic). */
+static void apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struct flush_list *f)
 {
 	uint64_t *e = NULL;
 	int level = 0;
@@ -212,13 +270,13 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struct
 		if (v == *e) {
 			a = start + size;
 		} else if (start >= va && start + size <= end) {
-			/* Invariant: validate() checked this store. */
+			/* Invariant: check_leaves() checked this store. */
 			if (__pt_set_entry(e, v))
 				panic("set_memory: change of 0x%llx refused",
 				      (unsigned long long)start);
 			flush_add(f, start);
 			a = start + size;
-		} else if (flush_add(f, start), set_memory_split_leaf(e, level, start)) {
+		} else if (set_memory_split_leaf(e, level, start)) {
 			/* Invariant: the pool holds every table a direct-map split needs. */
 			panic("set_memory: split pool empty splitting 0x%llx",
 			      (unsigned long long)start);
@@ -226,19 +284,17 @@ static int apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struct
 			e = NULL; /* a is now in the new table: walk to it */
 		}
 	}
-	return 0;
 }
 
-/* set_memory() and __set_memory(): check everything, then change, flush, merge,
- * all in one write window (the splits' and frees' own windows nest in it). */
-static int change(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, bool internal)
+/* The change both paths share, after their own checks: checks every leaf, then
+ * changes, flushes, merges, all in one write window (the splits' and frees' own
+ * windows nest in it). */
+static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
-	uint64_t end = va + pages * PAGE_SIZE;
-	int rc = validate(va, end, set, clear, internal);
+	int rc = check_leaves(va, end, set, clear);
 	struct flush_list f = { 0 };
 	uint32_t w;
 
-	stats.calls++;
 	if (rc)
 		return rc;
 	w = pt_window_open();
@@ -252,14 +308,26 @@ static int change(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear, boo
 	return 0;
 }
 
+/* The public path: also refuses the protected regions and the table key. */
 int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 {
-	return change(va, pages, set, clear, false);
+	uint64_t end = va + pages * PAGE_SIZE;
+	int rc = check_args(va, end, set, clear);
+
+	stats.calls++;
+	if (!rc)
+		rc = check_owner(va - PAGE_OFFSET, end - va, set);
+	return rc ? rc : change(va, end, set, clear);
 }
 
+/* mm's own path (mm/mm_internal.h): no owner check. */
 int __set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 {
-	return change(va, pages, set, clear, true);
+	uint64_t end = va + pages * PAGE_SIZE;
+	int rc = check_args(va, end, set, clear);
+
+	stats.calls++;
+	return rc ? rc : change(va, end, set, clear);
 }
 
 int set_memory_ro(uint64_t va, uint64_t pages)

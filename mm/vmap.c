@@ -5,6 +5,7 @@
 #include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "mm/protect_map.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 
@@ -74,6 +75,20 @@ const struct vmap_region *vmap_region_of(uint64_t va)
 		if (va - r->base < r->size)
 			return r;
 	return NULL;
+}
+
+const struct vmap_region *vmap_first_region(void)
+{
+	return first;
+}
+
+void vmap_count_markers(uint64_t va, int delta)
+{
+	struct vmap_region *r = (struct vmap_region *)vmap_region_of(va);
+
+	if (!r)
+		panic("vmap_count_markers: 0x%llx lies in no vmap region", (unsigned long long)va);
+	r->markers += delta;
 }
 
 bool vmap_range_in_regions(uint64_t va, uint64_t size)
@@ -161,7 +176,7 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 	    (prot & ~PTE_PROT_MASK & ~(PTE_A | PTE_D)) || overlaps_frames_region(va, size))
 		return -EINVAL;
 	prot = (prot & ~PTE_PKEY_MASK) | PTE_PKEY(pkey);
-	if (!pgprot_leaf_allowed(false, pa, size, prot))
+	if (!protect_leaf_allowed(false, pa, size, prot))
 		return -EPERM;
 	if (guard_range_has_marker(va, size))
 		return -EEXIST; /* the marker wins until it is removed */

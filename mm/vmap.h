@@ -34,6 +34,7 @@ struct vmap_region {
 	uint64_t base, size; /* page aligned */
 	enum vmap_owner owner;
 	char name[VMAP_NAME_MAX];
+	uint64_t markers;	  /* guard markers in its ptes (counted by mm/guard.c) */
 	struct vmap_region *next; /* the next region up; NULL: the last */
 };
 
@@ -55,6 +56,12 @@ const struct vmap_region *vmap_region_of(uint64_t va);
 bool vmap_range_in_regions(uint64_t va, uint64_t size);
 /* Regions alive now. */
 int vmap_region_count(void);
+/* The lowest region (r->next leads up through all of them), or NULL: for the
+ * checker's walk over every region. */
+const struct vmap_region *vmap_first_region(void);
+/* For mm/guard.c only: adds delta to the marker count of va's region. Panics when
+ * va lies in no region (the walker stores markers only inside regions). */
+void vmap_count_markers(uint64_t va, int delta);
 
 /* Maps [va, va+size) to [pa, pa+size) with leaves of `level` (0 = 4 KiB, 1 = 2 MiB,
  * 2 = 1 GiB; va, pa and size aligned to it), attribute bits `prot` (PTE_W, PTE_NX,

@@ -83,3 +83,15 @@ void mm_expect_counts(const uint64_t *c0, unsigned int added, bool unmapped)
 		KEXPECT_EQ(pt_count(l), c0[l] + extra);
 	}
 }
+
+/* ---- messages ------------------------------------------------------------------- */
+
+bool mm_text_has(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (; *text; text++)
+		if (!strncmp(text, word, n))
+			return true;
+	return !n;
+}

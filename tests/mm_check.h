@@ -28,4 +28,7 @@ void mm_counts(uint64_t *c);
  * level l); `unmapped` drops those again except the root's children. */
 void mm_expect_counts(const uint64_t *c0, unsigned int added, bool unmapped);
 
+/* True when word occurs in text (messages naming a row, a rule). */
+bool mm_text_has(const char *text, const char *word);
+
 #endif

@@ -40,15 +40,14 @@ static void prep_merged(void *ctx)
 		ktest_fail(__FILE__, __LINE__, "merge of 0x%llx failed", (unsigned long long)c->va);
 }
 
+/* A split (guard_split_leaf: the same memory, the same attributes, a table from the
+ * pool, flushed), as set_memory makes them. */
 static void op_split_2m(void *ctx)
 {
 	struct leaf_ctx *c = ctx;
-	int level;
-	uint64_t *e = pt_lookup(c->va, &level);
 
-	if (!e || level != PT_LEVEL_PMD || set_memory_split_leaf(e, level, c->va))
+	if (leaf_level(c->va) != PT_LEVEL_PMD || guard_split_leaf(c->va))
 		ktest_fail(__FILE__, __LINE__, "split of 0x%llx failed", (unsigned long long)c->va);
-	invlpg((void *)c->va);
 }
 
 static void prep_split(void *ctx)
@@ -110,11 +109,9 @@ static void op_split_1g(void *ctx)
 static void prep_split_1g(void *ctx)
 {
 	struct leaf_ctx *c = ctx;
-	int level;
-	uint64_t *e = pt_lookup(c->va, &level);
 
-	if (e && level == PT_LEVEL_PUD && !set_memory_split_leaf(e, level, c->va))
-		flush_tlb_all();
+	if (leaf_level(c->va) == PT_LEVEL_PUD && guard_split_leaf(c->va))
+		ktest_fail(__FILE__, __LINE__, "split of 0x%llx failed", (unsigned long long)c->va);
 }
 
 /* Merge back: set_memory of a page that changes nothing merges the 2 MiB leaves. */

@@ -18,18 +18,23 @@
  *   table, or a link to a page that is no table
  *   set_memory that unkeys or unprotects a pool    -EPERM, nothing changed
  *   or cache frame, or gives the table key
+ *   set_memory / a writable vmap alias on every    -EPERM, the refusal names the row,
+ *   row of the protected-regions table             nothing changed
  *   a writable alias of kernel text, with the      -EPERM (and a store into
  *   load delta that locates it sealed              kernel_load_delta faults: redteam_state)
  */
 #include "tests/test_redteam.h"
+#include "tests/mm_check.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
+#include "kernel/printf.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/protect_map.h"
 #include "mm/ptcache.h"
 #include "mm/set_memory.h"
 #include "mm/vmap.h"
@@ -348,6 +353,53 @@ KTEST(redteam, set_memory_refuses_to_unkey_or_unprotect_what_mm_owns)
 out:
 	if (data != PAGE_OFFSET)
 		frame_free(data - PAGE_OFFSET);
+}
+
+/* set_memory and vmap_map on page pa of row: both refused, the message names the
+ * row, the direct-map leaf unchanged. */
+static void expect_row_refused(const struct protect_row *row, phys_addr_t pa, uint64_t vva)
+{
+	char want[48];
+	uint64_t va = PAGE_OFFSET + pa, *e = pt_lookup(va, &(int){ 0 }), before = e ? *e : 0;
+	bool ro = protect_row_kind(row) == PROTECT_READONLY;
+	int rc = ro ? set_memory_rw(va, 1) : set_memory_pkey(va, 1, 0);
+
+	ksnprintf(want, sizeof(want), "\"%s\"", protect_row_name(row));
+	KEXPECT_EQ(rc, -EPERM);
+	if (!mm_text_has(set_memory_last_refusal(), want))
+		ktest_fail(__FILE__, __LINE__, "refusal of pa 0x%llx \"%s\" does not name %s",
+			   (unsigned long long)pa, set_memory_last_refusal(), want);
+	KEXPECT_TRUE(e && *e == before);
+	/* No writable alias either; a keyed row is writable with the table key only,
+	 * so with no key (0) the protection state has no rule to break. */
+	if (pgprot_key() || protect_row_kind(row) != PROTECT_CONTROL) {
+		KEXPECT_EQ(vmap_map(vva, pa, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), -EPERM);
+		KEXPECT_TRUE(pt_lookup(vva, &(int){ 0 }) == NULL);
+	}
+}
+
+/* Every row of the protected-regions table (mm/protect_map.h), at the first and the
+ * last page of its first range: set_memory -EPERM naming the row, no vmap alias. */
+KTEST(redteam, set_memory_refuses_every_protected_region_naming_its_row)
+{
+	uint64_t vva = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
+
+	KASSERT_TRUE(vva != 0);
+	for (int i = 0; i < protect_nr_rows(); i++) {
+		const struct protect_row *row = protect_row(i);
+		struct pa_range r;
+
+		KEXPECT_TRUE(protect_row_live(row)); /* all are, once sealed */
+		if (!protect_row_range(row, 0, &r) || !IS_ALIGNED(r.base | r.len, PAGE_SIZE)) {
+			ktest_fail(__FILE__, __LINE__, "row \"%s\" has no page-aligned range",
+				   protect_row_name(row));
+			continue;
+		}
+		ktest_note("\"%s\": [0x%llx, 0x%llx)", protect_row_name(row),
+			   (unsigned long long)r.base, (unsigned long long)(r.base + r.len));
+		expect_row_refused(row, r.base, vva);
+		expect_row_refused(row, r.base + r.len - PAGE_SIZE, vva);
+	}
 }
 
 /* The image's bounds follow kernel_load_delta, which is sealed read-only after boot

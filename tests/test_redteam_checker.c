@@ -11,19 +11,25 @@
  *   and unkeyed, instead of its own frame           a writable alias
  *   such an alias in a root other than the kernel's the same (every root is walked)
  *   a split-pool chunk without the table key        not keyed (pks_tables=off too)
+ *   in the direct map, for every row of the         a violation naming the row
+ *   protected-regions table: its first page
+ *   writable (read-only rows) or unkeyed (keyed)
  *   a write window left open, the trap entry's      live control state
  *   default changed, CR0.WP or CR4.PKS clear
  *   any of these with the debug mode on             reported at the next table store
  */
 #include "tests/test_redteam.h"
+#include "tests/mm_check.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
+#include "kernel/printf.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/protect_map.h"
 #include "mm/ptcache.h"
 #include "mm/set_memory.h"
 #include "mm/vmap.h"
@@ -148,6 +154,56 @@ KTEST(redteam, checker_flags_an_unkeyed_pool_chunk_in_every_mode)
 	KASSERT_TRUE(leaf != NULL);
 	expect_flagged(leaf, va, *leaf & ~PTE_PKEY_MASK, "a pool chunk unkeyed");
 	flush_tlb_all(); /* a 2 MiB leaf: drop every piece of it */
+}
+
+/* In place of the direct-map leaf e of row: the leaf that breaks the row's rule,
+ * writable for a read-only row, unkeyed for a keyed one. */
+static uint64_t rule_breaking_leaf(const struct protect_row *row, uint64_t e)
+{
+	if (protect_row_kind(row) == PROTECT_READONLY)
+		return e | PTE_W;
+	return e & ~PTE_PKEY_MASK;
+}
+
+/* Plants the rule-breaking leaf on the first page of row's first range, expects the
+ * checker's first violation to name the row, undoes it, expects a clean run. */
+static void expect_row_named(const struct protect_row *row)
+{
+	struct checker_result res;
+	struct pa_range r;
+	char want[48];
+	uint64_t va, *leaf, old;
+
+	ksnprintf(want, sizeof(want), "\"%s\"", protect_row_name(row));
+	if (!protect_row_range(row, 0, &r) ||
+	    !(leaf = pt_lookup(PAGE_OFFSET + r.base, &(int){ 0 }))) {
+		ktest_fail(__FILE__, __LINE__, "row %s has no mapped range", want);
+		return;
+	}
+	va = PAGE_OFFSET + r.base;
+	old = *leaf;
+	raw_store(leaf, rule_breaking_leaf(row, old), va);
+	KEXPECT_GT(checker_run(protect_row_name(row), &res), 0);
+	if (!mm_text_has(res.first_violation, want))
+		ktest_fail(__FILE__, __LINE__, "violation \"%s\" does not name %s",
+			   res.first_violation, want);
+	raw_store(leaf, old, va);
+	flush_tlb_all(); /* a 2 MiB leaf: drop every piece of it */
+	KEXPECT_EQ(checker_run("undone", NULL), 0);
+}
+
+KTEST(redteam, checker_names_the_row_whose_rule_a_direct_map_leaf_breaks)
+{
+	for (int i = 0; i < protect_nr_rows(); i++) {
+		const struct protect_row *row = protect_row(i);
+
+		if (protect_row_kind(row) != PROTECT_READONLY && !pgprot_key()) {
+			ktest_note("\"%s\": no page-table key (%s), no key to take away",
+				   protect_row_name(row), redteam_no_table_key());
+			continue;
+		}
+		expect_row_named(row);
+	}
 }
 
 KTEST(redteam, checker_flags_the_live_control_state)

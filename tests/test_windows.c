@@ -133,18 +133,16 @@ KTEST(windows, split_of_a_2m_leaf_opens_one)
 {
 	phys_addr_t pa = frame_alloc_run(512, 2 * MiB);
 	struct pt_door_counts c;
-	uint64_t *e;
 	int level;
 
 	KASSERT_TRUE(pa != 0);
-	e = pt_lookup(PAGE_OFFSET + pa, &level);
-	KASSERT_TRUE(e != NULL);
+	KASSERT_TRUE(pt_lookup(PAGE_OFFSET + pa, &level) != NULL);
 	if (level != PT_LEVEL_PMD)
 		KTEST_SKIP("the run is not mapped by a 2 MiB leaf");
 	wn_start(&c);
-	KEXPECT_EQ(set_memory_split_leaf(e, level, PAGE_OFFSET + pa), 0);
-	wn_expect_one(&c, "split 2M -> 4K");
-	flush_tlb_all();
+	KEXPECT_EQ(guard_split_leaf(PAGE_OFFSET + pa), 0);
+	wn_expect_one(&c, "split 2M -> 4K (guard_split_leaf)");
+	KEXPECT_TRUE(pt_lookup(PAGE_OFFSET + pa, &level) && level == PT_LEVEL_PTE);
 	wn_start(&c);
 	KEXPECT_EQ(set_memory_rw(PAGE_OFFSET + pa, 1), 0); /* changes nothing, merges */
 	wn_expect_one(&c, "merge back (set_memory)");

@@ -1,0 +1,251 @@
+/* mm/dmap_hotplug.c - simulated hot-add and hot-remove of RAM held back by mem=
+ * (mm/dmap.h: dmap_hotadd, dmap_hotremove). A hot-added range carries its own pool
+ * chunks at its top; only hot-added RAM can go again. */
+#include "mm/dmap.h"
+#include "mm/frame.h"
+#include "mm/mm_internal.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "kernel/panic.h"
+#include "kernel/printf.h"
+#include "arch/cpu.h"
+
+#define MAX_RANGES BOOT_MAX_RANGES
+
+static struct dmap_list added; /* RAM hot-added since boot */
+
+/* Inserts r into the sorted list l (merging with neighbours). */
+static void list_insert(struct dmap_list *l, struct pa_range r)
+{
+	struct pa_range *list = l->r;
+	int i = 0;
+
+	while (i < l->n && list[i].base < r.base)
+		i++;
+	/* Invariant: callers checked lists_have_room() (boot lists hold <= MAX_RANGES). */
+	if (l->n == MAX_RANGES)
+		panic("dmap: more than %d RAM ranges", MAX_RANGES);
+	memmove(&list[i + 1], &list[i], (size_t)(l->n - i) * sizeof(*list));
+	list[i] = r;
+	l->n++;
+	for (i = 0; i + 1 < l->n;) {
+		if (list[i].base + list[i].len == list[i + 1].base) {
+			list[i].len += list[i + 1].len;
+			memmove(&list[i + 1], &list[i + 2], (size_t)(l->n - i - 2) * sizeof(*list));
+			l->n--;
+		} else {
+			i++;
+		}
+	}
+}
+
+/* Removes r (wholly inside one range of the list) from the list. Returns 0 or
+ * -EINVAL when no range holds it. */
+static int list_remove(struct dmap_list *l, struct pa_range r)
+{
+	for (int i = 0; i < l->n; i++) {
+		struct pa_range cur = l->r[i];
+		uint64_t end = r.base + r.len, cend = cur.base + cur.len;
+
+		if (r.base < cur.base || end > cend)
+			continue;
+		memmove(&l->r[i], &l->r[i + 1], (size_t)(l->n - i - 1) * sizeof(l->r[0]));
+		l->n--;
+		if (r.base > cur.base)
+			list_insert(l, (struct pa_range){ cur.base, r.base - cur.base });
+		if (end < cend)
+			list_insert(l, (struct pa_range){ end, cend - end });
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Pool chunks the ranges need beyond what `ram` needs now. */
+static uint64_t extra_chunks(struct pa_range r)
+{
+	static struct dmap_list tmp;
+	const struct dmap_list *ram = dmap_ram_list();
+	uint64_t before = pool_tables_needed(ram->r, ram->n), after;
+
+	tmp = *ram;
+	list_insert(&tmp, r);
+	after = pool_tables_needed(tmp.r, tmp.n);
+	return (after - before + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
+}
+
+/* Maps the new pool chunks at the top of the range (keyed 2 MiB leaves, tables
+ * from the pool's existing frames and its bootstrap reserve), then adds them. */
+static void map_new_chunks(phys_addr_t first, uint64_t k)
+{
+	for (uint64_t i = 0; i < k; i++) {
+		phys_addr_t c = first + i * POOL_CHUNK_SIZE;
+
+		if (dmap_map_chunk(pt_kernel_root(), c) || pool_add_chunk(c))
+			panic("dmap_hotadd: cannot map pool chunk 0x%llx", (unsigned long long)c);
+	}
+}
+
+/* True when a hot-add or hot-remove may split or add a range in every list: each
+ * grows by at most two. Says why not. */
+static bool lists_have_room(const char *fn)
+{
+	if (dmap_ram_list()->n + 2 <= MAX_RANGES && dmap_held_list()->n + 2 <= MAX_RANGES &&
+	    added.n + 2 <= MAX_RANGES)
+		return true;
+	kprintf("%s: the direct map's range lists are full (%d ranges)\n", fn, MAX_RANGES);
+	return false;
+}
+
+/* True when r lies wholly inside one range of the list. */
+static bool list_covers(const struct dmap_list *l, struct pa_range r)
+{
+	for (int i = 0; i < l->n; i++)
+		if (r.base >= l->r[i].base && r.base + r.len <= l->r[i].base + l->r[i].len)
+			return true;
+	return false;
+}
+
+int dmap_hotadd(phys_addr_t pa, uint64_t len)
+{
+	struct pa_range r = { pa, len };
+	uint64_t k;
+	phys_addr_t first;
+	uint32_t w;
+
+	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pa + len < pa)
+		return -EINVAL;
+	if (!lists_have_room("dmap_hotadd"))
+		return -ENOSPC;
+	if (list_remove(dmap_held_list(), r))
+		return -ENOENT;
+	k = extra_chunks(r);
+	if (k * POOL_CHUNK_SIZE >= len) {
+		list_insert(dmap_held_list(), r);
+		kprintf("dmap_hotadd: 0x%llx bytes cannot hold their own %llu pool chunks\n",
+			(unsigned long long)len, (unsigned long long)k);
+		return -ENOSPC;
+	}
+	first = pa + len - k * POOL_CHUNK_SIZE;
+	w = pt_window_open(); /* one window for the chunks and the RAM */
+	map_new_chunks(first, k);
+	dmap_map_ram(pt_kernel_root(), pa, first, false);
+	pt_window_close(w);
+	list_insert(dmap_ram_list(), r);
+	list_insert(&added, r);
+	if (frame_add_range(pa, first - pa))
+		panic("dmap_hotadd: the frame allocator refused 0x%llx", (unsigned long long)pa);
+	return 0;
+}
+
+/* Frees the tables under [va, end) that no longer map anything, one level at a
+ * time from the bottom; the TLB is flushed before a table is given back. */
+static void free_empty_tables(uint64_t va, uint64_t end)
+{
+	for (int level = PT_LEVEL_PMD; level <= PT_LEVEL_PUD; level++) {
+		for (uint64_t a = ALIGN_DOWN(va, pt_size(level)); a < end; a += pt_size(level)) {
+			uint64_t *e = pt_entry_at(pt_kernel_root(), a, level);
+			phys_addr_t t;
+			const uint64_t *tt;
+			bool empty = true;
+
+			if (!e || !pt_present(*e) || pt_is_leaf(*e, level))
+				continue;
+			t = pt_entry_pa(*e, level);
+			tt = pa_to_va(t);
+			for (int i = 0; i < PT_ENTRIES && empty; i++)
+				empty = !tt[i];
+			if (!empty)
+				continue;
+			pt_set_entry(e, 0);
+			flush_tlb_all();
+			pt_free(t, level - 1);
+		}
+	}
+}
+
+/* Unmaps the direct map of [pa, end), splitting leaves that stick out of it. */
+static void unmap_ram(phys_addr_t pa, phys_addr_t end)
+{
+	uint32_t w = pt_window_open();
+
+	for (phys_addr_t a = pa; a < end;) {
+		int level;
+		uint64_t *e = pt_lookup(PAGE_OFFSET + a, &level), size = pt_size(level);
+		phys_addr_t start = ALIGN_DOWN(a, size);
+
+		if (!e) {
+			a += PAGE_SIZE;
+		} else if (start < pa || start + size > end) {
+			if (set_memory_split_leaf(e, level, PAGE_OFFSET + start))
+				panic("dmap_hotremove: split pool empty");
+		} else {
+			pt_set_entry(e, 0);
+			a = start + size;
+		}
+	}
+	flush_tlb_all();
+	free_empty_tables(PAGE_OFFSET + pa, PAGE_OFFSET + end);
+	pt_window_close(w);
+}
+
+/* The chunks of a hot-added range sit at its top: returns where they start. */
+static phys_addr_t chunks_start(phys_addr_t pa, uint64_t len)
+{
+	phys_addr_t first = pa + len;
+
+	for (uint64_t i = pool_nr_chunks(); i-- > 0;) {
+		phys_addr_t c = pool_chunk(i);
+
+		if (c >= pa && c < pa + len && c + POOL_CHUNK_SIZE == first)
+			first = c;
+	}
+	return first;
+}
+
+/* Maps [pa, end) back after a hot-remove the pool refused (a chunk frame holds a
+ * table of other memory): its chunks from `first` on, then the RAM below them. */
+static void map_back(phys_addr_t pa, phys_addr_t first, phys_addr_t end)
+{
+	for (phys_addr_t c = first; c < end; c += POOL_CHUNK_SIZE)
+		if (dmap_map_chunk(pt_kernel_root(), c))
+			panic("dmap_hotremove: cannot map pool chunk 0x%llx back",
+			      (unsigned long long)c);
+	dmap_map_ram(pt_kernel_root(), pa, first, false);
+}
+
+int dmap_hotremove(phys_addr_t pa, uint64_t len)
+{
+	struct pa_range r = { pa, len };
+	phys_addr_t first = chunks_start(pa, len);
+	uint32_t w;
+	bool busy;
+
+	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pool_overlaps(pa, first - pa, NULL))
+		return -EINVAL;
+	/* Boot RAM holds the pool's worst case: only hot-added RAM can go again. */
+	if (!list_covers(&added, r))
+		return -ENOENT;
+	if (!lists_have_room("dmap_hotremove"))
+		return -ENOSPC;
+	if (list_remove(dmap_ram_list(), r))
+		return -ENOENT;
+	if (!frame_range_free(pa, first - pa)) {
+		list_insert(dmap_ram_list(), r);
+		return -EBUSY;
+	}
+	w = pt_window_open(); /* one window for the unmap and a put-back */
+	unmap_ram(pa, pa + len);
+	busy = pool_remove_chunks(pa, len) != 0;
+	if (busy)
+		map_back(pa, first, pa + len);
+	pt_window_close(w);
+	if (busy) {
+		list_insert(dmap_ram_list(), r);
+		return -EBUSY;
+	}
+	if (frame_remove_range(pa, first - pa))
+		panic("dmap_hotremove: frames of 0x%llx vanished", (unsigned long long)pa);
+	list_insert(dmap_held_list(), r);
+	list_remove(&added, r);
+	return 0;
+}
