@@ -73,10 +73,14 @@ C_SRCS := \
 	kernel/multiboot2.c \
 	kernel/nmi.c \
 	kernel/panic.c \
+	kernel/percpu.c \
 	kernel/pks.c \
+	kernel/preempt.c \
 	kernel/printf.c \
 	kernel/smp.c \
 	kernel/smp_header.c \
+	kernel/smp_ipi.c \
+	kernel/spinlock.c \
 	kernel/smp_tramp.c \
 	kernel/string.c \
 	kernel/thread.c \
@@ -92,6 +96,7 @@ C_SRCS := \
 	mm/pool.c \
 	mm/protect_map.c \
 	mm/pt_door.c \
+	mm/pt_lock.c \
 	mm/ptcache.c \
 	mm/set_memory.c \
 	mm/vmap.c \
@@ -127,6 +132,11 @@ C_SRCS := \
 	tests/test_set_memory_errors.c \
 	tests/test_smp.c \
 	tests/test_smp_acpi.c \
+	tests/test_smp_lock_fatal.c \
+	tests/test_smp_preempt.c \
+	tests/test_smp_stress.c \
+	tests/test_smp_tlb.c \
+	tests/test_smp_work.c \
 	tests/test_thread.c \
 	tests/test_tsc.c \
 	tests/test_windows.c

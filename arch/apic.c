@@ -105,7 +105,7 @@ static int xapic_wait_idle(void)
 /* Sends the IPI `low` (ICR bits 31:0) to APIC ID `dest` in physical destination
  * mode. 0, -ERANGE (xAPIC: dest above XAPIC_MAX_ID) or -EIO (not ready, or the
  * xAPIC shows an IPI pending for APIC_ICR_IDLE_US before or after). */
-static int send_ipi(uint32_t dest, uint32_t low)
+static int send_ipi_locked(uint32_t dest, uint32_t low)
 {
 	if (!apic_ready())
 		return -EIO;
@@ -122,6 +122,24 @@ static int send_ipi(uint32_t dest, uint32_t low)
 	regs[XAPIC_ICR_HIGH / 4] = dest << 24;
 	regs[XAPIC_ICR_LOW / 4] = low; /* this write sends */
 	return xapic_wait_idle();
+}
+
+/* send_ipi_locked with interrupts off: an interrupt handler that sends an IPI
+ * between the two xAPIC ICR writes would change the destination. */
+static int send_ipi(uint32_t dest, uint32_t low)
+{
+	uint64_t flags = irq_save();
+	int rc = send_ipi_locked(dest, low);
+
+	irq_restore(flags);
+	return rc;
+}
+
+int apic_send_fixed(uint32_t dest, uint8_t vector)
+{
+	if (vector < 32)
+		return -EINVAL;
+	return send_ipi(dest, ICR_LEVEL_ASSERT | vector); /* delivery mode 000: fixed */
 }
 
 int apic_send_init(uint32_t dest)
@@ -159,4 +177,83 @@ int apic_enable_lint1_nmi(void)
 	regs[XAPIC_SVR / 4] |= SVR_APIC_ENABLE;
 	regs[XAPIC_LVT_LINT1 / 4] = LVT_DELIVERY_NMI;
 	return 0;
+}
+
+#define XAPIC_EOI	0xb0
+#define X2APIC_MSR_EOI	0x80b
+#define SVR_SPURIOUS_VEC 0xff
+
+int apic_enable_fixed(void)
+{
+	if (!apic_ready())
+		return -EIO;
+	if (apic_x2apic_mode())
+		wrmsr(X2APIC_MSR_SVR, SVR_APIC_ENABLE | SVR_SPURIOUS_VEC);
+	else
+		regs[XAPIC_SVR / 4] = SVR_APIC_ENABLE | SVR_SPURIOUS_VEC;
+	return 0;
+}
+
+void apic_eoi(void)
+{
+	if (apic_x2apic_mode())
+		wrmsr(X2APIC_MSR_EOI, 0);
+	else if (regs)
+		regs[XAPIC_EOI / 4] = 0;
+}
+
+/* Any register, by its xAPIC offset: the x2APIC MSR is 0x800 + offset / 16
+ * (SDM Vol. 3A, 11.12.1.2). */
+static void reg_write(uint32_t off, uint32_t v)
+{
+	if (apic_x2apic_mode())
+		wrmsr(0x800 + off / 16, v);
+	else if (regs)
+		regs[off / 4] = v;
+}
+
+static uint32_t reg_read(uint32_t off)
+{
+	if (apic_x2apic_mode())
+		return (uint32_t)rdmsr(0x800 + off / 16);
+	return regs ? regs[off / 4] : 0;
+}
+
+#define APIC_LVT_TIMER	   0x320
+#define APIC_TIMER_INITIAL 0x380
+#define APIC_TIMER_CURRENT 0x390
+#define APIC_TIMER_DIVIDE  0x3e0
+#define LVT_MASKED	   (1u << 16)
+#define LVT_TIMER_PERIODIC (1u << 17)
+#define DIVIDE_BY_16	   0x3
+
+uint64_t apic_timer_ticks_per_ms(void)
+{
+	uint32_t left;
+
+	if (!apic_ready())
+		return 0;
+	reg_write(APIC_TIMER_DIVIDE, DIVIDE_BY_16);
+	reg_write(APIC_LVT_TIMER, LVT_MASKED);
+	reg_write(APIC_TIMER_INITIAL, 0xffffffffu);
+	tsc_udelay(1000);
+	left = reg_read(APIC_TIMER_CURRENT);
+	reg_write(APIC_TIMER_INITIAL, 0);
+	return 0xffffffffu - left;
+}
+
+int apic_timer_periodic(uint8_t vector, uint32_t ticks)
+{
+	if (!apic_ready() || vector < 32 || !ticks)
+		return -EINVAL;
+	reg_write(APIC_TIMER_DIVIDE, DIVIDE_BY_16);
+	reg_write(APIC_LVT_TIMER, LVT_TIMER_PERIODIC | vector);
+	reg_write(APIC_TIMER_INITIAL, ticks);
+	return 0;
+}
+
+void apic_timer_stop(void)
+{
+	reg_write(APIC_LVT_TIMER, LVT_MASKED);
+	reg_write(APIC_TIMER_INITIAL, 0);
 }

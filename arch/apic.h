@@ -19,8 +19,9 @@
  *
  * A WRMSR to the x2APIC ICR is not serializing: earlier stores may not yet be
  * visible when the IPI lands; MFENCE; LFENCE before it orders them (11.12.3).
- * EOI (MSR 0x80b) and SELF IPI (MSR 0x83f) are not used: Warden takes no external
- * interrupts, and a self-NMI needs the ICR (SELF IPI carries fixed vectors only).
+ * Fixed IPIs carry the SMP calls and rounds (kernel/smp_ipi.h); their handlers end
+ * with an EOI (xAPIC MMIO 0xb0, x2APIC MSR 0x80b; SDM Vol. 3A, 11.8.5). SELF IPI
+ * (MSR 0x83f) is not used: a self-NMI needs the ICR (SELF IPI carries fixed vectors).
  */
 #ifndef ARCH_APIC_H
 #define ARCH_APIC_H
@@ -79,6 +80,24 @@ int apic_send_nmi_self(void);
  * -EIO (APIC not ready, or the IPI stayed pending for APIC_ICR_IDLE_US). */
 int apic_send_init(uint32_t dest);
 int apic_send_startup(uint32_t dest, uint8_t vector);
+
+/* A fixed-delivery IPI with `vector` (32..255) to APIC ID dest (edge, physical
+ * destination). 0, -EINVAL (vector below 32), -ERANGE or -EIO as above. */
+int apic_send_fixed(uint32_t dest, uint8_t vector);
+/* Software-enables this CPU's APIC (SVR bit 8, spurious vector 0xff) so that it
+ * accepts fixed interrupts (SDM Vol. 3A, 11.9). 0 or -EIO (APIC not ready). */
+int apic_enable_fixed(void);
+/* Signals the end of the fixed interrupt being handled on this CPU. */
+void apic_eoi(void);
+
+/* The local APIC timer of this CPU (SDM Vol. 3A, 11.5.4), divided by 16: how many
+ * ticks it counts in one millisecond, measured against the TSC (0 when the APIC is
+ * not ready); leaves the timer stopped. */
+uint64_t apic_timer_ticks_per_ms(void);
+/* Starts it in periodic mode: `vector` every `ticks` ticks. 0 or -EINVAL. */
+int apic_timer_periodic(uint8_t vector, uint32_t ticks);
+/* Masks and stops it. */
+void apic_timer_stop(void);
 
 /* Lets this CPU take NMIs from its LINT1 pin (a platform NMI: a BMC, a front-panel
  * button, QEMU's monitor `nmi`): the APIC software-enabled (SVR bit 8) and LVT LINT1

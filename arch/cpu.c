@@ -2,6 +2,7 @@
 #include "arch/cpu.h"
 
 struct cpu_features cpu;
+void (*flush_tlb_others)(uint64_t start, uint64_t end);
 
 static void copy_regs(char *dst, const struct cpuid_regs *r)
 {

@@ -130,9 +130,9 @@ static inline void flush_tlb_local(void)
 	write_cr3(read_cr3());
 }
 
-/* Flushes the whole TLB, global entries included, by toggling CR4.PGE
+/* Flushes this CPU's whole TLB, global entries included, by toggling CR4.PGE
  * (SDM Vol. 3A, 4.10.4.1). Without PGE set it reloads CR3. */
-static inline void flush_tlb_all(void)
+static inline void flush_tlb_all_local(void)
 {
 	uint64_t cr4 = read_cr4();
 
@@ -142,6 +142,31 @@ static inline void flush_tlb_all(void)
 	} else {
 		flush_tlb_local();
 	}
+}
+
+/* Set once other CPUs take TLB shootdowns (kernel/smp_ipi.c): flushes [start, end)
+ * (end = 0: everything) on every other online CPU and waits until they did. */
+extern void (*flush_tlb_others)(uint64_t start, uint64_t end);
+
+/* Flushes the whole TLB on this CPU and on every other online CPU. */
+static inline void flush_tlb_all(void)
+{
+	flush_tlb_all_local();
+	if (flush_tlb_others)
+		flush_tlb_others(0, 0);
+}
+
+/* Flushes [start, end) on this CPU (INVLPG per page) and on every other online
+ * CPU (INVLPG up to a threshold, else the whole TLB). */
+static inline void flush_tlb_range(uint64_t start, uint64_t end)
+{
+	if (end - start > 32 * 0x1000)
+		flush_tlb_all_local();
+	else
+		for (uint64_t a = start & ~0xfffULL; a < end; a += 0x1000)
+			invlpg((void *)a);
+	if (flush_tlb_others)
+		flush_tlb_others(start, end);
 }
 
 /* What this CPU offers, read once by cpu_detect(). */

@@ -1,5 +1,6 @@
 /* kernel/catch.c - the fault catcher behind kernel/catch.h. */
 #include "kernel/catch.h"
+#include "kernel/percpu.h"
 #include "mm/guard.h"
 #include "arch/cpu.h"
 
@@ -14,7 +15,8 @@ struct catch_ctx {
 int catch_call(void (*fn)(void *), void *arg, struct catch_ctx *ctx);
 void catch_resume(void);
 
-static struct catch_ctx *current;
+/* The innermost armed catch of this CPU: each CPU catches its own faults. */
+#define current (*(struct catch_ctx **)&this_cpu()->catch_current)
 
 const char *fault_cause_name(enum fault_cause c)
 {

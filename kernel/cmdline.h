@@ -7,6 +7,7 @@
  *   smp=on|off                   start the other CPUs of the MADT (default on)
  *   x2apic=on|off|auto           x2APIC mode: forced, never entered, or when an APIC
  *                                ID needs it (default auto; kernel/smp.h)
+ *   preempt=on|off               timer ticks preempt threads (default on; kernel/preempt.h)
  *   console=ttyS0..ttyS3[,baud]  serial port of the report
  *   ktest=suite[,suite...]       which test suites run (default: all)
  *   ktest.seed=N                 seed for randomized tests (decimal or 0x hex)
@@ -14,6 +15,7 @@
  *   ktest.wake_absent=on|off     smp cases may send INIT/SIPI to an APIC ID the MADT
  *                                lacks (default: only under a hypervisor)
  *   ktest.bench_reps=N           repetitions per bench figure (default 3; 3..255)
+ *   smp_stress.iters=N           iterations per CPU of the smp_stress suite
  *   mem=SIZE                     use RAM only below SIZE (K, M, G, T suffixes)
  *   bootdump=mbi|acpi|all        hex dumps of the MBI / ACPI tables (kernel/bootdump.h)
  */

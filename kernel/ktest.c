@@ -27,6 +27,7 @@
  */
 #include "kernel/ktest.h"
 #include "kernel/printf.h"
+#include "kernel/smp_ipi.h"
 #include "arch/cpu.h"
 #include "arch/io.h"
 #include "arch/tsc.h"
@@ -177,6 +178,8 @@ void ktest_fail(const char *file, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (smp_ktest_collect(file, line, msg))
+		return; /* a part run on every CPU: reported per CPU (kernel/smp_ipi.h) */
 	if (cur.context && !cur.context_printed) {
 		cur.context_printed = true;
 		cur.context(cur.context_arg);
@@ -211,6 +214,10 @@ void ktest_note(const char *fmt, ...)
 
 bool ktest_failed(void)
 {
+	int here = smp_ktest_failed_here();
+
+	if (here >= 0)
+		return here;
 	return cur.failed;
 }
 

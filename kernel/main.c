@@ -7,7 +7,7 @@
  *   3. command line, console ports (console=, SPCR)  - problems go into the header
  *   4. frame allocator, memory management            - later: direct map, PKS;
  *      guard-hit reports, IST stacks to guarded vmap regions
- *   5. local APIC, ACPI CPU list, AP bring-up        - PKS on every CPU, APs parked
+ *   5. local APIC, ACPI CPU list, AP bring-up        - PKS on every CPU, APs wait for work
  *   6. report header, test suites, closing line
  * The report begins (KTAP version, plan) once the command line is known, before any
  * other output; the header's first lines follow it, the rest comes after step 5.
@@ -22,6 +22,8 @@
 #include "kernel/multiboot2.h"
 #include "kernel/nmi.h"
 #include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/preempt.h"
 #include "kernel/pks.h"
 #include "kernel/printf.h"
 #include "kernel/smp.h"
@@ -313,6 +315,7 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic, uint64_t load_delta)
 	kernel_load_delta = load_delta;
 	console_init_early();
 	gdt_init();
+	percpu_init_boot(); /* GS base: after the GDT load, before the first trap */
 	idt_init();
 	catch_init();
 	trap_set_fatal_hook(trap_fatal);
@@ -331,6 +334,7 @@ void kmain(phys_addr_t mbi_pa, uint32_t magic, uint64_t load_delta)
 	acpi_init(&boot_info);
 	bootdump(mbi_copy, &boot_info);
 	smp_init(&boot_info);
+	preempt_init();
 	seed_tests();
 	print_header();
 	run_tests();

@@ -1,14 +1,19 @@
 /* kernel/pks.c - PKS policy: availability, the key allocator, per-thread rights,
  * the report header and the protection-key #PF explainer.
  *
- * Only the boot CPU runs kernel code after boot (the APs park once PKS is enabled
- * on them, kernel/smp.c), without preemption, so the allocator takes no lock; a
- * change of the default is published to the trap entry through trap_pkrs_default.
+ * A change of the default (a key allocated, freed or given a new default access)
+ * is published to the trap entry through trap_pkrs_default, to every saved thread
+ * PKRS (kernel/thread.h) and, by a PKRS round (kernel/smp_ipi.h), to the live PKRS
+ * of every other online CPU before the call returns. The allocator itself is
+ * changed by one CPU at a time (key_lock).
  */
 #include "kernel/pks.h"
 #include "kernel/cmdline.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
+#include "kernel/smp_ipi.h"
+#include "kernel/spinlock.h"
+#include "kernel/thread.h"
 #include "arch/cpu.h"
 #include "arch/trap.h"
 #include "mm/pgtable.h"
@@ -86,6 +91,18 @@ static void set_default_pkrs(uint32_t v)
 	pt_window_close(w);
 }
 
+static struct spinlock key_lock = SPINLOCK_INIT("key_lock");
+
+/* Gives key the bits `bits` in every saved thread PKRS and in the live PKRS of
+ * every other online CPU (a round: done there when this returns). */
+static void publish_key(int key, uint32_t bits)
+{
+	struct smp_round r = { .kind = SMP_ROUND_PKRS, .mask = PKRS_KEY_MASK(key), .bits = bits };
+
+	thread_pkrs_update(r.mask, bits);
+	smp_round(&r);
+}
+
 /* Replaces key's 2 bits in pkrs with the bits of access a. */
 static uint32_t with_access(uint32_t pkrs, int key, enum pks_access a)
 {
@@ -134,7 +151,7 @@ void pks_enable_cpu(void)
 	write_cr4(read_cr4() | CR4_PKS);
 	/* QEMU 7.2 keeps TLB entries filled without the key check across the CR4.PKS
 	 * change; drop them all, global ones included. */
-	flush_tlb_all();
+	flush_tlb_all_local();
 	/* The globals are published once, by the boot CPU: an AP enabling PKS later
 	 * must not write back a trap default the boot CPU may be changing. */
 	if (!enabled) {
@@ -165,12 +182,14 @@ const char *pks_unavailable_reason(void)
 /* Allocates the lowest free key for owner, guarded or not. */
 static int key_alloc(const char *name, const void *owner, bool guarded)
 {
+	uint64_t flags;
 	uint32_t w;
 
 	if (!available)
 		return -ENOTSUP;
 	if (!owner)
 		return -EINVAL;
+	flags = spin_lock_irqsave(&key_lock);
 	for (int k = 1; k < PKS_NR_KEYS; k++) {
 		if (key_allocated(k))
 			continue;
@@ -181,8 +200,11 @@ static int key_alloc(const char *name, const void *owner, bool guarded)
 		pt_window_close(w);
 		/* A fresh key stays AD|WD (as while free) until pks_key_set_default. */
 		check_default();
+		spin_unlock_irqrestore(&key_lock, flags);
+		publish_key(k, PKRS_KEY_MASK(k));
 		return k;
 	}
+	spin_unlock_irqrestore(&key_lock, flags);
 	kprintf("# pks: no protection key left for '%s' (all %d in use)\n", name ? name : "unnamed",
 		PKS_NR_KEYS - 1);
 	return -ENOSPC;
@@ -201,16 +223,20 @@ int pks_key_alloc_guarded(const char *name, const void *owner)
 int pks_key_free(const void *owner, int key)
 {
 	int rc = check_owner(owner, key);
+	uint64_t flags;
 	uint32_t w;
 
 	if (rc)
 		return rc;
+	flags = spin_lock_irqsave(&key_lock);
 	w = pt_window_open();
 	memset(&keys[key], 0, sizeof(keys[key]));
 	pt_window_close(w);
 	set_default_pkrs(default_pkrs | PKRS_KEY_MASK(key));
 	pkrs_write(pkrs_read() | PKRS_KEY_MASK(key));
 	check_default();
+	spin_unlock_irqrestore(&key_lock, flags);
+	publish_key(key, PKRS_KEY_MASK(key));
 	return 0;
 }
 
@@ -230,6 +256,7 @@ int pks_keys_in_use(void)
 
 int pks_key_set_default(const void *owner, int key, enum pks_access a)
 {
+	uint64_t flags;
 	int rc;
 
 	if (!available)
@@ -239,9 +266,12 @@ int pks_key_set_default(const void *owner, int key, enum pks_access a)
 	rc = check_owner(owner, key);
 	if (rc)
 		return rc;
+	flags = spin_lock_irqsave(&key_lock);
 	set_default_pkrs(with_access(default_pkrs, key, a));
 	pkrs_write(with_access(pkrs_read(), key, a));
 	check_default();
+	spin_unlock_irqrestore(&key_lock, flags);
+	publish_key(key, access_bits[a] << (2 * key));
 	return 0;
 }
 

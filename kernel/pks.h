@@ -7,7 +7,8 @@
  *   - the default PKRS keeps every unallocated key access- and write-disabled and
  *     gives each allocated key the access chosen by pks_key_set_default();
  *   - every thread starts with the default, and every trap handler runs with it
- *     (arch/trap_entry.asm); pks_set_access() changes the current thread only;
+ *     (arch/trap_entry.asm); pks_set_access() changes the current thread (on this
+ *     CPU) only; a change of the default reaches every CPU and every thread;
  *   - a key's rights change only through its owner (below); the allocator's state
  *     and the default are page-table-keyed (arch/pkrs.h: __pt_keyed).
  * Without PKS (CPUID.(7,0):ECX[31] = 0) or with pks=off everything here reports
@@ -66,8 +67,9 @@ const char *pks_key_name(int key);
 /* Number of allocated keys. */
 int pks_keys_in_use(void);
 
-/* Sets the access an allocated key has in the default PKRS (threads, trap handlers)
- * and in the current CPU's PKRS. 0, -EINVAL (key 0, out of range, not allocated),
+/* Sets the access an allocated key has in the default PKRS (threads, trap handlers),
+ * in every saved thread PKRS and in the live PKRS of every online CPU (a round,
+ * kernel/smp_ipi.h: done everywhere when this returns). 0, -EINVAL (key 0, out of range, not allocated),
  * -EPERM (not the owner) or -ENOTSUP. */
 int pks_key_set_default(const void *owner, int key, enum pks_access a);
 /* Sets the access of an allocated key for the current thread only: effective for the

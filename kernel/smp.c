@@ -5,7 +5,9 @@
 #include "kernel/cmdline.h"
 #include "kernel/acpi.h"
 #include "kernel/panic.h"
+#include "kernel/percpu.h"
 #include "kernel/pks.h"
+#include "kernel/smp_ipi.h"
 #include "arch/apic.h"
 #include "arch/tsc.h"
 #include "arch/cpu.h"
@@ -21,7 +23,7 @@ void smp_ap_main(void);
 
 static struct smp_report report;
 static struct smp_cpu *volatile booting; /* the AP being started */
-static volatile bool release;		 /* the trampoline is gone: flush and park */
+static volatile bool release;		 /* the trampoline is gone: flush, go online */
 
 /* Moves c from `from` to `to` unless the other CPU moved it first. */
 static bool claim(struct smp_cpu *c, int from, int to)
@@ -33,6 +35,15 @@ static bool claim(struct smp_cpu *c, int from, int to)
 }
 
 static int stop_ap(struct smp_cpu *c, const char *why);
+
+/* c's per-CPU index (kernel/percpu.h): the boot CPU is 0, the APs follow; -1 for
+ * a record that is not one of report.aps (a test's absent CPU). */
+static int cpu_index(const struct smp_cpu *c)
+{
+	if (c < report.aps || c >= report.aps + report.nr_aps)
+		return -1;
+	return (int)(c - report.aps) + 1;
+}
 
 /* Unmaps P, lets the n APs of aps flush their TLBs and waits for them, together
  * at most SMP_AP_TIMEOUT_MS (they never touch low addresses again; one that does
@@ -66,7 +77,7 @@ static uint64_t alloc_stack(uint64_t pages)
 	return s ? (uint64_t)s + pages * PAGE_SIZE : 0;
 }
 
-/* The AP's stack, GDT/TSS and IST stacks; kept for good (a parked AP takes NMIs).
+/* The AP's stack, GDT/TSS and IST stacks; kept for good (an online AP runs on them).
  * 0 or -ENOMEM. */
 static int ap_alloc(struct smp_cpu *c)
 {
@@ -91,6 +102,7 @@ static int not_started(struct smp_cpu *c, const char *why)
  * answer for `why`. -EIO. */
 static int stop_ap(struct smp_cpu *c, const char *why)
 {
+	smp_cpu_offline(cpu_index(c));
 	c->why = why;
 	c->no_answer = true;
 	apic_send_init(c->apic_id);
@@ -138,6 +150,7 @@ static int start_ap(struct smp_cpu *c, uint64_t timeout_ms)
 
 	if (!c->stack_top && ap_alloc(c))
 		return not_started(c, "no memory for its stacks");
+	smp_cpu_offline(cpu_index(c)); /* a restarted AP takes no rounds until online */
 	c->state = SMP_OFF;
 	c->why = NULL;
 	c->no_answer = false;
@@ -180,19 +193,21 @@ int smp_start_cpu(struct smp_cpu *c, uint64_t timeout_ms)
 
 /* --- the AP's side --------------------------------------------------------------- */
 
-/* Halts for good. An NMI wakes the CPU; its handler counts it (arch/trap.h) and
- * returns here, and the loop halts again. */
+/* Halts for good (a straggler that must not touch anything). An NMI wakes the CPU;
+ * its handler counts it (arch/trap.h) and returns here, and the loop halts again. */
 static __noreturn void park(void)
 {
 	for (;;)
 		__asm__ volatile("cli; hlt" ::: "memory");
 }
 
-/* The last state of an AP that came up: its LINT1 delivers platform NMIs too. */
-static __noreturn void park_up(void)
+/* The last state of an AP that came up: its LINT1 delivers platform NMIs too, and
+ * it waits for calls and rounds (kernel/smp_ipi.h). */
+static __noreturn void go_online(void)
 {
 	apic_enable_lint1_nmi();
-	park();
+	smp_cpu_online();
+	smp_worker();
 }
 
 static uint64_t read_gdtr_base(void)
@@ -266,6 +281,9 @@ __noreturn void smp_ap_main(void)
 	c->apic_found = found;
 	c->apic_switch_rc = rc;
 	gdt_load_cpu(c->gdt, c->ist_top);
+	if (cpu_index(c) < 0) /* not a CPU of the MADT: no record, no work */
+		park();
+	percpu_init_cpu(cpu_index(c), id);
 	idt_load();
 	pks_enable_cpu();
 	ap_record(c);
@@ -276,9 +294,9 @@ __noreturn void smp_ap_main(void)
 		park();
 	while (!release)
 		cpu_relax();
-	flush_tlb_all();
-	claim(c, SMP_UP, SMP_PARKED);
-	park_up();
+	flush_tlb_all_local();
+	claim(c, SMP_UP, SMP_ONLINE);
+	go_online();
 }
 
 /* --- the boot CPU's side ------------------------------------------------------- */
@@ -301,7 +319,11 @@ static const char *collect_aps(const struct acpi_cpus *cpus)
 			continue;
 		}
 		c->apic_id = cpus->apic_id[i];
-		if (ap_alloc(c)) /* now: the table counts are compared around P */
+		if (n + 1 >= NR_CPUS)
+			*c = (struct smp_cpu){ .apic_id = c->apic_id,
+					       .state = SMP_FAILED,
+					       .why = "beyond the per-CPU records (NR_CPUS)" };
+		else if (ap_alloc(c)) /* now: the table counts are compared around P */
 			*c = (struct smp_cpu){ .apic_id = c->apic_id,
 					       .state = SMP_FAILED,
 					       .why = "no memory for its stacks" };
@@ -401,6 +423,7 @@ void smp_init(const struct boot_info *bi)
 	uint64_t flags = irq_save();
 
 	report = (struct smp_report){ .nr_up = 1, .bsp_cr4 = read_cr4() };
+	smp_ipi_init();
 	report.bsp_gdtr_base = read_gdtr_base();
 	report.nr_cpus = acpi_cpus() ? acpi_cpus()->nr : 0;
 	choose_apic_mode();
@@ -420,6 +443,7 @@ void smp_init(const struct boot_info *bi)
 	for (int l = 0; l < PT_NR_LEVELS; l++)
 		report.tables_after[l] = pt_count(l);
 out:
+	smp_cpu_online();
 	irq_restore(flags);
 }
 

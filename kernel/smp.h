@@ -19,12 +19,14 @@
  *                                               PKRS, writes a table page in
  *                                               catch_run() (the boot CPU only
  *                                               spins meanwhile), signals "up"
- *   P unmapped, release                     ->  flushes its TLB, "parked":
- *   waits for every "parked"                    cli; hlt forever
- *   P writable again in the direct map
+ *   P unmapped, release                     ->  flushes its TLB, "online":
+ *   waits for every "online"                    its per-CPU record (GS base),
+ *   P writable again in the direct map          then smp_worker(): halts with
+ *                                               interrupts on until a call or a
+ *                                               round arrives (kernel/smp_ipi.h)
  *
- * Only one CPU ever uses the fault catcher at a time: an AP probes while the boot
- * CPU spins, and parked APs run nothing. With one CPU in the MADT nothing happens.
+ * The fault catcher's state is per CPU (kernel/percpu.h), so an AP's probe and the
+ * boot CPU's catches never meet. With one CPU in the MADT nothing is started.
  *
  * APIC mode (x2apic=on|off|auto, arch/apic.h): the boot CPU keeps the mode the
  * firmware left, or switches from xAPIC to x2APIC when x2apic=on or (auto) an APIC
@@ -59,13 +61,13 @@
 #define SMP_MAX_FAIL_REPORTS 8
 
 /* An AP's progress; only moves forward. The AP moves OFF -> ENTERED -> PROBING ->
- * UP -> PARKED; the boot CPU moves OFF or ENTERED -> FAILED on a timeout. */
+ * UP -> ONLINE; the boot CPU moves OFF or ENTERED -> FAILED on a timeout. */
 enum smp_state {
 	SMP_OFF,
 	SMP_ENTERED, /* running C on its own stack */
 	SMP_PROBING, /* inside catch_run(): the catcher is its */
 	SMP_UP,
-	SMP_PARKED, /* TLB flushed after the trampoline went away; halted */
+	SMP_ONLINE, /* TLB flushed after the trampoline went away; waits for work */
 	SMP_FAILED,
 };
 
@@ -134,7 +136,7 @@ void smp_print_header(void);
 const char *smp_skip_reason(void);
 
 /* For tests: maps the trampoline again and starts the CPU with APIC ID c->apic_id
- * like an AP (a parked AP is restarted), waiting at most timeout_ms after the
+ * like an AP (an online AP goes offline and is restarted), waiting at most timeout_ms after the
  * second SIPI; unmaps it after. 0, -EIO (c->state = SMP_FAILED, the reason in
  * c->why; the CPU is stopped with INIT) or -ENOENT when smp_init() started no AP
  * (no trampoline page, one CPU). */

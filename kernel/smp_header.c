@@ -2,13 +2,14 @@
  * (smp_print_header(), kernel/smp.h), from what smp_init() recorded. */
 #include "kernel/smp.h"
 #include "kernel/pks.h"
+#include "kernel/smp_ipi.h"
 #include "kernel/printf.h"
 #include "arch/apic.h"
 #include "arch/cpu.h"
 
 static bool up(const struct smp_cpu *c)
 {
-	return c->state == SMP_UP || c->state == SMP_PARKED;
+	return c->state == SMP_UP || c->state == SMP_ONLINE;
 }
 
 /* ", PKS enabled on all" or where it is not. */
@@ -87,4 +88,6 @@ void smp_print_header(void)
 	print_pks_state(r);
 	kprintf("\n");
 	print_failures(r);
+	kprintf("# smp: multi-CPU cases run on %d CPU%s (the boot CPU and every AP online "
+		"waiting for work)\n", smp_nr_online(), smp_nr_online() == 1 ? "" : "s");
 }

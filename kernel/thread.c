@@ -9,8 +9,10 @@
  */
 #include "kernel/thread.h"
 #include "kernel/panic.h"
+#include "kernel/percpu.h"
 #include "kernel/pks.h"
 #include "kernel/printf.h"
+#include "arch/cpu.h"
 #include "arch/gdt.h"
 #include "arch/pkrs.h"
 #include "mm/frame.h"
@@ -31,6 +33,7 @@ struct thread {
 	void (*fn)(void *);
 	void *arg;
 	void *stack;	     /* from vmap_alloc_guarded(); NULL for thread 0 */
+	bool preemptible;    /* runs with interrupts on; a tick may switch it out */
 	struct thread *next; /* the run ring */
 	char name[THREAD_NAME_MAX];
 };
@@ -53,12 +56,33 @@ static struct pkrs_slot {
 	const struct thread *t; /* NULL: free */
 	uint32_t pkrs;
 } saved[THREAD_MAX] __pt_keyed = { [0] = { &boot_thread, 0 } };
-static struct thread *current = &boot_thread;
+/* Each AP's own context: a record outside the ring (threads are switched on the
+ * boot CPU only), so thread_current() names something on every CPU. */
+static struct thread ap_contexts[NR_CPUS];
+
+/* This CPU's "current thread" slot (kernel/percpu.h), set up on first use. */
+static struct thread **current_slot(void)
+{
+	struct percpu *me = this_cpu();
+	struct thread *t = &ap_contexts[me->cpu];
+
+	if (me->thread_current)
+		return (struct thread **)&me->thread_current;
+	if (me->cpu) {
+		*t = (struct thread){ .slot = -1, .id = -me->cpu, .next = t };
+		ksnprintf(t->name, sizeof(t->name), "cpu%d", me->cpu);
+	}
+	me->thread_current = me->cpu ? t : &boot_thread;
+	return (struct thread **)&me->thread_current;
+}
+#define current (*current_slot())
 static int next_id = 1;
 
 /* The first code a new thread runs: context_switch's RET lands here. */
 static __noreturn void thread_start(void)
 {
+	if (current->preemptible)
+		sti();
 	current->fn(current->arg);
 	thread_exit();
 }
@@ -198,9 +222,11 @@ static void switch_to(struct thread *next)
 {
 	struct thread *prev = current;
 	uint32_t live, resume;
+	uint64_t flags;
 
 	if (next == prev)
 		return;
+	flags = irq_save(); /* each thread gets its own IF back when it resumes */
 	live = pks_read();
 	pt_window_open();
 	slot_of(prev)->pkrs = live;
@@ -213,11 +239,15 @@ static void switch_to(struct thread *next)
 	if (pgprot_pkrs_opens_tables(resume))
 		pt_window_open();
 	context_switch(&prev->rsp, next->rsp);
+	irq_restore(flags);
 }
 
 void thread_yield(void)
 {
+	uint64_t flags = irq_save(); /* no tick between the pick and the switch */
+
 	switch_to(next_runnable());
+	irq_restore(flags);
 }
 
 __noreturn void thread_exit(void)
@@ -226,6 +256,9 @@ __noreturn void thread_exit(void)
 
 	if (t == &boot_thread)
 		panic("thread_exit: thread 0 (the boot context) cannot exit");
+	if (t->slot < 0)
+		panic("thread_exit: %s (a CPU's own context) cannot exit", t->name);
+	cli(); /* a tick must not switch an exited thread out half-way */
 	t->state = THREAD_EXITED;
 	/* Thread 0 never exits, so some other thread is always runnable. */
 	switch_to(next_runnable());
@@ -281,4 +314,37 @@ int thread_count(void)
 	for (const struct thread *t = boot_thread.next; t != &boot_thread; t = t->next)
 		n++;
 	return n;
+}
+
+void thread_pkrs_update(uint32_t mask, uint32_t bits)
+{
+	uint32_t w = pt_window_open();
+
+	for (int i = 0; i < THREAD_MAX; i++)
+		if (saved[i].t)
+			saved[i].pkrs = (saved[i].pkrs & ~mask) | bits;
+	pt_window_close(w);
+}
+
+struct thread *thread_create_preemptible(const char *name, void (*fn)(void *), void *arg)
+{
+	struct thread *t = thread_create(name, fn, arg);
+
+	if (t)
+		t->preemptible = true;
+	return t;
+}
+
+bool thread_preempt(void)
+{
+	struct thread *t = current;
+	struct percpu *me = this_cpu();
+
+	if (!t->preemptible || me->catch_current || me->locks_held)
+		return false;
+	t = next_runnable();
+	if (t == current)
+		return false;
+	switch_to(t);
+	return true;
 }

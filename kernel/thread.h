@@ -1,7 +1,8 @@
 /* kernel/thread.h - cooperative kernel threads.
  *
- * Threads run on one CPU and switch only in thread_yield(), thread_exit() and
- * thread_join() (no preemption yet). The boot context is thread 0 ("boot"); it
+ * Threads run on the boot CPU and switch only in thread_yield(), thread_exit() and
+ * thread_join() (no preemption yet). "The current thread" is per CPU: on an AP it
+ * is that CPU's own context ("cpuN", id -N), which never switches. The boot context is thread 0 ("boot"); it
  * exists without any call and cannot exit. Each other thread has its own stack of
  * THREAD_STACK_PAGES: one vmap region named "stack <name>" (mm/vmap.h) whose ends
  * carry guard markers (mm/guard.h), no unmapped holes:
@@ -39,6 +40,13 @@ void thread_init(void);
 struct thread *thread_create(const char *name, void (*fn)(void *), void *arg);
 /* Runs the next runnable thread, if any, and returns when this one is picked again. */
 void thread_yield(void);
+/* thread_create(), and the thread runs with interrupts on: a timer tick may switch
+ * it out anywhere (kernel/preempt.h). */
+struct thread *thread_create_preemptible(const char *name, void (*fn)(void *), void *arg);
+/* From the timer handler on the boot CPU: switches to the next runnable thread when
+ * the current one is preemptible and holds no spinlock and no armed catch. True
+ * when it switched (and the thread has run again since). */
+bool thread_preempt(void);
 /* Ends the current thread; its stack is freed by thread_join(). Panics in thread 0. */
 __noreturn void thread_exit(void);
 /* Yields until t has exited, then frees its stack; t is invalid afterwards. Panics
@@ -56,5 +64,8 @@ uint32_t thread_saved_pkrs(const struct thread *t);
 void thread_stack_bounds(const struct thread *t, uint64_t *lo, uint64_t *hi);
 /* Threads created and not yet joined (thread 0 not counted). */
 int thread_count(void);
+/* Sets the bits `mask` of every switched-out thread's saved PKRS to `bits` (a
+ * default-PKRS change, kernel/pks.c), inside a write window. */
+void thread_pkrs_update(uint32_t mask, uint32_t bits);
 
 #endif

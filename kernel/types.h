@@ -42,11 +42,13 @@ typedef uint64_t phys_addr_t;
 #define ENOMEM	12
 #define EBUSY	16
 #define EEXIST	17
+#define ENODEV	19
 #define EINVAL	22
 #define ENOSPC	28
 #define ERANGE	34
 #define ENOSYS	38
 #define ENOTSUP 95
+#define ETIMEDOUT 110
 
 /* Freestanding string helpers (kernel/string.c). */
 void *memset(void *dst, int c, size_t n);

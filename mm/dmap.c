@@ -37,8 +37,11 @@ extern char __kernel_start[], __text_end[], __rodata_end[], __bss_end[];
 extern char __boot_tables_start[], __boot_tables_end[];
 
 static struct dmap_list ram, held; /* RAM mapped; RAM held back by mem= */
-static bool has_1g;
-static int table_key;
+/* Sealed with the rest of the protection state: a stray store to the key copy
+ * would map hot-added pool chunks unkeyed; one to has_1g would make merges build
+ * 1 GiB leaves on a CPU without them. */
+static bool has_1g __ro_after_init;
+static int table_key __ro_after_init;
 static struct dmap_stats boot_stats;
 static uint64_t boot_cycles;
 static uint64_t boot_windows;		    /* write windows the build opened (mm/pt_door.h) */
@@ -64,6 +67,12 @@ int dmap_table_key(void)
 {
 	return table_key;
 }
+void dmap_sealed_words(const volatile void *w[2])
+{
+	w[0] = &table_key;
+	w[1] = &has_1g;
+}
+
 bool dmap_has_1g(void)
 {
 	return has_1g;

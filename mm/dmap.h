@@ -77,6 +77,9 @@ uint64_t dmap_boot_windows(void);
 
 /* The protection key direct-map leaves of table pages carry (0 when none). */
 int dmap_table_key(void);
+/* For the red-team tests: the addresses of the sealed words the direct map keeps
+ * (its copy of the table key, its 1 GiB flag), in w[0] and w[1]. */
+void dmap_sealed_words(const volatile void *w[2]);
 
 /* Hot-add (mm/dmap_hotplug.c): maps a held-back range [pa, pa+len) (2 MiB aligned,
  * inside one held range) with large leaves, grows the pool by exactly its worst-case

@@ -16,6 +16,7 @@
  * Locking: none yet. Callers run on the boot CPU with interrupts off.
  */
 #include "mm/frame.h"
+#include "kernel/spinlock.h"
 #include "mm/extent.h"
 #include "kernel/printf.h"
 
@@ -170,8 +171,13 @@ static bool take_run(phys_addr_t pa, uint64_t size)
 	return true;
 }
 
-/* The lowest (or highest, top) fitting run ending at or below limit, taken; or 0. */
-static phys_addr_t alloc_run(uint64_t count, uint64_t align, phys_addr_t limit, bool top)
+/* Every change of the extents, one CPU at a time (kernel/spinlock.h: the last mm
+ * lock; it may be taken under pt_lock and the table cache's). */
+static struct spinlock frame_lock = SPINLOCK_INIT("frame_lock");
+
+/* The lowest (or highest, top) fitting run ending at or below limit, taken; or 0.
+ * frame_lock held. */
+static phys_addr_t find_run(uint64_t count, uint64_t align, phys_addr_t limit, bool top)
 {
 	uint64_t size = count << PAGE_SHIFT;
 
@@ -183,6 +189,16 @@ static phys_addr_t alloc_run(uint64_t count, uint64_t align, phys_addr_t limit, 
 			return pa;
 	}
 	return 0;
+}
+
+/* find_run under frame_lock. */
+static phys_addr_t alloc_run(uint64_t count, uint64_t align, phys_addr_t limit, bool top)
+{
+	uint64_t flags = spin_lock_irqsave(&frame_lock);
+	phys_addr_t pa = find_run(count, align, limit, top);
+
+	spin_unlock_irqrestore(&frame_lock, flags);
+	return pa;
 }
 
 /* The lowest run of `count` free frames starting on an `align` boundary, or 0.
@@ -216,7 +232,7 @@ int frame_free(phys_addr_t pa)
 
 /* Frees `count` frames from pa. Returns 0, -EINVAL (misaligned, not owned), -EEXIST
  * (double free) or -ENOMEM (free extent table full); on error prints why, changes nothing. */
-int frame_free_run(phys_addr_t pa, uint64_t count)
+static int free_run(phys_addr_t pa, uint64_t count)
 {
 	phys_addr_t end = pa + (count << PAGE_SHIFT), bad;
 
@@ -244,6 +260,16 @@ int frame_free_run(phys_addr_t pa, uint64_t count)
 	ext_insert(&free_set, pa, end);
 	nr_free_frames += count;
 	return 0;
+}
+
+/* free_run under frame_lock. */
+int frame_free_run(phys_addr_t pa, uint64_t count)
+{
+	uint64_t flags = spin_lock_irqsave(&frame_lock);
+	int rc = free_run(pa, count);
+
+	spin_unlock_irqrestore(&frame_lock, flags);
+	return rc;
 }
 
 /* Owns and frees [pa, pa+len) (page aligned, above 1 MiB). Returns 0, -EINVAL,

@@ -2,6 +2,7 @@
  * report (mm/guard.h). Every store goes through __pt_set_entry inside one write
  * window per call; tables come from pt_alloc and go back through pt_free. */
 #include "mm/guard.h"
+#include "mm/pt_lock.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/pgtable.h"
@@ -66,10 +67,23 @@ static int split(uint64_t *e, int level, uint64_t va)
 	return 0;
 }
 
+/* True when [base, base+size) lies inside one region whose caller lent the memory:
+ * only there may 4 KiB pages fold into a large leaf. A VMAP_OWNER_FRAMES region's
+ * pages are separate frames (physically contiguous by chance), which vmap_drop and
+ * vmap_region_free give back page by page; and a leaf across two regions would tie
+ * their lifetimes together. */
+static bool mergeable_range(uint64_t base, uint64_t size)
+{
+	const struct vmap_region *r = vmap_region_of(base);
+
+	return r && r->owner == VMAP_OWNER_CALLER && size <= r->size &&
+	       base - r->base <= r->size - size;
+}
+
 /* When the 512 entries of the table *e links (e at `level`, mapping from base) are
- * leaves over one aligned run with the same attributes (A and D aside), replaces the
- * link by one leaf of `level`, flushes every old translation, frees the table and
- * returns true. Needs the window open. */
+ * leaves over one aligned run with the same attributes (A and D aside), inside one
+ * caller-owned region, replaces the link by one leaf of `level`, flushes every old
+ * translation, frees the table and returns true. Needs the window open. */
 static bool merge(uint64_t *e, int level, uint64_t base)
 {
 	phys_addr_t t = pt_entry_pa(*e, level);
@@ -79,7 +93,7 @@ static bool merge(uint64_t *e, int level, uint64_t base)
 	phys_addr_t pa = pt_entry_pa(c[0], level - 1);
 
 	if (level > PT_LEVEL_PUD || (level == PT_LEVEL_PUD && !dmap_has_1g()) ||
-	    !IS_ALIGNED(pa, pt_size(level)))
+	    !IS_ALIGNED(pa, pt_size(level)) || !mergeable_range(base, pt_size(level)))
 		return false;
 	for (int i = 0; i < PT_ENTRIES; i++) {
 		if (!pt_present(c[i]) || !pt_is_leaf(c[i], level - 1) ||
@@ -89,8 +103,7 @@ static bool merge(uint64_t *e, int level, uint64_t base)
 		seen |= c[i] & ad;
 	}
 	store(e, pa | attrs | seen | PTE_PS);
-	for (int i = 0; i < PT_ENTRIES; i++)
-		invlpg((void *)(base + (uint64_t)i * step));
+	flush_tlb_range(base, base + pt_size(level)); /* every CPU, before the free */
 	pt_free(t, level - 1);
 	return true;
 }
@@ -109,7 +122,7 @@ static void tidy(uint64_t va)
 		t = pt_entry_pa(*e, l);
 		if (table_empty(pa_to_va(t))) {
 			store(e, 0);
-			invlpg((void *)va);
+			flush_tlb_range(va, va + PAGE_SIZE); /* every CPU, before the free */
 			pt_free(t, l - 1);
 		} else if (!merge(e, l, ALIGN_DOWN(va, pt_size(l)))) {
 			return;
@@ -161,7 +174,7 @@ static int install_one(uint64_t va)
 	store(e, GUARD_MARKER);
 	vmap_count_markers(va, 1);
 	if (pt_present(old)) {
-		invlpg((void *)va);
+		flush_tlb_range(va, va + PAGE_SIZE);
 		vmap_put_page(va, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE);
 	}
 	return 0;
@@ -178,16 +191,19 @@ static int check_range(uint64_t va, uint64_t size)
 int guard_install(uint64_t va, uint64_t size)
 {
 	int rc = check_range(va, size);
+	uint64_t flags;
 	uint32_t w;
 
 	if (rc)
 		return rc;
+	flags = pt_lock_take();
 	w = pt_window_open();
 	walker_active = true;
 	for (uint64_t a = va; a < va + size && !rc; a += PAGE_SIZE)
 		rc = install_one(a);
 	walker_active = false;
 	pt_window_close(w);
+	pt_lock_drop(flags);
 	checker_after_change("after guard_install");
 	return rc;
 }
@@ -211,12 +227,13 @@ static void remove_in_table(uint64_t *pmd, uint64_t lo, uint64_t hi)
 
 int guard_remove(uint64_t va, uint64_t size)
 {
-	uint64_t chunk = pt_size(PT_LEVEL_PMD);
+	uint64_t chunk = pt_size(PT_LEVEL_PMD), flags;
 	int rc = check_range(va, size);
 	uint32_t w;
 
 	if (rc)
 		return rc;
+	flags = pt_lock_take();
 	w = pt_window_open();
 	for (uint64_t a = va; a < va + size;) {
 		uint64_t next = MIN(ALIGN_DOWN(a, chunk) + chunk, va + size);
@@ -228,11 +245,12 @@ int guard_remove(uint64_t va, uint64_t size)
 		a = next;
 	}
 	pt_window_close(w);
+	pt_lock_drop(flags);
 	checker_after_change("after guard_remove");
 	return 0;
 }
 
-int guard_split_leaf(uint64_t va)
+static int split_leaf(uint64_t va)
 {
 	int level, rc;
 	uint64_t *e = pt_lookup(va, &level);
@@ -244,6 +262,16 @@ int guard_split_leaf(uint64_t va)
 	rc = split(e, level, va);
 	pt_window_close(w);
 	checker_after_change("after guard_split_leaf");
+	return rc;
+}
+
+/* split_leaf under pt_lock (mm/pt_lock.h): the entry is looked up with it held. */
+int guard_split_leaf(uint64_t va)
+{
+	uint64_t flags = pt_lock_take();
+	int rc = split_leaf(va);
+
+	pt_lock_drop(flags);
 	return rc;
 }
 

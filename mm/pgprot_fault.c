@@ -7,7 +7,8 @@
  * and the single-step #DB that follows (DR6.BS, RIP just past the write's
  * instruction, same CPU) closes the key again. Records are per write, so a second
  * violation in between (a trap taken before the stepped write, a handler that
- * writes too) has its own; any other #DB passes on to the next handler. */
+ * writes too) has its own; any other #DB passes on to the next handler. Records are
+ * per CPU: claimed with an atomic exchange, matched by the CPU's APIC ID. */
 #include "mm/pgprot.h"
 #include "mm/dmap.h"
 #include "mm/mm_internal.h"
@@ -57,14 +58,19 @@ unsigned int pgprot_rearms_pending(void)
 /* Records the write at f (inside the caller's window); false when no slot is free. */
 static bool rearm_record(const struct trap_frame *f)
 {
+	uint32_t me = apic_id() + 1;
+
 	for (int i = 0; i < REARM_MAX; i++) {
-		if (rearms[i].cpu)
+		uint32_t free = 0;
+
+		/* Claimed atomically: CPUs trapping at once each get their own record. */
+		if (!__atomic_compare_exchange_n(&rearms[i].cpu, &free, me, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			continue;
-		rearms[i] = (struct rearm){ .cpu = apic_id() + 1,
-					    .seq = ++rearm_seq,
-					    .rip = f->rip,
-					    .pkrs = (uint32_t)f->pkrs,
-					    .had_tf = f->rflags & RFLAGS_TF };
+		rearms[i].seq = __atomic_add_fetch(&rearm_seq, 1, __ATOMIC_RELAXED);
+		rearms[i].rip = f->rip;
+		rearms[i].pkrs = (uint32_t)f->pkrs;
+		rearms[i].had_tf = f->rflags & RFLAGS_TF;
 		return true;
 	}
 	return false;
@@ -169,7 +175,7 @@ static bool pgprot_pf(struct trap_frame *f)
 	if (!e || pt_entry_pkey(*e) != pgprot_key())
 		return false;
 	w = pt_window_open();
-	violations++;
+	__atomic_add_fetch(&violations, 1, __ATOMIC_RELAXED);
 	pt_window_close(w);
 	report_violation(f, addr);
 	if (pgprot_mode() == PGPROT_ON) {

@@ -1,5 +1,6 @@
 /* mm/pgtable.c - the one door for table pages, the walkers and leaf mapping. Stores
  * into tables go through mm/pt_door.c. */
+#include "mm/pt_lock.h"
 #include "mm/pgtable.h"
 #include "mm/dmap.h"
 #include "mm/guard.h"
@@ -75,13 +76,19 @@ static bool from_pool(int level, uint64_t va)
  * its source's keyed bookkeeping (from now on it is a live table), zeroes it. */
 static void pt_ctor(phys_addr_t pa, int level)
 {
+	/* Invariant: a page handed out as a table is no live table already (two
+	 * parents would reach it, and the clear below would wipe a live one). */
+	if (pt_table_level(pa) >= 0)
+		panic("pt_ctor: 0x%llx is already a live %s table", (unsigned long long)pa,
+		      pt_level_name(pt_table_level(pa)));
+	if (pt_clear_table(pa))
+		panic("pt_ctor: 0x%llx is no pool or table-cache page", (unsigned long long)pa);
 	counts[level]++;
 	pgprot_table_ctor(pa, level);
 	if (pool_contains(pa))
 		pool_set_level(pa, level);
 	else
 		ptcache_set_level(pa, level);
-	pt_clear_table(pa);
 }
 
 /* Destructor: reverses the constructor's accounting and protection; freeing the
@@ -191,12 +198,11 @@ static void unlink_new_tables(uint64_t **entries, int *levels, int n)
 	}
 }
 
-/* pt_map_leaf inside the caller's write window. */
 static int map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
 {
 	uint64_t *table = pa_to_va(root), *made[PT_NR_LEVELS];
 	uint64_t user = prot & PTE_U;
-	int made_level[PT_NR_LEVELS], n = 0;
+	int made_level[PT_NR_LEVELS], n = 0, rc;
 
 	if (pt_table_level(root) != root_level || level < PT_LEVEL_PTE || level > PT_LEVEL_PUD)
 		return -EINVAL;
@@ -225,21 +231,12 @@ static int map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, ui
 		unlink_new_tables(made, made_level, n);
 		return -EEXIST;
 	}
-	if (!protect_leaf_allowed(is_dmap_va(va), pa, pt_size(level), prot)) {
+	/* The door refuses what the guards forbid (a writable alias of a protected
+	 * region, W^X); the tables made on the way then go again. */
+	rc = pt_set_entry(&table[pt_index(va, level)],
+			  pa | prot | PTE_P | (level > PT_LEVEL_PTE ? PTE_PS : 0));
+	if (rc)
 		unlink_new_tables(made, made_level, n);
-		return -EPERM;
-	}
-	set_entry(&table[pt_index(va, level)],
-		  pa | prot | PTE_P | (level > PT_LEVEL_PTE ? PTE_PS : 0));
-	return 0;
-}
-
-int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
-{
-	uint32_t w = pt_window_open();
-	int rc = map_leaf(root, va, pa, level, prot);
-
-	pt_window_close(w);
 	return rc;
 }
 
@@ -251,7 +248,6 @@ static bool table_empty(const uint64_t *t)
 	return true;
 }
 
-/* pt_unmap_leaf inside the caller's write window. */
 static int unmap_leaf(phys_addr_t root, uint64_t va)
 {
 	uint64_t *path[PT_NR_LEVELS] = { 0 }, *table = pa_to_va(root);
@@ -268,7 +264,7 @@ static int unmap_leaf(phys_addr_t root, uint64_t va)
 		table = pa_to_va(pt_entry_pa(*path[l], l));
 	}
 	set_entry(path[l], 0);
-	invlpg((void *)va);
+	flush_tlb_range(va, va + PAGE_SIZE); /* every CPU: the frame may be reused */
 	/* Free tables left empty, up to (not including) the root's children. */
 	for (int up = l + 1; up < root_level; up++) {
 		phys_addr_t child = pt_entry_pa(*path[up], up);
@@ -276,26 +272,16 @@ static int unmap_leaf(phys_addr_t root, uint64_t va)
 		if (!table_empty(pa_to_va(child)))
 			break;
 		set_entry(path[up], 0);
-		invlpg((void *)va);
+		flush_tlb_range(va, va + PAGE_SIZE); /* no CPU walks the table any more */
 		pt_free(child, up - 1);
 	}
 	return 0;
 }
 
-int pt_unmap_leaf(phys_addr_t root, uint64_t va)
-{
-	uint32_t w = pt_window_open();
-	int rc = unmap_leaf(root, va);
-
-	pt_window_close(w);
-	return rc;
-}
-
-int pt_free_root_child(phys_addr_t root, uint64_t va)
+static int free_root_child(phys_addr_t root, uint64_t va)
 {
 	uint64_t *e = &((uint64_t *)pa_to_va(root))[pt_index(va, root_level)];
 	phys_addr_t child;
-	uint32_t w;
 
 	if (pt_table_level(root) != root_level)
 		return -EINVAL;
@@ -304,12 +290,45 @@ int pt_free_root_child(phys_addr_t root, uint64_t va)
 	child = pt_entry_pa(*e, root_level);
 	if (!table_empty(pa_to_va(child)))
 		return -EBUSY;
-	w = pt_window_open(); /* one window for the unlink and the free */
 	set_entry(e, 0);
-	flush_tlb_local();
+	flush_tlb_all();
 	pt_free(child, root_level - 1);
-	pt_window_close(w);
 	return 0;
+}
+
+/* The three table changes above, each under pt_lock (mm/pt_lock.h) and in one
+ * write window (the stores and the tables made or freed share it). */
+int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
+{
+	uint64_t flags = pt_lock_take();
+	uint32_t w = pt_window_open();
+	int rc = map_leaf(root, va, pa, level, prot);
+
+	pt_window_close(w);
+	pt_lock_drop(flags);
+	return rc;
+}
+
+int pt_unmap_leaf(phys_addr_t root, uint64_t va)
+{
+	uint64_t flags = pt_lock_take();
+	uint32_t w = pt_window_open();
+	int rc = unmap_leaf(root, va);
+
+	pt_window_close(w);
+	pt_lock_drop(flags);
+	return rc;
+}
+
+int pt_free_root_child(phys_addr_t root, uint64_t va)
+{
+	uint64_t flags = pt_lock_take();
+	uint32_t w = pt_window_open();
+	int rc = free_root_child(root, va);
+
+	pt_window_close(w);
+	pt_lock_drop(flags);
+	return rc;
 }
 
 /* Visits the present entries of the table at pa (level `level`) and below. */

@@ -8,10 +8,13 @@
  * chunk array's frames: pool_seal): every change happens inside a write window.
  */
 #include "mm/pool.h"
+#include "kernel/spinlock.h"
 #include "mm/frame.h"
 #include "mm/frameset.h"
 #include "mm/mm_internal.h"
+#include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "mm/protect_map.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 #include "arch/pkrs.h"
@@ -137,6 +140,27 @@ static int64_t find_chunk(phys_addr_t pa)
 	return -1;
 }
 
+/* Invariants for a chunk about to join: it lies in no protected region (a live
+ * chunk or cache block among them: the frame allocator's free list would be
+ * corrupt), and once the kernel's tables are live its direct-map leaf already
+ * carries the table key (else the pool would hand out open tables). */
+static void check_new_chunk(phys_addr_t pa)
+{
+	const struct protect_row *row = protect_region_of(pa, POOL_CHUNK_SIZE, NULL);
+	uint64_t *e;
+	int level;
+
+	if (row)
+		panic("pool: new chunk 0x%llx lies in \"%s\"", (unsigned long long)pa,
+		      protect_row_name(row));
+	if (!pgprot_key() || !pt_kernel_root())
+		return;
+	e = pt_lookup(PAGE_OFFSET + pa, &level);
+	if (!e || pt_entry_pkey(*e) != pgprot_key())
+		panic("pool: new chunk 0x%llx is not mapped with the table key %d",
+		      (unsigned long long)pa, pgprot_key());
+}
+
 int pool_add_chunk(phys_addr_t pa)
 {
 	uint64_t i;
@@ -144,6 +168,7 @@ int pool_add_chunk(phys_addr_t pa)
 
 	if (!IS_ALIGNED(pa, POOL_CHUNK_SIZE) || find_chunk(pa) >= 0)
 		return -EINVAL;
+	check_new_chunk(pa);
 	if (reserve_meta(nr_chunks + 1, ~0ULL))
 		return -ENOMEM;
 	w = pt_window_open();
@@ -258,8 +283,12 @@ void pool_set_alloc_limit(phys_addr_t limit)
 	pt_window_close(w);
 }
 
+/* Frees and takes frames one CPU at a time, under pt_lock (kernel/spinlock.h). */
+static struct spinlock pool_lock = SPINLOCK_INIT("pool_lock");
+
 phys_addr_t pool_alloc(void)
 {
+	uint64_t flags = spin_lock_irqsave(&pool_lock);
 	uint32_t w = pt_window_open();
 	phys_addr_t pa = 0;
 	uint64_t i;
@@ -270,11 +299,13 @@ phys_addr_t pool_alloc(void)
 		free_frames--;
 	hint = pa ? i - 1 : i; /* every chunk below hint is full */
 	pt_window_close(w);
+	spin_unlock_irqrestore(&pool_lock, flags);
 	return pa;
 }
 
 void pool_free(phys_addr_t pa)
 {
+	uint64_t flags = spin_lock_irqsave(&pool_lock);
 	int64_t i = find_chunk(pa);
 	uint32_t w = pt_window_open();
 
@@ -284,6 +315,7 @@ void pool_free(phys_addr_t pa)
 	free_frames++;
 	hint = MIN(hint, (uint64_t)i);
 	pt_window_close(w);
+	spin_unlock_irqrestore(&pool_lock, flags);
 }
 
 void pool_set_level(phys_addr_t pa, int level)

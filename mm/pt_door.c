@@ -8,6 +8,8 @@
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/protect_map.h"
+#include "mm/ptcache.h"
+#include "mm/pt_lock.h"
 #include "kernel/panic.h"
 #include "arch/pkrs.h"
 
@@ -84,6 +86,8 @@ static int check_store(const uint64_t *p, uint64_t v)
 		return v == 0 || guard_is_marker(v) ? 0 : -EPERM;
 	if (!pt_is_leaf(v, level))
 		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
+	if ((v & PTE_W) && !(v & PTE_NX))
+		return -EPERM; /* W^X: no leaf is writable and executable */
 	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
 		return -EPERM;
 	return 0;
@@ -91,14 +95,18 @@ static int check_store(const uint64_t *p, uint64_t v)
 
 int pt_set_entry(uint64_t *p, uint64_t v)
 {
+	uint64_t flags = pt_lock_take();
 	int rc = check_store(p, v);
 	uint32_t w;
 
-	if (rc)
+	if (rc) {
+		pt_lock_drop(flags);
 		return rc;
+	}
 	w = pt_window_open();
 	*(volatile uint64_t *)p = v;
 	pt_window_close(w);
+	pt_lock_drop(flags);
 	checker_after_change("after a table store");
 	return 0;
 }
@@ -114,10 +122,15 @@ int __pt_set_entry(uint64_t *p, uint64_t v)
 	return rc;
 }
 
-void pt_clear_table(phys_addr_t pa)
+int pt_clear_table(phys_addr_t pa)
 {
-	uint32_t w = pt_window_open();
+	uint32_t w;
 
+	if (!IS_ALIGNED(pa, PAGE_SIZE) || pt_table_level(pa) >= 0 ||
+	    !(pool_contains(pa) || ptcache_overlaps(pa, PAGE_SIZE)))
+		return -EPERM;
+	w = pt_window_open();
 	memset(pa_to_va(pa), 0, PT_ENTRIES * sizeof(uint64_t));
 	pt_window_close(w);
+	return 0;
 }

@@ -41,14 +41,16 @@ uint32_t pt_window_opened(uint32_t pkrs);
  * open). Refuses, storing nothing: -EINVAL when p is not an entry of a live table
  * (pt_table_level), -EPERM when v links anything but a live table one level down,
  * or is a leaf that would make a writable alias of a protected region
- * (mm/protect_map.h: protect_leaf_allowed), or is a guard marker stored by anything
- * but the guard walker or above the pte level (mm/guard.h), or is any other
+ * (mm/protect_map.h: protect_leaf_allowed) or writable and executable (W^X), or is
+ * a guard marker stored by anything but the guard walker or above the pte level (mm/guard.h), or is any other
  * not-present value (stray bits with P = 0). Does not flush the TLB. */
 int pt_set_entry(uint64_t *p, uint64_t v);
 /* Batch form of pt_set_entry, same checks: the caller holds a window open
  * (asserted). */
 int __pt_set_entry(uint64_t *p, uint64_t v);
-/* Zeroes the table page at pa inside a write window. */
-void pt_clear_table(phys_addr_t pa);
+/* Zeroes a fresh table page inside a write window: a pool or table-cache page that
+ * is no live table (the constructor clears before it records the level). 0, or
+ * -EPERM (nothing zeroed) for a live table or any other page. */
+int pt_clear_table(phys_addr_t pa);
 
 #endif

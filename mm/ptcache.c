@@ -2,12 +2,14 @@
  * blocks, their free bitmaps and table levels) is page-table-keyed: every change
  * happens inside a write window. */
 #include "mm/ptcache.h"
+#include "kernel/spinlock.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
 #include "mm/frameset.h"
 #include "mm/mm_internal.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "mm/protect_map.h"
 #include "mm/set_memory.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
@@ -51,6 +53,14 @@ static struct frameset *new_block(void)
 	pa = frame_alloc_run(BLOCK_PAGES, BLOCK_SIZE);
 	if (!pa)
 		return NULL;
+	/* Invariant: the frame allocator never hands out a protected region (a live
+	 * block or chunk among them); if a stray store to its free list made it, this
+	 * block would hand out live tables a second time. */
+	if (protect_region_of(pa, BLOCK_SIZE, NULL))
+		panic("ptcache: the frame allocator handed out 0x%llx, inside \"%s\": its free "
+		      "list is corrupt",
+		      (unsigned long long)pa,
+		      protect_row_name(protect_region_of(pa, BLOCK_SIZE, NULL)));
 	refilling = true;
 	if (pgprot_key())
 		rc = __set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, PTE_PKEY(pgprot_key()),
@@ -64,7 +74,10 @@ static struct frameset *new_block(void)
 	return &blocks[nr_blocks - 1];
 }
 
-phys_addr_t ptcache_alloc(void)
+static struct spinlock ptcache_lock = SPINLOCK_INIT("ptcache_lock");
+
+/* ptcache_alloc with ptcache_lock held. */
+static phys_addr_t alloc_page(void)
 {
 	struct frameset *b = NULL;
 	phys_addr_t pa;
@@ -87,6 +100,15 @@ phys_addr_t ptcache_alloc(void)
 	free_pages--;
 	pa = frameset_take(b);
 	pt_window_close(w);
+	return pa;
+}
+
+phys_addr_t ptcache_alloc(void)
+{
+	uint64_t flags = spin_lock_irqsave(&ptcache_lock);
+	phys_addr_t pa = alloc_page();
+
+	spin_unlock_irqrestore(&ptcache_lock, flags);
 	return pa;
 }
 
@@ -115,6 +137,7 @@ static void release_block(uint64_t i)
 
 void ptcache_free(phys_addr_t pa)
 {
+	uint64_t flags = spin_lock_irqsave(&ptcache_lock);
 	int64_t i = find_block(pa);
 	uint32_t w = pt_window_open();
 
@@ -125,6 +148,7 @@ void ptcache_free(phys_addr_t pa)
 	pt_window_close(w);
 	if (blocks[i].nfree == BLOCK_PAGES)
 		release_block((uint64_t)i);
+	spin_unlock_irqrestore(&ptcache_lock, flags);
 }
 
 void ptcache_set_level(phys_addr_t pa, int level)

@@ -1,5 +1,6 @@
 /* mm/set_memory.c - attribute changes on the direct map, with split and merge. */
 #include "mm/set_memory.h"
+#include "mm/pt_lock.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/mm_internal.h"
@@ -49,6 +50,13 @@ static int refuse(const char *fmt, ...)
 
 /* -EINVAL unless [va, end) is a page-aligned, non-empty direct-map range and set
  * and clear hold attribute bits only. */
+/* va + pages * 4 KiB, or 0 when that does not fit in 64 bits (check_args then
+ * refuses: a wrapped end would change a few pages and report success). */
+static uint64_t range_end(uint64_t va, uint64_t pages)
+{
+	return pages > (~0ULL - va) / PAGE_SIZE ? 0 : va + pages * PAGE_SIZE;
+}
+
 static int check_args(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
 	if (!IS_ALIGNED(va, PAGE_SIZE) || end <= va || !is_dmap_va(va) || !is_dmap_va(end - 1))
@@ -240,7 +248,9 @@ static void flush_add(struct flush_list *f, uint64_t va)
 	f->n += f->n <= FLUSH_MAX;
 }
 
-static void flush_list_run(const struct flush_list *f)
+/* This CPU drops the leaves in f one by one (or everything); every other online CPU
+ * flushes the changed range [va, end), which meets each of them. */
+static void flush_list_run(const struct flush_list *f, uint64_t va, uint64_t end)
 {
 	if (f->n > FLUSH_MAX) {
 		flush_tlb_all();
@@ -248,6 +258,8 @@ static void flush_list_run(const struct flush_list *f)
 	}
 	for (int i = 0; i < f->n; i++)
 		invlpg((void *)f->va[i]);
+	if (f->n && flush_tlb_others)
+		flush_tlb_others(va, end);
 }
 
 /* Applies the change leaf by leaf, splitting leaves that stick out of the range
@@ -291,27 +303,29 @@ static void apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struc
  * windows nest in it). */
 static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
+	uint64_t flags = pt_lock_take();
 	int rc = check_leaves(va, end, set, clear);
 	struct flush_list f = { 0 };
 	uint32_t w;
 
-	if (rc)
-		return rc;
-	w = pt_window_open();
-	apply(va, end, set, clear, &f);
-	flush_list_run(&f);
-	merge_level(va, end, PT_LEVEL_PMD);
-	if (dmap_has_1g())
-		merge_level(va, end, PT_LEVEL_PUD);
-	pt_window_close(w);
-	checker_after_change("after set_memory");
-	return 0;
+	if (!rc) {
+		w = pt_window_open();
+		apply(va, end, set, clear, &f);
+		flush_list_run(&f, va, end);
+		merge_level(va, end, PT_LEVEL_PMD);
+		if (dmap_has_1g())
+			merge_level(va, end, PT_LEVEL_PUD);
+		pt_window_close(w);
+		checker_after_change("after set_memory");
+	}
+	pt_lock_drop(flags);
+	return rc;
 }
 
 /* The public path: also refuses the protected regions and the table key. */
 int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 {
-	uint64_t end = va + pages * PAGE_SIZE;
+	uint64_t end = range_end(va, pages);
 	int rc = check_args(va, end, set, clear);
 
 	stats.calls++;
@@ -323,7 +337,7 @@ int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 /* mm's own path (mm/mm_internal.h): no owner check. */
 int __set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear)
 {
-	uint64_t end = va + pages * PAGE_SIZE;
+	uint64_t end = range_end(va, pages);
 	int rc = check_args(va, end, set, clear);
 
 	stats.calls++;

@@ -6,13 +6,14 @@
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/protect_map.h"
+#include "mm/pt_lock.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 
 static uint64_t next_va = VMAP_BASE; /* the end of the last region (or hole) */
 
-/* The regions in address order (they are made at rising addresses), and the free
- * region objects. */
+/* Under pt_lock (mm/pt_lock.h): the regions in address order (they are made at
+ * rising addresses), and the free region objects. */
 static struct vmap_region slots[VMAP_MAX_REGIONS];
 static struct vmap_region *first, *last, *spare;
 static int nr_live, nr_used_slots;
@@ -31,8 +32,8 @@ static struct vmap_region *region_obj(void)
 
 /* Places a region at the first `align`ed address at or above next_va + gap; with a
  * hole of `gap` bytes after it too. Returns its base, or 0. */
-static uint64_t region_add(const char *name, uint64_t size, uint64_t align, enum vmap_owner owner,
-			   uint64_t gap)
+static uint64_t __region_add(const char *name, uint64_t size, uint64_t align,
+			     enum vmap_owner owner, uint64_t gap)
 {
 	struct vmap_region *r;
 	uint64_t va;
@@ -57,6 +58,16 @@ static uint64_t region_add(const char *name, uint64_t size, uint64_t align, enum
 	return va;
 }
 
+/* __region_add under pt_lock. */
+static uint64_t region_add(const char *name, uint64_t size, uint64_t align, enum vmap_owner owner,
+			   uint64_t gap)
+{
+	uint64_t flags = pt_lock_take(), va = __region_add(name, size, align, owner, gap);
+
+	pt_lock_drop(flags);
+	return va;
+}
+
 uint64_t vmap_reserve(uint64_t size, uint64_t align)
 {
 	return region_add("reserved", size, align, VMAP_OWNER_CALLER, PAGE_SIZE);
@@ -69,12 +80,22 @@ uint64_t vmap_region_new(const char *name, uint64_t size, uint64_t align, enum v
 	return region_add(name, size, align, owner, 0);
 }
 
-const struct vmap_region *vmap_region_of(uint64_t va)
+/* The region holding va, or NULL; pt_lock held. */
+static const struct vmap_region *__region_of(uint64_t va)
 {
 	for (const struct vmap_region *r = first; r && r->base <= va; r = r->next)
 		if (va - r->base < r->size)
 			return r;
 	return NULL;
+}
+
+const struct vmap_region *vmap_region_of(uint64_t va)
+{
+	uint64_t flags = pt_lock_take();
+	const struct vmap_region *r = __region_of(va);
+
+	pt_lock_drop(flags);
+	return r;
 }
 
 const struct vmap_region *vmap_first_region(void)
@@ -129,7 +150,8 @@ static void region_forget(struct vmap_region *r)
 	nr_live--;
 }
 
-int vmap_region_free(uint64_t base)
+/* vmap_region_free with pt_lock held. */
+static int __region_free(uint64_t base)
 {
 	struct vmap_region *r = (struct vmap_region *)vmap_region_of(base);
 	uint32_t w;
@@ -147,13 +169,25 @@ int vmap_region_free(uint64_t base)
 	return 0;
 }
 
+int vmap_region_free(uint64_t base)
+{
+	uint64_t flags = pt_lock_take();
+	int rc = __region_free(base);
+
+	pt_lock_drop(flags);
+	return rc;
+}
+
 /* True when [va, va+size) overlaps a region whose pages vmap owns. */
 static bool overlaps_frames_region(uint64_t va, uint64_t size)
 {
-	for (const struct vmap_region *r = first; r && r->base < va + size; r = r->next)
-		if (r->owner == VMAP_OWNER_FRAMES && va < r->base + r->size)
-			return true;
-	return false;
+	uint64_t flags = pt_lock_take();
+	bool hit = false;
+
+	for (const struct vmap_region *r = first; r && r->base < va + size && !hit; r = r->next)
+		hit = r->owner == VMAP_OWNER_FRAMES && va < r->base + r->size;
+	pt_lock_drop(flags);
+	return hit;
 }
 
 static bool in_vmap(uint64_t va, uint64_t size)

@@ -297,6 +297,29 @@ KTEST(guard, install_in_a_2m_leaf_splits_it_and_remove_merges_it_back)
 	KEXPECT_EQ(frame_free_run(run, 512), 0);
 }
 
+KTEST(guard, remove_never_merges_pages_across_two_regions)
+{
+	uint64_t lo = vmap_region_new("gt lo", MiB, 2 * MiB, VMAP_OWNER_CALLER), hi;
+	phys_addr_t run = frame_alloc_run(512, 2 * MiB);
+
+	hi = vmap_region_new("gt hi", MiB, PAGE_SIZE, VMAP_OWNER_CALLER);
+	KASSERT_TRUE(lo && run && hi == lo + MiB);
+	/* One aligned 2 MiB run mapped by 4 KiB pages over two back-to-back regions:
+	 * the 512 entries agree, but a 2 MiB leaf would tie the regions together. */
+	KASSERT_EQ(vmap_map(lo, run, MiB, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
+	KASSERT_EQ(vmap_map(hi, run + MiB, MiB, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
+	KEXPECT_EQ(guard_install(lo, PAGE_SIZE), 0);
+	KEXPECT_EQ(guard_remove(lo, PAGE_SIZE), 0);
+	KEXPECT_EQ(vmap_map(lo, run, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
+	KEXPECT_EQ(guard_remove(lo, 2 * MiB), 0);
+	KEXPECT_EQ(gt_leaf_level(lo), PT_LEVEL_PTE);
+	KEXPECT_EQ(gt_leaf_level(hi), PT_LEVEL_PTE);
+	KEXPECT_EQ(vmap_region_free(lo), 0);
+	KEXPECT_EQ(gt_leaf_level(hi), PT_LEVEL_PTE); /* hi keeps its pages */
+	KEXPECT_EQ(vmap_region_free(hi), 0);
+	KEXPECT_EQ(frame_free_run(run, 512), 0);
+}
+
 /* A free 1 GiB-aligned GiB of RAM (the guard writes through it are ours), or 0. */
 static phys_addr_t gt_gib_of_ram(void)
 {

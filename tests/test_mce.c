@@ -31,7 +31,7 @@ KTEST(mce, cr4_mce_is_set_on_every_ap)
 	for (int i = 0; i < r->nr_aps; i++) {
 		const struct smp_cpu *c = &r->aps[i];
 
-		if (c->state != SMP_UP && c->state != SMP_PARKED)
+		if (c->state != SMP_UP && c->state != SMP_ONLINE)
 			continue;
 		checked++;
 		if (!(c->cr4 & CR4_MCE))

@@ -1,7 +1,7 @@
 /* tests/test_nmi.c - an NMI that no test expects is counted and reported, and the
  * interrupted code goes on; an expected one still reaches its handler (suite nmi).
  *
- * The NMIs are self-NMIs through the local APIC (arch/apic.h). NMIs on the parked
+ * The NMIs are self-NMIs through the local APIC (arch/apic.h). NMIs on the idle
  * APs come from QEMU's monitor in the matrix (`nmi` reaches every CPU).
  */
 #include "kernel/ktest.h"

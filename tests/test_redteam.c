@@ -232,7 +232,7 @@ KTEST(redteam, vmap_map_refuses_the_page_table_key)
 	frame_free(frame);
 }
 
-KTEST(redteam, pt_map_leaf_refuses_a_writable_alias_and_a_root_that_is_no_root)
+KTEST(redteam, pt_map_leaf_refuses_a_writable_alias_w_x_and_a_root_that_is_no_root)
 {
 	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
 	phys_addr_t frame = frame_alloc();
@@ -248,7 +248,15 @@ KTEST(redteam, pt_map_leaf_refuses_a_writable_alias_and_a_root_that_is_no_root)
 		   -EPERM); /* keyed or not: tables are writable in the direct map only */
 	KEXPECT_EQ(pt_map_leaf(frame, va, frame, PT_LEVEL_PTE, PTE_W | PTE_NX), -EINVAL);
 	KEXPECT_EQ(pt_map_leaf(pool_table(), va, frame, PT_LEVEL_PTE, PTE_W | PTE_NX), -EINVAL);
+	/* W^X at the door: a writable, executable leaf is refused by every path. */
+	KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va, frame, PT_LEVEL_PTE, PTE_W), -EPERM);
+	KEXPECT_EQ(vmap_map(va, frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_W, 0), -EPERM);
 	KEXPECT_TRUE(pt_lookup(va, &(int){ 0 }) == NULL);
+	/* Zeroing is for fresh table pages only: not the root, not a plain frame. */
+	KEXPECT_EQ(pt_clear_table(pt_kernel_root()), -EPERM);
+	KEXPECT_EQ(pt_clear_table(frame), -EPERM);
+	KEXPECT_EQ(pt_table_level(pt_kernel_root()), pt_root_level());
+	KEXPECT_TRUE(pt_lookup((uint64_t)&frame_alloc, &(int){ 0 }) != NULL);
 out:
 	if (frame)
 		frame_free(frame);

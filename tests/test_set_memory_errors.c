@@ -26,6 +26,8 @@ static const struct {
 	{ "a page inside a hole of the memory map", SM_T_HOLE, SM_C_RO, 0, 1, -ENOENT },
 	{ "misaligned start", SM_T_SCRATCH, SM_C_RO, 8, 1, -EINVAL },
 	{ "no pages", SM_T_SCRATCH, SM_C_RO, 0, 0, -EINVAL },
+	/* pages * 4 KiB wraps to one page: must be refused, not change that page */
+	{ "2^52 + 1 pages (the size wraps)", SM_T_SCRATCH, SM_C_RO, 0, (1ULL << 52) + 1, -EINVAL },
 	{ "outside the direct map", SM_T_VMAP, SM_C_RO, 0, 1, -EINVAL },
 	{ "x on a writable page (W^X)", SM_T_SCRATCH, SM_C_X, 0, 1, -EINVAL },
 	{ "protection key 16", SM_T_SCRATCH, SM_C_KEY16, 0, 1, -EINVAL },

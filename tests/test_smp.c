@@ -44,7 +44,7 @@ KTEST_SUITE(12, smp, NULL);
  * every_cpu_in_the_madt_came_up; the other cases check the ones that are up). */
 static bool ap_up(const struct smp_cpu *c)
 {
-	return c->state == SMP_UP || c->state == SMP_PARKED;
+	return c->state == SMP_UP || c->state == SMP_ONLINE;
 }
 
 /* Runs the statement for every AP of report r that came up, as `c`. */
@@ -184,14 +184,14 @@ KTEST(smp, trampoline_page_is_unmapped_after_bring_up)
 		KEXPECT_EQ(r->tables_after[l], r->tables_before[l]);
 }
 
-KTEST(smp, every_ap_flushed_its_tlb_and_parked)
+KTEST(smp, every_ap_flushed_its_tlb_and_went_online)
 {
 	const struct smp_report *r = smp_report();
 
 	NEED_UP_APS(r);
 	for (int i = 0; i < r->nr_aps; i++)
 		if (ap_up(&r->aps[i]))
-			AP_EXPECT_EQ(&r->aps[i], r->aps[i].state, SMP_PARKED);
+			AP_EXPECT_EQ(&r->aps[i], r->aps[i].state, SMP_ONLINE);
 }
 
 /* --- APIC mode and IDs ------------------------------------------------------- */
@@ -327,7 +327,7 @@ static void read_noncanonical(void *unused)
 	*(volatile uint64_t *)0x8000000000000000ULL;
 }
 
-/* Restarts a parked AP so that it hangs inside its probe: it is stopped within the
+/* Restarts an online AP so that it hangs inside its probe: it is stopped within the
  * bound, the catcher it left armed is dropped, and it comes up again after. */
 KTEST(smp, ap_hung_in_its_probe_is_stopped_and_the_run_goes_on)
 {
@@ -339,7 +339,7 @@ KTEST(smp, ap_hung_in_its_probe_is_stopped_and_the_run_goes_on)
 
 	NEED_UP_APS(r);
 	for (int i = r->nr_aps - 1; i >= 0; i--)
-		if (r->aps[i].state == SMP_PARKED)
+		if (r->aps[i].state == SMP_ONLINE)
 			c = smp_ap(i);
 	KASSERT_TRUE(c != NULL);
 	c->hang_in_probe = true;
@@ -353,6 +353,6 @@ KTEST(smp, ap_hung_in_its_probe_is_stopped_and_the_run_goes_on)
 	KEXPECT_TRUE(catch_run(read_noncanonical, NULL, &f));
 	KEXPECT_FAULT(&f, VEC_GP);
 	KEXPECT_EQ(smp_start_cpu(c, SMP_AP_TIMEOUT_MS), 0);
-	KEXPECT_EQ(c->state, SMP_PARKED);
+	KEXPECT_EQ(c->state, SMP_ONLINE);
 	KEXPECT_TRUE(c->why == NULL);
 }

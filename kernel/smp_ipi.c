@@ -1,0 +1,350 @@
+/* kernel/smp_ipi.c - calls, rounds and runs on every CPU behind kernel/smp_ipi.h. */
+#include "kernel/smp_ipi.h"
+#include "kernel/ktest.h"
+#include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/pks.h"
+#include "kernel/printf.h"
+#include "kernel/spinlock.h"
+#include "arch/apic.h"
+#include "arch/cpu.h"
+#include "arch/pkrs.h"
+#include "arch/trap.h"
+#include "arch/tsc.h"
+
+static struct spinlock round_lock = SPINLOCK_INIT("round_lock");
+/* The round in flight: written under round_lock before `id` moves on. */
+static struct {
+	volatile uint64_t id;
+	struct smp_round r;
+	uint64_t sent, cycles; /* rounds sent, TSC cycles from publish to the last ack */
+} round;
+
+static const char *const round_names[] = { "TLB shootdown", "PKRS default" };
+
+/* Flushes [start, end) from this CPU's TLB: INVLPG per page up to
+ * SMP_FLUSH_PAGES_MAX pages (it drops the paging-structure caches too, SDM Vol.
+ * 3A, 4.10.4.1), the whole TLB above or for end = 0. */
+static void flush_range_local(struct percpu *me, uint64_t start, uint64_t end)
+{
+	if (!end || end - start > SMP_FLUSH_PAGES_MAX * PAGE_SIZE) {
+		flush_tlb_all_local();
+		me->flushes_full++;
+		return;
+	}
+	for (uint64_t a = ALIGN_DOWN(start, PAGE_SIZE); a < end; a += PAGE_SIZE)
+		invlpg((void *)a);
+	me->flushes_pages++;
+}
+
+/* Applies the round in flight unless done; f: the interrupted frame (its PKRS is
+ * what the trap exit loads), NULL when polling (the live PKRS). */
+static void apply_round(struct trap_frame *f)
+{
+	struct percpu *me = this_cpu();
+	uint64_t id = __atomic_load_n(&round.id, __ATOMIC_ACQUIRE);
+	const struct smp_round *r = &round.r;
+
+	if (!me->online || me->round_ack == id)
+		return;
+	if (r->kind == SMP_ROUND_TLB)
+		flush_range_local(me, r->start, r->end);
+	else if (f)
+		f->pkrs = (f->pkrs & ~(uint64_t)r->mask) | r->bits;
+	else if (pks_enabled())
+		pkrs_write((pkrs_read() & ~r->mask) | r->bits);
+	me->rounds_applied++;
+	__atomic_store_n(&me->round_ack, id, __ATOMIC_RELEASE);
+}
+
+void smp_poll_rounds(void)
+{
+	if (this_cpu()->online)
+		apply_round(NULL);
+}
+
+static bool on_round(struct trap_frame *f)
+{
+	apply_round(f);
+	apic_eoi();
+	return true;
+}
+
+/* The call itself runs in smp_worker(); the IPI only wakes the CPU. */
+static bool on_call(struct trap_frame *f)
+{
+	(void)f;
+	apic_eoi();
+	return true;
+}
+
+/* A spurious interrupt takes no EOI (SDM Vol. 3A, 11.9). */
+static bool on_spurious(struct trap_frame *f)
+{
+	(void)f;
+	return true;
+}
+
+/* flush_tlb_others (arch/cpu.h): one TLB round. */
+static void tlb_others(uint64_t start, uint64_t end)
+{
+	struct smp_round r = { .kind = SMP_ROUND_TLB, .start = start, .end = end };
+
+	smp_round(&r);
+}
+
+void smp_ipi_init(void)
+{
+	trap_register(VEC_SMP_ROUND, on_round);
+	trap_register(VEC_SMP_CALL, on_call);
+	trap_register(VEC_SPURIOUS, on_spurious);
+	this_cpu()->apic_id = apic_id();
+	flush_tlb_others = tlb_others;
+}
+
+void smp_cpu_online(void)
+{
+	struct percpu *me = this_cpu();
+
+	apic_enable_fixed();
+	me->round_ack = __atomic_load_n(&round.id, __ATOMIC_ACQUIRE);
+	flush_tlb_all_local();
+	__atomic_store_n(&me->online, true, __ATOMIC_RELEASE);
+	/* A round published before `online` was seen may not have included this CPU;
+	 * one published after will wait for it, and the flush covered the rest. */
+	me->round_ack = __atomic_load_n(&round.id, __ATOMIC_ACQUIRE);
+}
+
+void smp_cpu_offline(int i)
+{
+	if (i > 0 && i < NR_CPUS)
+		__atomic_store_n(&percpu_of(i)->online, false, __ATOMIC_RELEASE);
+}
+
+uint64_t smp_online_mask(void)
+{
+	uint64_t m = 0;
+
+	for (int i = 0; i < NR_CPUS; i++)
+		if (percpu_of(i)->online)
+			m |= 1ULL << i;
+	return m;
+}
+
+int smp_nr_online(void)
+{
+	uint64_t m = smp_online_mask() | 1; /* the boot CPU always runs */
+	int n = 0;
+
+	for (; m; m &= m - 1)
+		n++;
+	return n;
+}
+
+uint64_t smp_rounds_sent(void)
+{
+	return round.sent;
+}
+
+uint64_t smp_round_cycles(void)
+{
+	return round.cycles;
+}
+
+/* Waits for CPU i to acknowledge round id; panics after SMP_ROUND_TIMEOUT_MS. */
+static void wait_ack(int i, uint64_t id, uint64_t start, uint64_t ticks)
+{
+	struct percpu *p = percpu_of(i);
+
+	while (__atomic_load_n(&p->round_ack, __ATOMIC_ACQUIRE) < id) {
+		if (rdtsc() - start > ticks)
+			panic("smp_round: CPU %d (APIC ID %u) did not apply %s round %llu within "
+			      "%d ms (interrupts off too long, or the CPU hangs)",
+			      i, p->apic_id, round_names[round.r.kind], (unsigned long long)id,
+			      SMP_ROUND_TIMEOUT_MS);
+		cpu_relax();
+	}
+}
+
+void smp_round(const struct smp_round *r)
+{
+	smp_round_to(r, ~0ULL);
+}
+
+void smp_round_to(const struct smp_round *r, uint64_t cpus)
+{
+	struct percpu *me = this_cpu();
+	uint64_t targets, flags, id, start;
+
+	if (!(smp_online_mask() & cpus & ~(1ULL << me->cpu)))
+		return;
+	flags = spin_lock_irqsave(&round_lock);
+	targets = smp_online_mask() & cpus & ~(1ULL << me->cpu);
+	round.r = *r;
+	id = round.id + 1;
+	me->round_ack = id;
+	__atomic_store_n(&round.id, id, __ATOMIC_RELEASE);
+	round.sent++;
+	for (int i = 0; i < NR_CPUS; i++)
+		if ((targets & (1ULL << i)) && apic_send_fixed(percpu_of(i)->apic_id, VEC_SMP_ROUND))
+			panic("smp_round: IPI to CPU %d (APIC ID %u) not sent", i,
+			      percpu_of(i)->apic_id);
+	start = rdtsc();
+	for (int i = 0; i < NR_CPUS; i++)
+		if (targets & (1ULL << i))
+			wait_ack(i, id, start, tsc_us_to_ticks(SMP_ROUND_TIMEOUT_MS * 1000ULL));
+	round.cycles += rdtsc() - start;
+	spin_unlock_irqrestore(&round_lock, flags);
+}
+
+/* --- calls ------------------------------------------------------------------------ */
+
+int smp_post(int i, void (*fn)(void *), void *arg)
+{
+	struct percpu *p;
+
+	if (i <= 0 || i >= NR_CPUS || i == this_cpu_id() || !percpu_of(i)->online)
+		return -ENODEV;
+	p = percpu_of(i);
+	if (p->call_req != p->call_done)
+		return -EBUSY;
+	p->call_fn = fn;
+	p->call_arg = arg;
+	__atomic_store_n(&p->call_req, p->call_req + 1, __ATOMIC_RELEASE);
+	return apic_send_fixed(p->apic_id, VEC_SMP_CALL) ? -EIO : 0;
+}
+
+int smp_wait(int i, uint64_t timeout_ms)
+{
+	struct percpu *p = percpu_of(i);
+	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(timeout_ms * 1000);
+
+	while (__atomic_load_n(&p->call_done, __ATOMIC_ACQUIRE) != p->call_req) {
+		if (rdtsc() - start > ticks)
+			return -ETIMEDOUT;
+		smp_poll_rounds();
+		cpu_relax();
+	}
+	return 0;
+}
+
+int smp_call(int i, void (*fn)(void *), void *arg)
+{
+	int rc = smp_post(i, fn, arg);
+
+	return rc ? rc : smp_wait(i, SMP_CALL_TIMEOUT_MS);
+}
+
+/* Runs the posted call with interrupts on and the default PKRS; a call that
+ * returns holding a lock is a bug. */
+static void run_call(struct percpu *me)
+{
+	me->call_fn(me->call_arg);
+	cli();
+	if (me->locks_held)
+		panic("smp_worker: a call on CPU %d returned holding %d lock(s)", me->cpu,
+		      me->locks_held);
+	pks_load(pks_default());
+	__atomic_store_n(&me->call_done, me->call_req, __ATOMIC_RELEASE);
+}
+
+__noreturn void smp_worker(void)
+{
+	struct percpu *me = this_cpu();
+
+	for (;;) {
+		cli();
+		if (__atomic_load_n(&me->call_req, __ATOMIC_ACQUIRE) == me->call_done) {
+			/* STI's one-instruction shadow: no wake-up slips in before HLT. */
+			__asm__ volatile("sti; hlt" ::: "memory");
+			continue;
+		}
+		sti();
+		run_call(me);
+	}
+}
+
+/* --- case bodies on every CPU ------------------------------------------------------ */
+
+struct everywhere {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void run_collecting(void *p)
+{
+	struct everywhere *e = p;
+	struct percpu *me = this_cpu();
+
+	me->nr_fail = 0;
+	me->fail[0] = '\0';
+	me->collecting = true;
+	e->fn(e->arg);
+	me->collecting = false;
+}
+
+bool smp_ktest_collect(const char *file, int line, const char *msg)
+{
+	struct percpu *me = this_cpu();
+
+	if (!me->collecting)
+		return false;
+	if (!me->nr_fail++)
+		ksnprintf(me->fail, sizeof(me->fail), "%s:%d: %s", file, line, msg);
+	return true;
+}
+
+int smp_ktest_failed_here(void)
+{
+	struct percpu *me = this_cpu();
+
+	return me->collecting ? me->nr_fail > 0 : -1;
+}
+
+/* Fails the current case for CPU i when its part failed or did not finish. */
+static void report_cpu(int i, int waited)
+{
+	struct percpu *p = percpu_of(i);
+
+	if (waited)
+		ktest_fail(__FILE__, __LINE__, "CPU %d (APIC ID %u) did not finish its part (%s)",
+			   i, p->apic_id, waited == -ETIMEDOUT ? "timed out" : "not started");
+	else if (p->nr_fail)
+		ktest_fail(__FILE__, __LINE__, "CPU %d (APIC ID %u): %d failure(s), first: %s", i,
+			   p->apic_id, p->nr_fail, p->fail);
+}
+
+int smp_run_parts(void (*fn)(void *), void *arg, uint64_t timeout_ms, int status[NR_CPUS])
+{
+	struct everywhere e = { fn, arg };
+	uint64_t cpus = smp_online_mask() & ~1ULL, flags;
+	int n = 1;
+
+	ASSERT(this_cpu_id() == 0);
+	for (int i = 0; i < NR_CPUS; i++)
+		status[i] = (cpus & (1ULL << i)) ? smp_post(i, run_collecting, &e) : -ENODEV;
+	status[0] = 0;
+	flags = read_rflags();
+	sti();
+	run_collecting(&e);
+	if (!(flags & RFLAGS_IF))
+		cli();
+	for (int i = 1; i < NR_CPUS; i++) {
+		if (!(cpus & (1ULL << i)))
+			continue;
+		if (!status[i])
+			status[i] = smp_wait(i, timeout_ms);
+		n += !status[i];
+	}
+	return n;
+}
+
+int smp_run_everywhere(void (*fn)(void *), void *arg, uint64_t timeout_ms)
+{
+	int status[NR_CPUS], n = smp_run_parts(fn, arg, timeout_ms, status);
+
+	for (int i = 0; i < NR_CPUS; i++)
+		if (i == 0 || status[i] != -ENODEV)
+			report_cpu(i, status[i]);
+	return n;
+}

@@ -1,0 +1,102 @@
+/* kernel/smp_ipi.h - work for every CPU after bring-up: calls, rounds, and a test
+ * case body run on all CPUs at once.
+ *
+ * Once up, each AP runs smp_worker(): it halts with interrupts on until a call is
+ * posted in its mailbox (struct percpu), runs it, and marks it done. The poster
+ * sends VEC_SMP_CALL to wake it and waits, bounded, for "done".
+ *
+ * A round is a change every other online CPU must apply before the sender goes on:
+ * a TLB shootdown (a range flushed with INVLPG up to SMP_FLUSH_PAGES_MAX pages, the
+ * whole TLB above) or a change of default-PKRS bits (kernel/pks.c). One round runs
+ * at a time (round_lock). The sender publishes it, sends VEC_SMP_ROUND to the
+ * CPUs online at that moment and waits for each one's acknowledgement at most
+ * SMP_ROUND_TIMEOUT_MS; a CPU that does not acknowledge is a broken machine state
+ * (a stale translation may live on), so the sender panics naming it. A CPU applies
+ * a round in the IPI handler, or, while it spins with interrupts off (a spinlock,
+ * a wait below), in smp_poll_rounds(): no sender ever waits on a CPU that waits for
+ * it. A PKRS round edits the interrupted context's saved PKRS, which the trap exit
+ * loads back (arch/trap.h).
+ *
+ *   sender (IF off, round_lock)           other online CPU
+ *   round published (id + 1)
+ *   VEC_SMP_ROUND to each     ---------->  handler or poll: apply, ack = id
+ *   waits for every ack (bounded) <------
+ */
+#ifndef KERNEL_SMP_IPI_H
+#define KERNEL_SMP_IPI_H
+
+#include "kernel/types.h"
+#include "kernel/percpu.h"
+
+#define VEC_SMP_CALL	     0xf0
+#define VEC_SMP_ROUND	     0xf1
+#define VEC_SPURIOUS	     0xff
+#define SMP_CALL_TIMEOUT_MS  5000
+#define SMP_ROUND_TIMEOUT_MS 2000
+#define SMP_FLUSH_PAGES_MAX  32 /* INVLPG up to this many pages, else the whole TLB */
+
+enum smp_round_kind {
+	SMP_ROUND_TLB,	/* flush [start, end); end = 0: the whole TLB */
+	SMP_ROUND_PKRS, /* PKRS = (PKRS & ~mask) | bits */
+};
+
+struct smp_round {
+	enum smp_round_kind kind;
+	uint64_t start, end;
+	uint32_t mask, bits;
+};
+
+/* Boot CPU, before any AP is online: the IPI handlers; record 0 gets its APIC ID. */
+void smp_ipi_init(void);
+/* This CPU takes calls and rounds from now on (fixed interrupts enabled in its
+ * APIC, a whole-TLB flush for the rounds it missed). */
+void smp_cpu_online(void);
+/* Marks AP i offline (i < 1 or out of range: nothing): it is about to be stopped
+ * or restarted (kernel/smp.c). */
+void smp_cpu_offline(int i);
+/* AP: waits for calls forever, interrupts on between them. */
+__noreturn void smp_worker(void);
+
+/* CPUs online now (the boot CPU counts), and the bit set of their indices. */
+int smp_nr_online(void);
+uint64_t smp_online_mask(void);
+
+/* Posts fn(arg) to CPU i (not this one) and wakes it. 0, -ENODEV (i is not online
+ * or is this CPU), -EBUSY (its previous call is not done) or -EIO (IPI not sent). */
+int smp_post(int i, void (*fn)(void *), void *arg);
+/* Waits at most timeout_ms for CPU i's call to be done, applying rounds meanwhile.
+ * 0 or -ETIMEDOUT. */
+int smp_wait(int i, uint64_t timeout_ms);
+/* smp_post + smp_wait(SMP_CALL_TIMEOUT_MS). */
+int smp_call(int i, void (*fn)(void *), void *arg);
+
+/* Runs round r on every other online CPU and waits for all of them (panics naming
+ * a CPU that did not apply it in SMP_ROUND_TIMEOUT_MS). Does not apply it here.
+ * Any IF state; never while holding a lock ordered below round_lock. */
+void smp_round(const struct smp_round *r);
+/* The same for the online CPUs of the bit set `cpus` only (the bench figures:
+ * the cost of a round with 1, 2, ... other CPUs). */
+void smp_round_to(const struct smp_round *r, uint64_t cpus);
+/* Applies the round in flight, if this CPU has not yet (for spin loops). */
+void smp_poll_rounds(void);
+/* Rounds sent since boot, and the TSC cycles they took in all (from the IPIs to
+ * the last acknowledgement), for the bench figures. */
+uint64_t smp_rounds_sent(void);
+uint64_t smp_round_cycles(void);
+
+/* Tests, boot CPU only: runs fn(arg) on every online CPU at once (the boot CPU
+ * with interrupts on), waits up to timeout_ms for each, then fails the current
+ * case once per CPU that failed ("CPU n (APIC ID a): ...") or did not finish.
+ * Returns the number of CPUs that ran it. */
+int smp_run_everywhere(void (*fn)(void *), void *arg, uint64_t timeout_ms);
+/* The same without the reporting: status[i] is 0 (CPU i ran it; its failures are
+ * in percpu_of(i)->nr_fail and ->fail), -ETIMEDOUT, or -ENODEV (not online) or
+ * another smp_post() error. Returns the number of CPUs that ran it. */
+int smp_run_parts(void (*fn)(void *), void *arg, uint64_t timeout_ms, int status[NR_CPUS]);
+/* For kernel/ktest.c: inside such a run, records a failure for this CPU and
+ * returns true; false otherwise (ktest prints it as usual). */
+bool smp_ktest_collect(const char *file, int line, const char *msg);
+/* Inside such a run: 1 when this CPU has failed, 0 when not; -1 outside one. */
+int smp_ktest_failed_here(void);
+
+#endif

@@ -1,0 +1,44 @@
+/* tests/test_smp_util.h - shared by the multi-CPU tests (tests/test_smp_work.c,
+ * tests/test_smp_tlb.c, tests/test_smp_stress.c). */
+#ifndef TESTS_TEST_SMP_UTIL_H
+#define TESTS_TEST_SMP_UTIL_H
+
+#include "kernel/ktest.h"
+#include "kernel/percpu.h"
+#include "kernel/pks.h"
+#include "kernel/smp.h"
+#include "kernel/smp_ipi.h"
+
+/* Skips (with the reason) without a second CPU; fails when APs should be online
+ * but none is. */
+#define NEED_ONLINE_APS()                                      \
+	do {                                                   \
+		if (smp_skip_reason())                         \
+			KTEST_SKIP(smp_skip_reason());         \
+		KASSERT_TRUE(smp_nr_online() > 1);             \
+	} while (0)
+
+#define NEED_PKS()                                                               \
+	do {                                                                     \
+		if (!pks_enabled())                                              \
+			KTEST_SKIP(pks_unavailable_reason() ?: "PKS not enabled"); \
+	} while (0)
+
+/* The highest online AP's index (0 when none is online). */
+static inline int last_online_ap(void)
+{
+	int last = 0;
+
+	for (int i = 1; i < NR_CPUS; i++)
+		if (percpu_of(i)->online)
+			last = i;
+	return last;
+}
+
+/* A body for every CPU: the key *arg is access-disabled in this CPU's PKRS. */
+static inline void check_key_closed(void *arg)
+{
+	KEXPECT_EQ(pks_access_of(pks_read(), *(int *)arg), PKS_ACCESS_NONE);
+}
+
+#endif
