@@ -10,7 +10,7 @@
  * asserts that what it timed worked and that protection is back on, never a time.
  * Under QEMU TCG the TSC is emulated (clock=emulated) and the figures say little;
  * on hardware they are the point. ktest.bench_reps=N sets the repetitions (default 3;
- * `make bench` uses 101). The TLB shootdown round is not here yet (SMP work). */
+ * `make bench` uses 101). The TLB shootdown round is tests/test_smp_tlb.c's. */
 #include "kernel/cmdline.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
