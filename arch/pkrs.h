@@ -53,9 +53,10 @@ struct pkrs_count {
 extern struct pkrs_count pkrs_counts[PKRS_COUNT_SLOTS];
 extern bool pkrs_count_rdpid;
 
-/* Gives this CPU its counter slot, its initial APIC ID (kernel/pks.c, as each CPU
- * enables PKS). Before that, and without RDPID, the CPU counts in slot 0. */
-void pkrs_count_init_cpu(void);
+/* Gives this CPU its counter slot: its dense CPU index (kernel/pks.c, as each CPU
+ * enables PKS; < PKRS_COUNT_SLOTS). Before that, and without RDPID, the CPU counts
+ * in slot 0. */
+void pkrs_count_init_cpu(unsigned int slot);
 
 /* This CPU's counters. */
 static inline struct pkrs_count *pkrs_count_this_cpu(void)
