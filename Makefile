@@ -13,6 +13,8 @@
 #                   server templates validated, a QEMU job and a simulated-server job whose
 #                   counts must equal Warden's closing line (tests/lava/run.sh, README
 #                   "Running in a lab (LAVA)"); make test runs it too
+#   make bench      the bench suite alone in one boot, printed as a table (BENCH_REPS;
+#                   README "Benchmarks")
 #   make debug      QEMU halted with a gdb stub on :1234
 #   make bochs      optional, not part of make test: the suites in Bochs (BOCHS=/path/to/bochs),
 #                   x2APIC forced on 4 CPUs; tests/runner/bochs.sh, README "Bochs"
@@ -53,6 +55,7 @@ C_SRCS := \
 	arch/cpu.c \
 	arch/gdt.c \
 	arch/mce.c \
+	arch/pkrs.c \
 	arch/trap.c \
 	arch/trap_pkrs.c \
 	arch/tsc.c \
@@ -101,14 +104,18 @@ C_SRCS := \
 	tests/mm_check.c \
 	tests/pks_fixture.c \
 	tests/test_bench.c \
+	tests/test_bench_figures.c \
+	tests/test_bench_ops.c \
 	tests/test_catch.c \
 	tests/test_checker.c \
 	tests/test_cmdline.c \
 	tests/test_console.c \
 	tests/test_dmap.c \
+	tests/test_dmap_bits.c \
 	tests/test_dmap_hotadd.c \
 	tests/test_frame.c \
 	tests/test_guard.c \
+	tests/test_guard_checker.c \
 	tests/test_mce.c \
 	tests/test_multiboot2.c \
 	tests/test_nmi.c \
@@ -133,7 +140,8 @@ C_SRCS := \
 	tests/test_smp_tlb.c \
 	tests/test_smp_work.c \
 	tests/test_thread.c \
-	tests/test_tsc.c
+	tests/test_tsc.c \
+	tests/test_windows.c
 
 OBJS := $(ASM_SRCS:%.asm=$(BUILD)/%.o) $(C_SRCS:%.c=$(BUILD)/%.o)
 
@@ -147,7 +155,7 @@ ACCEL ?= tcg
 TIMEOUT ?= 240
 export CPU MEM SMP UEFI CMDLINE QEMU_ARGS ACCEL TIMEOUT
 
-.PHONY: all iso run test hosttest lava debug bochs clean deps format format-check
+.PHONY: all iso run test bench hosttest lava debug bochs clean deps format format-check
 all: $(BUILD)/kernel.elf
 
 # V=1 shows the full commands.
@@ -219,6 +227,15 @@ test:
 	$(if $(NO_HOST_TESTS),,-BUILD=$(BUILD) tests/lava/run.sh $(BUILD)/kernel.elf)
 	$(if $(NO_HOST_TESTS),,HOST_RESULTS="host-unit host-fuzz sol-capture lava") tests/runner/run.sh \
 		$(if $(TEST_SELECTED),single,matrix) $(BUILD)/kernel.elf
+
+# The bench suite alone (README "Benchmarks"): one boot with ktest=bench and
+# ktest.bench_reps=BENCH_REPS (default 101), in the configuration CPU/MEM/UEFI/QEMU_ARGS
+# give, printed as a table by tests/bench/bench-table.sh; the report stays in
+# $(BUILD)/test/single.log (compare two with tests/bench/bench-table.sh A B).
+BENCH_REPS ?= 101
+bench:
+	@$(MAKE) --no-print-directory test CMDLINE='ktest=bench ktest.bench_reps=$(BENCH_REPS)'
+	@tests/bench/bench-table.sh $(BUILD)/test/single.log
 
 # The host tests alone (tests/host/run.sh): the firmware-data parsers and the pool
 # arithmetic under ASan/UBSan, then bounded libFuzzer runs (HOST_FUZZ_TIME seconds per

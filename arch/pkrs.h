@@ -38,6 +38,36 @@ _Static_assert(PKRS_WD(15) == 0x80000000u, "16 keys fill the 32 used bits of PKR
 #define __ro_after_init __attribute__((section(".data..ro_after_init")))
 #define __pt_keyed	__attribute__((section(".data..pt_keyed")))
 
+/* PKRS loads counted per CPU (issue 14: what protection costs, as a count a test
+ * may assert). A CPU's slot is kept in IA32_TSC_AUX and read with RDPID (SDM Vol. 2B,
+ * RDPID), so counting costs no MMIO and no serialising instruction; CPUs without RDPID
+ * count in slot 0. Only the C loads below are counted: the trap entry and exit
+ * (arch/trap_entry.asm) load PKRS per trap, not per table operation. */
+#define PKRS_COUNT_SLOTS 256
+#define MSR_TSC_AUX	 0xc0000103
+struct pkrs_count {
+	uint64_t writes;  /* pkrs_write() calls */
+	uint64_t windows; /* page-table write windows opened (mm/pt_door.c) */
+	uint64_t pad[6];  /* one cache line per CPU */
+};
+extern struct pkrs_count pkrs_counts[PKRS_COUNT_SLOTS];
+extern bool pkrs_count_rdpid;
+
+/* Gives this CPU its counter slot: its dense CPU index (kernel/pks.c, as each CPU
+ * enables PKS; < PKRS_COUNT_SLOTS). Before that, and without RDPID, the CPU counts
+ * in slot 0. */
+void pkrs_count_init_cpu(unsigned int slot);
+
+/* This CPU's counters. */
+static inline struct pkrs_count *pkrs_count_this_cpu(void)
+{
+	uint64_t slot = 0;
+
+	if (pkrs_count_rdpid)
+		__asm__ volatile("rdpid %0" : "=r"(slot));
+	return &pkrs_counts[slot % PKRS_COUNT_SLOTS];
+}
+
 /* The current IA32_PKRS. Needs a CPU that enumerates PKS (else #GP). */
 static inline uint32_t pkrs_read(void)
 {
@@ -48,6 +78,7 @@ static inline uint32_t pkrs_read(void)
  * Bits 63:32 are always written as 0 (else #GP). */
 static inline void pkrs_write(uint32_t v)
 {
+	pkrs_count_this_cpu()->writes++;
 	wrmsr(MSR_IA32_PKRS, v);
 }
 

@@ -14,6 +14,7 @@
  *   ktest.fail_early=on|off      panic before memory management (checks the report)
  *   ktest.wake_absent=on|off     smp cases may send INIT/SIPI to an APIC ID the MADT
  *                                lacks (default: only under a hypervisor)
+ *   ktest.bench_reps=N           repetitions per bench figure (default 3; 3..255)
  *   smp_stress.iters=N           iterations per CPU of the smp_stress suite
  *   mem=SIZE                     use RAM only below SIZE (K, M, G, T suffixes)
  *   bootdump=mbi|acpi|all        hex dumps of the MBI / ACPI tables (kernel/bootdump.h)

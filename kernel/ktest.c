@@ -68,6 +68,7 @@ static struct {
 	int reported;  /* result lines printed */
 	bool open;     /* subtest header printed */
 	int counts[3]; /* pass, fail, skip */
+	uint64_t t0;   /* TSC when it began */
 } run;
 
 /* State of the case in progress. */
@@ -394,7 +395,8 @@ static void finish_suite(bool crashed, const char *skip)
 	const char *name = run.suite->name;
 	int *c = run.counts, k = run.reported;
 
-	kprintf("# %s: pass:%d fail:%d skip:%d total:%d\n", name, c[0], c[1], c[2], k);
+	kprintf("# %s: pass:%d fail:%d skip:%d total:%d time:%llu ms\n", name, c[0], c[1], c[2], k,
+		(unsigned long long)((rdtsc() - run.t0) / (tsc_khz() ?: 1)));
 	report.depth = 0;
 	report.done = run.idx;
 	totals.passed += c[0];
@@ -416,7 +418,7 @@ static void run_suite(const struct ktest_suite *s, int idx)
 	static const struct ktest_case *cases[MAX_CASES_PER_SUITE];
 	const char *skip;
 
-	run = (typeof(run)){ .suite = s, .cases = cases, .idx = idx };
+	run = (typeof(run)){ .suite = s, .cases = cases, .idx = idx, .t0 = rdtsc() };
 	run.n = collect_cases(s->name, cases);
 	run.planned = run.n + (after_suite ? 1 : 0);
 	ktap_line(1, "KTAP version 1\n");

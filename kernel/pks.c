@@ -10,6 +10,7 @@
 #include "kernel/pks.h"
 #include "kernel/cmdline.h"
 #include "kernel/panic.h"
+#include "kernel/percpu.h"
 #include "kernel/printf.h"
 #include "kernel/smp_ipi.h"
 #include "kernel/spinlock.h"
@@ -143,6 +144,7 @@ void pks_enable_cpu(void)
 		return;
 	/* SDM Vol. 3A, 4.6.2: with CR4.PKS = 1 supervisor data accesses are checked
 	 * against IA32_PKRS. Load the default before any keyed page can be touched. */
+	pkrs_count_init_cpu((unsigned int)this_cpu()->cpu);
 	pkrs_write(default_pkrs);
 	write_cr4(read_cr4() | CR4_PKS);
 	/* QEMU 7.2 keeps TLB entries filled without the key check across the CR4.PKS
@@ -436,3 +438,6 @@ void pks_describe_fault(uint64_t addr, uint64_t rip, uint64_t error, uint32_t pk
 			  pks_key_name(key) ? pks_key_name(key) : "unallocated",
 			  verdicts[pks_access_of(pkrs, key)]);
 }
+
+_Static_assert(NR_CPUS <= PKRS_COUNT_SLOTS,
+	       "every CPU with a record has its own PKRS counter slot");

@@ -44,6 +44,7 @@ static bool has_1g __ro_after_init;
 static int table_key __ro_after_init;
 static struct dmap_stats boot_stats;
 static uint64_t boot_cycles;
+static uint64_t boot_windows;		    /* write windows the build opened (mm/pt_door.h) */
 uint64_t kernel_load_delta __ro_after_init; /* sealed: the guards' image bounds */
 
 /* The entry code maps 0..4 GiB (boot/multiboot_entry.asm): table pages written before the
@@ -136,6 +137,8 @@ static void collect_ranges(const struct boot_info *bi, uint64_t limit)
 
 void dmap_map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end, bool skip_chunks)
 {
+	uint32_t w = pt_window_open();
+
 	for (phys_addr_t pa = base; pa < end;) {
 		int level = has_1g ? PT_LEVEL_PUD : PT_LEVEL_PMD;
 		uint64_t size, prot;
@@ -158,6 +161,7 @@ void dmap_map_ram(phys_addr_t root, phys_addr_t base, phys_addr_t end, bool skip
 			      (unsigned long long)pa, pt_level_name(level));
 		pa += size;
 	}
+	pt_window_close(w);
 }
 
 /* Step 4: the image, page by page, W^X; the early tables are left out. */
@@ -299,12 +303,16 @@ static phys_addr_t build_reachable(void)
 void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
 {
 	uint64_t start = rdtsc();
+	struct pt_door_counts c0, c1;
 	phys_addr_t root;
+	uint32_t w;
 
+	pt_door_counts(&c0);
 	pt_init();
 	has_1g = cpu.pdpe1gb;
 	table_key = pt_key;
 	collect_ranges(bi, limit);
+	w = pt_window_open(); /* one window for the whole build */
 	root = build_reachable();
 	pt_set_kernel_root(root);
 	write_cr3(root);
@@ -318,13 +326,21 @@ void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
 				     ram.r[i].base + ram.r[i].len, true);
 	flush_tlb_all();
 	retire_boot_tables();
+	pt_window_close(w);
 	dmap_stats(&boot_stats);
+	pt_door_counts(&c1);
+	boot_windows = c1.windows - c0.windows;
 	boot_cycles = rdtsc() - start;
 }
 
 uint64_t dmap_boot_cycles(void)
 {
 	return boot_cycles;
+}
+
+uint64_t dmap_boot_windows(void)
+{
+	return boot_windows;
 }
 
 /* Counts direct-map leaves by level. */

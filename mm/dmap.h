@@ -71,6 +71,9 @@ void dmap_stats(struct dmap_stats *s);
 const struct dmap_stats *dmap_boot_stats(void);
 /* TSC cycles dmap_init() took (pool reservation and the whole direct map). */
 uint64_t dmap_boot_cycles(void);
+/* Write windows dmap_init() opened: at most 1 (the whole build shares one; 0 at
+ * boot, where the tables are not protected yet). */
+uint64_t dmap_boot_windows(void);
 
 /* The protection key direct-map leaves of table pages carry (0 when none). */
 int dmap_table_key(void);

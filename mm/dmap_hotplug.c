@@ -110,6 +110,7 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len)
 	struct pa_range r = { pa, len };
 	uint64_t k;
 	phys_addr_t first;
+	uint32_t w;
 
 	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pa + len < pa)
 		return -EINVAL;
@@ -125,8 +126,10 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len)
 		return -ENOSPC;
 	}
 	first = pa + len - k * POOL_CHUNK_SIZE;
+	w = pt_window_open(); /* one window for the chunks and the RAM */
 	map_new_chunks(first, k);
 	dmap_map_ram(pt_kernel_root(), pa, first, false);
+	pt_window_close(w);
 	list_insert(dmap_ram_list(), r);
 	list_insert(&added, r);
 	if (frame_add_range(pa, first - pa))
@@ -163,6 +166,8 @@ static void free_empty_tables(uint64_t va, uint64_t end)
 /* Unmaps the direct map of [pa, end), splitting leaves that stick out of it. */
 static void unmap_ram(phys_addr_t pa, phys_addr_t end)
 {
+	uint32_t w = pt_window_open();
+
 	for (phys_addr_t a = pa; a < end;) {
 		int level;
 		uint64_t *e = pt_lookup(PAGE_OFFSET + a, &level), size = pt_size(level);
@@ -180,6 +185,7 @@ static void unmap_ram(phys_addr_t pa, phys_addr_t end)
 	}
 	flush_tlb_all();
 	free_empty_tables(PAGE_OFFSET + pa, PAGE_OFFSET + end);
+	pt_window_close(w);
 }
 
 /* The chunks of a hot-added range sit at its top: returns where they start. */
@@ -196,10 +202,23 @@ static phys_addr_t chunks_start(phys_addr_t pa, uint64_t len)
 	return first;
 }
 
+/* Maps [pa, end) back after a hot-remove the pool refused (a chunk frame holds a
+ * table of other memory): its chunks from `first` on, then the RAM below them. */
+static void map_back(phys_addr_t pa, phys_addr_t first, phys_addr_t end)
+{
+	for (phys_addr_t c = first; c < end; c += POOL_CHUNK_SIZE)
+		if (dmap_map_chunk(pt_kernel_root(), c))
+			panic("dmap_hotremove: cannot map pool chunk 0x%llx back",
+			      (unsigned long long)c);
+	dmap_map_ram(pt_kernel_root(), pa, first, false);
+}
+
 int dmap_hotremove(phys_addr_t pa, uint64_t len)
 {
 	struct pa_range r = { pa, len };
 	phys_addr_t first = chunks_start(pa, len);
+	uint32_t w;
+	bool busy;
 
 	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pool_overlaps(pa, first - pa, NULL))
 		return -EINVAL;
@@ -214,14 +233,13 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len)
 		list_insert(dmap_ram_list(), r);
 		return -EBUSY;
 	}
+	w = pt_window_open(); /* one window for the unmap and a put-back */
 	unmap_ram(pa, pa + len);
-	if (pool_remove_chunks(pa, len)) {
-		/* A chunk frame holds a table of other memory: put everything back. */
-		for (phys_addr_t c = first; c < pa + len; c += POOL_CHUNK_SIZE)
-			if (dmap_map_chunk(pt_kernel_root(), c))
-				panic("dmap_hotremove: cannot map pool chunk 0x%llx back",
-				      (unsigned long long)c);
-		dmap_map_ram(pt_kernel_root(), pa, first, false);
+	busy = pool_remove_chunks(pa, len) != 0;
+	if (busy)
+		map_back(pa, first, pa + len);
+	pt_window_close(w);
+	if (busy) {
 		list_insert(dmap_ram_list(), r);
 		return -EBUSY;
 	}

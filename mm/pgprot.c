@@ -141,7 +141,9 @@ const char *pgprot_mode_name(void)
 
 const char *pgprot_unprotected_reason(void)
 {
-	return enforced ? NULL : unprotected_reason;
+	if (pgprot_enforced())
+		return NULL;
+	return enforced ? "switched off at run time (pgprot_set_mode)" : unprotected_reason;
 }
 
 int pgprot_key(void)
@@ -151,20 +153,32 @@ int pgprot_key(void)
 
 bool pgprot_enforced(void)
 {
-	return enforced;
+	return enforced && mode != PGPROT_OFF;
 }
 
 bool pgprot_pkrs_opens_tables(uint32_t pkrs)
 {
-	return enforced && !(pkrs & PKRS_KEY_MASK(table_key));
+	return pgprot_enforced() && !(pkrs & PKRS_KEY_MASK(table_key));
 }
 
+/* Off: the mode changes inside a window that then stays open, because the key
+ * becomes writable in the default PKRS (as with pks_tables=off). Back on: the key
+ * is writable while the mode changes, then write-disabled again. */
 int pgprot_set_mode(enum pgprot_mode m)
 {
 	uint32_t w;
 
-	if (!enforced || m == PGPROT_OFF)
+	if (!enforced || (unsigned int)m > PGPROT_ON)
 		return -EINVAL;
+	if (m == PGPROT_OFF || mode == PGPROT_OFF) {
+		if (m == mode)
+			return 0;
+		w = pt_window_open();
+		mode = m;
+		pks_key_set_default(&key_owner, table_key,
+				    m == PGPROT_OFF ? PKS_ACCESS_RW : PKS_ACCESS_RO);
+		return 0;
+	}
 	w = pt_window_open();
 	mode = m;
 	pt_window_close(w);

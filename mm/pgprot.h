@@ -60,7 +60,11 @@ void pgprot_table_ctor(phys_addr_t pa, int level);
 void pgprot_table_dtor(phys_addr_t pa, int level);
 
 /* Switches between on and soft while enforcement is active (tests use it to
- * exercise soft mode in any protected boot). 0 or -EINVAL. */
+ * exercise soft mode in any protected boot), and to off and back (the bench,
+ * tests/test_bench.c, times each operation both ways in one boot): off makes the
+ * table key writable in the default PKRS and every window a no-op, as
+ * pks_tables=off does, until the mode is set back. On this CPU and in the trap
+ * default; other CPUs keep their PKRS. 0, or -EINVAL (not a protected boot). */
 int pgprot_set_mode(enum pgprot_mode m);
 
 /* Violations reported since boot (soft mode lets each through once). */

@@ -296,12 +296,15 @@ static int free_root_child(phys_addr_t root, uint64_t va)
 	return 0;
 }
 
-/* The three table changes above, each under pt_lock (mm/pt_lock.h). */
+/* The three table changes above, each under pt_lock (mm/pt_lock.h) and in one
+ * write window (the stores and the tables made or freed share it). */
 int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
 {
 	uint64_t flags = pt_lock_take();
+	uint32_t w = pt_window_open();
 	int rc = map_leaf(root, va, pa, level, prot);
 
+	pt_window_close(w);
 	pt_lock_drop(flags);
 	return rc;
 }
@@ -309,8 +312,10 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
 int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 {
 	uint64_t flags = pt_lock_take();
+	uint32_t w = pt_window_open();
 	int rc = unmap_leaf(root, va);
 
+	pt_window_close(w);
 	pt_lock_drop(flags);
 	return rc;
 }
@@ -318,8 +323,10 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 int pt_free_root_child(phys_addr_t root, uint64_t va)
 {
 	uint64_t flags = pt_lock_take();
+	uint32_t w = pt_window_open();
 	int rc = free_root_child(root, va);
 
+	pt_window_close(w);
 	pt_lock_drop(flags);
 	return rc;
 }

@@ -27,8 +27,10 @@ uint32_t pt_window_open(void)
 	if (!mask)
 		return 0;
 	old = pkrs_read();
-	if (old & mask)
+	if (old & mask) {
+		pkrs_count_this_cpu()->windows++;
 		pkrs_write(old & ~mask);
+	}
 	return old;
 }
 
@@ -41,6 +43,14 @@ void pt_window_close(uint32_t saved)
 	cur = pkrs_read();
 	if ((cur & mask) != (saved & mask))
 		pkrs_write((cur & ~mask) | (saved & mask));
+}
+
+void pt_door_counts(struct pt_door_counts *c)
+{
+	const struct pkrs_count *k = pkrs_count_this_cpu();
+
+	c->pkrs_writes = k->writes;
+	c->windows = k->windows;
 }
 
 bool pt_window_is_open(void)

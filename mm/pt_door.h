@@ -17,6 +17,18 @@ uint32_t pt_window_open(void);
 /* Puts back only the table key's two bits of `saved`: a key another call closed
  * inside the window (pks_key_free) stays closed. */
 void pt_window_close(uint32_t saved);
+/* What protection has cost this CPU since boot, as counts a test may assert (a
+ * count is deterministic, a time is not): PKRS loads (arch/pkrs.h: every
+ * pkrs_write) and write windows opened (a pt_window_open that loaded PKRS; a
+ * nested one loads nothing and is not counted). Every table operation (map or
+ * unmap a range, set_memory, split, merge, building the direct map, guard
+ * install/remove) opens at most one window per call. */
+struct pt_door_counts {
+	uint64_t pkrs_writes;
+	uint64_t windows;
+};
+void pt_door_counts(struct pt_door_counts *c);
+
 /* True when stores into tables are possible right now (window open, or no
  * enforcement). */
 bool pt_window_is_open(void);

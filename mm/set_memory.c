@@ -84,25 +84,39 @@ static int check_owner(phys_addr_t pa, uint64_t len, uint64_t set)
 	return 0;
 }
 
+/* The leaf entry for a (a leaf-aligned address), given prev, the entry of the leaf
+ * just below a at *level (or NULL): the next slot of prev's table when a is still in
+ * it and the slot holds a leaf, else a walk from the root. Spares a walk per leaf. */
+static uint64_t *leaf_after(uint64_t a, uint64_t *prev, int *level)
+{
+	if (prev && pt_index(a, *level) != 0 && pt_present(prev[1]) && pt_is_leaf(prev[1], *level))
+		return prev + 1;
+	return pt_lookup(a, level);
+}
+
 /* Checks every leaf of [va, end) before anything changes: -ENOENT at a hole,
  * -EINVAL when its new attributes are W+X, -EPERM (naming the row) when the part of
- * it in the range may not carry them (no writable alias). */
+ * it in the range may not carry them (no writable alias). Only a row the range
+ * touches can refuse a leaf, so with none the rows are asked once, not per leaf. */
 static int check_leaves(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
+	bool unguarded = !protect_region_of(va - PAGE_OFFSET, end - va, NULL);
+	uint64_t *e = NULL;
+	int level = 0;
 	char rule[96];
 
 	for (uint64_t a = va; a < end;) {
-		int level;
-		uint64_t *e = pt_lookup(a, &level), v, next;
+		uint64_t v, next;
 		const struct protect_row *row;
 
+		e = leaf_after(a, a == va ? NULL : e, &level);
 		if (!e)
 			return -ENOENT;
 		v = (*e & ~clear) | set;
 		if (wx(v))
 			return -EINVAL;
 		next = MIN(ALIGN_DOWN(a, pt_size(level)) + pt_size(level), end);
-		row = protect_leaf_refused(true, a - PAGE_OFFSET, next - a, v);
+		row = unguarded ? NULL : protect_leaf_refused(true, a - PAGE_OFFSET, next - a, v);
 		if (row)
 			return refuse("a leaf at pa 0x%llx would break \"%s\" (%s)",
 				      (unsigned long long)(a - PAGE_OFFSET), protect_row_name(row),
@@ -144,16 +158,17 @@ static void flush_split(const uint64_t *e, phys_addr_t t, uint64_t va)
  * is flushed right after the link. */
 int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 {
+	uint32_t w = pt_window_open(); /* one window for the allocation and the stores */
 	phys_addr_t t = pt_alloc(level - 1, va), base = pt_entry_pa(*e, level);
 	uint64_t attrs = *e & ~PTE_ADDR_MASK, step = pt_size(level - 1), *tt;
-	uint32_t w;
 
-	if (!t)
+	if (!t) {
+		pt_window_close(w);
 		return -ENOMEM;
+	}
 	if (level - 1 == PT_LEVEL_PTE)
 		attrs &= ~PTE_PS;
 	tt = pa_to_va(t);
-	w = pt_window_open();
 	for (int i = 0; i < PT_ENTRIES; i++)
 		store(&tt[i], (base + i * step) | attrs);
 	store(e, t | PTE_TABLE);
@@ -165,7 +180,8 @@ int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 }
 
 /* If the table behind entry e (at `level`) holds 512 contiguous leaves that agree,
- * replaces it by one leaf; the freed table is returned through *freed. */
+ * replaces it by one leaf; the freed table is returned through *freed. Needs a
+ * write window open. */
 static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 {
 	phys_addr_t t = pt_entry_pa(*e, level), base;
@@ -184,7 +200,7 @@ static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 		    (tt[i] & MERGE_MASK) != attrs ||
 		    pt_entry_pa(tt[i], level - 1) != base + i * step)
 			return false;
-	if (pt_set_entry(e, base | (tt[0] & ~PTE_ADDR_MASK) | PTE_PS))
+	if (__pt_set_entry(e, base | (tt[0] & ~PTE_ADDR_MASK) | PTE_PS))
 		return false;
 	*freed = t;
 	stats.merges++;
@@ -192,7 +208,8 @@ static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 }
 
 /* Merges what can be merged in [va, end) at `level` (pmd: 2 MiB, pud: 1 GiB); the
- * freed tables go back to the pool only after the TLB flush. */
+ * freed tables go back to the pool only after the TLB flush. Needs a write window
+ * open (one per set_memory call covers every merge). */
 static void merge_level(uint64_t va, uint64_t end, int level)
 {
 	phys_addr_t freed[64];
@@ -214,16 +231,51 @@ static void merge_level(uint64_t va, uint64_t end, int level)
 		pt_free(freed[--n], level - 1);
 }
 
-/* Applies the change leaf by leaf, splitting leaves that stick out of the range.
- * Cannot fail: check_leaves() checked every store, and the pool holds the tables of
- * a 4 KiB map of all RAM (mm/pool.h), so a split never finds it empty; either
- * failing is a broken invariant (panic). */
-static void apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
-{
-	for (uint64_t a = va; a < end;) {
-		int level;
-		uint64_t *e = pt_lookup(a, &level), start, size, v;
+/* The leaves a change stored into, to flush one by one when they are few: INVLPG of
+ * any address in a leaf drops its TLB entries, whatever its size, and the
+ * paging-structure cache entries used for it (SDM Vol. 3A, 4.10.4.1). More than
+ * FLUSH_MAX leaves flush the whole TLB: past that, one flush is cheaper. */
+#define FLUSH_MAX 32
+struct flush_list {
+	int n; /* > FLUSH_MAX: flush everything */
+	uint64_t va[FLUSH_MAX];
+};
 
+static void flush_add(struct flush_list *f, uint64_t va)
+{
+	if (f->n < FLUSH_MAX)
+		f->va[f->n] = va;
+	f->n += f->n <= FLUSH_MAX;
+}
+
+/* This CPU drops the leaves in f one by one (or everything); every other online CPU
+ * flushes the changed range [va, end), which meets each of them. */
+static void flush_list_run(const struct flush_list *f, uint64_t va, uint64_t end)
+{
+	if (f->n > FLUSH_MAX) {
+		flush_tlb_all();
+		return;
+	}
+	for (int i = 0; i < f->n; i++)
+		invlpg((void *)f->va[i]);
+	if (f->n && flush_tlb_others)
+		flush_tlb_others(va, end);
+}
+
+/* Applies the change leaf by leaf, splitting leaves that stick out of the range
+ * (a split flushes its large translation itself); records each leaf stored into in
+ * *f. Needs a write window open. Cannot fail: check_leaves() checked every store,
+ * and the pool holds the tables of a 4 KiB map of all RAM (mm/pool.h), so a split
+ * never finds it empty; either failing is a broken invariant (panic). */
+static void apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struct flush_list *f)
+{
+	uint64_t *e = NULL;
+	int level = 0;
+
+	for (uint64_t a = va; a < end;) {
+		uint64_t start, size, v;
+
+		e = leaf_after(a, e, &level);
 		size = pt_size(level);
 		start = ALIGN_DOWN(a, size);
 		v = (*e & ~clear) | set;
@@ -231,31 +283,40 @@ static void apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 			a = start + size;
 		} else if (start >= va && start + size <= end) {
 			/* Invariant: check_leaves() checked this store. */
-			if (pt_set_entry(e, v))
+			if (__pt_set_entry(e, v))
 				panic("set_memory: change of 0x%llx refused",
 				      (unsigned long long)start);
+			flush_add(f, start);
 			a = start + size;
 		} else if (set_memory_split_leaf(e, level, start)) {
 			/* Invariant: the pool holds every table a direct-map split needs. */
 			panic("set_memory: split pool empty splitting 0x%llx",
 			      (unsigned long long)start);
+		} else {
+			e = NULL; /* a is now in the new table: walk to it */
 		}
 	}
 }
 
 /* The change both paths share, after their own checks: checks every leaf, then
- * changes, flushes, merges. */
+ * changes, flushes, merges, all in one write window (the splits' and frees' own
+ * windows nest in it). */
 static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
 	uint64_t flags = pt_lock_take();
 	int rc = check_leaves(va, end, set, clear);
+	struct flush_list f = { 0 };
+	uint32_t w;
 
 	if (!rc) {
-		apply(va, end, set, clear);
-		flush_tlb_all();
+		w = pt_window_open();
+		apply(va, end, set, clear, &f);
+		flush_list_run(&f, va, end);
 		merge_level(va, end, PT_LEVEL_PMD);
 		if (dmap_has_1g())
 			merge_level(va, end, PT_LEVEL_PUD);
+		pt_window_close(w);
+		checker_after_change("after set_memory");
 	}
 	pt_lock_drop(flags);
 	return rc;

@@ -154,14 +154,17 @@ static void region_forget(struct vmap_region *r)
 static int __region_free(uint64_t base)
 {
 	struct vmap_region *r = (struct vmap_region *)vmap_region_of(base);
+	uint32_t w;
 
 	if (!r || r->base != base)
 		return -ENOENT;
 	/* Only a leaf reaching past the region is split, so only that can fail (no
-	 * table left): no caller maps past its region. */
+	 * table left): no caller maps past its region. One window for both. */
+	w = pt_window_open();
 	if (vmap_drop(r->base, r->size) || guard_remove(r->base, r->size))
 		panic("vmap_region_free: region \"%s\" at 0x%llx would not empty", r->name,
 		      (unsigned long long)base);
+	pt_window_close(w);
 	region_forget(r);
 	return 0;
 }
@@ -195,6 +198,7 @@ static bool in_vmap(uint64_t va, uint64_t size)
 int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t prot, int pkey)
 {
 	uint64_t step, off;
+	uint32_t w;
 	int rc = 0;
 
 	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD || pkey < 0 || pkey > 15)
@@ -210,10 +214,12 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 		return -EPERM;
 	if (guard_range_has_marker(va, size))
 		return -EEXIST; /* the marker wins until it is removed */
+	w = pt_window_open();
 	for (off = 0; off < size && !rc; off += step)
 		rc = pt_map_leaf(pt_kernel_root(), va + off, pa + off, level, prot);
 	if (rc && off > step)
 		vmap_unmap(va, off - step);
+	pt_window_close(w);
 	return rc;
 }
 
@@ -225,6 +231,8 @@ static uint64_t after(uint64_t va, int level)
 
 void vmap_unmap(uint64_t va, uint64_t size)
 {
+	uint32_t w = pt_window_open();
+
 	for (uint64_t a = va; a < va + size;) {
 		int level;
 
@@ -235,6 +243,7 @@ void vmap_unmap(uint64_t va, uint64_t size)
 			a += PAGE_SIZE;
 		}
 	}
+	pt_window_close(w);
 }
 
 void vmap_put_page(uint64_t va, phys_addr_t pa, uint64_t size)
@@ -249,10 +258,9 @@ void vmap_put_page(uint64_t va, phys_addr_t pa, uint64_t size)
 			      (unsigned long long)(pa + off), r->name);
 }
 
-int vmap_drop(uint64_t va, uint64_t size)
+/* vmap_drop's walk, inside the caller's write window. */
+static int drop_range(uint64_t va, uint64_t size)
 {
-	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !vmap_range_in_regions(va, size))
-		return -EINVAL;
 	for (uint64_t a = va; a < va + size;) {
 		int level, rc;
 		uint64_t *e = pt_lookup(a, &level), start = ALIGN_DOWN(a, pt_size(level));
@@ -275,6 +283,19 @@ int vmap_drop(uint64_t va, uint64_t size)
 	return 0;
 }
 
+int vmap_drop(uint64_t va, uint64_t size)
+{
+	uint32_t w;
+	int rc;
+
+	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !vmap_range_in_regions(va, size))
+		return -EINVAL;
+	w = pt_window_open();
+	rc = drop_range(va, size);
+	pt_window_close(w);
+	return rc;
+}
+
 /* Unmaps the first n pages of a populate that failed on page n. */
 static void populate_undo(uint64_t va, uint64_t n)
 {
@@ -282,21 +303,11 @@ static void populate_undo(uint64_t va, uint64_t n)
 		vmap_drop(va, n * PAGE_SIZE);
 }
 
-int vmap_populate(uint64_t va, uint64_t size)
+/* Maps n fresh zeroed frames at va, inside the caller's write window; 0 or -ENOMEM
+ * (then nothing stays mapped). */
+static int populate_pages(uint64_t va, uint64_t n)
 {
-	const struct vmap_region *r = vmap_region_of(va);
-	uint64_t n = size / PAGE_SIZE, i;
-	int level;
-
-	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !r || r->owner != VMAP_OWNER_FRAMES ||
-	    size > r->size - (va - r->base))
-		return -EINVAL;
-	for (i = 0; i < n; i++)
-		if (pt_lookup(va + i * PAGE_SIZE, &level))
-			return -EEXIST;
-	if (guard_range_has_marker(va, size))
-		return -EEXIST;
-	for (i = 0; i < n; i++) {
+	for (uint64_t i = 0; i < n; i++) {
 		phys_addr_t pa = frame_alloc();
 
 		if (!pa) {
@@ -314,20 +325,44 @@ int vmap_populate(uint64_t va, uint64_t size)
 	return 0;
 }
 
+int vmap_populate(uint64_t va, uint64_t size)
+{
+	const struct vmap_region *r = vmap_region_of(va);
+	uint64_t n = size / PAGE_SIZE, i;
+	uint32_t w;
+	int level, rc;
+
+	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !r || r->owner != VMAP_OWNER_FRAMES ||
+	    size > r->size - (va - r->base))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (pt_lookup(va + i * PAGE_SIZE, &level))
+			return -EEXIST;
+	if (guard_range_has_marker(va, size))
+		return -EEXIST;
+	w = pt_window_open();
+	rc = populate_pages(va, n);
+	pt_window_close(w);
+	return rc;
+}
+
 void *vmap_alloc_guarded(const char *name, uint64_t pages, uint64_t guard_lo, uint64_t guard_hi)
 {
 	uint64_t total = (guard_lo + pages + guard_hi) * PAGE_SIZE, base, body;
+	uint32_t w;
+	bool failed;
 
 	if (!pages || !(base = vmap_region_new(name, total, PAGE_SIZE, VMAP_OWNER_FRAMES)))
 		return NULL;
 	body = base + guard_lo * PAGE_SIZE;
-	if ((guard_lo && guard_install(base, guard_lo * PAGE_SIZE)) ||
-	    (guard_hi && guard_install(body + pages * PAGE_SIZE, guard_hi * PAGE_SIZE)) ||
-	    vmap_populate(body, pages * PAGE_SIZE)) {
+	w = pt_window_open(); /* one window for both markers and the pages */
+	failed = (guard_lo && guard_install(base, guard_lo * PAGE_SIZE)) ||
+		 (guard_hi && guard_install(body + pages * PAGE_SIZE, guard_hi * PAGE_SIZE)) ||
+		 vmap_populate(body, pages * PAGE_SIZE);
+	if (failed)
 		vmap_region_free(base);
-		return NULL;
-	}
-	return (void *)body;
+	pt_window_close(w);
+	return failed ? NULL : (void *)body;
 }
 
 void *vmap_alloc_pages(uint64_t pages)

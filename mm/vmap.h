@@ -71,7 +71,8 @@ void vmap_count_markers(uint64_t va, int delta);
  * -EPERM for the page-table key (mm's own), for a writable and executable mapping
  * (W^X), and for a writable mapping of a protected region (mm/protect_map.h:
  * tables, the pool, the cache, protection state, the kernel's read-only parts; a
- * read-only one is allowed). */
+ * read-only one is allowed). One write window per call, as for vmap_unmap,
+ * vmap_populate and vmap_drop. */
 int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t prot, int pkey);
 /* Unmaps every leaf in [va, va+size) and flushes them; frees tables left empty.
  * Leaves markers alone; gives nothing back to any owner (see vmap_drop). */

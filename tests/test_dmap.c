@@ -1,6 +1,8 @@
 /* tests/test_dmap.c - the direct map: every RAM frame at PAGE_OFFSET + pa, holes left
- * unmapped, the large-leaf layout, the read-only image alias, NX. Simulated hot-add
- * and hot-remove, the rest of the suite, are in tests/test_dmap_hotadd.c.
+ * unmapped, the large-leaf layout. The leaf bits, the read-only image alias and NX
+ * are in tests/test_dmap_bits.c; simulated hot-add and hot-remove, the rest of the
+ * suite, in tests/test_dmap_hotadd.c (cases run in file order: this file, bits,
+ * hotadd).
  *
  * Every access that may fault is one load, store or call through the fault catcher.
  * The cases read every mapped frame but write only frames they took from the frame
@@ -27,7 +29,6 @@ KTEST_SUITE(20, dmap, NULL);
 #define DM_MAX_RUNS   4096	      /* runs a drain can record */
 #define DM_DRAIN_RUN  (1ULL << 20)    /* largest drain run: 4 GiB */
 #define DM_PATTERN    0x5741524445ULL /* "WARDE" */
-#define DM_RET	      0xc3	      /* x86 `ret` */
 
 struct dm_run {
 	phys_addr_t pa;
@@ -168,24 +169,50 @@ KTEST(dmap, paging_levels_match_cr4_la57)
 	KEXPECT_EQ(read_cr3() & PTE_ADDR_MASK, pt_kernel_root());
 }
 
+/* Reads [pa, end) of RAM through the direct map leaf by leaf: the first and the last
+ * frame of each leaf and a seeded one between them (each read also checks that the
+ * leaf translates that frame to itself), so every 4 KiB leaf is read whole. A leaf
+ * translates all its frames through one entry: a missing leaf or a wrong address
+ * shows at every frame of it, so this stratified sample catches what a read of
+ * every frame caught. */
+static void dm_read_leaves(struct dm_tally *t, phys_addr_t pa, phys_addr_t end, uint64_t *rng)
+{
+	while (pa < end) {
+		int level = PT_LEVEL_PTE;
+		uint64_t size = pt_lookup(PAGE_OFFSET + pa, &level) ? pt_size(level) : PAGE_SIZE;
+		phys_addr_t seg = MIN(ALIGN_DOWN(pa, size) + size, end);
+		phys_addr_t pick[3] = { pa,
+					pa + ktest_rand(rng) % ((seg - pa) / PAGE_SIZE) * PAGE_SIZE,
+					seg - PAGE_SIZE };
+
+		for (int i = 0; i < 3; i++)
+			if (i == 0 || pick[i] != pick[i - 1])
+				dm_count(t, pick[i], dm_frame_reads(pick[i]));
+		pa = seg;
+	}
+}
+
 KTEST(dmap, every_ram_frame_translates_to_itself_and_reads)
 {
 	const struct pa_range *r;
 	int n = dmap_ranges(&r);
-	uint64_t step = dm_stride();
+	uint64_t step = dm_stride(), rng = ktest_seed() | 1;
 	struct dm_tally t = { 0 };
 
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && step == 1; i++)
+		dm_read_leaves(&t, r[i].base, r[i].base + r[i].len, &rng);
+	for (int i = 0; i < n && step > 1; i++) {
 		for (uint64_t off = 0; off < r[i].len; off += step * PAGE_SIZE)
 			dm_count(&t, r[i].base + off, dm_frame_reads(r[i].base + off));
 		dm_count(&t, r[i].base + r[i].len - PAGE_SIZE,
 			 dm_frame_reads(r[i].base + r[i].len - PAGE_SIZE));
 	}
-	dm_expect_clean(&t, step == 1 ? "every RAM frame" : "a sample of RAM frames");
+	dm_expect_clean(&t, step == 1 ? "RAM frames: first, last and a seeded one of every leaf"
+				      : "a sample of RAM frames");
 }
 
 /* How many drained frames from the g-th on to skip before the next write-checked
- * one (0: check it): every frame up to DM_FULL_BYTES of RAM, else DM_SAMPLE in
+ * one (0: check it), above DM_FULL_BYTES of RAM: DM_SAMPLE in
  * 2 MiB bands spread over the whole: frames the host must back (a guest may have
  * more RAM than the host) stay few and in few large pages, and the loop visits
  * only the bands, not every frame of terabytes. */
@@ -198,13 +225,48 @@ static uint64_t dm_write_skip(uint64_t g, uint64_t total)
 	return period - g % period;
 }
 
+/* True when the leaf that maps pa is a writable entry that maps pa (read from the
+ * entry; the store through the MMU is dm_frame_writes). */
+static bool dm_leaf_writable(phys_addr_t pa)
+{
+	return (dm_leaf(PAGE_OFFSET + pa) & PTE_W) && dm_translates(pa);
+}
+
+/* Checks the drained frames [pa, pa + count pages) leaf by leaf: every leaf's entry
+ * (present, writable, the right address) for its first frame, and a store through
+ * the MMU into every 4 KiB leaf, the first and last leaf of the run and one leaf in
+ * DM_WRITE_EVERY of the others, at a seeded frame of it. A leaf maps all its frames
+ * through one entry, so a wrong entry shows in the entry check of every leaf; the
+ * stores show that the MMU uses what the entries say. Storing into every frame of
+ * RAM caught nothing more, and made the host commit all of the guest's memory
+ * (about 1 s of the default run under TCG). */
+#define DM_WRITE_EVERY 64
+static void dm_write_leaves(struct dm_tally *t, phys_addr_t pa, uint64_t count, uint64_t *rng)
+{
+	phys_addr_t end = pa + count * PAGE_SIZE, first = pa;
+
+	while (pa < end) {
+		int level = PT_LEVEL_PTE;
+		uint64_t size = pt_lookup(PAGE_OFFSET + pa, &level) ? pt_size(level) : PAGE_SIZE;
+		phys_addr_t seg = MIN(ALIGN_DOWN(pa, size) + size, end);
+		phys_addr_t pick = pa + ktest_rand(rng) % ((seg - pa) / PAGE_SIZE) * PAGE_SIZE;
+		bool store = level == PT_LEVEL_PTE || pa == first || seg == end ||
+			     ktest_rand(rng) % DM_WRITE_EVERY == 0;
+
+		dm_count(t, pa, dm_leaf_writable(pa) && (!store || dm_frame_writes(pick)));
+		pa = seg;
+	}
+}
+
 KTEST(dmap, every_free_frame_writes_through_direct_map)
 {
 	struct dm_tally t = { 0 };
-	uint64_t g = 0, total = frame_free_count();
+	uint64_t g = 0, total = frame_free_count(), rng = ktest_seed() | 1;
 
 	dm_drain();
-	for (int i = 0; i < dm_nr_runs; i++) {
+	for (int i = 0; i < dm_nr_runs && dmap_ram_bytes() <= DM_FULL_BYTES; i++)
+		dm_write_leaves(&t, dm_runs[i].pa, dm_runs[i].count, &rng);
+	for (int i = 0; i < dm_nr_runs && dmap_ram_bytes() > DM_FULL_BYTES; i++) {
 		for (uint64_t k = 0; k < dm_runs[i].count;) {
 			uint64_t skip = dm_write_skip(g, total);
 
@@ -219,8 +281,9 @@ KTEST(dmap, every_free_frame_writes_through_direct_map)
 		}
 	}
 	dm_undrain();
-	dm_expect_clean(&t, dmap_ram_bytes() <= DM_FULL_BYTES ? "every free frame"
-							      : "2 MiB bands of free frames");
+	dm_expect_clean(&t, dmap_ram_bytes() <= DM_FULL_BYTES
+				    ? "free frames, one per leaf (stores into a sample)"
+				    : "2 MiB bands of free frames");
 }
 
 /* Collects physical addresses that are not RAM: fixed platform holes, the first and
@@ -401,90 +464,4 @@ KTEST(dmap, leaf_bytes_add_up_to_ram_mapped)
 		   dmap_ram_bytes());
 	KEXPECT_EQ(s.bytes, dmap_ram_bytes());
 	KEXPECT_EQ(dmap_boot_stats()->bytes, dmap_ram_bytes());
-}
-
-struct dm_bits {
-	uint64_t leaves, no_nx, no_g, user, wx;
-};
-
-static void dm_check_leaf_bits(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
-			       void *arg)
-{
-	struct dm_bits *b = arg;
-
-	(void)table;
-	(void)index;
-	if (!is_dmap_va(va) || !pt_is_leaf(e, level))
-		return;
-	b->leaves++;
-	b->no_nx += !(e & PTE_NX);
-	b->no_g += !(e & PTE_G);
-	b->user += !!(e & PTE_U);
-	b->wx += (e & PTE_W) && !(e & PTE_NX);
-}
-
-KTEST(dmap, leaves_are_nx_global_and_supervisor)
-{
-	struct dm_bits b = { 0 };
-
-	pt_walk_all(pt_kernel_root(), dm_check_leaf_bits, &b);
-	KEXPECT_GT(b.leaves, 0);
-	KEXPECT_EQ(b.no_nx, 0);
-	KEXPECT_EQ(b.no_g, 0);
-	KEXPECT_EQ(b.user, 0);
-	KEXPECT_EQ(b.wx, 0);
-}
-
-KTEST(dmap, kernel_text_alias_is_read_only)
-{
-	uint64_t *va = pa_to_va(kernel_pa_start()), old, *e;
-	uint64_t writable = 0;
-	struct fault f;
-	int level;
-
-	for (phys_addr_t pa = kernel_pa_start(); pa < kernel_ro_pa_end(); pa += PAGE_SIZE) {
-		e = pt_lookup(PAGE_OFFSET + pa, &level);
-		writable += !e || (*e & PTE_W);
-	}
-	KEXPECT_EQ(writable, 0);
-	old = catch_read64(va, &f);
-	KEXPECT_NO_FAULT(&f);
-	catch_write64(va, old, &f); /* the same value: harmless if it went through */
-	KEXPECT_PF(&f, PF_P | PF_W, va);
-	/* The alias of the image's last .bss page is writable: the check above can tell.
-	 * (Right above .rodata lies the protection state, read-only or keyed once
-	 * mm/pgprot.c has sealed it.) */
-	e = pt_lookup(PAGE_OFFSET + kernel_pa_end() - PAGE_SIZE, &level);
-	KEXPECT_TRUE(e && (*e & PTE_W));
-}
-
-KTEST(dmap, set_memory_rw_on_kernel_text_alias_is_eperm)
-{
-	uint64_t va = PAGE_OFFSET + kernel_pa_start(),
-		 last = PAGE_OFFSET + kernel_ro_pa_end() - PAGE_SIZE,
-		 pages = (kernel_ro_pa_end() - kernel_pa_start()) / PAGE_SIZE;
-	uint64_t before = dm_leaf(va);
-	struct fault f;
-
-	KEXPECT_EQ(set_memory_rw(va, pages), -EPERM);
-	KEXPECT_EQ(set_memory_rw(va, 1), -EPERM);
-	KEXPECT_EQ(set_memory_rw(last, 2), -EPERM); /* overlaps by its first page */
-	KEXPECT_EQ(set_memory_x(va, 1), -EPERM);
-	KEXPECT_EQ(dm_leaf(va), before);
-	catch_write64((void *)last, catch_read64((void *)last, &f), &f);
-	KEXPECT_PF(&f, PF_P | PF_W, last);
-}
-
-KTEST(dmap, exec_from_direct_map_faults_nx)
-{
-	phys_addr_t pa = frame_alloc();
-	uint8_t *va = pa_to_va(pa);
-	struct fault f;
-
-	KASSERT_TRUE(pa != 0);
-	catch_write8(va, DM_RET, &f);
-	KEXPECT_NO_FAULT(&f);
-	catch_exec(va, &f);
-	KEXPECT_PF(&f, PF_P | PF_I, va);
-	KEXPECT_EQ(frame_free(pa), 0);
 }

@@ -5,7 +5,9 @@
  */
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
+#include "mm/checker.h"
 #include "mm/dmap.h"
+#include "mm/pgprot.h"
 #include "mm/frame.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
@@ -75,15 +77,37 @@ static phys_addr_t dm_first_non_chunk(phys_addr_t pa, uint64_t len)
 	return 0;
 }
 
+/* Write windows this CPU has opened (mm/pt_door.h). */
+static uint64_t dm_windows(void)
+{
+	struct pt_door_counts c;
+
+	pt_door_counts(&c);
+	return c.windows;
+}
+
+/* Expects one call since dm_windows() gave w0 to have opened one write window (none
+ * without protection; the every-change checker's own windows are not counted). */
+static void dm_expect_one_window(uint64_t w0, const char *what)
+{
+	uint64_t n = dm_windows() - w0;
+
+	ktest_note("%s: %llu write window(s)", what, (unsigned long long)n);
+	if (!checker_every_change())
+		KEXPECT_EQ(n, pgprot_enforced() ? 1 : 0);
+}
+
 KTEST(dmap, hotadd_maps_held_range_and_grows_pool)
 {
 	uint64_t len, need0 = dm_tables_needed(), total0 = pool_total(), ram0 = dmap_ram_bytes();
-	uint64_t chunks0 = pool_nr_chunks(), want;
+	uint64_t chunks0 = pool_nr_chunks(), want, w0;
 	phys_addr_t pa, free_pa;
 
 	if (!dm_held_part(&pa, &len))
 		KTEST_SKIP(dm_no_held);
+	w0 = dm_windows();
 	KASSERT_EQ(dmap_hotadd(pa, len), 0);
+	dm_expect_one_window(w0, "dmap_hotadd");
 	want = (dm_tables_needed() - need0 + POOL_CHUNK_FRAMES - 1) / POOL_CHUNK_FRAMES;
 	ktest_note("added [0x%llx, 0x%llx): pool needs %llu more tables, grew by %llu chunks",
 		   (unsigned long long)pa, (unsigned long long)(pa + len),
@@ -101,7 +125,9 @@ KTEST(dmap, hotadd_maps_held_range_and_grows_pool)
 		KEXPECT_TRUE(dm_frame_writes(free_pa));
 		KEXPECT_EQ(frame_add_range(free_pa, PAGE_SIZE), 0);
 	}
+	w0 = dm_windows();
 	KEXPECT_EQ(dmap_hotremove(pa, len), 0);
+	dm_expect_one_window(w0, "dmap_hotremove");
 }
 
 /* Expects [pa, pa+len) unmapped: sampled pages have no leaf and a load faults. */

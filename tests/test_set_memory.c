@@ -228,15 +228,14 @@ static int sm_rnd_apply(const struct sm_step *s)
 				: set_memory_pkey(va, s->pages, s->key);
 }
 
-/* True when page i of run agrees with the shadow (W, key; NX, and the address it
- * maps); else fails the case with the entry found and the shadow's expectation. */
-static bool sm_rnd_page_ok(int run, uint64_t i)
+/* True when page i of run, mapped by the leaf e at `level` (NULL: no leaf), agrees
+ * with the shadow (W, key; NX, and the address it maps); else fails the case with
+ * the entry found and the shadow's expectation. */
+static bool sm_rnd_page_ok(int run, uint64_t i, const uint64_t *e, int level)
 {
-	uint64_t va = sm_rnd_va(run, i), *e, pa;
+	uint64_t va = sm_rnd_va(run, i), pa;
 	uint8_t sh = sm_shadow[run][i];
-	int level;
 
-	e = pt_lookup(va, &level);
 	pa = e ? pt_entry_pa(*e, level) + (va & (pt_size(level) - 1)) : 0;
 	if (e && !(*e & PTE_W) == !(sh & SM_SHADOW_W) && pt_entry_pkey(*e) == (sh & 0xf) &&
 	    (*e & PTE_NX) && pa == va - PAGE_OFFSET)
@@ -253,12 +252,27 @@ static bool sm_rnd_page_ok(int run, uint64_t i)
 }
 
 /* True when pages [first, end) of a run agree with the shadow (reports the first
- * that does not). */
+ * that does not). Each page is compared; a large leaf is looked up once, and the
+ * pte after a 4 KiB leaf is the next slot of its table (a walk when that ends). */
 static bool sm_rnd_pages_ok(int run, uint64_t first, uint64_t end)
 {
-	for (uint64_t i = first; i < end; i++)
-		if (!sm_rnd_page_ok(run, i))
+	uint64_t *e = NULL, leaf_end = 0;
+	int level = 0;
+
+	for (uint64_t i = first; i < end; i++) {
+		uint64_t va = sm_rnd_va(run, i);
+
+		if (e && va == leaf_end && level == PT_LEVEL_PTE &&
+		    pt_index(va, PT_LEVEL_PTE) != 0 && pt_present(e[1])) {
+			e++;
+			leaf_end += PAGE_SIZE;
+		} else if (va >= leaf_end || !e) {
+			e = pt_lookup(va, &level);
+			leaf_end = e ? ALIGN_DOWN(va, pt_size(level)) + pt_size(level) : 0;
+		}
+		if (!sm_rnd_page_ok(run, i, e, level))
 			return false;
+	}
 	return true;
 }
 

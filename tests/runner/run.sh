@@ -186,7 +186,9 @@ monitor_drive() {
 		send)
 			printf '%s\n' "$arg" >&3
 			echo "$((SECONDS - start))s: sent '$arg'" >>"$rec"
-			while IFS= read -r -t 1 reply <&4; do # the echo and the replies
+			# the echo and the replies (QEMU answers at once; a longer wait let a
+			# fast run end before the script's next step)
+			while IFS= read -r -t 0.2 reply <&4; do
 				reply=$(printf '%s' "$reply" | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' | tr -d '\r')
 				# readline echoes each keystroke by redrawing the line so far
 				case $reply in "(qemu) "*"$arg" | "${arg:0:1}"*"$arg") reply="(qemu) $arg" ;; esac

@@ -1,0 +1,217 @@
+/* tests/test_windows.c - what protection costs, as counts: every table operation
+ * opens at most one write window per call, whatever the number of entries it
+ * writes, and loads PKRS twice per window (open and close). Counts are per CPU and
+ * deterministic (mm/pt_door.h: pt_door_counts), so these cases assert them; the
+ * times are tests/test_bench.c's. With the tables not protected (pks_tables=off,
+ * no PKS) every operation opens none. Names here start with wn_. */
+#include "kernel/ktest.h"
+#include "kernel/pks.h"
+#include "mm/checker.h"
+#include "mm/dmap.h"
+#include "mm/frame.h"
+#include "mm/guard.h"
+#include "mm/pgprot.h"
+#include "mm/pgtable.h"
+#include "mm/set_memory.h"
+#include "mm/vmap.h"
+
+KTEST_SUITE(26, windows, NULL);
+
+static uint64_t wn_checker_runs0;
+
+/* Starts counting: this CPU's counts, and the every-change checker's runs. */
+static void wn_start(struct pt_door_counts *c0)
+{
+	uint64_t violations;
+
+	checker_every_change_stats(&wn_checker_runs0, &violations);
+	pt_door_counts(c0);
+}
+
+/* Expects what ran since wn_start(c0) to have opened exactly one window (none when
+ * the tables are not protected) and loaded PKRS exactly for it: once to open, once
+ * to close. The every-change checker (ktest=checker_every, a debug mode) records
+ * each of its runs in keyed state, through a window of its own when none is open:
+ * up to 2 more per run are its, not the operation's. */
+static void wn_expect_one(const struct pt_door_counts *c0, const char *what)
+{
+	struct pt_door_counts c1;
+	uint64_t want = pgprot_enforced() ? 1 : 0, runs, violations, extra;
+
+	pt_door_counts(&c1);
+	checker_every_change_stats(&runs, &violations);
+	extra = want ? 2 * (runs - wn_checker_runs0) : 0;
+	ktest_note("%s: %llu window(s), %llu PKRS load(s)", what,
+		   (unsigned long long)(c1.windows - c0->windows),
+		   (unsigned long long)(c1.pkrs_writes - c0->pkrs_writes));
+	KEXPECT_GE(c1.windows - c0->windows, want);
+	KEXPECT_LE(c1.windows - c0->windows, want + extra);
+	KEXPECT_EQ(c1.pkrs_writes - c0->pkrs_writes, 2 * (c1.windows - c0->windows));
+}
+
+KTEST(windows, every_pkrs_load_is_counted_on_this_cpu)
+{
+	struct pt_door_counts c0, c1;
+	uint32_t v;
+
+	if (!pks_enabled())
+		KTEST_SKIP(pks_unavailable_reason() ?: "PKS not enabled");
+	v = pkrs_read();
+	pt_door_counts(&c0);
+	pkrs_write(v);
+	pkrs_write(v);
+	pt_door_counts(&c1);
+	KEXPECT_EQ(c1.pkrs_writes - c0.pkrs_writes, 2);
+	KEXPECT_EQ(c1.windows, c0.windows);
+	KEXPECT_EQ(pkrs_read(), v);
+}
+
+KTEST(windows, nested_window_loads_nothing)
+{
+	struct pt_door_counts c0, c1;
+	uint32_t outer = pt_window_open(), inner;
+
+	pt_door_counts(&c0);
+	inner = pt_window_open();
+	KEXPECT_TRUE(pt_window_is_open());
+	pt_window_close(inner);
+	pt_door_counts(&c1);
+	KEXPECT_TRUE(pt_window_is_open()); /* the outer one still is */
+	pt_window_close(outer);
+	KEXPECT_EQ(c1.windows, c0.windows);
+	KEXPECT_EQ(c1.pkrs_writes, c0.pkrs_writes);
+	KEXPECT_TRUE(!pgprot_enforced() || !pt_window_is_open());
+}
+
+KTEST(windows, direct_map_build_opened_at_most_one)
+{
+	ktest_note("dmap_init opened %llu window(s)", (unsigned long long)dmap_boot_windows());
+	KEXPECT_LE(dmap_boot_windows(), 1);
+}
+
+/* set_memory_ro then _rw of `pages` pages from page `first` of a 2 MiB-aligned run of
+ * `run` frames: one window each, whatever it splits, changes and merges. */
+static void wn_set_memory(uint64_t run, uint64_t first, uint64_t pages)
+{
+	phys_addr_t pa = frame_alloc_run(run, 2 * MiB);
+	uint64_t va = PAGE_OFFSET + pa + first * PAGE_SIZE;
+	struct set_memory_stats s0, s1;
+	struct pt_door_counts c;
+
+	KASSERT_TRUE(pa != 0);
+	set_memory_get_stats(&s0);
+	wn_start(&c);
+	KEXPECT_EQ(set_memory_ro(va, pages), 0);
+	wn_expect_one(&c, "set_memory_ro");
+	wn_start(&c);
+	KEXPECT_EQ(set_memory_rw(va, pages), 0);
+	wn_expect_one(&c, "set_memory_rw");
+	set_memory_get_stats(&s1);
+	ktest_note("%llu pages: %llu splits, %llu merges", (unsigned long long)pages,
+		   (unsigned long long)(s1.splits - s0.splits),
+		   (unsigned long long)(s1.merges - s0.merges));
+	KEXPECT_EQ(s1.splits - s0.splits, s1.merges - s0.merges);
+	KEXPECT_EQ(frame_free_run(pa, run), 0);
+}
+
+KTEST(windows, set_memory_of_one_page_with_split_and_merge_opens_one)
+{
+	wn_set_memory(512, 7, 1);
+}
+
+KTEST(windows, set_memory_of_512_pages_opens_one)
+{
+	wn_set_memory(512, 0, 512);
+}
+
+KTEST(windows, set_memory_of_4098_pages_over_ten_leaves_opens_one)
+{
+	wn_set_memory(5120, 511, 4098);
+}
+
+KTEST(windows, split_of_a_2m_leaf_opens_one)
+{
+	phys_addr_t pa = frame_alloc_run(512, 2 * MiB);
+	struct pt_door_counts c;
+	int level;
+
+	KASSERT_TRUE(pa != 0);
+	KASSERT_TRUE(pt_lookup(PAGE_OFFSET + pa, &level) != NULL);
+	if (level != PT_LEVEL_PMD)
+		KTEST_SKIP("the run is not mapped by a 2 MiB leaf");
+	wn_start(&c);
+	KEXPECT_EQ(guard_split_leaf(PAGE_OFFSET + pa), 0);
+	wn_expect_one(&c, "split 2M -> 4K (guard_split_leaf)");
+	KEXPECT_TRUE(pt_lookup(PAGE_OFFSET + pa, &level) && level == PT_LEVEL_PTE);
+	wn_start(&c);
+	KEXPECT_EQ(set_memory_rw(PAGE_OFFSET + pa, 1), 0); /* changes nothing, merges */
+	wn_expect_one(&c, "merge back (set_memory)");
+	KEXPECT_TRUE(pt_lookup(PAGE_OFFSET + pa, &level) && level == PT_LEVEL_PMD);
+	KEXPECT_EQ(frame_free_run(pa, 512), 0);
+}
+
+KTEST(windows, vmap_map_and_unmap_of_512_pages_open_one_each)
+{
+	uint64_t va = vmap_reserve(512 * PAGE_SIZE, 2 * MiB);
+	phys_addr_t pa = frame_alloc_run(512, PAGE_SIZE);
+	struct pt_door_counts c;
+
+	KASSERT_TRUE(va && pa);
+	wn_start(&c);
+	KEXPECT_EQ(vmap_map(va, pa, 512 * PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), 0);
+	wn_expect_one(&c, "vmap_map of 512 pages (tables made)");
+	wn_start(&c);
+	vmap_unmap(va, 512 * PAGE_SIZE);
+	wn_expect_one(&c, "vmap_unmap of 512 pages (tables freed)");
+	KEXPECT_FALSE(pt_lookup(va, &(int){ 0 }));
+	KEXPECT_EQ(frame_free_run(pa, 512), 0);
+}
+
+KTEST(windows, vmap_populate_and_drop_open_one_each)
+{
+	uint64_t va = vmap_region_new("wn populate", 16 * PAGE_SIZE, PAGE_SIZE, VMAP_OWNER_FRAMES);
+	struct pt_door_counts c;
+
+	KASSERT_TRUE(va != 0);
+	wn_start(&c);
+	KEXPECT_EQ(vmap_populate(va, 16 * PAGE_SIZE), 0);
+	wn_expect_one(&c, "vmap_populate of 16 pages");
+	wn_start(&c);
+	KEXPECT_EQ(vmap_drop(va, 16 * PAGE_SIZE), 0);
+	wn_expect_one(&c, "vmap_drop of 16 pages");
+	KEXPECT_EQ(vmap_region_free(va), 0);
+}
+
+KTEST(windows, guard_install_and_remove_open_one_each)
+{
+	uint64_t va = vmap_region_new("wn guard", 64 * PAGE_SIZE, PAGE_SIZE, VMAP_OWNER_FRAMES);
+	struct pt_door_counts c;
+
+	KASSERT_TRUE(va != 0);
+	KASSERT_EQ(vmap_populate(va, 64 * PAGE_SIZE), 0);
+	wn_start(&c);
+	KEXPECT_EQ(guard_install(va, 64 * PAGE_SIZE), 0);
+	wn_expect_one(&c, "guard_install on 64 mapped pages");
+	KEXPECT_TRUE(guard_marker_at(va + 63 * PAGE_SIZE));
+	wn_start(&c);
+	KEXPECT_EQ(guard_remove(va, 64 * PAGE_SIZE), 0);
+	wn_expect_one(&c, "guard_remove of 64 markers");
+	KEXPECT_FALSE(guard_range_has_marker(va, 64 * PAGE_SIZE));
+	KEXPECT_EQ(vmap_region_free(va), 0);
+}
+
+KTEST(windows, guarded_allocation_and_its_free_open_one_each)
+{
+	struct pt_door_counts c;
+	void *p;
+
+	wn_start(&c);
+	p = vmap_alloc_guarded("wn stack", 4, 1, 1);
+	wn_expect_one(&c, "vmap_alloc_guarded: 2 markers, 4 pages");
+	KASSERT_TRUE(p != NULL);
+	KEXPECT_TRUE(guard_marker_at((uint64_t)p - PAGE_SIZE));
+	KEXPECT_TRUE(guard_marker_at((uint64_t)p + 4 * PAGE_SIZE));
+	wn_start(&c);
+	vmap_free_pages(p, 4);
+	wn_expect_one(&c, "vmap_free_pages (region free)");
+}
