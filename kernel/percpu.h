@@ -17,8 +17,9 @@
 
 #include "kernel/types.h"
 
-#define NR_CPUS	     64 /* CPUs that get a record; more are not started */
-#define MSR_GS_BASE  0xc0000101
+#define NR_CPUS		256 /* CPUs that get a record (a 2-socket server has ~224); more are not started \
+			     */
+#define MSR_GS_BASE	0xc0000101
 #define PERCPU_FAIL_MAX 160
 
 struct percpu {
@@ -53,6 +54,26 @@ static inline struct percpu *this_cpu(void)
 
 	__asm__ volatile("movq %%gs:0, %0" : "=r"(p));
 	return p;
+}
+
+/* A set of CPU indices: bit i is CPU i (NR_CPUS bits, so a 224-thread server fits). */
+struct cpumask {
+	uint64_t w[(NR_CPUS + 63) / 64];
+};
+static inline void cpumask_set(struct cpumask *m, int i)
+{
+	m->w[i / 64] |= 1ULL << (i % 64);
+}
+static inline bool cpumask_test(const struct cpumask *m, int i)
+{
+	return (m->w[i / 64] >> (i % 64)) & 1;
+}
+static inline bool cpumask_equal(const struct cpumask *a, const struct cpumask *b)
+{
+	for (unsigned int k = 0; k < ARRAY_SIZE(a->w); k++)
+		if (a->w[k] != b->w[k])
+			return false;
+	return true;
 }
 
 /* This CPU's index (0 = the boot CPU). */

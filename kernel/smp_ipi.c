@@ -123,23 +123,20 @@ void smp_cpu_offline(int i)
 		__atomic_store_n(&percpu_of(i)->online, false, __ATOMIC_RELEASE);
 }
 
-uint64_t smp_online_mask(void)
+void smp_online_mask(struct cpumask *m)
 {
-	uint64_t m = 0;
-
+	*m = (struct cpumask){ 0 };
 	for (int i = 0; i < NR_CPUS; i++)
 		if (percpu_of(i)->online)
-			m |= 1ULL << i;
-	return m;
+			cpumask_set(m, i);
 }
 
 int smp_nr_online(void)
 {
-	uint64_t m = smp_online_mask() | 1; /* the boot CPU always runs */
-	int n = 0;
+	int n = 1; /* the boot CPU always runs */
 
-	for (; m; m &= m - 1)
-		n++;
+	for (int i = 1; i < NR_CPUS; i++)
+		n += percpu_of(i)->online;
 	return n;
 }
 
@@ -170,30 +167,47 @@ static void wait_ack(int i, uint64_t id, uint64_t start, uint64_t ticks)
 
 void smp_round(const struct smp_round *r)
 {
-	smp_round_to(r, ~0ULL);
+	smp_round_to(r, NULL);
 }
 
-void smp_round_to(const struct smp_round *r, uint64_t cpus)
+/* The CPUs a round to `cpus` (NULL: all) goes to: the online ones but this one.
+ * Returns how many. */
+static int round_targets(const struct cpumask *cpus, int me, struct cpumask *t)
+{
+	int n = 0;
+
+	*t = (struct cpumask){ 0 };
+	for (int i = 0; i < NR_CPUS; i++)
+		if (i != me && percpu_of(i)->online && (!cpus || cpumask_test(cpus, i))) {
+			cpumask_set(t, i);
+			n++;
+		}
+	return n;
+}
+
+void smp_round_to(const struct smp_round *r, const struct cpumask *cpus)
 {
 	struct percpu *me = this_cpu();
-	uint64_t targets, flags, id, start;
+	struct cpumask targets;
+	uint64_t flags, id, start;
 
-	if (!(smp_online_mask() & cpus & ~(1ULL << me->cpu)))
+	if (!round_targets(cpus, me->cpu, &targets))
 		return;
 	flags = spin_lock_irqsave(&round_lock);
-	targets = smp_online_mask() & cpus & ~(1ULL << me->cpu);
+	round_targets(cpus, me->cpu, &targets);
 	round.r = *r;
 	id = round.id + 1;
 	me->round_ack = id;
 	__atomic_store_n(&round.id, id, __ATOMIC_RELEASE);
 	round.sent++;
 	for (int i = 0; i < NR_CPUS; i++)
-		if ((targets & (1ULL << i)) && apic_send_fixed(percpu_of(i)->apic_id, VEC_SMP_ROUND))
+		if (cpumask_test(&targets, i) &&
+		    apic_send_fixed(percpu_of(i)->apic_id, VEC_SMP_ROUND))
 			panic("smp_round: IPI to CPU %d (APIC ID %u) not sent", i,
 			      percpu_of(i)->apic_id);
 	start = rdtsc();
 	for (int i = 0; i < NR_CPUS; i++)
-		if (targets & (1ULL << i))
+		if (cpumask_test(&targets, i))
 			wait_ack(i, id, start, tsc_us_to_ticks(SMP_ROUND_TIMEOUT_MS * 1000ULL));
 	round.cycles += rdtsc() - start;
 	spin_unlock_irqrestore(&round_lock, flags);
@@ -330,12 +344,15 @@ static void report_cpu(int i, int waited)
 int smp_run_parts(void (*fn)(void *), void *arg, uint64_t timeout_ms, int status[NR_CPUS])
 {
 	struct everywhere e = { fn, arg };
-	uint64_t cpus = smp_online_mask() & ~1ULL, flags;
+	struct cpumask cpus;
+	uint64_t flags;
 	int n = 1;
 
 	ASSERT(this_cpu_id() == 0);
+	smp_online_mask(&cpus);
 	for (int i = 0; i < NR_CPUS; i++)
-		status[i] = (cpus & (1ULL << i)) ? smp_post(i, run_collecting, &e) : -ENODEV;
+		status[i] = (i > 0 && cpumask_test(&cpus, i)) ? smp_post(i, run_collecting, &e)
+							      : -ENODEV;
 	status[0] = 0;
 	flags = read_rflags();
 	sti();
@@ -343,7 +360,7 @@ int smp_run_parts(void (*fn)(void *), void *arg, uint64_t timeout_ms, int status
 	if (!(flags & RFLAGS_IF))
 		cli();
 	for (int i = 1; i < NR_CPUS; i++) {
-		if (!(cpus & (1ULL << i)))
+		if (!cpumask_test(&cpus, i))
 			continue;
 		if (!status[i])
 			status[i] = smp_wait(i, timeout_ms);

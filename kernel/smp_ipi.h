@@ -61,9 +61,10 @@ void smp_cpu_offline(int i);
 /* AP: waits for calls and runs its threads forever, interrupts on between them. */
 __noreturn void smp_worker(void);
 
-/* CPUs online now (the boot CPU counts), and the bit set of their indices. */
+/* CPUs online now (the boot CPU always counts), and the set of the indices marked
+ * online (the APs taking work; bit 0 only when the boot CPU is marked too). */
 int smp_nr_online(void);
-uint64_t smp_online_mask(void);
+void smp_online_mask(struct cpumask *m);
 
 /* Posts fn(arg) to CPU i (not this one) and wakes it. 0, -ENODEV (i is not online
  * or is this CPU), -EBUSY (its previous call is not done) or -EIO (IPI not sent). */
@@ -80,9 +81,9 @@ int smp_call(int i, void (*fn)(void *), void *arg);
  * a CPU that did not apply it in SMP_ROUND_TIMEOUT_MS). Does not apply it here.
  * Any IF state; never while holding a lock ordered below round_lock. */
 void smp_round(const struct smp_round *r);
-/* The same for the online CPUs of the bit set `cpus` only (the bench figures:
- * the cost of a round with 1, 2, ... other CPUs). */
-void smp_round_to(const struct smp_round *r, uint64_t cpus);
+/* The same for the online CPUs of the set `cpus` only (NULL: all; the bench
+ * figures: the cost of a round with 1, 2, ... other CPUs). */
+void smp_round_to(const struct smp_round *r, const struct cpumask *cpus);
 /* Applies the round in flight, if this CPU has not yet (for spin loops). */
 void smp_poll_rounds(void);
 /* Rounds sent since boot, and the TSC cycles they took in all (from the IPIs to

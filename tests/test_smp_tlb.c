@@ -221,8 +221,7 @@ KTEST(smp, a_spinlock_lets_one_cpu_at_a_time_in)
 	counted = 0;
 	n = smp_run_everywhere(count_under_the_lock, NULL, 5000);
 	KEXPECT_EQ(counted, 2000ULL * n);
-	ktest_note("%d CPUs, %llu acquisitions waited", n,
-		   (unsigned long long)test_lock.contended);
+	ktest_note("%d CPUs, %llu acquisitions waited", n, (unsigned long long)test_lock.contended);
 }
 
 /* True once *v differs from old, within a second. */
@@ -271,18 +270,19 @@ KTEST(smp, a_cpu_spinning_on_a_lock_with_interrupts_off_still_takes_shootdowns)
 static uint64_t cycles_per_round(int k)
 {
 	struct smp_round r = { .kind = SMP_ROUND_TLB };
-	uint64_t cpus = 0, start;
+	struct cpumask cpus = { 0 };
+	uint64_t start;
 	int found = 0;
 
 	for (int i = 1; i < NR_CPUS && found < k; i++)
 		if (percpu_of(i)->online) {
-			cpus |= 1ULL << i;
+			cpumask_set(&cpus, i);
 			found++;
 		}
 	start = rdtsc();
 	for (int n = 0; n < BENCH_ROUNDS; n++) {
 		flush_tlb_all_local();
-		smp_round_to(&r, cpus);
+		smp_round_to(&r, &cpus);
 	}
 	return (rdtsc() - start) / BENCH_ROUNDS;
 }
@@ -314,7 +314,8 @@ KTEST(bench, set_memory_pays_one_round_for_all_its_pages)
 		t = rdtsc() - start;
 		rounds = smp_rounds_sent() - rounds;
 		ktest_note("set_memory_ro of %d page%s on %d CPUs: %llu cycles per page, %llu "
-			   "shootdown round%s", sizes[i], sizes[i] > 1 ? "s" : "", smp_nr_online(),
+			   "shootdown round%s",
+			   sizes[i], sizes[i] > 1 ? "s" : "", smp_nr_online(),
 			   (unsigned long long)(t / sizes[i]), (unsigned long long)rounds,
 			   rounds == 1 ? "" : "s");
 		KEXPECT_LE(rounds, 1);
