@@ -111,9 +111,11 @@ C_SRCS := \
 	tests/test_cmdline.c \
 	tests/test_console.c \
 	tests/test_dmap.c \
+	tests/test_dmap_bits.c \
 	tests/test_dmap_hotadd.c \
 	tests/test_frame.c \
 	tests/test_guard.c \
+	tests/test_guard_checker.c \
 	tests/test_mce.c \
 	tests/test_multiboot2.c \
 	tests/test_nmi.c \

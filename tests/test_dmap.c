@@ -1,6 +1,8 @@
 /* tests/test_dmap.c - the direct map: every RAM frame at PAGE_OFFSET + pa, holes left
- * unmapped, the large-leaf layout, the read-only image alias, NX. Simulated hot-add
- * and hot-remove, the rest of the suite, are in tests/test_dmap_hotadd.c.
+ * unmapped, the large-leaf layout. The leaf bits, the read-only image alias and NX
+ * are in tests/test_dmap_bits.c; simulated hot-add and hot-remove, the rest of the
+ * suite, in tests/test_dmap_hotadd.c (cases run in file order: this file, bits,
+ * hotadd).
  *
  * Every access that may fault is one load, store or call through the fault catcher.
  * The cases read every mapped frame but write only frames they took from the frame
@@ -27,7 +29,6 @@ KTEST_SUITE(20, dmap, NULL);
 #define DM_MAX_RUNS   4096	      /* runs a drain can record */
 #define DM_DRAIN_RUN  (1ULL << 20)    /* largest drain run: 4 GiB */
 #define DM_PATTERN    0x5741524445ULL /* "WARDE" */
-#define DM_RET	      0xc3	      /* x86 `ret` */
 
 struct dm_run {
 	phys_addr_t pa;
@@ -463,90 +464,4 @@ KTEST(dmap, leaf_bytes_add_up_to_ram_mapped)
 		   dmap_ram_bytes());
 	KEXPECT_EQ(s.bytes, dmap_ram_bytes());
 	KEXPECT_EQ(dmap_boot_stats()->bytes, dmap_ram_bytes());
-}
-
-struct dm_bits {
-	uint64_t leaves, no_nx, no_g, user, wx;
-};
-
-static void dm_check_leaf_bits(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
-			       void *arg)
-{
-	struct dm_bits *b = arg;
-
-	(void)table;
-	(void)index;
-	if (!is_dmap_va(va) || !pt_is_leaf(e, level))
-		return;
-	b->leaves++;
-	b->no_nx += !(e & PTE_NX);
-	b->no_g += !(e & PTE_G);
-	b->user += !!(e & PTE_U);
-	b->wx += (e & PTE_W) && !(e & PTE_NX);
-}
-
-KTEST(dmap, leaves_are_nx_global_and_supervisor)
-{
-	struct dm_bits b = { 0 };
-
-	pt_walk_all(pt_kernel_root(), dm_check_leaf_bits, &b);
-	KEXPECT_GT(b.leaves, 0);
-	KEXPECT_EQ(b.no_nx, 0);
-	KEXPECT_EQ(b.no_g, 0);
-	KEXPECT_EQ(b.user, 0);
-	KEXPECT_EQ(b.wx, 0);
-}
-
-KTEST(dmap, kernel_text_alias_is_read_only)
-{
-	uint64_t *va = pa_to_va(kernel_pa_start()), old, *e;
-	uint64_t writable = 0;
-	struct fault f;
-	int level;
-
-	for (phys_addr_t pa = kernel_pa_start(); pa < kernel_ro_pa_end(); pa += PAGE_SIZE) {
-		e = pt_lookup(PAGE_OFFSET + pa, &level);
-		writable += !e || (*e & PTE_W);
-	}
-	KEXPECT_EQ(writable, 0);
-	old = catch_read64(va, &f);
-	KEXPECT_NO_FAULT(&f);
-	catch_write64(va, old, &f); /* the same value: harmless if it went through */
-	KEXPECT_PF(&f, PF_P | PF_W, va);
-	/* The alias of the image's last .bss page is writable: the check above can tell.
-	 * (Right above .rodata lies the protection state, read-only or keyed once
-	 * mm/pgprot.c has sealed it.) */
-	e = pt_lookup(PAGE_OFFSET + kernel_pa_end() - PAGE_SIZE, &level);
-	KEXPECT_TRUE(e && (*e & PTE_W));
-}
-
-KTEST(dmap, set_memory_rw_on_kernel_text_alias_is_eperm)
-{
-	uint64_t va = PAGE_OFFSET + kernel_pa_start(),
-		 last = PAGE_OFFSET + kernel_ro_pa_end() - PAGE_SIZE,
-		 pages = (kernel_ro_pa_end() - kernel_pa_start()) / PAGE_SIZE;
-	uint64_t before = dm_leaf(va);
-	struct fault f;
-
-	KEXPECT_EQ(set_memory_rw(va, pages), -EPERM);
-	KEXPECT_EQ(set_memory_rw(va, 1), -EPERM);
-	KEXPECT_EQ(set_memory_rw(last, 2), -EPERM); /* overlaps by its first page */
-	KEXPECT_EQ(set_memory_x(va, 1), -EPERM);
-	KEXPECT_EQ(dm_leaf(va), before);
-	catch_write64((void *)last, catch_read64((void *)last, &f), &f);
-	KEXPECT_PF(&f, PF_P | PF_W, last);
-}
-
-KTEST(dmap, exec_from_direct_map_faults_nx)
-{
-	phys_addr_t pa = frame_alloc();
-	uint8_t *va = pa_to_va(pa);
-	struct fault f;
-
-	KASSERT_TRUE(pa != 0);
-	catch_write8(va, DM_RET, &f);
-	KEXPECT_NO_FAULT(&f);
-	catch_exec(va, &f);
-	KEXPECT_PF(&f, PF_P | PF_I, va);
-	KEXPECT_EQ(frame_free(pa), 0);
 }
