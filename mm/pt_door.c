@@ -122,6 +122,33 @@ int __pt_set_entry(uint64_t *p, uint64_t v)
 	return rc;
 }
 
+int __pt_fill_leaves(uint64_t *tt, uint64_t first)
+{
+	phys_addr_t table = (uint64_t)tt - PAGE_OFFSET;
+	uint64_t step;
+	int level;
+
+	if (!IS_ALIGNED((uint64_t)tt, PAGE_SIZE) || !is_dmap_va((uint64_t)tt))
+		return -EINVAL;
+	level = pt_table_level(table);
+	if (level < 0 || !pt_present(first) || !pt_is_leaf(first, level))
+		return -EINVAL;
+	for (int i = 0; i < PT_ENTRIES; i++)
+		if (tt[i])
+			return -EINVAL; /* a fresh table only: no link is ever overwritten */
+	step = pt_size(level);
+	if ((first & PTE_W) && !(first & PTE_NX))
+		return -EPERM; /* W^X */
+	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(first, level),
+				  PT_ENTRIES * step, first))
+		return -EPERM;
+	/* Invariant: batch stores happen inside an open write window. */
+	ASSERT(pt_window_is_open());
+	for (int i = 0; i < PT_ENTRIES; i++)
+		((volatile uint64_t *)tt)[i] = first + (uint64_t)i * step;
+	return 0;
+}
+
 int pt_clear_table(phys_addr_t pa)
 {
 	uint32_t w;
