@@ -55,6 +55,13 @@ int __pt_set_entry(uint64_t *p, uint64_t v);
  * The caller holds a window open (asserted). 0; -EINVAL (no live table, an entry
  * not 0, first no leaf) or -EPERM (W^X, a region's rule): nothing stored then. */
 int __pt_fill_leaves(uint64_t *tt, uint64_t first);
+/* Changes the attributes of the present leaves p[0..n) of one live table to
+ * (entry & ~clear) | set (set and clear: bits of PTE_PROT_MASK only, so each leaf
+ * keeps what it maps): the checks of __pt_set_entry, made once per run of leaves
+ * that map contiguous memory alike. The caller holds a window open (asserted).
+ * 0; -EINVAL (no live table, past its end, an entry no present leaf, other bits)
+ * or -EPERM (W^X, a region's rule): nothing stored then. */
+int __pt_set_leaves(uint64_t *p, int n, uint64_t set, uint64_t clear);
 /* Zeroes a fresh table page inside a write window: a pool or table-cache page that
  * is no live table (the constructor clears before it records the level). 0, or
  * -EPERM (nothing zeroed) for a live table or any other page. */

@@ -338,61 +338,6 @@ out:
 	own_slot_unmap(&o);
 }
 
-/* The start of a run of 512 pages whose page *k (k >= 1) is the first of a pool
- * chunk or cache block and whose pages before it lie in no protected region, or 0. */
-static phys_addr_t run_meeting_a_table_page(int *k)
-{
-	for (uint64_t i = 0; i < pool_nr_chunks() + ptcache_nr_blocks(); i++) {
-		phys_addr_t c = i < pool_nr_chunks() ? pool_chunk(i)
-						     : ptcache_block(i - pool_nr_chunks());
-
-		for (*k = PT_ENTRIES - 1; *k > 0 && c > 2 * MiB; (*k)--)
-			if (!protect_region_of(c - *k * PAGE_SIZE, *k * PAGE_SIZE, NULL))
-				return c - *k * PAGE_SIZE;
-	}
-	return 0;
-}
-
-/* The split fill checks its 512 leaves as one run: a run that meets a table page
- * after its first leaf is refused as a writable alias, as __pt_set_entry refuses that leaf;
- * so are W+X, a table that is not fresh and a first entry that is no leaf. */
-KTEST(redteam, split_fill_refuses_a_run_any_of_whose_leaves_is_refused)
-{
-	int k = 0;
-	phys_addr_t t = pt_alloc(PT_LEVEL_PTE, VMAP_BASE), lo = run_meeting_a_table_page(&k);
-	phys_addr_t ok = frame_alloc_run(PT_ENTRIES, 2 * MiB);
-	uint64_t *tt = t ? pa_to_va(t) : NULL, rw = PTE_P | PTE_W | PTE_NX, root;
-	uint32_t w;
-	bool empty = true;
-
-	KEXPECT_TRUE(t && lo && ok);
-	if (!t || !lo || !ok)
-		goto out;
-	root = PAGE_OFFSET + pt_kernel_root();
-	w = pt_window_open();
-	KEXPECT_EQ(__pt_fill_leaves(tt, lo | rw), -EPERM);
-	ktest_note("run from 0x%llx: leaf %d is a table page", (unsigned long long)lo, k);
-	KEXPECT_EQ(__pt_set_entry(&tt[k], (lo + k * PAGE_SIZE) | rw), -EPERM); /* that leaf */
-	KEXPECT_EQ(__pt_set_entry(&tt[0], lo | rw), 0); /* the first is allowed */
-	KEXPECT_EQ(__pt_set_entry(&tt[0], 0), 0);
-	KEXPECT_EQ(__pt_fill_leaves(tt, lo | PTE_P | PTE_W), -EPERM); /* W+X */
-	KEXPECT_EQ(__pt_fill_leaves(tt, 0), -EINVAL);
-	KEXPECT_EQ(__pt_fill_leaves((uint64_t *)root, lo | rw), -EINVAL); /* not fresh */
-	for (int i = 0; i < PT_ENTRIES; i++)
-		empty = empty && !tt[i];
-	KEXPECT_TRUE(empty);
-	KEXPECT_EQ(__pt_fill_leaves(tt, ok | rw), 0); /* ordinary memory: allowed */
-	KEXPECT_EQ(tt[PT_ENTRIES - 1], (ok + (PT_ENTRIES - 1) * PAGE_SIZE) | rw);
-	for (int i = 0; i < PT_ENTRIES; i++) /* never linked: emptied, then freed */
-		KEXPECT_EQ(__pt_set_entry(&tt[i], 0), 0);
-	pt_window_close(w);
-out:
-	if (t)
-		pt_free(t, PT_LEVEL_PTE);
-	if (ok)
-		frame_free_run(ok, PT_ENTRIES);
-}
-
 KTEST(redteam, set_memory_refuses_to_unkey_or_unprotect_what_mm_owns)
 {
 	uint64_t pool_va = PAGE_OFFSET + free_pool_frame(), *e;
