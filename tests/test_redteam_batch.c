@@ -16,8 +16,8 @@
 static phys_addr_t run_meeting_a_table_page(int *k)
 {
 	for (uint64_t i = 0; i < pool_nr_chunks() + ptcache_nr_blocks(); i++) {
-		phys_addr_t c = i < pool_nr_chunks() ? pool_chunk(i)
-						     : ptcache_block(i - pool_nr_chunks());
+		phys_addr_t c =
+			i < pool_nr_chunks() ? pool_chunk(i) : ptcache_block(i - pool_nr_chunks());
 
 		for (*k = PT_ENTRIES - 1; *k > 0 && c > 2 * MiB; (*k)--)
 			if (!protect_region_of(c - *k * PAGE_SIZE, *k * PAGE_SIZE, NULL))
