@@ -28,6 +28,7 @@ struct percpu {
 	volatile bool online; /* takes calls and rounds (kernel/smp_ipi.h) */
 	void *catch_current;  /* kernel/catch.c: the innermost armed catch */
 	void *thread_current; /* kernel/thread.c: the running thread */
+	void *thread_prev;    /* kernel/thread.c: the one the last switch left */
 	/* Calls (kernel/smp_ipi.c): written by the caller, then call_req. */
 	void (*volatile call_fn)(void *);
 	void *volatile call_arg;
@@ -42,6 +43,7 @@ struct percpu {
 	/* Spinlocks held (kernel/spinlock.h). */
 	int locks_held;
 	uint64_t timer_ticks; /* kernel/preempt.c */
+	bool timer_on;	      /* kernel/preempt.c: this CPU's APIC timer runs */
 };
 
 /* The record of the CPU this runs on. */

@@ -98,10 +98,7 @@ static struct spinlock key_lock = SPINLOCK_INIT("key_lock");
  * every other online CPU (a round: done there when this returns). */
 static void publish_key(int key, uint32_t bits)
 {
-	struct smp_round r = { .kind = SMP_ROUND_PKRS, .mask = PKRS_KEY_MASK(key), .bits = bits };
-
-	thread_pkrs_update(r.mask, bits);
-	smp_round(&r);
+	thread_pkrs_update(PKRS_KEY_MASK(key), bits); /* the round too, under thread_lock */
 }
 
 /* Replaces key's 2 bits in pkrs with the bits of access a. */

@@ -10,14 +10,13 @@ static uint32_t slice_ticks;
 static const char *off_reason = "preempt_init() has not run";
 static uint64_t switches;
 
-/* Every tick: counted, acknowledged, and on the boot CPU a preemption point. */
+/* Every tick: counted, acknowledged, and a preemption point on its CPU. */
 static bool on_tick(struct trap_frame *f)
 {
-	(void)f;
 	this_cpu()->timer_ticks++;
 	apic_eoi();
-	if (this_cpu_id() == 0 && !off_reason && thread_preempt())
-		switches++;
+	if (!off_reason && thread_preempt(f))
+		__atomic_fetch_add(&switches, 1, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -49,10 +48,24 @@ uint64_t preempt_switches(void)
 
 int preempt_timer_start_here(void)
 {
-	return slice_ticks ? apic_timer_periodic(VEC_TIMER, slice_ticks) : -EINVAL;
+	int rc = slice_ticks ? apic_timer_periodic(VEC_TIMER, slice_ticks) : -EINVAL;
+
+	this_cpu()->timer_on = !rc;
+	return rc;
 }
 
 void preempt_timer_stop_here(void)
 {
 	apic_timer_stop();
+	this_cpu()->timer_on = false;
+}
+
+void preempt_timer_busy(bool busy)
+{
+	struct percpu *me = this_cpu();
+
+	if (busy && !me->timer_on && !off_reason)
+		preempt_timer_start_here();
+	else if (!busy && me->timer_on && me->cpu)
+		preempt_timer_stop_here();
 }

@@ -1,9 +1,11 @@
 /* kernel/preempt.h - the local APIC timer preempts kernel threads.
  *
  * The boot CPU's APIC timer fires VEC_TIMER every PREEMPT_SLICE_MS (periodic mode,
- * calibrated against the TSC). A tick that interrupts a preemptible thread
- * (thread_create_preemptible(), kernel/thread.h: it runs with interrupts on) on the
- * boot CPU switches to the next runnable thread right from the handler, unless the
+ * calibrated against the TSC); an AP's runs while the AP has threads to run (its
+ * idle loop starts and stops it: preempt_timer_busy). A tick that interrupts a
+ * preemptible thread (thread_create_preemptible(), thread_create_on(), kernel/thread.h:
+ * it runs with interrupts on) switches to the next runnable thread of that CPU
+ * right from the handler, unless the
  * thread holds a spinlock or has a catch armed (both are per CPU). The interrupted
  * context stays on the thread's own stack in its trap frame; the trap exit that
  * resumes it loads the PKRS saved in that frame, and a frame interrupted inside a
@@ -30,5 +32,8 @@ uint64_t preempt_switches(void);
  * take ticks on every CPU. 0 or -EINVAL (not calibrated). */
 int preempt_timer_start_here(void);
 void preempt_timer_stop_here(void);
+/* An AP's idle loop: starts this CPU's timer when busy (it has threads to run) and
+ * preemption is on, stops it when idle; the boot CPU's keeps running. */
+void preempt_timer_busy(bool busy);
 
 #endif

@@ -21,8 +21,9 @@
  *                                               spins meanwhile), signals "up"
  *   P unmapped, release                     ->  flushes its TLB, "online":
  *   waits for every "online"                    its per-CPU record (GS base),
- *   P writable again in the direct map          then smp_worker(): halts with
- *                                               interrupts on until a call or a
+ *   P writable again in the direct map          then smp_worker(): runs its calls
+ *                                               and threads, halts with interrupts
+ *                                               on until a call, a thread or a
  *                                               round arrives (kernel/smp_ipi.h)
  *
  * The fault catcher's state is per CPU (kernel/percpu.h), so an AP's probe and the

@@ -4,8 +4,10 @@
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/pks.h"
+#include "kernel/preempt.h"
 #include "kernel/printf.h"
 #include "kernel/spinlock.h"
+#include "kernel/thread.h"
 #include "arch/apic.h"
 #include "arch/cpu.h"
 #include "arch/pkrs.h"
@@ -228,6 +230,13 @@ int smp_wait(int i, uint64_t timeout_ms)
 	return 0;
 }
 
+int smp_wake(int i)
+{
+	if (i <= 0 || i >= NR_CPUS || i == this_cpu_id() || !percpu_of(i)->online)
+		return -ENODEV;
+	return apic_send_fixed(percpu_of(i)->apic_id, VEC_SMP_CALL) ? -EIO : 0;
+}
+
 int smp_call(int i, void (*fn)(void *), void *arg)
 {
 	int rc = smp_post(i, fn, arg);
@@ -254,13 +263,17 @@ __noreturn void smp_worker(void)
 
 	for (;;) {
 		cli();
-		if (__atomic_load_n(&me->call_req, __ATOMIC_ACQUIRE) == me->call_done) {
+		if (__atomic_load_n(&me->call_req, __ATOMIC_ACQUIRE) != me->call_done) {
+			sti();
+			run_call(me);
+		} else if (thread_runnable_here()) {
+			preempt_timer_busy(true); /* ticks switch between its threads */
+			thread_yield();
+		} else {
+			preempt_timer_busy(false);
 			/* STI's one-instruction shadow: no wake-up slips in before HLT. */
 			__asm__ volatile("sti; hlt" ::: "memory");
-			continue;
 		}
-		sti();
-		run_call(me);
 	}
 }
 

@@ -3,7 +3,11 @@
  *
  * Once up, each AP runs smp_worker(): it halts with interrupts on until a call is
  * posted in its mailbox (struct percpu), runs it, and marks it done. The poster
- * sends VEC_SMP_CALL to wake it and waits, bounded, for "done".
+ * sends VEC_SMP_CALL to wake it and waits, bounded, for "done". Between calls the
+ * worker is the AP's own thread context (kernel/thread.h): while the AP has runnable
+ * threads it yields to them, with its timer ticking when preemption is on, and
+ * takes the next call when it is switched back to (a cooperative thread that never
+ * yields keeps calls waiting).
  *
  * A round is a change every other online CPU must apply before the sender goes on:
  * a TLB shootdown (a range flushed with INVLPG up to SMP_FLUSH_PAGES_MAX pages, the
@@ -54,7 +58,7 @@ void smp_cpu_online(void);
 /* Marks AP i offline (i < 1 or out of range: nothing): it is about to be stopped
  * or restarted (kernel/smp.c). */
 void smp_cpu_offline(int i);
-/* AP: waits for calls forever, interrupts on between them. */
+/* AP: waits for calls and runs its threads forever, interrupts on between them. */
 __noreturn void smp_worker(void);
 
 /* CPUs online now (the boot CPU counts), and the bit set of their indices. */
@@ -67,6 +71,8 @@ int smp_post(int i, void (*fn)(void *), void *arg);
 /* Waits at most timeout_ms for CPU i's call to be done, applying rounds meanwhile.
  * 0 or -ETIMEDOUT. */
 int smp_wait(int i, uint64_t timeout_ms);
+/* Wakes CPU i's idle loop (new threads for it). 0, -ENODEV or -EIO. */
+int smp_wake(int i);
 /* smp_post + smp_wait(SMP_CALL_TIMEOUT_MS). */
 int smp_call(int i, void (*fn)(void *), void *arg);
 

@@ -19,6 +19,7 @@
  *   pool_lock    the split pool (mm/pool.c)
  *   ptcache_lock the table cache (mm/ptcache.c)
  *   frame_lock   the frame allocator (mm/frame.c)
+ *   thread_lock  the run rings and default-PKRS changes (kernel/thread.c)
  *   round_lock   one IPI round at a time (kernel/smp_ipi.c)
  *   the console lock (kernel/console.c: its own take-over lock, always last)
  */

@@ -1,7 +1,9 @@
-/* kernel/thread.c - cooperative kernel threads with a PKRS per thread.
+/* kernel/thread.c - kernel threads with a PKRS per thread, each on its own CPU.
  *
- * All threads, runnable or exited-but-not-joined, sit in one ring in run order,
- * starting at thread 0. The stack switch itself is context_switch() in
+ * Each CPU has a run ring: its own context (thread 0 on the boot CPU, "cpuN" on an
+ * AP) followed by its threads, runnable or exited-but-not-joined, in run order.
+ * thread_lock guards the rings' links and states; a thread never moves to another
+ * CPU. The stack switch itself is context_switch() in
  * arch/context.asm; the IA32_PKRS switch happens right before it, because PKRS is
  * neither saved by XSAVE nor switched by the CPU (SDM Vol. 3A, 4.6.2). A switched-out
  * thread's PKRS is kept in a page-table-keyed slot, not on its stack: a stray store
@@ -11,10 +13,15 @@
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/pks.h"
+#include "kernel/preempt.h"
 #include "kernel/printf.h"
+#include "kernel/smp_ipi.h"
+#include "kernel/spinlock.h"
 #include "arch/cpu.h"
 #include "arch/gdt.h"
 #include "arch/pkrs.h"
+#include "arch/trap.h"
+#include "arch/tsc.h"
 #include "mm/frame.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
@@ -22,19 +29,22 @@
 
 enum thread_state {
 	THREAD_RUNNABLE, /* running, or ready to run */
-	THREAD_EXITED,	 /* waiting for thread_join() */
+	THREAD_EXITED,	 /* called thread_exit(), may still be on its stack */
+	THREAD_DEAD,	 /* switched away for good: thread_join() may free it */
 };
 
 struct thread {
 	uint64_t rsp; /* saved by context_switch while not running */
 	int slot;     /* its entry in saved[] */
 	int id;
-	enum thread_state state;
+	int cpu; /* the CPU whose ring holds it */
+	volatile enum thread_state state;
 	void (*fn)(void *);
 	void *arg;
-	void *stack;	     /* from vmap_alloc_guarded(); NULL for thread 0 */
-	bool preemptible;    /* runs with interrupts on; a tick may switch it out */
-	struct thread *next; /* the run ring */
+	void *stack;		  /* from vmap_alloc_guarded(); NULL for thread 0 */
+	bool preemptible;	  /* runs with interrupts on; a tick may switch it out */
+	struct trap_frame *frame; /* switched out by a tick: the interrupted state */
+	struct thread *next;	  /* the run ring */
 	char name[THREAD_NAME_MAX];
 };
 
@@ -51,36 +61,76 @@ static struct thread boot_thread = {
 };
 
 /* The PKRS of every live thread while it is switched out; slot 0 is the boot
- * thread's. Written only inside a page-table write window. */
+ * thread's, slot THREAD_MAX + n AP n's own context's. Written only inside a
+ * page-table write window. */
 static struct pkrs_slot {
 	const struct thread *t; /* NULL: free */
 	uint32_t pkrs;
-} saved[THREAD_MAX] __pt_keyed = { [0] = { &boot_thread, 0 } };
-/* Each AP's own context: a record outside the ring (threads are switched on the
- * boot CPU only), so thread_current() names something on every CPU. */
+} saved[THREAD_MAX + NR_CPUS] __pt_keyed = { [0] = { &boot_thread, 0 } };
+/* Each AP's own context, the head of its ring (set up by head_of()). */
 static struct thread ap_contexts[NR_CPUS];
+static struct spinlock thread_lock = SPINLOCK_INIT("thread_lock");
 
-/* This CPU's "current thread" slot (kernel/percpu.h), set up on first use. */
+/* True when CPU cpu has a ring (the boot CPU always; an AP once set up). */
+static bool has_ring(int cpu)
+{
+	return !cpu || ap_contexts[cpu].next;
+}
+
+/* CPU cpu's ring head, set up on first use (its PKRS slot: by current_slot());
+ * thread_lock held. */
+static struct thread *head_of(int cpu)
+{
+	struct thread *h = &ap_contexts[cpu];
+
+	if (!cpu)
+		return &boot_thread;
+	if (h->next)
+		return h;
+	*h = (struct thread){ .slot = THREAD_MAX + cpu, .id = -cpu, .cpu = cpu, .next = h };
+	ksnprintf(h->name, sizeof(h->name), "cpu%d", cpu);
+	return h;
+}
+
+/* This CPU's "current thread" slot (kernel/percpu.h), set up on first use on the
+ * CPU itself, with the PKRS slot of its own context (before its first switch). */
 static struct thread **current_slot(void)
 {
 	struct percpu *me = this_cpu();
-	struct thread *t = &ap_contexts[me->cpu];
+	struct thread *h;
+	uint64_t flags;
+	uint32_t w;
 
 	if (me->thread_current)
 		return (struct thread **)&me->thread_current;
-	if (me->cpu) {
-		*t = (struct thread){ .slot = -1, .id = -me->cpu, .next = t };
-		ksnprintf(t->name, sizeof(t->name), "cpu%d", me->cpu);
+	flags = spin_lock_irqsave(&thread_lock);
+	h = head_of(me->cpu);
+	me->thread_current = h;
+	spin_unlock_irqrestore(&thread_lock, flags);
+	if (saved[h->slot].t != h) { /* the window code may ask for the current thread */
+		w = pt_window_open();
+		saved[h->slot] = (struct pkrs_slot){ h, pks_default() };
+		pt_window_close(w);
 	}
-	me->thread_current = me->cpu ? t : &boot_thread;
 	return (struct thread **)&me->thread_current;
 }
 #define current (*current_slot())
 static int next_id = 1;
 
+/* Right after a switch, on the incoming thread's stack: the thread switched away
+ * from is off its stack now; if it exited, it is dead (thread_join may free it). */
+static void finish_switch(void)
+{
+	struct thread *prev = this_cpu()->thread_prev;
+
+	if (prev && prev->state == THREAD_EXITED)
+		__atomic_store_n(&prev->state, THREAD_DEAD, __ATOMIC_RELEASE);
+}
+
 /* The first code a new thread runs: context_switch's RET lands here. */
 static __noreturn void thread_start(void)
 {
+	finish_switch();
 	if (current->preemptible)
 		sti();
 	current->fn(current->arg);
@@ -102,44 +152,50 @@ static void build_initial_frame(struct thread *t)
 	t->rsp = (uint64_t)sp;
 }
 
-/* Inserts t at the end of the run order (just before thread 0). */
+/* Inserts t at the end of its CPU's run order; thread_lock held. */
 static void ring_append(struct thread *t)
 {
-	struct thread *last = &boot_thread;
+	struct thread *head = head_of(t->cpu), *last = head;
 
-	while (last->next != &boot_thread)
+	while (last->next != head)
 		last = last->next;
-	t->next = &boot_thread;
+	t->next = head;
 	last->next = t;
 }
 
-/* Removes t from the ring; t must be in it and not be the current thread. */
+/* Removes t from its ring; t is in it and dead; thread_lock held. */
 static void ring_remove(struct thread *t)
 {
-	struct thread *prev = &boot_thread;
+	struct thread *prev = head_of(t->cpu);
 
 	while (prev->next != t)
 		prev = prev->next;
 	prev->next = t->next;
 }
 
-/* True when t is a live (not yet joined) thread; never dereferences t. */
+/* True when t is a live (not yet joined) thread of any CPU; never dereferences t.
+ * thread_lock held. */
 static bool in_ring(const struct thread *t)
 {
-	const struct thread *p = &boot_thread;
+	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
+		const struct thread *head, *p;
 
-	do {
-		if (p == t)
-			return true;
-		p = p->next;
-	} while (p != &boot_thread);
+		if (!has_ring(cpu))
+			continue;
+		head = p = head_of(cpu);
+		do {
+			if (p == t)
+				return true;
+			p = p->next;
+		} while (p != head);
+	}
 	return false;
 }
 
 /* Claims a free PKRS slot for t, starting with the default PKRS; -1 when none. */
 static int claim_slot(const struct thread *t)
 {
-	for (int i = 1; i < THREAD_MAX; i++) {
+	for (int i = 1; i < THREAD_MAX; i++) { /* thread_lock held */
 		uint32_t w;
 
 		if (saved[i].t)
@@ -156,7 +212,7 @@ static int claim_slot(const struct thread *t)
 static struct pkrs_slot *slot_of(const struct thread *t)
 {
 	/* Invariant: a thread's slot index names its own slot. */
-	if (t->slot < 0 || t->slot >= THREAD_MAX || saved[t->slot].t != t)
+	if (t->slot < 0 || t->slot >= THREAD_MAX + NR_CPUS || saved[t->slot].t != t)
 		panic("thread: PKRS slot %d does not belong to thread %p", t->slot,
 		      (const void *)t);
 	return &saved[t->slot];
@@ -175,44 +231,75 @@ void thread_init(void)
 	}
 }
 
-struct thread *thread_create(const char *name, void (*fn)(void *), void *arg)
+/* Links t (built, with its stack) into its CPU's ring with a PKRS slot and an id;
+ * false when all slots are taken. */
+static bool thread_publish(struct thread *t)
+{
+	uint64_t flags = spin_lock_irqsave(&thread_lock);
+
+	t->slot = claim_slot(t);
+	if (t->slot >= 0) {
+		t->id = next_id++;
+		ring_append(t);
+	}
+	spin_unlock_irqrestore(&thread_lock, flags);
+	return t->slot >= 0;
+}
+
+struct thread *thread_create_on(int cpu, const char *name, void (*fn)(void *), void *arg,
+				bool preemptible)
 {
 	char region[VMAP_NAME_MAX];
 	uint8_t *stack;
 	struct thread *t;
 
+	if (cpu < 0 || cpu >= NR_CPUS || (cpu != this_cpu_id() && !percpu_of(cpu)->online))
+		return NULL;
 	ksnprintf(region, sizeof(region), "stack %s", name ? name : "thread");
 	stack = vmap_alloc_guarded(region, THREAD_STACK_PAGES, THREAD_GUARD_PAGES, 1);
 	if (!stack)
 		return NULL;
 	t = (struct thread *)(stack + THREAD_STACK_PAGES * PAGE_SIZE - sizeof(*t));
 	t = (struct thread *)ALIGN_DOWN((uint64_t)t, 16);
-	*t = (struct thread){
-		.slot = claim_slot(t),
-		.id = next_id,
-		.state = THREAD_RUNNABLE,
-		.fn = fn,
-		.arg = arg,
-		.stack = stack,
-	};
-	if (t->slot < 0) {
+	*t = (struct thread){ .cpu = cpu,
+			      .state = THREAD_RUNNABLE,
+			      .fn = fn,
+			      .arg = arg,
+			      .stack = stack,
+			      .preemptible = preemptible };
+	strncpy_z(t->name, name ? name : "thread", sizeof(t->name));
+	build_initial_frame(t);
+	if (!thread_publish(t)) {
 		vmap_free_pages(stack, THREAD_STACK_PAGES);
 		return NULL;
 	}
-	next_id++;
-	strncpy_z(t->name, name ? name : "thread", sizeof(t->name));
-	build_initial_frame(t);
-	ring_append(t);
+	if (cpu != this_cpu_id())
+		smp_wake(cpu); /* its idle loop picks the thread up */
 	return t;
 }
 
-/* The next runnable thread after the current one in the ring, else the current. */
+struct thread *thread_create(const char *name, void (*fn)(void *), void *arg)
+{
+	return thread_create_on(this_cpu_id(), name, fn, arg, false);
+}
+
+/* The next runnable thread after the current one in this CPU's ring, else the
+ * current. */
 static struct thread *next_runnable(void)
 {
-	for (struct thread *t = current->next; t != current; t = t->next)
-		if (t->state == THREAD_RUNNABLE)
-			return t;
-	return current;
+	struct thread *cur = current; /* before the lock: its first use takes it */
+	uint64_t flags = spin_lock_irqsave(&thread_lock);
+	struct thread *t = cur->next;
+
+	while (t != cur && t->state != THREAD_RUNNABLE)
+		t = t->next;
+	spin_unlock_irqrestore(&thread_lock, flags);
+	return t;
+}
+
+bool thread_runnable_here(void)
+{
+	return next_runnable() != current;
 }
 
 /* Saves the current thread's PKRS (in its keyed slot) and stack, loads next's.
@@ -227,6 +314,9 @@ static void switch_to(struct thread *next)
 	if (next == prev)
 		return;
 	flags = irq_save(); /* each thread gets its own IF back when it resumes */
+	/* Under thread_lock no default-PKRS change (thread_pkrs_update) falls between
+	 * the save and the load; waiting for it applies its round to the live PKRS. */
+	spin_lock(&thread_lock);
 	live = pks_read();
 	pt_window_open();
 	slot_of(prev)->pkrs = live;
@@ -238,7 +328,10 @@ static void switch_to(struct thread *next)
 	pks_load(resume);
 	if (pgprot_pkrs_opens_tables(resume))
 		pt_window_open();
+	this_cpu()->thread_prev = prev;
+	spin_unlock(&thread_lock);
 	context_switch(&prev->rsp, next->rsp);
+	finish_switch();
 	irq_restore(flags);
 }
 
@@ -256,27 +349,48 @@ __noreturn void thread_exit(void)
 
 	if (t == &boot_thread)
 		panic("thread_exit: thread 0 (the boot context) cannot exit");
-	if (t->slot < 0)
+	if (t == head_of(t->cpu))
 		panic("thread_exit: %s (a CPU's own context) cannot exit", t->name);
 	cli(); /* a tick must not switch an exited thread out half-way */
 	t->state = THREAD_EXITED;
-	/* Thread 0 never exits, so some other thread is always runnable. */
+	/* A CPU's own context never exits, so some other thread is always runnable. */
 	switch_to(next_runnable());
 	panic("thread_exit: exited thread %d (%s) was switched to", t->id, t->name);
 }
 
+int thread_wait_exit(struct thread *t, uint64_t timeout_ms)
+{
+	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(timeout_ms * 1000);
+
+	if (t == current)
+		return -EINVAL; /* it would wait for itself */
+	while (__atomic_load_n(&t->state, __ATOMIC_ACQUIRE) != THREAD_DEAD) {
+		if (timeout_ms && rdtsc() - start > ticks)
+			return -ETIMEDOUT;
+		thread_yield();
+		smp_poll_rounds();
+		cpu_relax();
+	}
+	return 0;
+}
+
 void thread_join(struct thread *t)
 {
+	bool joinable = t != current && t != &boot_thread;
+	uint64_t flags = spin_lock_irqsave(&thread_lock);
 	uint32_t w;
 
-	if (t == current || t == &boot_thread || !in_ring(t))
+	joinable = joinable && in_ring(t);
+	spin_unlock_irqrestore(&thread_lock, flags);
+	if (!joinable || t == head_of(t->cpu))
 		panic("thread_join: %p is not a thread another thread can join", (void *)t);
-	while (t->state != THREAD_EXITED)
-		thread_yield();
+	thread_wait_exit(t, 0);
+	flags = spin_lock_irqsave(&thread_lock);
 	ring_remove(t);
 	w = pt_window_open();
 	slot_of(t)->t = NULL;
 	pt_window_close(w);
+	spin_unlock_irqrestore(&thread_lock, flags);
 	/* The struct lives on the stack being freed: nothing reads t after this. */
 	vmap_free_pages(t->stack, THREAD_STACK_PAGES);
 }
@@ -309,42 +423,72 @@ void thread_stack_bounds(const struct thread *t, uint64_t *lo, uint64_t *hi)
 
 int thread_count(void)
 {
+	uint64_t flags = spin_lock_irqsave(&thread_lock);
 	int n = 0;
 
-	for (const struct thread *t = boot_thread.next; t != &boot_thread; t = t->next)
-		n++;
+	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
+		const struct thread *head;
+
+		if (!has_ring(cpu))
+			continue;
+		head = head_of(cpu);
+		for (const struct thread *t = head->next; t != head; t = t->next)
+			n++;
+	}
+	spin_unlock_irqrestore(&thread_lock, flags);
 	return n;
+}
+
+/* Applies a default-PKRS change to the interrupted state of every thread a tick
+ * switched out (its trap exit loads that PKRS); thread_lock held. */
+static void update_preempted_frames(uint32_t mask, uint32_t bits)
+{
+	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
+		struct thread *head, *t;
+
+		if (!has_ring(cpu))
+			continue;
+		head = t = head_of(cpu);
+		do {
+			if (t->frame)
+				t->frame->pkrs = (t->frame->pkrs & ~(uint64_t)mask) | bits;
+			t = t->next;
+		} while (t != head);
+	}
 }
 
 void thread_pkrs_update(uint32_t mask, uint32_t bits)
 {
+	struct smp_round r = { .kind = SMP_ROUND_PKRS, .mask = mask, .bits = bits };
+	uint64_t flags = spin_lock_irqsave(&thread_lock);
 	uint32_t w = pt_window_open();
 
-	for (int i = 0; i < THREAD_MAX; i++)
+	for (int i = 0; i < THREAD_MAX + NR_CPUS; i++)
 		if (saved[i].t)
 			saved[i].pkrs = (saved[i].pkrs & ~mask) | bits;
 	pt_window_close(w);
+	update_preempted_frames(mask, bits);
+	smp_round(&r); /* a CPU waiting for thread_lock applies it while it spins */
+	spin_unlock_irqrestore(&thread_lock, flags);
 }
 
 struct thread *thread_create_preemptible(const char *name, void (*fn)(void *), void *arg)
 {
-	struct thread *t = thread_create(name, fn, arg);
-
-	if (t)
-		t->preemptible = true;
-	return t;
+	return thread_create_on(this_cpu_id(), name, fn, arg, true);
 }
 
-bool thread_preempt(void)
+bool thread_preempt(struct trap_frame *f)
 {
-	struct thread *t = current;
+	struct thread *t = current, *next;
 	struct percpu *me = this_cpu();
 
 	if (!t->preemptible || me->catch_current || me->locks_held)
 		return false;
-	t = next_runnable();
-	if (t == current)
+	next = next_runnable();
+	if (next == t)
 		return false;
-	switch_to(t);
+	t->frame = f;
+	switch_to(next);
+	t->frame = NULL;
 	return true;
 }

@@ -14,10 +14,10 @@
 #include "arch/cpu.h"
 #include "arch/tsc.h"
 
-#define NEED_PREEMPTION()                                  \
-	do {                                               \
-		if (preempt_off_reason())                  \
-			KTEST_SKIP(preempt_off_reason());  \
+#define NEED_PREEMPTION()                                 \
+	do {                                              \
+		if (preempt_off_reason())                 \
+			KTEST_SKIP(preempt_off_reason()); \
 	} while (0)
 
 static volatile int flag;
@@ -152,4 +152,228 @@ KTEST(smp, pkrs_survives_timer_ticks_on_every_cpu)
 	smp_run_everywhere(keep_pkrs_through_ticks, &t, 5000);
 	pks_page_unmap(&pg);
 	KEXPECT_EQ(pks_key_free(&pks_test_owner, t.key), 0);
+}
+
+/* --- threads on every CPU ------------------------------------------------------ */
+
+#define PAIR_WAIT_MS 5000 /* per thread; ticks every PREEMPT_SLICE_MS */
+
+/* One CPU's pair: A (preemptible) spins inside a write window until B has run;
+ * B (cooperative) runs while A is switched out in it. */
+struct window_pair {
+	int cpu;
+	uint64_t *entry;     /* a table entry B writes */
+	volatile int a_open; /* A is inside its window */
+	volatile int done;   /* B has run its checks */
+	/* A's view */
+	uint32_t open_pkrs;
+	uint64_t spins, bad_spins; /* bad: window closed, PKRS changed or CPU moved */
+	bool saw_done, open_after;
+	/* B's view */
+	int b_cpu;
+	bool b_saw_a_open, b_window_open;
+	uint32_t b_pkrs;
+	struct fault f;
+};
+
+static void pair_a(void *p)
+{
+	struct window_pair *w = p;
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+	uint32_t saved = pt_window_open();
+
+	w->open_pkrs = pks_read();
+	w->a_open = pt_window_is_open();
+	while (!w->done && rdtsc() - start < limit) {
+		w->spins++;
+		if (!pt_window_is_open() || pks_read() != w->open_pkrs || this_cpu_id() != w->cpu)
+			w->bad_spins++;
+	}
+	w->saw_done = w->done;
+	w->open_after = pt_window_is_open();
+	pt_window_close(saved);
+}
+
+/* Waits (yielding) until A is inside its window, then checks it has none. */
+static void pair_b(void *p)
+{
+	struct window_pair *w = p;
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+
+	while (!w->a_open && rdtsc() - start < limit)
+		thread_yield();
+	w->b_cpu = this_cpu_id();
+	w->b_saw_a_open = w->a_open;
+	w->b_window_open = pt_window_is_open();
+	w->b_pkrs = pks_read();
+	catch_write64(w->entry, *w->entry, &w->f);
+	w->done = 1;
+}
+
+/* Fails the case naming w's CPU for each thing its pair got wrong. */
+static void check_pair(const struct window_pair *w)
+{
+#define PAIR_CHECK(ok, fmt, ...)                                                          \
+	do {                                                                              \
+		if (!(ok))                                                                \
+			ktest_fail(__FILE__, __LINE__, "CPU %d: " fmt, c, ##__VA_ARGS__); \
+	} while (0)
+	int c = w->cpu;
+
+	PAIR_CHECK(w->b_saw_a_open && w->saw_done,
+		   "B did not run while A was switched out in its window");
+	PAIR_CHECK(w->spins && !w->bad_spins && w->open_after,
+		   "A lost its window or PKRS in %llu of %llu spins (open after: %d)",
+		   (unsigned long long)w->bad_spins, (unsigned long long)w->spins, w->open_after);
+	PAIR_CHECK(w->b_cpu == c, "B ran on CPU %d", w->b_cpu);
+	PAIR_CHECK(!w->b_window_open && w->b_pkrs != w->open_pkrs,
+		   "B inherited the window (PKRS 0x%x, A's 0x%x)", w->b_pkrs, w->open_pkrs);
+	PAIR_CHECK(w->f.hit && w->f.vector == VEC_PF && w->f.error == (PF_P | PF_W | PF_PK) &&
+			   w->f.addr == (uint64_t)w->entry,
+		   "B's table write: hit %d vector %u error 0x%llx address 0x%llx", w->f.hit,
+		   w->f.vector, (unsigned long long)w->f.error, (unsigned long long)w->f.addr);
+#undef PAIR_CHECK
+}
+
+/* Waits for t of CPU cpu to exit (bounded), then joins it; a thread that does not
+ * exit fails the case naming the CPU and is left alone. False then. */
+static bool join_bounded(struct thread *t, int cpu, const char *what)
+{
+	if (thread_wait_exit(t, PAIR_WAIT_MS) == 0) {
+		thread_join(t);
+		return true;
+	}
+	ktest_fail(__FILE__, __LINE__, "CPU %d: thread %s did not exit within %d ms", cpu, what,
+		   PAIR_WAIT_MS);
+	return false;
+}
+
+/* A body for every CPU: no window, the default PKRS, after the pairs are gone. */
+static void check_default_pkrs_here(void *unused)
+{
+	(void)unused;
+	KEXPECT_FALSE(pt_window_is_open());
+	KEXPECT_EQ(pks_read(), pks_default());
+}
+
+/* Starts a pair on each online CPU (a thread it could not create is NULL and
+ * fails the case); how many CPUs it tried. */
+static int start_pairs(struct window_pair *w, struct thread **a, struct thread **b)
+{
+	int n = 0;
+
+	for (int c = 0; c < NR_CPUS; c++) {
+		if (c && !percpu_of(c)->online)
+			continue;
+		w[n] = (struct window_pair){
+			.cpu = c, .entry = &((uint64_t *)pa_to_va(pt_kernel_root()))[PT_ENTRIES - 1]
+		};
+		a[n] = thread_create_on(c, "pair A", pair_a, &w[n], true);
+		b[n] = a[n] ? thread_create_on(c, "pair B", pair_b, &w[n], false) : NULL;
+		if (!a[n] || !b[n])
+			ktest_fail(__FILE__, __LINE__, "CPU %d: thread_create_on failed", c);
+		n++;
+	}
+	return n;
+}
+
+KTEST(smp, on_every_cpu_a_thread_preempted_in_a_window_keeps_it_and_the_other_finds_it_closed)
+{
+	static struct window_pair w[NR_CPUS];
+	static struct thread *a[NR_CPUS], *b[NR_CPUS];
+	uint64_t switches = preempt_switches();
+	int n, joined = 0;
+
+	NEED_ONLINE_APS();
+	NEED_PREEMPTION();
+	if (!pgprot_enforced())
+		KTEST_SKIP(pgprot_unprotected_reason());
+	n = start_pairs(w, a, b);
+	for (int i = 0; i < n; i++) {
+		joined += a[i] && join_bounded(a[i], w[i].cpu, "A");
+		joined += b[i] && join_bounded(b[i], w[i].cpu, "B");
+	}
+	KASSERT_EQ(joined, 2 * n);
+	for (int i = 0; i < n; i++)
+		check_pair(&w[i]);
+	KEXPECT_GE(preempt_switches(), switches + n);
+	smp_run_everywhere(check_default_pkrs_here, NULL, 5000);
+	KEXPECT_EQ(thread_count(), 0);
+}
+
+KTEST(smp, a_thread_for_a_cpu_that_is_not_online_is_refused)
+{
+	int before = thread_count(), offline = 1;
+
+	while (offline < NR_CPUS && percpu_of(offline)->online)
+		offline++;
+	KEXPECT_TRUE(thread_create_on(-1, "bad", run_next, NULL, false) == NULL);
+	KEXPECT_TRUE(thread_create_on(NR_CPUS, "bad", run_next, NULL, false) == NULL);
+	if (offline < NR_CPUS)
+		KEXPECT_TRUE(thread_create_on(offline, "bad", run_next, NULL, false) == NULL);
+	KEXPECT_EQ(thread_count(), before);
+}
+
+/* A default change while a thread is switched out by a tick on an AP. */
+struct preempted_default {
+	int key;
+	volatile int a_running, b_running, changed;
+	int b_waited; /* B saw A running before it */
+	enum pks_access a_seen, b_seen;
+};
+
+/* Preemptible: spins (never yields) until CPU 0 has changed the default. */
+static void default_a(void *p)
+{
+	struct preempted_default *d = p;
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+
+	d->a_running = 1;
+	while (!d->changed && rdtsc() - start < limit)
+		cpu_relax();
+	d->a_seen = pks_access_of(pks_read(), d->key);
+}
+
+/* Runs while A is switched out; waits (taking rounds) for the change. */
+static void default_b(void *p)
+{
+	struct preempted_default *d = p;
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+
+	while (!d->a_running && rdtsc() - start < limit)
+		thread_yield();
+	d->b_waited = d->a_running;
+	d->b_running = 1;
+	while (!d->changed && rdtsc() - start < 2 * limit)
+		smp_poll_rounds();
+	d->b_seen = pks_access_of(pks_read(), d->key);
+}
+
+KTEST(smp, a_default_change_reaches_a_thread_a_tick_switched_out_on_an_ap)
+{
+	static struct preempted_default d;
+	int cpu = last_online_ap();
+	struct thread *a, *b;
+	bool b_ran;
+
+	NEED_ONLINE_APS();
+	NEED_PKS();
+	NEED_PREEMPTION();
+	d = (struct preempted_default){ .key = pks_test_key("smp preempted default") };
+	if (d.key < 0)
+		return;
+	a = thread_create_on(cpu, "default A", default_a, &d, true);
+	b = a ? thread_create_on(cpu, "default B", default_b, &d, false) : NULL;
+	KASSERT_TRUE(a && b);
+	b_ran = tsc_wait_until(&d.b_running, 1, PAIR_WAIT_MS * 1000ULL);
+	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, d.key, PKS_ACCESS_RW), 0);
+	d.changed = 1;
+	KASSERT_TRUE(join_bounded(a, cpu, "default A") & join_bounded(b, cpu, "default B"));
+	if (!b_ran)
+		ktest_fail(__FILE__, __LINE__, "CPU %d: B did not run within %d ms", cpu,
+			   PAIR_WAIT_MS);
+	KEXPECT_TRUE(d.b_waited);
+	KEXPECT_EQ(d.b_seen, PKS_ACCESS_RW);
+	KEXPECT_EQ(d.a_seen, PKS_ACCESS_RW);
+	KEXPECT_EQ(pks_key_free(&pks_test_owner, d.key), 0);
 }

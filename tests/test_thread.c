@@ -1,8 +1,10 @@
-/* tests/test_thread.c - cooperative kernel threads: create, yield, exit, join, own
+/* tests/test_thread.c - cooperative kernel threads: create, yield, exit, join (and a
+ * bounded wait), own
  * stacks with guard markers, a stack overflow caught as a guard page hit. Runs with and without PKS
  * (per-thread PKRS is tested in the pks suite). */
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
+#include "kernel/percpu.h"
 #include "kernel/pks.h"
 #include "kernel/thread.h"
 #include "mm/frame.h"
@@ -311,4 +313,45 @@ KTEST(thread, stack_overflow_ends_in_a_guard_page_hit_naming_its_stack)
 	KEXPECT_TRUE(ktest_contains(o.f.detail, "in \"stack deep\""));
 	ktest_note("%s", o.f.detail);
 	KEXPECT_EQ(thread_count(), 0);
+}
+
+static volatile int release;
+
+static void record_cpu(void *p)
+{
+	*(int *)p = this_cpu_id();
+}
+
+/* Yields until released. */
+static void wait_for_release(void *unused)
+{
+	(void)unused;
+	while (!release)
+		thread_yield();
+}
+
+KTEST(thread, a_bounded_wait_for_a_thread_that_does_not_exit_times_out_and_it_stays_joinable)
+{
+	struct thread *t;
+
+	release = 0;
+	t = thread_create("waiter", wait_for_release, NULL);
+	KASSERT_TRUE(t != NULL);
+	KEXPECT_EQ(thread_wait_exit(t, 20), -ETIMEDOUT);
+	KEXPECT_EQ(thread_wait_exit(thread_current(), 20), -EINVAL);
+	KEXPECT_EQ(thread_count(), 1);
+	release = 1;
+	KEXPECT_EQ(thread_wait_exit(t, 1000), 0);
+	thread_join(t);
+	KEXPECT_EQ(thread_count(), 0);
+}
+
+KTEST(thread, a_thread_runs_on_the_cpu_that_created_it)
+{
+	int cpu = -1;
+	struct thread *t = thread_create("where", record_cpu, &cpu);
+
+	KASSERT_TRUE(t != NULL);
+	thread_join(t);
+	KEXPECT_EQ(cpu, this_cpu_id());
 }
