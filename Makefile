@@ -128,6 +128,7 @@ C_SRCS := \
 	tests/test_pool.c \
 	tests/test_printf.c \
 	tests/test_redteam.c \
+	tests/test_redteam_batch.c \
 	tests/test_redteam_checker.c \
 	tests/test_redteam_state.c \
 	tests/test_set_memory.c \

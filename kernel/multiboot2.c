@@ -263,33 +263,69 @@ static int walk_tags(struct mb2_ctx *c)
 	}
 }
 
-/* Type at pos: the highest (most restrictive) type of the entries covering it, 0 if
- * none. *next = the lowest entry boundary above pos; returns false when there is none. */
-static bool scan_point(const struct map_src *src, uint64_t pos, uint32_t *type, uint64_t *next)
-{
-	uint64_t base, len, end;
-	uint32_t i, t;
-	bool more = false;
+/* The sweep's events, sorted by position: entry i starts at event 2i and ends at
+ * event 2i+1. Sized for the most entries an MBI can hold; mb2_parse is not reentrant
+ * (it runs at boot and in the tests, one caller at a time). */
+static uint32_t sweep_ev[2 * (MB2_MAX_SIZE / MMAP_ENTRY_MIN)];
 
-	*type = 0;
-	*next = UINT64_MAX;
-	for (i = 0; i < src->count; i++) {
+/* Position of event ev of src (its entry's base or end), its entry's type in *type. */
+static uint64_t ev_pos(const struct map_src *src, uint32_t ev, uint32_t *type)
+{
+	uint64_t base, len;
+
+	map_entry(src, ev / 2, &base, &len, type);
+	return ev & 1 ? base + len : base;
+}
+
+/* Heap sift-down of a[root] within a[0..n), by position. */
+static void sift_down(const struct map_src *src, uint32_t *a, uint32_t root, uint32_t n)
+{
+	uint32_t t, child, tmp;
+
+	while ((child = 2 * root + 1) < n) {
+		if (child + 1 < n && ev_pos(src, a[child + 1], &t) > ev_pos(src, a[child], &t))
+			child++;
+		if (ev_pos(src, a[root], &t) >= ev_pos(src, a[child], &t))
+			return;
+		tmp = a[root];
+		a[root] = a[child];
+		a[child] = tmp;
+		root = child;
+	}
+}
+
+/* Fills sweep_ev with the events of src's non-empty entries, sorted by position
+ * (heapsort: O(n log n), no allocation); returns how many. */
+static uint32_t sort_events(const struct map_src *src)
+{
+	uint32_t n = 0, t, tmp;
+	uint64_t base, len;
+
+	for (uint32_t i = 0; i < src->count; i++) {
 		map_entry(src, i, &base, &len, &t);
-		if (!len)
-			continue;
-		end = base + len;
-		if (base <= pos && pos < end && t > *type)
-			*type = t;
-		if (base > pos && base <= *next) {
-			*next = base;
-			more = true;
-		}
-		if (end > pos && end <= *next) {
-			*next = end;
-			more = true;
+		if (len) {
+			sweep_ev[n++] = 2 * i;
+			sweep_ev[n++] = 2 * i + 1;
 		}
 	}
-	return more;
+	for (uint32_t i = n / 2; i-- > 0;)
+		sift_down(src, sweep_ev, i, n);
+	for (uint32_t end = n; end-- > 1;) {
+		tmp = sweep_ev[0];
+		sweep_ev[0] = sweep_ev[end];
+		sweep_ev[end] = tmp;
+		sift_down(src, sweep_ev, 0, end);
+	}
+	return n;
+}
+
+/* The highest (most restrictive) type with an entry open, 0 if none. */
+static uint32_t open_type(const uint32_t *open)
+{
+	for (uint32_t t = MEM_BAD; t >= MEM_USABLE; t--)
+		if (open[t])
+			return t;
+	return 0;
 }
 
 /* True for the types the direct map maps as RAM. */
@@ -391,16 +427,19 @@ static void emit_range(struct mb2_ctx *c, uint64_t base, uint64_t end, uint32_t 
 
 /* Fills bi->mem from src: sweeps the entry boundaries in ascending order, so the
  * result is sorted, overlap-free (most restrictive type wins) and merged.
- * O(n^2) in the entries, n <= MB2_MAX_SIZE / 24. Returns 0 or -EINVAL (no range). */
+ * O(n log n) in the entries. Returns 0 or -EINVAL (no range). */
 static int build_ranges(struct mb2_ctx *c, const struct map_src *src, uint32_t tag)
 {
-	uint64_t pos = 0, next;
-	uint32_t type;
+	uint32_t n = sort_events(src), open[MEM_BAD + 1] = { 0 }, t, type;
+	uint64_t pos;
 
-	while (scan_point(src, pos, &type, &next)) {
-		if (type)
-			emit_range(c, pos, next, type);
-		pos = next;
+	for (uint32_t k = 0; k < n;) {
+		pos = ev_pos(src, sweep_ev[k], &t);
+		for (; k < n && ev_pos(src, sweep_ev[k], &t) == pos; k++)
+			open[t] += sweep_ev[k] & 1 ? -1u : 1u;
+		type = open_type(open);
+		if (k < n && type)
+			emit_range(c, pos, ev_pos(src, sweep_ev[k], &t), type);
 	}
 	if (!c->bi->nr_mem)
 		return fail(c, "tag %u at offset 0x%x: memory map has no non-empty entry", tag,

@@ -127,6 +127,26 @@ void pt_free(phys_addr_t pa, int level)
 	pt_window_close(w);
 }
 
+int pt_alloc_batch(int level, uint64_t va, phys_addr_t *pas, int n)
+{
+	uint32_t w = pt_window_open(); /* the pt_alloc() windows below nest in it */
+	int k = 0;
+
+	while (k < n && (pas[k] = pt_alloc(level, va)))
+		k++;
+	pt_window_close(w);
+	return k;
+}
+
+void pt_free_batch(const phys_addr_t *pas, int n, int level)
+{
+	uint32_t w = pt_window_open(); /* the pt_free() windows below nest in it */
+
+	while (n > 0)
+		pt_free(pas[--n], level);
+	pt_window_close(w);
+}
+
 int pt_table_level(phys_addr_t pa)
 {
 	int level = pool_table_level(pa);

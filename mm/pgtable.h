@@ -111,6 +111,13 @@ phys_addr_t pt_alloc(int level, uint64_t va);
 /* Runs the level destructor and returns the page to its source. The table must be
  * unlinked and no longer in any TLB. */
 void pt_free(phys_addr_t pa, int level);
+/* pt_alloc() up to n times into pas[], all in one write window (callers that take
+ * many tables at once); returns how many it got: fewer than n when the source ran
+ * dry. No errors beyond that. */
+int pt_alloc_batch(int level, uint64_t va, phys_addr_t *pas, int n);
+/* pt_free() of pas[n-1] down to pas[0] (all of `level`, unlinked, out of every TLB),
+ * all in one write window. No errors. */
+void pt_free_batch(const phys_addr_t *pas, int n, int level);
 /* Live table pages per level, as counted by the constructors and destructors. */
 uint64_t pt_count(int level);
 /* The level of the live table page at pa (recorded by its constructor in the pool's

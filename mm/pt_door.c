@@ -122,6 +122,89 @@ int __pt_set_entry(uint64_t *p, uint64_t v)
 	return rc;
 }
 
+int __pt_fill_leaves(uint64_t *tt, uint64_t first)
+{
+	phys_addr_t table = (uint64_t)tt - PAGE_OFFSET;
+	uint64_t step;
+	int level;
+
+	if (!IS_ALIGNED((uint64_t)tt, PAGE_SIZE) || !is_dmap_va((uint64_t)tt))
+		return -EINVAL;
+	level = pt_table_level(table);
+	if (level < 0 || !pt_present(first) || !pt_is_leaf(first, level))
+		return -EINVAL;
+	for (int i = 0; i < PT_ENTRIES; i++)
+		if (tt[i])
+			return -EINVAL; /* a fresh table only: no link is ever overwritten */
+	step = pt_size(level);
+	if ((first & PTE_W) && !(first & PTE_NX))
+		return -EPERM; /* W^X */
+	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(first, level),
+				  PT_ENTRIES * step, first))
+		return -EPERM;
+	/* Invariant: batch stores happen inside an open write window. */
+	ASSERT(pt_window_is_open());
+	for (int i = 0; i < PT_ENTRIES; i++)
+		((volatile uint64_t *)tt)[i] = first + (uint64_t)i * step;
+	return 0;
+}
+
+/* The bits of a leaf a protected-regions row's rule depends on (mm/protect_map.c:
+ * protect_leaf_refused asks only whether it is writable and which key it has). */
+#define RULE_BITS (PTE_W | PTE_PKEY_MASK)
+
+/* True when the leaves p[0..n) of a table of `level` (in the pool when dmap), given
+ * set and clear, keep every row's rule: checked once per run of leaves that map
+ * contiguous memory with the same rule bits (a row refuses one of them exactly
+ * when it overlaps the run). */
+static bool leaves_allowed(const uint64_t *p, int n, int level, bool dmap, uint64_t set,
+			   uint64_t clear)
+{
+	uint64_t size = pt_size(level);
+
+	for (int i = 0, j; i < n; i = j) {
+		uint64_t v = (p[i] & ~clear) | set;
+		phys_addr_t pa = pt_entry_pa(v, level);
+
+		for (j = i + 1; j < n && (((p[j] & ~clear) | set) & RULE_BITS) == (v & RULE_BITS) &&
+				pt_entry_pa(p[j], level) == pa + (uint64_t)(j - i) * size;
+		     j++)
+			;
+		if (!protect_leaf_allowed(dmap, pa, (uint64_t)(j - i) * size, v))
+			return false;
+	}
+	return true;
+}
+
+int __pt_set_leaves(uint64_t *p, int n, uint64_t set, uint64_t clear)
+{
+	phys_addr_t table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
+	int level;
+
+	if (n < 1 || !IS_ALIGNED((uint64_t)p, sizeof(*p)) || !is_dmap_va((uint64_t)p) ||
+	    ((uint64_t)p & (PAGE_SIZE - 1)) / sizeof(*p) + (uint64_t)n > PT_ENTRIES ||
+	    ((set | clear) & ~PTE_PROT_MASK))
+		return -EINVAL;
+	level = pt_table_level(table);
+	if (level < 0)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		uint64_t v = (p[i] & ~clear) | set;
+
+		if (!pt_present(p[i]) || !pt_is_leaf(p[i], level))
+			return -EINVAL;
+		if ((v & PTE_W) && !(v & PTE_NX))
+			return -EPERM; /* W^X */
+	}
+	if (!leaves_allowed(p, n, level, pool_contains(table), set, clear))
+		return -EPERM;
+	/* Invariant: batch stores happen inside an open write window. */
+	ASSERT(pt_window_is_open());
+	for (int i = 0; i < n; i++)
+		((volatile uint64_t *)p)[i] = (p[i] & ~clear) | set;
+	return 0;
+}
+
 int pt_clear_table(phys_addr_t pa)
 {
 	uint32_t w;

@@ -48,6 +48,20 @@ int pt_set_entry(uint64_t *p, uint64_t v);
 /* Batch form of pt_set_entry, same checks: the caller holds a window open
  * (asserted). */
 int __pt_set_entry(uint64_t *p, uint64_t v);
+/* Fills the fresh table page tt (a live table, every entry 0) with 512 leaves of
+ * its level, first + i * the level's size: the map of one large leaf split. The
+ * checks of __pt_set_entry, made once for the whole run (the leaves share their
+ * attributes, so a protected region refuses one exactly when it meets the run).
+ * The caller holds a window open (asserted). 0; -EINVAL (no live table, an entry
+ * not 0, first no leaf) or -EPERM (W^X, a region's rule): nothing stored then. */
+int __pt_fill_leaves(uint64_t *tt, uint64_t first);
+/* Changes the attributes of the present leaves p[0..n) of one live table to
+ * (entry & ~clear) | set (set and clear: bits of PTE_PROT_MASK only, so each leaf
+ * keeps what it maps): the checks of __pt_set_entry, made once per run of leaves
+ * that map contiguous memory alike. The caller holds a window open (asserted).
+ * 0; -EINVAL (no live table, past its end, an entry no present leaf, other bits)
+ * or -EPERM (W^X, a region's rule): nothing stored then. */
+int __pt_set_leaves(uint64_t *p, int n, uint64_t set, uint64_t clear);
 /* Zeroes a fresh table page inside a write window: a pool or table-cache page that
  * is no live table (the constructor clears before it records the level). 0, or
  * -EPERM (nothing zeroed) for a live table or any other page. */

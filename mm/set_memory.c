@@ -160,7 +160,7 @@ int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 {
 	uint32_t w = pt_window_open(); /* one window for the allocation and the stores */
 	phys_addr_t t = pt_alloc(level - 1, va), base = pt_entry_pa(*e, level);
-	uint64_t attrs = *e & ~PTE_ADDR_MASK, step = pt_size(level - 1), *tt;
+	uint64_t attrs = *e & ~PTE_ADDR_MASK, *tt;
 
 	if (!t) {
 		pt_window_close(w);
@@ -169,8 +169,9 @@ int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 	if (level - 1 == PT_LEVEL_PTE)
 		attrs &= ~PTE_PS;
 	tt = pa_to_va(t);
-	for (int i = 0; i < PT_ENTRIES; i++)
-		store(&tt[i], (base + i * step) | attrs);
+	/* Invariant: a split maps the same memory the same way, so the checks allow it. */
+	if (__pt_fill_leaves(tt, base | attrs))
+		panic("set_memory: split of 0x%llx refused", (unsigned long long)va);
 	store(e, t | PTE_TABLE);
 	pt_window_close(w);
 	flush_split(e, t, va);
@@ -262,7 +263,25 @@ static void flush_list_run(const struct flush_list *f, uint64_t va, uint64_t end
 		flush_tlb_others(va, end);
 }
 
-/* Applies the change leaf by leaf, splitting leaves that stick out of the range
+/* The leaves from e (at `level`, the first mapping start) to change with one
+ * __pt_set_leaves(): the next slots of e's table while each holds a leaf inside
+ * [start, end); adds each that changes to f. */
+static int leaf_run(const uint64_t *e, int level, uint64_t start, uint64_t end, uint64_t set,
+		    uint64_t clear, struct flush_list *f)
+{
+	uint64_t size = pt_size(level);
+	int n = 0, room = PT_ENTRIES - pt_index(start, level);
+
+	while (n < room && start + (n + 1) * size <= end && pt_present(e[n]) &&
+	       pt_is_leaf(e[n], level)) {
+		if (((e[n] & ~clear) | set) != e[n])
+			flush_add(f, start + n * size);
+		n++;
+	}
+	return n;
+}
+
+/* Applies the change a run of leaves at a time, splitting leaves that stick out of the range
  * (a split flushes its large translation itself); records each leaf stored into in
  * *f. Needs a write window open. Cannot fail: check_leaves() checked every store,
  * and the pool holds the tables of a 4 KiB map of all RAM (mm/pool.h), so a split
@@ -282,12 +301,14 @@ static void apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struc
 		if (v == *e) {
 			a = start + size;
 		} else if (start >= va && start + size <= end) {
-			/* Invariant: check_leaves() checked this store. */
-			if (__pt_set_entry(e, v))
+			int n = leaf_run(e, level, start, end, set, clear, f);
+
+			/* Invariant: check_leaves() checked these stores. */
+			if (__pt_set_leaves(e, n, set, clear))
 				panic("set_memory: change of 0x%llx refused",
 				      (unsigned long long)start);
-			flush_add(f, start);
-			a = start + size;
+			e += n - 1;
+			a = start + n * size;
 		} else if (set_memory_split_leaf(e, level, start)) {
 			/* Invariant: the pool holds every table a direct-map split needs. */
 			panic("set_memory: split pool empty splitting 0x%llx",

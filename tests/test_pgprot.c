@@ -278,10 +278,16 @@ KTEST(pgprot, cache_blocks_are_keyed_and_released_when_free)
 	int n = 0, level;
 	phys_addr_t newest;
 
-	/* More than a block's worth of vmap-area tables forces a new block. */
-	while (ptcache_nr_blocks() <= blocks + 1 && n < (int)ARRAY_SIZE(pages) &&
-	       (pages[n] = pt_alloc(PT_LEVEL_PTE, VMAP_BASE)))
-		n++;
+	/* More than a block's worth of vmap-area tables forces a new block; taken 64
+	 * at a time, one write window each (a window per table is a PKRS write pair,
+	 * a full TLB flush each under TCG). */
+	while (ptcache_nr_blocks() <= blocks + 1 && n + 64 <= (int)ARRAY_SIZE(pages)) {
+		int got = pt_alloc_batch(PT_LEVEL_PTE, VMAP_BASE, &pages[n], 64);
+
+		n += got;
+		if (got < 64)
+			break;
+	}
 	KEXPECT_GE(ptcache_nr_blocks(), blocks + 1);
 	newest = ptcache_block(ptcache_nr_blocks() - 1);
 	for (int i = 0; i < n; i++) {
@@ -289,8 +295,7 @@ KTEST(pgprot, cache_blocks_are_keyed_and_released_when_free)
 
 		KEXPECT_TRUE(e && pt_entry_pkey(*e) == pgprot_key());
 	}
-	while (n)
-		pt_free(pages[--n], PT_LEVEL_PTE);
+	pt_free_batch(pages, n, PT_LEVEL_PTE);
 	KEXPECT_EQ(ptcache_nr_blocks(), blocks);
 	KEXPECT_FALSE(ptcache_contains(newest));
 	KEXPECT_EQ(pt_entry_pkey(*pt_lookup(PAGE_OFFSET + newest, &level)), 0);
@@ -306,16 +311,21 @@ KTEST(pgprot, new_cache_blocks_split_large_leaves_from_the_pool_every_time)
 
 	/* Each round takes a whole new 2 MiB block: keying it may split a 1 GiB leaf
 	 * (a pmd table from the pool); the new table pages must be keyed at once. */
-	while (n < (int)ARRAY_SIZE(pages) && (pages[n] = pt_alloc(PT_LEVEL_PTE, VMAP_BASE))) {
-		KEXPECT_EQ(pt_entry_pkey(*pt_lookup(PAGE_OFFSET + pages[n], &level)), pgprot_key());
-		n++;
+	while (n < (int)ARRAY_SIZE(pages)) { /* a round per batch: one write window */
+		int got = pt_alloc_batch(PT_LEVEL_PTE, VMAP_BASE, &pages[n], PT_ENTRIES);
+
+		for (int i = n; i < n + got; i++)
+			KEXPECT_EQ(pt_entry_pkey(*pt_lookup(PAGE_OFFSET + pages[i], &level)),
+				   pgprot_key());
+		n += got;
+		if (got < PT_ENTRIES)
+			break;
 	}
 	KEXPECT_EQ(n, (int)ARRAY_SIZE(pages));
 	ktest_note("%d rounds: %llu cache blocks, pool %llu -> %llu free frames", n / PT_ENTRIES,
 		   (unsigned long long)ptcache_nr_blocks(), (unsigned long long)pool_before,
 		   (unsigned long long)pool_free_count());
-	while (n > 0)
-		pt_free(pages[--n], PT_LEVEL_PTE);
+	pt_free_batch(pages, n, PT_LEVEL_PTE);
 	KEXPECT_EQ(ptcache_nr_blocks(), blocks);
 	KEXPECT_EQ(pool_free_count(), pool_before);
 }

@@ -1,0 +1,112 @@
+/* tests/test_redteam_batch.c - suite `redteam`, the batch stores: a split's fill
+ * (__pt_fill_leaves) and set_memory's runs of leaves (__pt_set_leaves) check their
+ * leaves once per run, and must refuse a run exactly when __pt_set_entry would
+ * refuse one of its leaves. */
+#include "tests/test_redteam.h"
+#include "kernel/ktest.h"
+#include "mm/frame.h"
+#include "mm/pgtable.h"
+#include "mm/pool.h"
+#include "mm/protect_map.h"
+#include "mm/ptcache.h"
+#include "mm/vmap.h"
+
+/* The start of a run of 512 pages whose page *k (k >= 1) is the first of a pool
+ * chunk or cache block and whose pages before it lie in no protected region, or 0. */
+static phys_addr_t run_meeting_a_table_page(int *k)
+{
+	for (uint64_t i = 0; i < pool_nr_chunks() + ptcache_nr_blocks(); i++) {
+		phys_addr_t c =
+			i < pool_nr_chunks() ? pool_chunk(i) : ptcache_block(i - pool_nr_chunks());
+
+		for (*k = PT_ENTRIES - 1; *k > 0 && c > 2 * MiB; (*k)--)
+			if (!protect_region_of(c - *k * PAGE_SIZE, *k * PAGE_SIZE, NULL))
+				return c - *k * PAGE_SIZE;
+	}
+	return 0;
+}
+
+/* The split fill checks its 512 leaves as one run: a run that meets a table page
+ * after its first leaf is refused as a writable alias, as __pt_set_entry refuses that leaf;
+ * so are W+X, a table that is not fresh and a first entry that is no leaf. */
+KTEST(redteam, split_fill_refuses_a_run_any_of_whose_leaves_is_refused)
+{
+	int k = 0;
+	phys_addr_t t = pt_alloc(PT_LEVEL_PTE, VMAP_BASE), lo = run_meeting_a_table_page(&k);
+	phys_addr_t ok = frame_alloc_run(PT_ENTRIES, 2 * MiB);
+	uint64_t *tt = t ? pa_to_va(t) : NULL, rw = PTE_P | PTE_W | PTE_NX, root;
+	uint32_t w;
+	bool empty = true;
+
+	KEXPECT_TRUE(t && lo && ok);
+	if (!t || !lo || !ok)
+		goto out;
+	root = PAGE_OFFSET + pt_kernel_root();
+	w = pt_window_open();
+	KEXPECT_EQ(__pt_fill_leaves(tt, lo | rw), -EPERM);
+	ktest_note("run from 0x%llx: leaf %d is a table page", (unsigned long long)lo, k);
+	KEXPECT_EQ(__pt_set_entry(&tt[k], (lo + k * PAGE_SIZE) | rw), -EPERM); /* that leaf */
+	KEXPECT_EQ(__pt_set_entry(&tt[0], lo | rw), 0); /* the first is allowed */
+	KEXPECT_EQ(__pt_set_entry(&tt[0], 0), 0);
+	KEXPECT_EQ(__pt_fill_leaves(tt, lo | PTE_P | PTE_W), -EPERM); /* W+X */
+	KEXPECT_EQ(__pt_fill_leaves(tt, 0), -EINVAL);
+	KEXPECT_EQ(__pt_fill_leaves((uint64_t *)root, lo | rw), -EINVAL); /* not fresh */
+	for (int i = 0; i < PT_ENTRIES; i++)
+		empty = empty && !tt[i];
+	KEXPECT_TRUE(empty);
+	KEXPECT_EQ(__pt_fill_leaves(tt, ok | rw), 0); /* ordinary memory: allowed */
+	KEXPECT_EQ(tt[PT_ENTRIES - 1], (ok + (PT_ENTRIES - 1) * PAGE_SIZE) | rw);
+	for (int i = 0; i < PT_ENTRIES; i++) /* never linked: emptied, then freed */
+		KEXPECT_EQ(__pt_set_entry(&tt[i], 0), 0);
+	pt_window_close(w);
+out:
+	if (t)
+		pt_free(t, PT_LEVEL_PTE);
+	if (ok)
+		frame_free_run(ok, PT_ENTRIES);
+}
+
+/* A fresh pte table holding the 512 read-only leaves of the run from lo (a read-only
+ * alias of a table page is allowed), or 0. Needs a window open. */
+static phys_addr_t read_only_run_table(phys_addr_t lo)
+{
+	phys_addr_t t = pt_alloc(PT_LEVEL_PTE, VMAP_BASE);
+
+	if (t && __pt_fill_leaves(pa_to_va(t), lo | PTE_P | PTE_NX)) {
+		pt_free(t, PT_LEVEL_PTE);
+		return 0;
+	}
+	return t;
+}
+
+/* set_memory's run store: making the run writable is refused because of leaf k (a
+ * table page), as is that leaf alone; the leaves before it may change; W^X, bits
+ * outside the protection bits and a run past the table's end are refused too. */
+KTEST(redteam, leaf_run_change_refuses_a_run_any_of_whose_leaves_is_refused)
+{
+	int k = 0;
+	phys_addr_t lo = run_meeting_a_table_page(&k), t = 0;
+	uint32_t w = pt_window_open();
+	uint64_t *tt, before;
+
+	KEXPECT_TRUE(lo && (t = read_only_run_table(lo)));
+	if (!t)
+		goto out;
+	tt = pa_to_va(t);
+	before = tt[k];
+	KEXPECT_EQ(__pt_set_leaves(tt, PT_ENTRIES, PTE_W, 0), -EPERM);
+	KEXPECT_EQ(__pt_set_leaves(&tt[k], 1, PTE_W, 0), -EPERM);
+	KEXPECT_EQ(__pt_set_leaves(tt, PT_ENTRIES, PTE_W, PTE_NX), -EPERM); /* W+X */
+	KEXPECT_EQ(__pt_set_leaves(tt, PT_ENTRIES, 0, PTE_P), -EINVAL);
+	KEXPECT_EQ(__pt_set_leaves(&tt[PT_ENTRIES - 1], 2, 0, 0), -EINVAL);
+	KEXPECT_EQ(tt[0], lo | PTE_P | PTE_NX);
+	KEXPECT_EQ(tt[k], before);
+	KEXPECT_EQ(__pt_set_leaves(tt, k, PTE_W, 0), 0); /* ordinary memory: allowed */
+	KEXPECT_EQ(tt[k - 1], (lo + (uint64_t)(k - 1) * PAGE_SIZE) | PTE_P | PTE_W | PTE_NX);
+	KEXPECT_EQ(tt[k], before);
+	for (int i = 0; i < PT_ENTRIES; i++) /* never linked: emptied, then freed */
+		KEXPECT_EQ(__pt_set_entry(&tt[i], 0), 0);
+	pt_free(t, PT_LEVEL_PTE);
+out:
+	pt_window_close(w);
+}
