@@ -179,8 +179,8 @@ int apic_enable_lint1_nmi(void)
 	return 0;
 }
 
-#define XAPIC_EOI	0xb0
-#define X2APIC_MSR_EOI	0x80b
+#define XAPIC_EOI	 0xb0
+#define X2APIC_MSR_EOI	 0x80b
 #define SVR_SPURIOUS_VEC 0xff
 
 int apic_enable_fixed(void)

@@ -69,8 +69,8 @@ int pks_keys_in_use(void);
 
 /* Sets the access an allocated key has in the default PKRS (threads, trap handlers),
  * in every saved thread PKRS and in the live PKRS of every online CPU (a round,
- * kernel/smp_ipi.h: done everywhere when this returns). 0, -EINVAL (key 0, out of range, not allocated),
- * -EPERM (not the owner) or -ENOTSUP. */
+ * kernel/smp_ipi.h: done everywhere when this returns). 0, -EINVAL (key 0, out of range, not
+ * allocated), -EPERM (not the owner) or -ENOTSUP. */
 int pks_key_set_default(const void *owner, int key, enum pks_access a);
 /* Sets the access of an allocated key for the current thread only: effective for the
  * next instruction, no TLB flush. 0, -EINVAL (key 0, out of range, not allocated),

@@ -35,19 +35,19 @@ typedef uint64_t phys_addr_t;
 #define barrier()      __asm__ volatile("" ::: "memory")
 
 /* Error codes: functions return 0 or a negative one of these. */
-#define EPERM	1
-#define ENOENT	2
-#define EIO	5
-#define E2BIG	7
-#define ENOMEM	12
-#define EBUSY	16
-#define EEXIST	17
-#define ENODEV	19
-#define EINVAL	22
-#define ENOSPC	28
-#define ERANGE	34
-#define ENOSYS	38
-#define ENOTSUP 95
+#define EPERM	  1
+#define ENOENT	  2
+#define EIO	  5
+#define E2BIG	  7
+#define ENOMEM	  12
+#define EBUSY	  16
+#define EEXIST	  17
+#define ENODEV	  19
+#define EINVAL	  22
+#define ENOSPC	  28
+#define ERANGE	  34
+#define ENOSYS	  38
+#define ENOTSUP	  95
 #define ETIMEDOUT 110
 
 /* Freestanding string helpers (kernel/string.c). */

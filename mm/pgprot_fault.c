@@ -64,8 +64,8 @@ static bool rearm_record(const struct trap_frame *f)
 		uint32_t free = 0;
 
 		/* Claimed atomically: CPUs trapping at once each get their own record. */
-		if (!__atomic_compare_exchange_n(&rearms[i].cpu, &free, me, false,
-						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		if (!__atomic_compare_exchange_n(&rearms[i].cpu, &free, me, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
 			continue;
 		rearms[i].seq = __atomic_add_fetch(&rearm_seq, 1, __ATOMIC_RELAXED);
 		rearms[i].rip = f->rip;

@@ -147,8 +147,8 @@ uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level);
  * (PTE_U) gets U=1 in every entry of its path. Returns 0, -EEXIST when something
  * is mapped there, -ENOMEM when a table cannot be had, -EINVAL when root is not a
  * live root table, -EPERM when the leaf would be a writable alias of a protected
- * region (mm/protect_map.h) or writable and executable (nothing is mapped then). Does not flush the TLB (nothing was
- * mapped before). A guard marker in the pte counts as mapped (-EEXIST). One write
+ * region (mm/protect_map.h) or writable and executable (nothing is mapped then). Does not flush the
+ * TLB (nothing was mapped before). A guard marker in the pte counts as mapped (-EEXIST). One write
  * window for the tables it makes and the leaf. */
 int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot);
 /* Clears the leaf that maps va (of any level), frees tables left empty (except the

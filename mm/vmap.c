@@ -32,8 +32,8 @@ static struct vmap_region *region_obj(void)
 
 /* Places a region at the first `align`ed address at or above next_va + gap; with a
  * hole of `gap` bytes after it too. Returns its base, or 0. */
-static uint64_t __region_add(const char *name, uint64_t size, uint64_t align,
-			     enum vmap_owner owner, uint64_t gap)
+static uint64_t __region_add(const char *name, uint64_t size, uint64_t align, enum vmap_owner owner,
+			     uint64_t gap)
 {
 	struct vmap_region *r;
 	uint64_t va;
