@@ -45,12 +45,17 @@ static void write_wait_write(void *p)
  * writes va again; the outcome is in *s. False when CPU i did not take part. */
 static bool write_around(int i, struct stale_case *s, void (*change)(void *), void *arg)
 {
+	bool cached;
+
 	s->cached = s->changed = 0;
-	if (smp_post(i, write_wait_write, s) || !tsc_wait_until(&s->cached, 1, 1000 * 1000))
+	if (smp_post(i, write_wait_write, s))
 		return false;
-	change(arg);
+	cached = tsc_wait_until(&s->cached, 1, 1000 * 1000);
+	if (cached)
+		change(arg);
 	__atomic_store_n(&s->changed, 1, __ATOMIC_RELEASE);
-	return smp_wait(i, 3000) == 0;
+	/* s is in the caller's frame: CPU i is done with it before this returns */
+	return smp_wait_drained(i, 3000) == 0 && cached;
 }
 
 static void make_read_only(void *p)
