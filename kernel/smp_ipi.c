@@ -244,6 +244,17 @@ int smp_wait(int i, uint64_t timeout_ms)
 	return 0;
 }
 
+int smp_wait_drained(int i, uint64_t timeout_ms)
+{
+	int rc = smp_wait(i, timeout_ms);
+
+	if (rc == -ETIMEDOUT && smp_wait(i, SMP_DRAIN_TIMEOUT_MS))
+		panic("smp: CPU %d still runs a call %llu ms past its bound of %llu ms; its "
+		      "arguments are in a frame that is about to be reused",
+		      i, (unsigned long long)SMP_DRAIN_TIMEOUT_MS, (unsigned long long)timeout_ms);
+	return rc;
+}
+
 int smp_wake(int i)
 {
 	if (i <= 0 || i >= NR_CPUS || i == this_cpu_id() || !percpu_of(i)->online)
@@ -255,7 +266,7 @@ int smp_call(int i, void (*fn)(void *), void *arg)
 {
 	int rc = smp_post(i, fn, arg);
 
-	return rc ? rc : smp_wait(i, SMP_CALL_TIMEOUT_MS);
+	return rc ? rc : smp_wait_drained(i, SMP_CALL_TIMEOUT_MS);
 }
 
 /* Runs the posted call with interrupts on and the default PKRS; a call that
@@ -362,8 +373,8 @@ int smp_run_parts(void (*fn)(void *), void *arg, uint64_t timeout_ms, int status
 	for (int i = 1; i < NR_CPUS; i++) {
 		if (!cpumask_test(&cpus, i))
 			continue;
-		if (!status[i])
-			status[i] = smp_wait(i, timeout_ms);
+		if (!status[i]) /* e and arg are in the caller's frame: never left running */
+			status[i] = smp_wait_drained(i, timeout_ms);
 		n += !status[i];
 	}
 	return n;

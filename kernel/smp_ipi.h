@@ -37,6 +37,7 @@
 #define VEC_SPURIOUS	     0xff
 #define SMP_CALL_TIMEOUT_MS  5000
 #define SMP_ROUND_TIMEOUT_MS 2000
+#define SMP_DRAIN_TIMEOUT_MS 60000ULL /* a call past its bound: until it must be over */
 #define SMP_FLUSH_PAGES_MAX  32 /* INVLPG up to this many pages, else the whole TLB */
 
 enum smp_round_kind {
@@ -72,9 +73,14 @@ int smp_post(int i, void (*fn)(void *), void *arg);
 /* Waits at most timeout_ms for CPU i's call to be done, applying rounds meanwhile.
  * 0 or -ETIMEDOUT. */
 int smp_wait(int i, uint64_t timeout_ms);
+/* smp_wait, but a call that overstays timeout_ms is still waited for (up to
+ * SMP_DRAIN_TIMEOUT_MS more; then a panic): its arguments may live in the caller's
+ * frame, which must not be reused while the call runs. 0 or -ETIMEDOUT (it
+ * overstayed; it is over now either way). */
+int smp_wait_drained(int i, uint64_t timeout_ms);
 /* Wakes CPU i's idle loop (new threads for it). 0, -ENODEV or -EIO. */
 int smp_wake(int i);
-/* smp_post + smp_wait(SMP_CALL_TIMEOUT_MS). */
+/* smp_post + smp_wait_drained(SMP_CALL_TIMEOUT_MS). */
 int smp_call(int i, void (*fn)(void *), void *arg);
 
 /* Runs round r on every other online CPU and waits for all of them (panics naming
@@ -92,7 +98,8 @@ uint64_t smp_rounds_sent(void);
 uint64_t smp_round_cycles(void);
 
 /* Tests, boot CPU only: runs fn(arg) on every online CPU at once (the boot CPU
- * with interrupts on), waits up to timeout_ms for each, then fails the current
+ * with interrupts on), waits up to timeout_ms for each (one that overstays still
+ * until it returns: smp_wait_drained), then fails the current
  * case once per CPU that failed ("CPU n (APIC ID a): ...") or did not finish.
  * Returns the number of CPUs that ran it. */
 int smp_run_everywhere(void (*fn)(void *), void *arg, uint64_t timeout_ms);

@@ -6,21 +6,38 @@
 #include "arch/cpu.h"
 #include "arch/tsc.h"
 
-/* Takes a ticket and spins until it is served; panics after SPIN_TIMEOUT_MS. */
+/* Panics for a waiter on l that saw no hand-over for SPIN_TIMEOUT_MS. */
+static __noreturn void stuck(struct spinlock *l, int me, uint32_t ticket, uint32_t serving)
+{
+	if (l->owner < 0) /* released, but the CPU next in line never took it */
+		panic("spin_lock: CPU %d (ticket %u) waited %d ms for %s: released, ticket %u "
+		      "not taken by its CPU",
+		      me, ticket, SPIN_TIMEOUT_MS, l->name, serving);
+	panic("spin_lock: CPU %d waited %d ms for %s held by CPU %d (taken at %p)", me,
+	      SPIN_TIMEOUT_MS, l->name, l->owner, l->where);
+}
+
+/* Takes a ticket and spins until it is served; panics when the lock does not change
+ * hands for SPIN_TIMEOUT_MS (a long queue of short holds is progress, not a hang). */
 static void acquire(struct spinlock *l, int me, const void *where)
 {
-	uint32_t ticket = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED);
+	uint32_t ticket = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED), seen = ticket;
 	uint64_t start = 0, limit = 0;
 
-	while (__atomic_load_n(&l->serving, __ATOMIC_ACQUIRE) != ticket) {
-		if (!start) {
+	for (;;) {
+		uint32_t serving = __atomic_load_n(&l->serving, __ATOMIC_ACQUIRE);
+
+		if (serving == ticket)
+			break;
+		if (!start || serving != seen) { /* first spin, or a hand-over */
+			if (!start)
+				l->contended++;
 			start = rdtsc();
 			limit = tsc_us_to_ticks(SPIN_TIMEOUT_MS * 1000ULL);
-			l->contended++;
+			seen = serving;
 		}
 		if (rdtsc() - start > limit)
-			panic("spin_lock: CPU %d waited %d ms for %s held by CPU %d (taken at %p)",
-			      me, SPIN_TIMEOUT_MS, l->name, l->owner, l->where);
+			stuck(l, me, ticket, serving);
 		smp_poll_rounds();
 		cpu_relax();
 	}

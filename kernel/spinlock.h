@@ -5,7 +5,10 @@
  * straight back). A waiter spins with PAUSE and, while it spins, applies the rounds other CPUs
  * send it (TLB shootdowns, PKRS default changes: kernel/smp_ipi.h), so a holder
  * that waits for this CPU's acknowledgement is never stuck behind it. A wait is
- * bounded: after SPIN_TIMEOUT_MS the waiter panics naming the lock and its holder.
+ * bounded per hand-over: when the lock has not changed hands for SPIN_TIMEOUT_MS
+ * the waiter panics naming the lock and its holder (or the ticket next in line
+ * that was never taken). With N CPUs queued a waiter may wait N holds in all; a
+ * bound on the whole wait would fire on a long queue of short holds.
  *
  * Checks (always on; each panics "spin_lock: ..."):
  *   - a CPU takes a lock it holds (allowed only for a lock made recursive);

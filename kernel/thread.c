@@ -284,12 +284,20 @@ struct thread *thread_create(const char *name, void (*fn)(void *), void *arg)
 }
 
 /* The next runnable thread after the current one in this CPU's ring, else the
- * current. */
+ * current. A ring of one (an idle AP, a CPU with no threads) is read without
+ * thread_lock: every CPU's idle loop and wait loop asks at each wake-up, and on a
+ * machine with many CPUs they would all queue for the one lock. A thread linked in
+ * after the read comes with a wake-up IPI (thread_create_on). */
 static struct thread *next_runnable(void)
 {
 	struct thread *cur = current; /* before the lock: its first use takes it */
-	uint64_t flags = spin_lock_irqsave(&thread_lock);
-	struct thread *t = cur->next;
+	uint64_t flags;
+	struct thread *t;
+
+	if (__atomic_load_n(&cur->next, __ATOMIC_ACQUIRE) == cur)
+		return cur;
+	flags = spin_lock_irqsave(&thread_lock);
+	t = cur->next;
 
 	while (t != cur && t->state != THREAD_RUNNABLE)
 		t = t->next;

@@ -149,14 +149,16 @@ KTEST(smp, pkrs_survives_timer_ticks_on_every_cpu)
 	if (t.key < 0 || !pks_data_page(&pg, t.key))
 		return;
 	t.va = pg.va;
-	smp_run_everywhere(keep_pkrs_through_ticks, &t, 5000);
+	smp_run_everywhere(keep_pkrs_through_ticks, &t, smp_test_bound_ms(5000));
 	pks_page_unmap(&pg);
 	KEXPECT_EQ(pks_key_free(&pks_test_owner, t.key), 0);
 }
 
 /* --- threads on every CPU ------------------------------------------------------ */
 
-#define PAIR_WAIT_MS 5000 /* per thread; ticks every PREEMPT_SLICE_MS */
+/* Per thread (ticks every PREEMPT_SLICE_MS): 5 s with up to 4 CPUs, more with more
+ * (every tick on every CPU takes thread_lock; smp_test_bound_ms). */
+#define PAIR_WAIT_MS smp_test_bound_ms(5000)
 
 /* One CPU's pair: A (preemptible) spins inside a write window until B has run;
  * B (cooperative) runs while A is switched out in it. */
@@ -179,7 +181,7 @@ struct window_pair {
 static void pair_a(void *p)
 {
 	struct window_pair *w = p;
-	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000);
 	uint32_t saved = pt_window_open();
 
 	w->open_pkrs = pks_read();
@@ -198,7 +200,7 @@ static void pair_a(void *p)
 static void pair_b(void *p)
 {
 	struct window_pair *w = p;
-	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000);
 
 	while (!w->a_open && rdtsc() - start < limit)
 		thread_yield();
@@ -236,16 +238,27 @@ static void check_pair(const struct window_pair *w)
 }
 
 /* Waits for t of CPU cpu to exit (bounded), then joins it; a thread that does not
- * exit fails the case naming the CPU and is left alone. False then. */
+ * exit in time fails the case naming the CPU (false then), and is still waited for
+ * and joined (up to SMP_DRAIN_TIMEOUT_MS) so that the next case does not find it in
+ * a ring, holding a PKRS slot or its CPU; one that never exits is left (named). */
 static bool join_bounded(struct thread *t, int cpu, const char *what)
 {
-	if (thread_wait_exit(t, PAIR_WAIT_MS) == 0) {
-		thread_join(t);
-		return true;
+	uint64_t start = rdtsc();
+	bool in_time = thread_wait_exit(t, PAIR_WAIT_MS) == 0;
+
+	if (!in_time) {
+		if (thread_wait_exit(t, SMP_DRAIN_TIMEOUT_MS)) {
+			ktest_fail(__FILE__, __LINE__, "CPU %d: thread %s never exited (%llu ms)",
+				   cpu, what, (unsigned long long)(PAIR_WAIT_MS + SMP_DRAIN_TIMEOUT_MS));
+			return false;
+		}
+		ktest_fail(__FILE__, __LINE__,
+			   "CPU %d: thread %s did not exit within %llu ms (it did after %llu ms)",
+			   cpu, what, (unsigned long long)PAIR_WAIT_MS,
+			   (unsigned long long)((rdtsc() - start) / tsc_khz()));
 	}
-	ktest_fail(__FILE__, __LINE__, "CPU %d: thread %s did not exit within %d ms", cpu, what,
-		   PAIR_WAIT_MS);
-	return false;
+	thread_join(t);
+	return in_time;
 }
 
 /* A body for every CPU: no window, the default PKRS, after the pairs are gone. */
@@ -297,7 +310,7 @@ KTEST(smp, on_every_cpu_a_thread_preempted_in_a_window_keeps_it_and_the_other_fi
 	for (int i = 0; i < n; i++)
 		check_pair(&w[i]);
 	KEXPECT_GE(preempt_switches(), switches + n);
-	smp_run_everywhere(check_default_pkrs_here, NULL, 5000);
+	smp_run_everywhere(check_default_pkrs_here, NULL, smp_test_bound_ms(5000));
 	KEXPECT_EQ(thread_count(), 0);
 }
 
@@ -326,7 +339,7 @@ struct preempted_default {
 static void default_a(void *p)
 {
 	struct preempted_default *d = p;
-	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000);
 
 	d->a_running = 1;
 	while (!d->changed && rdtsc() - start < limit)
@@ -338,7 +351,7 @@ static void default_a(void *p)
 static void default_b(void *p)
 {
 	struct preempted_default *d = p;
-	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000ULL);
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000);
 
 	while (!d->a_running && rdtsc() - start < limit)
 		thread_yield();
@@ -370,8 +383,8 @@ KTEST(smp, a_default_change_reaches_a_thread_a_tick_switched_out_on_an_ap)
 	d.changed = 1;
 	KASSERT_TRUE(join_bounded(a, cpu, "default A") & join_bounded(b, cpu, "default B"));
 	if (!b_ran)
-		ktest_fail(__FILE__, __LINE__, "CPU %d: B did not run within %d ms", cpu,
-			   PAIR_WAIT_MS);
+		ktest_fail(__FILE__, __LINE__, "CPU %d: B did not run within %llu ms", cpu,
+			   (unsigned long long)PAIR_WAIT_MS);
 	KEXPECT_TRUE(d.b_waited);
 	KEXPECT_EQ(d.b_seen, PKS_ACCESS_RW);
 	KEXPECT_EQ(d.a_seen, PKS_ACCESS_RW);

@@ -1,5 +1,5 @@
 /* tests/test_smp_util.h - shared by the multi-CPU tests (tests/test_smp_work.c,
- * tests/test_smp_tlb.c, tests/test_smp_stress.c). */
+ * tests/test_smp_tlb.c, tests/test_smp_stress.c, tests/test_smp_preempt.c). */
 #ifndef TESTS_TEST_SMP_UTIL_H
 #define TESTS_TEST_SMP_UTIL_H
 
@@ -33,6 +33,18 @@ static inline int last_online_ap(void)
 		if (percpu_of(i)->online)
 			last = i;
 	return last;
+}
+
+/* A wall-clock bound for a multi-CPU case that passes with 4 CPUs in base_ms,
+ * stretched by online/4 beyond that. Honest only as a hang detector: with N CPUs
+ * the work through one shared lock (thread_lock at every tick, a test lock) grows
+ * with N, and under QEMU's TCG N vCPUs share the host's few cores, each getting
+ * about cores/N of the time. On hardware a case that passes never nears it. */
+static inline uint64_t smp_test_bound_ms(uint64_t base_ms)
+{
+	int n = smp_nr_online();
+
+	return n > 4 ? base_ms * (uint64_t)n / 4 : base_ms;
 }
 
 /* A body for every CPU: the key *arg is access-disabled in this CPU's PKRS. */
