@@ -17,8 +17,9 @@
 
 #include "kernel/types.h"
 
-#define NR_CPUS		256 /* CPUs that get a record (a 2-socket server has ~224); more are not started \
-			     */
+#define NR_CPUS                                                                          \
+	256 /* CPUs that get a record (a 2-socket server has ~224); more are not started \
+	     */
 #define MSR_GS_BASE	0xc0000101
 #define PERCPU_FAIL_MAX 160
 

@@ -89,5 +89,6 @@ void smp_print_header(void)
 	kprintf("\n");
 	print_failures(r);
 	kprintf("# smp: multi-CPU cases run on %d CPU%s (the boot CPU and every AP online "
-		"waiting for work)\n", smp_nr_online(), smp_nr_online() == 1 ? "" : "s");
+		"waiting for work)\n",
+		smp_nr_online(), smp_nr_online() == 1 ? "" : "s");
 }

@@ -38,7 +38,7 @@
 #define SMP_CALL_TIMEOUT_MS  5000
 #define SMP_ROUND_TIMEOUT_MS 2000
 #define SMP_DRAIN_TIMEOUT_MS 60000ULL /* a call past its bound: until it must be over */
-#define SMP_FLUSH_PAGES_MAX  32 /* INVLPG up to this many pages, else the whole TLB */
+#define SMP_FLUSH_PAGES_MAX  32	      /* INVLPG up to this many pages, else the whole TLB */
 
 enum smp_round_kind {
 	SMP_ROUND_TLB,	/* flush [start, end); end = 0: the whole TLB */

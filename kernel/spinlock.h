@@ -35,16 +35,22 @@
 
 struct spinlock {
 	volatile uint32_t next, serving; /* tickets: served in the order taken */
-	volatile int owner; /* CPU index holding it, -1 when free */
-	int depth;	    /* nesting on the owner (recursive locks) */
-	const void *where;  /* the owner's call site that took it */
+	volatile int owner;		 /* CPU index holding it, -1 when free */
+	int depth;			 /* nesting on the owner (recursive locks) */
+	const void *where;		 /* the owner's call site that took it */
 	bool recursive;
 	const char *name;
 	uint64_t contended; /* acquisitions that had to wait */
 };
 
-#define SPINLOCK_INIT(n)	   { .owner = -1, .name = (n) }
-#define SPINLOCK_INIT_RECURSIVE(n) { .owner = -1, .name = (n), .recursive = true }
+#define SPINLOCK_INIT(n)                 \
+	{                                \
+		.owner = -1, .name = (n) \
+	}
+#define SPINLOCK_INIT_RECURSIVE(n)                          \
+	{                                                   \
+		.owner = -1, .name = (n), .recursive = true \
+	}
 
 /* Takes l; interrupts must be off (checked). Spins at most SPIN_TIMEOUT_MS. */
 void spin_lock(struct spinlock *l);

@@ -76,7 +76,8 @@ struct thread *thread_current(void);
 int thread_id(const struct thread *t);
 const char *thread_name(const struct thread *t);
 /* t's PKRS: the live value for the current thread, else the one saved at its last
- * switch (for a thread running on another CPU: that stale value) (for a thread that never ran: the default it will start with). 0 without PKS. */
+ * switch (for a thread running on another CPU: that stale value) (for a thread that never ran: the
+ * default it will start with). 0 without PKS. */
 uint32_t thread_saved_pkrs(const struct thread *t);
 /* The stack's bounds [*lo, *hi) (0, 0 for thread 0, whose stack is the boot stack). */
 void thread_stack_bounds(const struct thread *t, uint64_t *lo, uint64_t *hi);

@@ -249,7 +249,8 @@ static bool join_bounded(struct thread *t, int cpu, const char *what)
 	if (!in_time) {
 		if (thread_wait_exit(t, SMP_DRAIN_TIMEOUT_MS)) {
 			ktest_fail(__FILE__, __LINE__, "CPU %d: thread %s never exited (%llu ms)",
-				   cpu, what, (unsigned long long)(PAIR_WAIT_MS + SMP_DRAIN_TIMEOUT_MS));
+				   cpu, what,
+				   (unsigned long long)(PAIR_WAIT_MS + SMP_DRAIN_TIMEOUT_MS));
 			return false;
 		}
 		ktest_fail(__FILE__, __LINE__,

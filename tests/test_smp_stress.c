@@ -2,14 +2,13 @@
  *
  * Each online CPU owns one 2 MiB run of frames, and one block of 512 / n pages of
  * a 2 MiB run shared by all n CPUs, so that CPUs split, change and merge the same
- * leaf at once (it merges whenever every block is read-write at the same time). For smp_stress.iters=N iterations (default STRESS_ITERS),
- * each step chosen by ktest.seed= and the CPU index, a CPU puts a random sub-range
- * of its run, or one of its shared pages, into one of three states with
- * set_memory() (read-write key 0, read-only key 0, read-write with the stress key
- * whose default is read-only: splits, merges, key changes), or maps, checks and
- * unmaps a page in the vmap area. After every step it checks a few pages of its own
- * shadow model: the leaf (looked up under pt_lock) and a real write, which must
- * fault with exactly the error code the state gives.
+ * leaf at once (it merges whenever every block is read-write at the same time). For
+ * smp_stress.iters=N iterations (default STRESS_ITERS), each step chosen by ktest.seed= and the CPU
+ * index, a CPU puts a random sub-range of its run, or one of its shared pages, into one of three
+ * states with set_memory() (read-write key 0, read-only key 0, read-write with the stress key whose
+ * default is read-only: splits, merges, key changes), or maps, checks and unmaps a page in the vmap
+ * area. After every step it checks a few pages of its own shadow model: the leaf (looked up under
+ * pt_lock) and a real write, which must fault with exactly the error code the state gives.
  * Afterwards the checker must find 0 violations, the pool must be full again and
  * the table counts must match a walk.
  */
@@ -35,11 +34,11 @@ enum page_state { RW, RO, KEYED };
 struct stress {
 	uint64_t seed;
 	int iters, key;
-	uint64_t base[NR_CPUS];		      /* each CPU's run (direct map) */
+	uint64_t base[NR_CPUS];		     /* each CPU's run (direct map) */
 	uint8_t shadow[NR_CPUS][PT_ENTRIES]; /* enum page_state per page */
-	uint64_t shared;		      /* the shared run */
-	int per_cpu;			      /* CPU c owns pages c * per_cpu ... */
-	uint8_t shared_shadow[PT_ENTRIES];    /* written by each page's owner only */
+	uint64_t shared;		     /* the shared run */
+	int per_cpu;			     /* CPU c owns pages c * per_cpu ... */
+	uint8_t shared_shadow[PT_ENTRIES];   /* written by each page's owner only */
 };
 
 static struct stress st;
@@ -51,8 +50,8 @@ static uint64_t write_error(enum page_state s)
 }
 
 /* Fails with the step's context: CPU, iteration, seed. */
-#define STRESS_FAIL(it, fmt, ...)                                                             \
-	ktest_fail(__FILE__, __LINE__, "CPU %d, iteration %d (ktest.seed=%llu): " fmt,        \
+#define STRESS_FAIL(it, fmt, ...)                                                      \
+	ktest_fail(__FILE__, __LINE__, "CPU %d, iteration %d (ktest.seed=%llu): " fmt, \
 		   this_cpu_id(), it, (unsigned long long)st.seed, ##__VA_ARGS__)
 
 /* One page to check: where, its index, the state the shadow gives it, its leaf. */
@@ -74,8 +73,10 @@ static void check_page(int it, const struct check *c)
 			    (unsigned long long)e, c->s);
 	catch_write64((volatile void *)c->va, c->p, &f);
 	if (want ? !f.hit || f.vector != VEC_PF || f.error != want || f.addr != c->va : f.hit)
-		STRESS_FAIL(it, "page %d (state %d): write raised %s 0x%llx at 0x%llx, expected "
-			    "0x%llx", c->p, c->s, f.hit ? trap_name(f.vector) : "nothing",
+		STRESS_FAIL(it,
+			    "page %d (state %d): write raised %s 0x%llx at 0x%llx, expected "
+			    "0x%llx",
+			    c->p, c->s, f.hit ? trap_name(f.vector) : "nothing",
 			    (unsigned long long)f.error, (unsigned long long)f.addr,
 			    (unsigned long long)want);
 }
@@ -131,8 +132,8 @@ static void check_some(int it, uint64_t *rnd)
 
 		c[2 * i] = (struct check){ st.base[this_cpu_id()] + p * PAGE_SIZE, 0, p,
 					   st.shadow[this_cpu_id()][p] };
-		c[2 * i + 1] = (struct check){ st.shared + q * PAGE_SIZE, 0, q,
-					       st.shared_shadow[q] };
+		c[2 * i + 1] =
+			(struct check){ st.shared + q * PAGE_SIZE, 0, q, st.shared_shadow[q] };
 	}
 	flags = pt_lock_take();
 	for (int i = 0; i < 2 * STRESS_CHECKS; i++) {
@@ -153,8 +154,8 @@ static void vmap_step(int it, bool keyed)
 	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
 	struct fault f;
 
-	if (!pa || !va || vmap_map(va, pa, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX,
-				   keyed ? st.key : 0)) {
+	if (!pa || !va ||
+	    vmap_map(va, pa, PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, keyed ? st.key : 0)) {
 		STRESS_FAIL(it, "no vmap page (frame 0x%llx, va 0x%llx)", (unsigned long long)pa,
 			    (unsigned long long)va);
 		return;
@@ -266,8 +267,8 @@ KTEST(smp_stress, every_cpu_splits_merges_maps_and_rekeys_at_once)
 		rounds = smp_rounds_sent() - rounds;
 		ktest_note("%d CPUs x %d iterations, ktest.seed=%llu: %llu ms; %llu shootdown "
 			   "rounds, %llu ms in them; pt_lock waited %llu times; %llu splits, %llu "
-			   "merges", n, st.iters,
-			   (unsigned long long)st.seed,
+			   "merges",
+			   n, st.iters, (unsigned long long)st.seed,
 			   (unsigned long long)((rdtsc() - start) / tsc_khz()),
 			   (unsigned long long)rounds,
 			   (unsigned long long)((smp_round_cycles() - cycles) / tsc_khz()),

@@ -11,16 +11,16 @@
 
 /* Skips (with the reason) without a second CPU; fails when APs should be online
  * but none is. */
-#define NEED_ONLINE_APS()                                      \
-	do {                                                   \
-		if (smp_skip_reason())                         \
-			KTEST_SKIP(smp_skip_reason());         \
-		KASSERT_TRUE(smp_nr_online() > 1);             \
+#define NEED_ONLINE_APS()                              \
+	do {                                           \
+		if (smp_skip_reason())                 \
+			KTEST_SKIP(smp_skip_reason()); \
+		KASSERT_TRUE(smp_nr_online() > 1);     \
 	} while (0)
 
-#define NEED_PKS()                                                               \
-	do {                                                                     \
-		if (!pks_enabled())                                              \
+#define NEED_PKS()                                                                 \
+	do {                                                                       \
+		if (!pks_enabled())                                                \
 			KTEST_SKIP(pks_unavailable_reason() ?: "PKS not enabled"); \
 	} while (0)
 
