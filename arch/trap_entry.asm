@@ -1,4 +1,4 @@
-; arch/trap_entry.asm - exception and interrupt entry stubs, one per vector.
+; arch/trap_entry.asm - exception and interrupt entry points, one per vector.
 ;
 ; State on entry: the CPU has pushed SS, RSP, RFLAGS, CS, RIP (and an error code for
 ; some vectors) on the handler stack (the IST stack for #DF, NMI and #MC); IF = 0.

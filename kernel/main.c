@@ -264,7 +264,7 @@ static void init_memory(void)
 	frame_reserve(boot_info.mbi_pa, boot_info.mbi_size);
 	pks_setup();
 	pgprot_setup();
-	dmap_init(&boot_info, limit, pgprot_key());
+	dmap_init(&boot_info, limit);
 	pks_enable_cpu();
 	pgprot_enable();
 }

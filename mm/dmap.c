@@ -22,6 +22,7 @@
 #include "mm/dmap.h"
 #include "mm/frame.h"
 #include "mm/mm_internal.h"
+#include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/protect_map.h"
@@ -37,11 +38,11 @@ extern char __kernel_start[], __text_end[], __rodata_end[], __bss_end[];
 extern char __boot_tables_start[], __boot_tables_end[];
 
 static struct dmap_list ram, held; /* RAM mapped; RAM held back by mem= */
-/* Sealed with the rest of the protection state: a stray store to the key copy
- * would map hot-added pool chunks unkeyed; one to has_1g would make merges build
- * 1 GiB leaves on a CPU without them. */
+/* Sealed with the rest of the protection state: a stray store to it would make
+ * merges build 1 GiB leaves on a CPU without them. The table key is not copied
+ * here: the direct map reads pgprot_key(), sealed in mm/pgprot.c (a writable copy
+ * once mapped hot-added pool chunks unkeyed). */
 static bool has_1g __ro_after_init;
-static int table_key __ro_after_init;
 static struct dmap_stats boot_stats;
 static uint64_t boot_cycles;
 static uint64_t boot_windows;		    /* write windows the build opened (mm/pt_door.h) */
@@ -63,14 +64,9 @@ phys_addr_t kernel_ro_pa_end(void)
 {
 	return kernel_image_pa((uint64_t)__rodata_end);
 }
-int dmap_table_key(void)
+const volatile bool *dmap_has_1g_word(void)
 {
-	return table_key;
-}
-void dmap_sealed_words(const volatile void *w[2])
-{
-	w[0] = &table_key;
-	w[1] = &has_1g;
+	return &has_1g;
 }
 
 bool dmap_has_1g(void)
@@ -260,7 +256,7 @@ static void reserve_pool(void)
 int dmap_map_chunk(phys_addr_t root, phys_addr_t c)
 {
 	return pt_map_leaf(root, PAGE_OFFSET + c, c, PT_LEVEL_PMD,
-			   PAGE_KERNEL_RW | PTE_PKEY(table_key));
+			   PAGE_KERNEL_RW | PTE_PKEY(pgprot_key()));
 }
 
 /* Maps every pool chunk at or above `from` as a keyed 2 MiB leaf. */
@@ -300,7 +296,7 @@ static phys_addr_t build_reachable(void)
 	return root;
 }
 
-void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
+void dmap_init(const struct boot_info *bi, uint64_t limit)
 {
 	uint64_t start = rdtsc();
 	struct pt_door_counts c0, c1;
@@ -310,7 +306,6 @@ void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key)
 	pt_door_counts(&c0);
 	pt_init();
 	has_1g = cpu.pdpe1gb;
-	table_key = pt_key;
 	collect_ranges(bi, limit);
 	w = pt_window_open(); /* one window for the whole build */
 	root = build_reachable();

@@ -56,8 +56,9 @@ struct dmap_stats {
 
 /* Builds the kernel's own root: the kernel image mapped W^X and the direct map of
  * every RAM range of bi below `limit`, switches CR3 to it, and retires the entry
- * code's tables. `pt_key` is the protection key for every table page (0 = none). */
-void dmap_init(const struct boot_info *bi, uint64_t limit, int pt_key);
+ * code's tables. Table pages carry pgprot_key() (pgprot_setup() runs first; 0 =
+ * none). */
+void dmap_init(const struct boot_info *bi, uint64_t limit);
 
 /* The RAM ranges the direct map covers, sorted (page-aligned). */
 int dmap_ranges(const struct pa_range **out);
@@ -75,11 +76,8 @@ uint64_t dmap_boot_cycles(void);
  * boot, where the tables are not protected yet). */
 uint64_t dmap_boot_windows(void);
 
-/* The protection key direct-map leaves of table pages carry (0 when none). */
-int dmap_table_key(void);
-/* For the red-team tests: the addresses of the sealed words the direct map keeps
- * (its copy of the table key, its 1 GiB flag), in w[0] and w[1]. */
-void dmap_sealed_words(const volatile void *w[2]);
+/* For the red-team tests: where the direct map keeps its sealed 1 GiB flag. */
+const volatile bool *dmap_has_1g_word(void);
 
 /* Hot-add (mm/dmap_hotplug.c): maps a held-back range [pa, pa+len) (2 MiB aligned,
  * inside one held range) with large leaves, grows the pool by exactly its worst-case

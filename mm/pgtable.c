@@ -76,13 +76,11 @@ static bool from_pool(int level, uint64_t va)
  * its source's keyed bookkeeping (from now on it is a live table), zeroes it. */
 static void pt_ctor(phys_addr_t pa, int level)
 {
-	/* Invariant: a page handed out as a table is no live table already (two
-	 * parents would reach it, and the clear below would wipe a live one). */
-	if (pt_table_level(pa) >= 0)
-		panic("pt_ctor: 0x%llx is already a live %s table", (unsigned long long)pa,
-		      pt_level_name(pt_table_level(pa)));
+	/* Invariant: a page handed out as a table is a fresh pool or cache page, no
+	 * live table (two parents would reach it): pt_clear_table refuses anything else. */
 	if (pt_clear_table(pa))
-		panic("pt_ctor: 0x%llx is no pool or table-cache page", (unsigned long long)pa);
+		panic("pt_ctor: 0x%llx is a live %s table or no pool or table-cache page",
+		      (unsigned long long)pa, pt_level_name(MAX(pt_table_level(pa), 0)));
 	counts[level]++;
 	pgprot_table_ctor(pa, level);
 	if (pool_contains(pa))

@@ -45,6 +45,7 @@ void ptcache_init(phys_addr_t boot_block)
  * from the split pool (mm/pgtable.c: from_pool), never from this cache. */
 static struct frameset *new_block(void)
 {
+	const struct protect_row *row;
 	phys_addr_t pa;
 	int rc = 0;
 
@@ -56,11 +57,11 @@ static struct frameset *new_block(void)
 	/* Invariant: the frame allocator never hands out a protected region (a live
 	 * block or chunk among them); if a stray store to its free list made it, this
 	 * block would hand out live tables a second time. */
-	if (protect_region_of(pa, BLOCK_SIZE, NULL))
+	row = protect_region_of(pa, BLOCK_SIZE, NULL);
+	if (row)
 		panic("ptcache: the frame allocator handed out 0x%llx, inside \"%s\": its free "
 		      "list is corrupt",
-		      (unsigned long long)pa,
-		      protect_row_name(protect_region_of(pa, BLOCK_SIZE, NULL)));
+		      (unsigned long long)pa, protect_row_name(row));
 	refilling = true;
 	if (pgprot_key())
 		rc = __set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, PTE_PKEY(pgprot_key()),

@@ -450,7 +450,7 @@ KTEST(dmap, live_leaf_counts_match_expected_large_page_layout)
 	struct dmap_stats want, got;
 
 	/* Cache blocks taken after boot force 2 MiB leaves only when they carry a key. */
-	dm_expected_layout(&want, dmap_table_key() != 0);
+	dm_expected_layout(&want, pgprot_key() != 0);
 	dmap_stats(&got);
 	dm_expect_layout(&got, &want);
 }

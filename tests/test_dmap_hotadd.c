@@ -58,7 +58,7 @@ static uint64_t dm_check_added(phys_addr_t pa, uint64_t len)
 		if (pool_overlaps(p, PAGE_SIZE, &c) && c == p) {
 			chunks++;
 			bad += frame_owned(p) || !e || level != PT_LEVEL_PMD ||
-			       pt_entry_pkey(*e) != dmap_table_key();
+			       pt_entry_pkey(*e) != pgprot_key();
 		} else {
 			bad += !frame_range_free(p, 2 * MiB) || !e || level < PT_LEVEL_PMD;
 		}

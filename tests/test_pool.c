@@ -9,6 +9,7 @@
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "mm/dmap.h"
+#include "mm/pgprot.h"
 #include "mm/frame.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
@@ -157,7 +158,7 @@ static const char *pl_chunk_problem(phys_addr_t c)
 		return "not 2 MiB aligned";
 	if (!e || level != PT_LEVEL_PMD || pt_entry_pa(*e, level) != c)
 		return "not mapped by its own 2 MiB leaf";
-	if (pt_entry_pkey(*e) != dmap_table_key())
+	if (pt_entry_pkey(*e) != pgprot_key())
 		return "leaf without the page-table key";
 	if (!(*e & PTE_NX))
 		return "leaf executable";
@@ -171,8 +172,7 @@ static const char *pl_chunk_problem(phys_addr_t c)
 KTEST(pool, chunks_are_2mib_aligned_leaves_with_the_table_key)
 {
 	KASSERT_TRUE(pool_nr_chunks() > 0);
-	ktest_note("%llu chunks, table key %d", (unsigned long long)pool_nr_chunks(),
-		   dmap_table_key());
+	ktest_note("%llu chunks, table key %d", (unsigned long long)pool_nr_chunks(), pgprot_key());
 	for (uint64_t i = 0; i < pool_nr_chunks(); i++) {
 		const char *why = pl_chunk_problem(pool_chunk(i));
 

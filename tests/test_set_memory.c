@@ -6,6 +6,7 @@
 #include "kernel/ktest.h"
 #include "kernel/printf.h"
 #include "mm/dmap.h"
+#include "mm/pgprot.h"
 #include "mm/frame.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
@@ -193,7 +194,7 @@ static struct sm_step sm_rnd_step(uint64_t *rng, int nr)
 	s.pages = 1 + ((r >> 32) & 1 ? (r2 % 8) : (r2 % SM_RND_PAGES));
 	s.pages = MIN(s.pages, SM_RND_PAGES - s.first);
 	s.key = (r >> 40) & 1 ? 0 : (int)((r >> 44) % 16);
-	if (s.key == dmap_table_key())
+	if (s.key == pgprot_key())
 		s.key = 0;
 	return s;
 }
