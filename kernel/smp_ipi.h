@@ -13,8 +13,9 @@
  * a TLB shootdown (a range flushed with INVLPG up to SMP_FLUSH_PAGES_MAX pages, the
  * whole TLB above) or a change of default-PKRS bits (kernel/pks.c). One round runs
  * at a time (round_lock). The sender publishes it, sends VEC_SMP_ROUND to the
- * CPUs online at that moment and waits for each one's acknowledgement at most
- * SMP_ROUND_TIMEOUT_MS; a CPU that does not acknowledge is a broken machine state
+ * CPUs online at that moment and waits for each one's acknowledgement in turn, at
+ * most SMP_ROUND_TIMEOUT_MS per CPU (so the bound grows with the CPU count, as the
+ * sends do); a CPU that does not acknowledge is a broken machine state
  * (a stale translation may live on), so the sender panics naming it. A CPU applies
  * a round in the IPI handler, or, while it spins with interrupts off (a spinlock,
  * a wait below), in smp_poll_rounds(): no sender ever waits on a CPU that waits for
