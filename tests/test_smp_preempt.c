@@ -1,7 +1,7 @@
 /* tests/test_smp_preempt.c - timer ticks preempt threads (suite smp; kernel/preempt.h):
- * a thread that never yields is switched out, a thread preempted inside a write
- * window gets it back and the next thread does not, and PKRS survives ticks on
- * every CPU.
+ * a thread that never yields is switched out, a resumed thread runs before the
+ * next tick can switch it out, a thread preempted inside a write window gets it back
+ * and the next thread does not, and PKRS survives ticks on every CPU.
  */
 #include "tests/pks_fixture.h"
 #include "tests/test_smp_util.h"
@@ -19,6 +19,10 @@
 		if (preempt_off_reason())                 \
 			KTEST_SKIP(preempt_off_reason()); \
 	} while (0)
+
+/* Per thread (ticks every PREEMPT_SLICE_MS): 5 s with up to 4 CPUs, more with more
+ * (under TCG N vCPUs share the host's cores; smp_test_bound_ms). */
+#define PAIR_WAIT_MS smp_test_bound_ms(5000)
 
 static volatile int flag;
 
@@ -107,6 +111,61 @@ KTEST(smp, a_thread_preempted_in_a_write_window_resumes_in_it_and_the_next_does_
 	KEXPECT_FALSE(pt_window_is_open());
 }
 
+/* A resumed thread runs before a tick can switch it out again (PREEMPT_MIN_TICKS). */
+#define RESUME_ROUNDS 5
+
+struct resume_case {
+	volatile uint64_t counted; /* the preemptible thread's progress */
+	volatile int done;
+	int advanced; /* rounds in which it made progress while switched in */
+};
+
+/* Preemptible: counts until the other thread is done (bounded). */
+static void count_until_done(void *p)
+{
+	struct resume_case *r = p;
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000);
+
+	while (!r->done && rdtsc() - start < limit)
+		r->counted++;
+}
+
+/* Cooperative, next in the ring before the counter: each round it spins with
+ * interrupts off for three tick periods, so a tick is pending when it yields to
+ * the counter, and looks whether the counter made progress before it is back. */
+static void yield_with_a_tick_pending(void *p)
+{
+	struct resume_case *r = p;
+
+	for (int i = 0; i < RESUME_ROUNDS; i++) {
+		uint64_t before = r->counted, start = rdtsc();
+
+		while (rdtsc() - start < tsc_us_to_ticks(3 * PREEMPT_SLICE_MS * 1000))
+			cpu_relax();
+		thread_yield();
+		r->advanced += r->counted != before;
+	}
+	r->done = 1;
+}
+
+KTEST(smp, a_thread_resumed_with_a_tick_pending_runs_before_it_is_switched_out)
+{
+	static struct resume_case r;
+	struct thread *b, *a;
+
+	NEED_PREEMPTION();
+	r = (struct resume_case){ 0 };
+	b = thread_create("tick pending", yield_with_a_tick_pending, &r);
+	a = b ? thread_create_preemptible("counter", count_until_done, &r) : NULL;
+	KASSERT_TRUE(a && b);
+	thread_join(b);
+	thread_join(a);
+	/* Without the rule: 0 (switched out before its first instruction, each time).
+	 * A round may be lost to the host descheduling the vCPU for a whole tick. */
+	KEXPECT_GE(r.advanced, RESUME_ROUNDS - 2);
+	KEXPECT_TRUE(r.done);
+}
+
 struct ticks_case {
 	int key;
 	uint64_t va;
@@ -156,9 +215,6 @@ KTEST(smp, pkrs_survives_timer_ticks_on_every_cpu)
 
 /* --- threads on every CPU ------------------------------------------------------ */
 
-/* Per thread (ticks every PREEMPT_SLICE_MS): 5 s with up to 4 CPUs, more with more
- * (every tick on every CPU takes thread_lock; smp_test_bound_ms). */
-#define PAIR_WAIT_MS smp_test_bound_ms(5000)
 
 /* One CPU's pair: A (preemptible) spins inside a write window until B has run;
  * B (cooperative) runs while A is switched out in it. */
