@@ -131,7 +131,7 @@ static void finish_switch(void)
 	struct thread *prev = this_cpu()->thread_prev;
 
 	this_cpu()->slice_ticks = 0;
-	this_cpu()->tick_frame = current->frame; /* resumed inside a tick, or NULL */
+	this_cpu()->tick_frame = NULL; /* thread_preempt sets it back for its thread */
 	if (prev && prev->state == THREAD_EXITED)
 		__atomic_store_n(&prev->state, THREAD_DEAD, __ATOMIC_RELEASE);
 }
@@ -340,10 +340,13 @@ bool thread_runnable_here(void)
 	return next_runnable() != current;
 }
 
-/* Saves the current thread's PKRS (in its keyed slot) and stack, loads next's.
- * Returns when the current thread is switched back to. One window write per switch;
- * a thread switched out inside a write window gets its window back, no other. */
-static void switch_to(struct thread *next)
+/* Saves the current thread's PKRS (in its keyed slot) and stack, loads next's;
+ * f: the tick's frame when a tick switches it out, else NULL. Returns when the
+ * current thread is switched back to. One window write per switch; a thread
+ * switched out inside a write window gets its window back, no other. A thread's
+ * frame is set and cleared under the ring lock, so a default change sees it only
+ * while the thread is switched out (never one its stack reuses). */
+static void switch_to(struct thread *next, struct trap_frame *f)
 {
 	struct thread *prev = current;
 	uint32_t live, resume;
@@ -360,6 +363,8 @@ static void switch_to(struct thread *next)
 	slot_of(prev)->pkrs = live;
 	resume = slot_of(next)->pkrs;
 	current = next;
+	prev->frame = f;
+	next->frame = NULL; /* a change from now on reaches it by its round */
 	/* The code and stack between here and the switch are key 0: unaffected. The load
 	 * closes the window (the table key is guarded) unless next was switched out
 	 * inside one. */
@@ -377,7 +382,7 @@ void thread_yield(void)
 {
 	uint64_t flags = irq_save(); /* no tick between the pick and the switch */
 
-	switch_to(next_runnable());
+	switch_to(next_runnable(), NULL);
 	irq_restore(flags);
 }
 
@@ -392,7 +397,7 @@ __noreturn void thread_exit(void)
 	cli(); /* a tick must not switch an exited thread out half-way */
 	t->state = THREAD_EXITED;
 	/* A CPU's own context never exits, so some other thread is always runnable. */
-	switch_to(next_runnable());
+	switch_to(next_runnable(), NULL);
 	panic("thread_exit: exited thread %d (%s) was switched to", t->id, t->name);
 }
 
@@ -484,7 +489,7 @@ int thread_count(void)
 /* Applies a default-PKRS change to CPU cpu's ring: every saved PKRS of its
  * threads (its own context's included), the interrupted state of each one a tick
  * switched out (its trap exit loads that PKRS), then, by a PKRS round to that CPU
- * alone (or here, for this CPU), its live PKRS. ring_lock[cpu] held: no switch there
+ * alone, its live PKRS (this CPU's: the caller's part). ring_lock[cpu] held: no switch there
  * saves a value from before the change or loads one from before it. */
 static void __ring_pkrs_update(int cpu, uint32_t mask, uint32_t bits)
 {
@@ -501,11 +506,8 @@ static void __ring_pkrs_update(int cpu, uint32_t mask, uint32_t bits)
 		t = t->next;
 	} while (t != head);
 	pt_window_close(w);
-	if (cpu == this_cpu_id()) {
-		if (pks_enabled())
-			pks_load((pks_read() & ~mask) | bits);
-		return;
-	}
+	if (cpu == this_cpu_id())
+		return; /* the caller changed its own live PKRS (kernel/pks.c) */
 	cpumask_set(&one, cpu);
 	smp_round_to(&r, &one); /* waits for that one CPU (kernel/smp_ipi.h) */
 }
@@ -545,8 +547,7 @@ bool thread_preempt(struct trap_frame *f)
 	next = next_runnable();
 	if (next == t)
 		return false;
-	t->frame = f;
-	switch_to(next);
-	t->frame = NULL;
+	switch_to(next, f);
+	me->tick_frame = f; /* back inside this tick (finish_switch cleared it) */
 	return true;
 }
