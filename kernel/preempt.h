@@ -18,8 +18,8 @@
 
 #include "kernel/types.h"
 
-#define VEC_TIMER	 0xef
-#define PREEMPT_SLICE_MS 2
+#define VEC_TIMER	  0xef
+#define PREEMPT_SLICE_MS  2
 #define PREEMPT_MIN_TICKS 2 /* a thread switched in keeps the CPU this many ticks */
 
 /* Boot CPU, after smp_init(): the handler, the calibration, the timer (unless
