@@ -325,13 +325,24 @@ static void check_default_pkrs_here(void *unused)
 	KEXPECT_EQ(pks_read(), pks_default());
 }
 
-/* Starts a pair on each online CPU (a thread it could not create is NULL and
- * fails the case); how many CPUs it tried. */
-static int start_pairs(struct window_pair *w, struct thread **a, struct thread **b)
+/* Pairs that fit at once: two threads each, with THREAD_MAX live threads in all
+ * (thread 0 and any other thread included). */
+static int pairs_that_fit(void)
+{
+	return MAX(1, (THREAD_MAX - 1 - thread_count()) / 2);
+}
+
+/* Starts a pair on each online CPU from *cpu on, at most max of them (a thread it
+ * could not create is NULL and fails the case); *cpu moves past the last one.
+ * How many CPUs it tried. */
+static int start_pairs(struct window_pair *w, struct thread **a, struct thread **b, int *cpu,
+		       int max)
 {
 	int n = 0;
 
-	for (int c = 0; c < NR_CPUS; c++) {
+	for (; *cpu < NR_CPUS && n < max; (*cpu)++) {
+		int c = *cpu;
+
 		if (c && !percpu_of(c)->online)
 			continue;
 		w[n] = (struct window_pair){
@@ -346,26 +357,41 @@ static int start_pairs(struct window_pair *w, struct thread **a, struct thread *
 	return n;
 }
 
+/* Joins and checks the n pairs started; false when a thread did not exit. */
+static bool finish_pairs(struct window_pair *w, struct thread **a, struct thread **b, int n)
+{
+	int joined = 0;
+
+	for (int i = 0; i < n; i++) {
+		joined += a[i] && join_bounded(a[i], w[i].cpu, "A");
+		joined += b[i] && join_bounded(b[i], w[i].cpu, "B");
+	}
+	if (joined != 2 * n)
+		return false;
+	for (int i = 0; i < n; i++)
+		check_pair(&w[i]);
+	return true;
+}
+
+/* All online CPUs at once, or as many at a time as THREAD_MAX lets run pairs (31,
+ * so past 31 CPUs in batches). */
 KTEST(smp, on_every_cpu_a_thread_preempted_in_a_window_keeps_it_and_the_other_finds_it_closed)
 {
 	static struct window_pair w[NR_CPUS];
 	static struct thread *a[NR_CPUS], *b[NR_CPUS];
 	uint64_t switches = preempt_switches();
-	int n, joined = 0;
+	int n, cpu = 0, total = 0;
 
 	NEED_ONLINE_APS();
 	NEED_PREEMPTION();
 	if (!pgprot_enforced())
 		KTEST_SKIP(pgprot_unprotected_reason());
-	n = start_pairs(w, a, b);
-	for (int i = 0; i < n; i++) {
-		joined += a[i] && join_bounded(a[i], w[i].cpu, "A");
-		joined += b[i] && join_bounded(b[i], w[i].cpu, "B");
+	while ((n = start_pairs(w, a, b, &cpu, pairs_that_fit())) > 0) {
+		KASSERT_TRUE(finish_pairs(w, a, b, n));
+		total += n;
 	}
-	KASSERT_EQ(joined, 2 * n);
-	for (int i = 0; i < n; i++)
-		check_pair(&w[i]);
-	KEXPECT_GE(preempt_switches(), switches + n);
+	KEXPECT_EQ(total, smp_nr_online());
+	KEXPECT_GE(preempt_switches(), switches + total);
 	smp_run_everywhere(check_default_pkrs_here, NULL, smp_test_bound_ms(5000));
 	KEXPECT_EQ(thread_count(), 0);
 }
