@@ -96,6 +96,7 @@ C_SRCS := \
 	mm/pool.c \
 	mm/protect_map.c \
 	mm/pt_door.c \
+	mm/pt_flush.c \
 	mm/pt_lock.c \
 	mm/ptcache.c \
 	mm/set_memory.c \
