@@ -15,6 +15,7 @@ struct frame_run {
 static struct {
 	int depth;
 	uint64_t lo, hi; /* the union of the added ranges; lo == hi: none */
+	bool here;	 /* this CPU flushes too (else it flushed them itself) */
 	int nr_tables, nr_runs;
 	phys_addr_t tables[PT_FLUSH_TABLES_MAX];
 	int levels[PT_FLUSH_TABLES_MAX];
@@ -34,6 +35,13 @@ void pt_flush_begin(void)
 	batch.depth++;
 }
 
+/* Panics unless a batch is open: a change outside one would not be flushed. */
+static void need_batch(const char *who)
+{
+	if (!pt_flush_open())
+		panic("%s: no flush batch open (pt_flush_begin under pt_lock)", who);
+}
+
 /* frame_free_run of [pa, pa + size), or a panic naming the run. */
 static void free_frames_now(phys_addr_t pa, uint64_t size)
 {
@@ -45,9 +53,15 @@ static void free_frames_now(phys_addr_t pa, uint64_t size)
 /* The flush and the frees the batch owes so far; the batch stays open. */
 static void settle(void)
 {
-	if (batch.lo != batch.hi)
-		flush_tlb_range(batch.lo, batch.hi);
+	uint64_t lo = batch.lo, hi = batch.hi;
+	bool here = batch.here;
+
 	batch.lo = batch.hi = 0;
+	batch.here = false;
+	if (lo != hi && here)
+		flush_tlb_range(lo, hi);
+	else if (lo != hi && flush_tlb_others)
+		flush_tlb_others(lo, hi);
 	while (batch.nr_tables > 0) {
 		batch.nr_tables--;
 		pt_free(batch.tables[batch.nr_tables], batch.levels[batch.nr_tables]);
@@ -56,6 +70,12 @@ static void settle(void)
 		batch.nr_runs--;
 		free_frames_now(batch.runs[batch.nr_runs].pa, batch.runs[batch.nr_runs].size);
 	}
+}
+
+void pt_flush_now(void)
+{
+	need_batch("pt_flush_now");
+	settle();
 }
 
 void pt_flush_end(void)
@@ -67,14 +87,13 @@ void pt_flush_end(void)
 	batch.depth--;
 }
 
-/* Panics unless a batch is open: a change outside one would not be flushed. */
-static void need_batch(const char *who)
+void pt_flush_add(uint64_t start, uint64_t end)
 {
-	if (!pt_flush_open())
-		panic("%s: no flush batch open (pt_flush_begin under pt_lock)", who);
+	pt_flush_add_others(start, end);
+	batch.here = true;
 }
 
-void pt_flush_add(uint64_t start, uint64_t end)
+void pt_flush_add_others(uint64_t start, uint64_t end)
 {
 	need_batch("pt_flush_add");
 	start = ALIGN_DOWN(start, PAGE_SIZE);
@@ -91,8 +110,9 @@ void pt_flush_add(uint64_t start, uint64_t end)
 void pt_flush_free_table(phys_addr_t pa, int level)
 {
 	need_batch("pt_flush_free_table");
-	/* Invariant: the table's range was added, so the flush ahead covers it. */
-	ASSERT(batch.lo != batch.hi);
+	/* Invariant: the table's range was added, here too (this CPU's
+	 * paging-structure caches may name the table), so the flush ahead covers it. */
+	ASSERT(batch.lo != batch.hi && batch.here);
 	if (batch.nr_tables == PT_FLUSH_TABLES_MAX) {
 		settle(); /* one more round, which covered this table too */
 		pt_free(pa, level);

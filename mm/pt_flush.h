@@ -45,6 +45,14 @@ bool pt_flush_open(void);
 /* Records [start, end) as holding translations that must go. Panics outside a
  * batch (a change nobody would flush). */
 void pt_flush_add(uint64_t start, uint64_t end);
+/* The same for a range this CPU has flushed itself (INVLPG of the leaves it
+ * changed): the round flushes it on the other CPUs only, unless a pt_flush_add
+ * range joins it. */
+void pt_flush_add_others(uint64_t start, uint64_t end);
+/* Flushes and frees what the batch holds now, at any depth; the batch stays open.
+ * For a change that must not wait for an outer batch (a key change: a page that
+ * becomes a table carries the table key everywhere before it is used). */
+void pt_flush_now(void);
 /* Queues the unlinked table page pa (of `level`) for pt_free after the flush;
  * its range must have been added. Panics outside a batch. */
 void pt_flush_free_table(phys_addr_t pa, int level);

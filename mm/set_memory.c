@@ -6,6 +6,7 @@
 #include "mm/mm_internal.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
+#include "mm/pt_flush.h"
 #include "mm/protect_map.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
@@ -209,27 +210,20 @@ static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 }
 
 /* Merges what can be merged in [va, end) at `level` (pmd: 2 MiB, pud: 1 GiB); the
- * freed tables go back to the pool only after the TLB flush. Needs a write window
- * open (one per set_memory call covers every merge). */
+ * freed tables go back to the pool only after the batch's flush (mm/pt_flush.h).
+ * Needs a write window and a flush batch open (one per set_memory call covers
+ * every merge). */
 static void merge_level(uint64_t va, uint64_t end, int level)
 {
-	phys_addr_t freed[64];
-	int n = 0;
-
 	for (uint64_t a = ALIGN_DOWN(va, pt_size(level)); a < end; a += pt_size(level)) {
 		uint64_t *e = pt_entry_at(pt_kernel_root(), a, level);
+		phys_addr_t freed;
 
-		if (!e || !try_merge(e, level, &freed[n]) || ++n < 64)
-			continue;
-		flush_tlb_all();
-		while (n)
-			pt_free(freed[--n], level - 1);
+		if (e && try_merge(e, level, &freed)) {
+			pt_flush_add(a, a + pt_size(level));
+			pt_flush_free_table(freed, level - 1);
+		}
 	}
-	if (!n)
-		return;
-	flush_tlb_all();
-	while (n)
-		pt_free(freed[--n], level - 1);
 }
 
 /* The leaves a change stored into, to flush one by one when they are few: INVLPG of
@@ -249,18 +243,19 @@ static void flush_add(struct flush_list *f, uint64_t va)
 	f->n += f->n <= FLUSH_MAX;
 }
 
-/* This CPU drops the leaves in f one by one (or everything); every other online CPU
- * flushes the changed range [va, end), which meets each of them. */
+/* This CPU drops the leaves in f one by one (or, past FLUSH_MAX, everything at the
+ * batch's flush); every other online CPU flushes the changed range [va, end), which
+ * meets each of them, in the batch's one round (mm/pt_flush.h). */
 static void flush_list_run(const struct flush_list *f, uint64_t va, uint64_t end)
 {
 	if (f->n > FLUSH_MAX) {
-		flush_tlb_all();
+		pt_flush_add(va, end);
 		return;
 	}
 	for (int i = 0; i < f->n; i++)
 		invlpg((void *)f->va[i]);
-	if (f->n && flush_tlb_others)
-		flush_tlb_others(va, end);
+	if (f->n)
+		pt_flush_add_others(va, end);
 }
 
 /* The leaves from e (at `level`, the first mapping start) to change with one
@@ -320,8 +315,8 @@ static void apply(uint64_t va, uint64_t end, uint64_t set, uint64_t clear, struc
 }
 
 /* The change both paths share, after their own checks: checks every leaf, then
- * changes, flushes, merges, all in one write window (the splits' and frees' own
- * windows nest in it). */
+ * changes and merges in one write window (the splits' and frees' own windows nest
+ * in it), then flushes in one shootdown round and frees the merged tables. */
 static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
 	uint64_t flags = pt_lock_take();
@@ -331,11 +326,14 @@ static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 
 	if (!rc) {
 		w = pt_window_open();
+		pt_flush_begin(); /* one shootdown round for the change and the merges */
 		apply(va, end, set, clear, &f);
 		flush_list_run(&f, va, end);
 		merge_level(va, end, PT_LEVEL_PMD);
 		if (dmap_has_1g())
 			merge_level(va, end, PT_LEVEL_PUD);
+		pt_flush_now(); /* now even inside an outer batch: a key change is due */
+		pt_flush_end();
 		pt_window_close(w);
 		checker_after_change("after set_memory");
 	}
