@@ -46,8 +46,8 @@ static void need_batch(const char *who)
 static void free_frames_now(phys_addr_t pa, uint64_t size)
 {
 	if (frame_free_run(pa, size / PAGE_SIZE))
-		panic("pt_flush: frames 0x%llx + 0x%llx were not allocated",
-		      (unsigned long long)pa, (unsigned long long)size);
+		panic("pt_flush: frames 0x%llx + 0x%llx were not allocated", (unsigned long long)pa,
+		      (unsigned long long)size);
 }
 
 /* The flush and the frees the batch owes so far; the batch stays open. */

@@ -219,7 +219,8 @@ static void unmap_run_under_cpu(int i, uint64_t pages)
 	KEXPECT_EQ(s.missed_before, 0);
 	KEXPECT_EQ(s.right_after, pages);
 	if (s.wrong_va) {
-		ktest_note("first wrong write on CPU %d: 0x%llx", i, (unsigned long long)s.wrong_va);
+		ktest_note("first wrong write on CPU %d: 0x%llx", i,
+			   (unsigned long long)s.wrong_va);
 		KEXPECT_PF(&s.wrong, PF_W, s.wrong_va);
 	}
 	if (!cached)

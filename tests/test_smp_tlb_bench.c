@@ -178,7 +178,7 @@ KTEST(bench, set_memory_pays_one_round_for_all_its_pages)
 
 	if (smp_nr_online() < 2) {
 		for (unsigned int i = 0; i < ARRAY_SIZE(sizes); i++)
-			bench_skipped(i == 0 ? "set_memory_ro_1_page_smp"
+			bench_skipped(i == 0   ? "set_memory_ro_1_page_smp"
 				      : i == 1 ? "set_memory_ro_16_pages_smp"
 					       : "set_memory_ro_256_pages_smp",
 				      BENCH_NO_SMP);

@@ -281,8 +281,9 @@ static void wn_guard(uint64_t pages, bool mapped)
 	r = smp_tlb_rounds_here();
 	KEXPECT_EQ(guard_install(va, pages * PAGE_SIZE), 0);
 	wn_expect_one(&c, mapped ? "guard_install on mapped pages" : "guard_install");
-	wn_expect_rounds(&r, mapped ? 1 : 0, mapped ? "guard_install on mapped pages"
-						    : "guard_install into empty slots");
+	wn_expect_rounds(&r, mapped ? 1 : 0,
+			 mapped ? "guard_install on mapped pages"
+				: "guard_install into empty slots");
 	KEXPECT_TRUE(guard_marker_at(va + (pages - 1) * PAGE_SIZE));
 	wn_start(&c);
 	KEXPECT_EQ(guard_remove(va, pages * PAGE_SIZE), 0);
