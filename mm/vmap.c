@@ -170,7 +170,7 @@ static int __region_free(uint64_t base)
 	pt_flush_end();
 	pt_window_close(w);
 	region_forget(r);
-	checker_after_change("after vmap_region_free"); /* the markers' walk left it */
+	checker_after_change("after vmap_region_free"); /* guard_remove left it to here */
 	return 0;
 }
 
@@ -240,7 +240,6 @@ void vmap_unmap(uint64_t va, uint64_t size)
 	uint32_t w = pt_window_open();
 
 	pt_flush_begin(); /* one shootdown round for the whole range */
-
 	for (uint64_t a = va; a < va + size;) {
 		int level;
 
