@@ -15,7 +15,6 @@ struct frame_run {
 static struct {
 	int depth;
 	uint64_t lo, hi; /* the union of the added ranges; lo == hi: none */
-	bool here;	 /* this CPU flushes too (else it flushed them itself) */
 	int nr_tables, nr_runs;
 	phys_addr_t tables[PT_FLUSH_TABLES_MAX];
 	int levels[PT_FLUSH_TABLES_MAX];
@@ -54,14 +53,10 @@ static void free_frames_now(phys_addr_t pa, uint64_t size)
 static void settle(void)
 {
 	uint64_t lo = batch.lo, hi = batch.hi;
-	bool here = batch.here;
 
 	batch.lo = batch.hi = 0;
-	batch.here = false;
-	if (lo != hi && here)
+	if (lo != hi)
 		flush_tlb_range(lo, hi);
-	else if (lo != hi && flush_tlb_others)
-		flush_tlb_others(lo, hi);
 	while (batch.nr_tables > 0) {
 		batch.nr_tables--;
 		pt_free(batch.tables[batch.nr_tables], batch.levels[batch.nr_tables]);
@@ -70,12 +65,6 @@ static void settle(void)
 		batch.nr_runs--;
 		free_frames_now(batch.runs[batch.nr_runs].pa, batch.runs[batch.nr_runs].size);
 	}
-}
-
-void pt_flush_now(void)
-{
-	need_batch("pt_flush_now");
-	settle();
 }
 
 void pt_flush_end(void)
@@ -88,12 +77,6 @@ void pt_flush_end(void)
 }
 
 void pt_flush_add(uint64_t start, uint64_t end)
-{
-	pt_flush_add_others(start, end);
-	batch.here = true;
-}
-
-void pt_flush_add_others(uint64_t start, uint64_t end)
 {
 	need_batch("pt_flush_add");
 	start = ALIGN_DOWN(start, PAGE_SIZE);
@@ -110,9 +93,8 @@ void pt_flush_add_others(uint64_t start, uint64_t end)
 void pt_flush_free_table(phys_addr_t pa, int level)
 {
 	need_batch("pt_flush_free_table");
-	/* Invariant: the table's range was added, here too (this CPU's
-	 * paging-structure caches may name the table), so the flush ahead covers it. */
-	ASSERT(batch.lo != batch.hi && batch.here);
+	/* Invariant: the table's range was added, so the flush ahead covers it. */
+	ASSERT(batch.lo != batch.hi);
 	if (batch.nr_tables == PT_FLUSH_TABLES_MAX) {
 		settle(); /* one more round, which covered this table too */
 		pt_free(pa, level);

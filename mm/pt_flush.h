@@ -1,8 +1,8 @@
 /* mm/pt_flush.h - one TLB shootdown round per table operation, however many
  * entries it changes, and nothing it frees reused before that round.
  *
- * A table operation (vmap map/unmap/drop, guard install/remove, a vmap region's
- * free) opens a batch with pt_flush_begin() under pt_lock, records every address
+ * A table operation (vmap unmap/drop, guard install/remove, a vmap region's free)
+ * opens a batch with pt_flush_begin() under pt_lock, records every address
  * range whose translation it took away or weakened (pt_flush_add), and hands the
  * table pages and vmap frames it frees to the batch instead of freeing them
  * (pt_flush_free_table, pt_flush_free_frames). pt_flush_end() of the outermost
@@ -24,7 +24,9 @@
  *
  * Batches nest (a region free drops its pages and removes its markers in one
  * round); only the outermost end flushes. A queue that fills up flushes early (one
- * more round): correctness never depends on the queue's size.
+ * more round): correctness never depends on the queue's size. set_memory keeps its
+ * own one-flush list (mm/set_memory.c) and flushes before it returns, inside a batch
+ * too: a key change (a page that becomes a table) must not wait.
  */
 #ifndef MM_PT_FLUSH_H
 #define MM_PT_FLUSH_H
@@ -45,14 +47,6 @@ bool pt_flush_open(void);
 /* Records [start, end) as holding translations that must go. Panics outside a
  * batch (a change nobody would flush). */
 void pt_flush_add(uint64_t start, uint64_t end);
-/* The same for a range this CPU has flushed itself (INVLPG of the leaves it
- * changed): the round flushes it on the other CPUs only, unless a pt_flush_add
- * range joins it. */
-void pt_flush_add_others(uint64_t start, uint64_t end);
-/* Flushes and frees what the batch holds now, at any depth; the batch stays open.
- * For a change that must not wait for an outer batch (a key change: a page that
- * becomes a table carries the table key everywhere before it is used). */
-void pt_flush_now(void);
 /* Queues the unlinked table page pa (of `level`) for pt_free after the flush;
  * its range must have been added. Panics outside a batch. */
 void pt_flush_free_table(phys_addr_t pa, int level);
