@@ -165,9 +165,9 @@ static void wait_polling_rounds(const volatile int *v)
 
 /* CPU n, interrupts off: writes every page (caching its translation), waits for
  * the unmap, writes every page again, the last one first. Only the round's own
- * flush can drop the cached entries before that first write (it is the one that
- * proves the round under QEMU, where each fault's PKRS reload flushes the whole
- * TLB; on hardware every write does). */
+ * flush can drop the cached entries before that first write. Under QEMU any PKRS
+ * write flushes the whole TLB, and the fault catcher may make one after a fault, so
+ * there the first write is the sure proof; on hardware every write is. */
 static void write_run_wait_write_run(void *p)
 {
 	struct stale_run *s = p;
