@@ -70,6 +70,7 @@ C_SRCS := \
 	kernel/console.c \
 	kernel/console_plan.c \
 	kernel/ktest.c \
+	kernel/ktest_filter.c \
 	kernel/main.c \
 	kernel/mce_report.c \
 	kernel/multiboot2.c \
