@@ -123,6 +123,12 @@ uint64_t pt_count(int level);
 /* The level of the live table page at pa (recorded by its constructor in the pool's
  * or the cache's keyed bookkeeping), or -1 when pa holds no live table. */
 int pt_table_level(phys_addr_t pa);
+/* True when an entry links the live table at pa: a table has one parent, which the
+ * set helpers (mm/pt_door.c) record in the same keyed bookkeeping as its level. */
+bool pt_table_linked(phys_addr_t pa);
+/* For mm/pt_door.c: records that the live table at pa gained or lost its parent
+ * entry. Needs a write window open (asserted). */
+void pt_set_table_linked(phys_addr_t pa, bool linked);
 
 /* --- walking and mapping (kernel address space) -------------------------------- */
 
@@ -151,6 +157,12 @@ uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level);
  * TLB (nothing was mapped before). A guard marker in the pte counts as mapped (-EEXIST). One write
  * window for the tables it makes and the leaf. */
 int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot);
+/* pt_map_leaf also returns -EINVAL, before it changes anything, unless pt_pa_range_ok(pa,
+ * the level's size, level) and prot has no bit of the frame-address field.
+ * True when [pa, pa + size) can be mapped by leaves of `level` (pte..pud): size is not
+ * 0, pa and size are multiples of the level's size, and the range ends below the CPU's
+ * physical-address width, so no bit of pa lands in a leaf's key, NX or flag bits. */
+bool pt_pa_range_ok(phys_addr_t pa, uint64_t size, int level);
 /* Clears the leaf that maps va (of any level), frees tables left empty (except the
  * root's direct children), flushes va from the TLB. Returns 0, -ENOENT, or -EINVAL
  * when root is not a live root table. One write window. */

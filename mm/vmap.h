@@ -66,7 +66,9 @@ void vmap_count_markers(uint64_t va, int delta);
 /* Maps [va, va+size) to [pa, pa+size) with leaves of `level` (0 = 4 KiB, 1 = 2 MiB,
  * 2 = 1 GiB; va, pa and size aligned to it), attribute bits `prot` (PTE_W, PTE_NX,
  * PTE_U, PTE_G ...) and protection key `pkey`. Returns 0, or a negative error with
- * nothing mapped: -EINVAL for bad arguments and inside a VMAP_OWNER_FRAMES region
+ * nothing mapped: -EINVAL for bad arguments (a pa beyond the physical-address width
+ * or with bits outside the frame address: mm/pgtable.h pt_pa_range_ok), inside a
+ * VMAP_OWNER_FRAMES region
  * (its pages come from vmap_populate), -EEXIST when a guard marker (or a mapping) is in the range,
  * -EPERM for the page-table key (mm's own), for a writable and executable mapping
  * (W^X), and for a writable mapping of a protected region (mm/protect_map.h:
