@@ -1,0 +1,182 @@
+/* tests/test_redteam_harden.c - the attack suite, part 4 (suite redteam, declared in
+ * tests/test_redteam.c): holes a review found in the door's edges.
+ *
+ *   attack                                         secure outcome
+ *   one stack store into a catch's saved PKRS,     the resume keeps the table key
+ *   then a caught fault inside a write window      closed: a table store faults 0x23
+ *   link a live table from a second parent entry   -EPERM, reported, entry unchanged
+ *   vmap_map/pt_map_leaf with a pa whose bits      -EINVAL, nothing mapped (no leaf
+ *   reach the key, NX or flag fields, or beyond    gets a key from its address)
+ *   the physical-address width
+ *   a table-cache refill inside a window           runs with the table key closed
+ */
+#include "tests/test_redteam.h"
+#include "kernel/catch.h"
+#include "kernel/ktest.h"
+#include "mm/dmap.h"
+#include "mm/frame.h"
+#include "mm/pgprot.h"
+#include "mm/pgtable.h"
+#include "mm/ptcache.h"
+#include "mm/vmap.h"
+#include "arch/pkrs.h"
+
+#define PF_PK_WRITE (PF_P | PF_W | PF_PK)
+/* Never mapped: a hole well inside the kernel half (tests/test_catch.c). */
+#define HOLE_VA 0xffffc7fffff00000ULL
+
+struct stray_catch {
+	uint32_t forged; /* the PKRS value the stray store plants */
+};
+
+/* The stray store into the armed catch's saved PKRS (outside any window: the stack is
+ * writable), then a window opens and the code in it faults. */
+static void fault_in_a_window(void *arg)
+{
+	const struct stray_catch *s = arg;
+
+	*catch_saved_pkrs() = s->forged;
+	(void)pt_window_open(); /* never closed here: the fault leaves the window */
+	(void)*(volatile uint64_t *)HOLE_VA;
+}
+
+KTEST(redteam, a_forged_saved_pkrs_cannot_open_the_table_key_on_a_catch_resume)
+{
+	uint64_t *e = (uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
+	uint32_t saved = pkrs_read(), wd;
+	struct stray_catch s;
+	uint64_t before = *e;
+	struct fault f;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	wd = PKRS_WD(pgprot_key());
+	s.forged = saved & ~PKRS_KEY_MASK(pgprot_key());
+	KASSERT_TRUE(!pt_window_is_open() && pt_present(before));
+	catch_run(fault_in_a_window, &s, &f);
+	KEXPECT_PF(&f, 0, HOLE_VA);
+	KEXPECT_NE(pkrs_read() & wd, 0);
+	KEXPECT_FALSE(pt_window_is_open());
+	catch_write64(e, before ^ REDTEAM_HARMLESS_BIT, &f);
+	KEXPECT_PF(&f, PF_PK_WRITE, e);
+	KEXPECT_EQ(*e, before);
+	if (*e != before)
+		pt_set_entry(e, before);
+	pkrs_write(saved);
+}
+
+/* A table the test owns: the pte table behind one 4 KiB leaf at a 4 MiB-aligned vmap
+ * address, its pmd entry, and the next pmd entry (empty: the reservation's). */
+struct two_slots {
+	uint64_t va, *pmd, *spare;
+	phys_addr_t frame;
+};
+
+static bool two_slots_map(struct two_slots *o)
+{
+	o->va = vmap_reserve(4 * MiB, 4 * MiB);
+	o->frame = frame_alloc();
+	if (!o->va || !o->frame || vmap_map(o->va, o->frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0))
+		return false;
+	o->pmd = pt_entry_at(pt_kernel_root(), o->va, PT_LEVEL_PMD);
+	o->spare = o->pmd ? o->pmd + 1 : NULL;
+	return o->pmd && pt_present(*o->pmd) && *o->spare == 0;
+}
+
+KTEST(redteam, a_live_table_cannot_be_linked_from_a_second_parent)
+{
+	struct two_slots o = { 0 };
+	phys_addr_t t;
+	uint64_t link;
+	uint32_t w;
+
+	KEXPECT_TRUE(two_slots_map(&o));
+	if (ktest_failed())
+		goto out;
+	link = *o.pmd;
+	t = pt_entry_pa(link, PT_LEVEL_PMD);
+	KEXPECT_TRUE(pt_table_linked(t));
+	KEXPECT_EQ(pt_set_entry(o.spare, link), -EPERM);
+	w = pt_window_open();
+	KEXPECT_EQ(__pt_set_entry(o.spare, link), -EPERM);
+	pt_window_close(w);
+	KEXPECT_EQ(*o.spare, 0);
+	KEXPECT_EQ(pt_set_entry(o.pmd, link), 0); /* its own parent may store it again */
+	KEXPECT_TRUE(pt_table_linked(t));
+	vmap_unmap(o.va, PAGE_SIZE); /* unlinks, then frees the table: no ASSERT fires */
+	KEXPECT_EQ(pt_table_level(t), -1);
+	KEXPECT_FALSE(pt_table_linked(t));
+	o.va = 0;
+out:
+	if (o.va)
+		vmap_unmap(o.va, PAGE_SIZE);
+	if (o.frame)
+		frame_free(o.frame);
+}
+
+KTEST(redteam, vmap_map_and_pt_map_leaf_refuse_a_pa_outside_the_frame_address)
+{
+	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
+	phys_addr_t frame = frame_alloc();
+	uint64_t bad[] = {
+		frame | (1ULL << 62),		     /* a key bit */
+		frame | PTE_PKEY_MASK,		     /* bits 59-62: key 15 */
+		frame | PTE_PKEY(pgprot_key() ?: 1), /* the table key, smuggled in */
+		frame | PTE_NX,			     /* bit 63 */
+		frame | 0x800,			     /* a low (flag-field) bit */
+		frame | (1ULL << cpu.phys_bits),     /* beyond the physical-address width */
+	};
+	int level;
+
+	KASSERT_TRUE(va && frame);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		KEXPECT_EQ(vmap_map(va, bad[i], PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), -EINVAL);
+		KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va, bad[i], PT_LEVEL_PTE, PTE_NX), -EINVAL);
+		KEXPECT_TRUE(pt_lookup(va, &level) == NULL);
+		if (ktest_failed()) {
+			ktest_note("pa 0x%llx", (unsigned long long)bad[i]);
+			break;
+		}
+	}
+	/* An address bit in prot lands in the frame field: refused too. */
+	KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va, frame, PT_LEVEL_PTE, PTE_NX | 0x1000), -EINVAL);
+	KEXPECT_TRUE(pt_lookup(va, &level) == NULL);
+	/* The clean address maps, with key 0. */
+	KEXPECT_EQ(vmap_map(va, frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), 0);
+	KEXPECT_TRUE(pt_lookup(va, &level) && pt_entry_pkey(*pt_lookup(va, &level)) == 0);
+	vmap_unmap(va, PAGE_SIZE);
+	frame_free(frame);
+}
+
+/* Enough room for every free cache page. */
+static phys_addr_t drained[2048];
+
+/* Takes every free cache page (ptcache_alloc: no table made, so it is cheap), then one
+ * table through pt_alloc, all inside one window: that pt_alloc refills the cache
+ * while its caller's window is open, and the refill must run with the key closed. */
+KTEST(redteam, a_table_cache_refill_inside_a_window_runs_with_the_table_key_closed)
+{
+	uint64_t n = ptcache_free_count(), blocks = ptcache_nr_blocks();
+	uint64_t bw = ptcache_block_windows(), taken = 0;
+	phys_addr_t t;
+	uint32_t w;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KASSERT_TRUE(n <= ARRAY_SIZE(drained));
+	w = pt_window_open();
+	while (taken < n && (drained[taken] = ptcache_alloc()))
+		taken++;
+	t = pt_alloc(PT_LEVEL_PTE, VMAP_BASE);
+	pt_window_close(w);
+	KEXPECT_EQ(taken, n);
+	KEXPECT_NE(t, 0);
+	KEXPECT_EQ(ptcache_nr_blocks(), blocks + 1);
+	KEXPECT_NE(ptcache_refill_pkrs() & PKRS_WD(pgprot_key()), 0);
+	KEXPECT_GT(ptcache_block_windows(), bw); /* its set_memory opened one of its own */
+	w = pt_window_open();
+	while (taken > 0)
+		ptcache_free(drained[--taken]);
+	pt_window_close(w);
+	if (t)
+		pt_free(t, PT_LEVEL_PTE); /* the new block is wholly free again: released */
+	KEXPECT_EQ(ptcache_nr_blocks(), blocks);
+}
