@@ -14,7 +14,8 @@ struct frameset {
 	uint32_t nfree;
 	uint64_t bits[FRAMESET_FRAMES / 64]; /* set = free */
 	uint8_t levels[FRAMESET_FRAMES / 2]; /* a nibble per frame: table level + 1, 0 = none */
-	uint64_t linked[FRAMESET_FRAMES / 64]; /* set = an entry links the table (its parent) */
+	/* Set = an entry links the table in the frame (its one parent). */
+	uint64_t linked[FRAMESET_FRAMES / 64];
 };
 
 /* Every frame of the block at pa starts free. */

@@ -50,10 +50,11 @@ uint32_t pt_window_opened(uint32_t pkrs);
  * open). Refuses, storing nothing: -EINVAL when p is not an entry of a live table
  * (pt_table_level), -EPERM when v links anything but a live table one level down,
  * or a table another entry already links (a table has one parent: reported on the
- * console; p itself may be rewritten with its own link), or is a leaf that would make a writable alias of a protected region
- * (mm/protect_map.h: protect_leaf_allowed) or writable and executable (W^X), or is
- * a guard marker stored by anything but the guard walker or above the pte level (mm/guard.h), or is
- * any other not-present value (stray bits with P = 0). Does not flush the TLB. */
+ * console; p itself may store its own link again), or is a leaf that would make a
+ * writable alias of a protected region (mm/protect_map.h: protect_leaf_allowed) or
+ * writable and executable (W^X), or is a guard marker stored by anything but the
+ * guard walker or above the pte level (mm/guard.h), or is any other not-present
+ * value (stray bits with P = 0). Does not flush the TLB. */
 int pt_set_entry(uint64_t *p, uint64_t v);
 /* Batch form of pt_set_entry, same checks: the caller holds a window open
  * (asserted). */

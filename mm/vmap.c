@@ -203,11 +203,12 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 
 	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD || pkey < 0 || pkey > 15)
 		return -EINVAL;
+	if (!pt_pa_range_ok(pa, size, level))
+		return -EINVAL; /* a bit of pa would land in the leaf's key, NX or flags */
 	if (pkey && pkey == pgprot_key())
 		return -EPERM; /* the page-table key is mm's own */
 	step = pt_size(level);
 	if (!size || !IS_ALIGNED(va | pa | size, step) || !in_vmap(va, size) ||
-	    !pt_pa_range_ok(pa, size, level) ||
 	    (prot & ~PTE_PROT_MASK & ~(PTE_A | PTE_D)) || overlaps_frames_region(va, size))
 		return -EINVAL;
 	prot = (prot & ~PTE_PKEY_MASK) | PTE_PKEY(pkey);

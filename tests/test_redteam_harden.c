@@ -23,7 +23,7 @@
 
 #define PF_PK_WRITE (PF_P | PF_W | PF_PK)
 /* Never mapped: a hole well inside the kernel half (tests/test_catch.c). */
-#define HOLE_VA 0xffffc7fffff00000ULL
+#define HOLE_VA	    0xffffc7fffff00000ULL
 
 struct stray_catch {
 	uint32_t forged; /* the PKRS value the stray store plants */
@@ -42,7 +42,8 @@ static void fault_in_a_window(void *arg)
 
 KTEST(redteam, a_forged_saved_pkrs_cannot_open_the_table_key_on_a_catch_resume)
 {
-	uint64_t *e = (uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
+	uint64_t *e =
+		(uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
 	uint32_t saved = pkrs_read(), wd;
 	struct stray_catch s;
 	uint64_t before = *e;
@@ -132,7 +133,8 @@ KTEST(redteam, vmap_map_and_pt_map_leaf_refuse_a_pa_outside_the_frame_address)
 	KASSERT_TRUE(va && frame);
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		KEXPECT_EQ(vmap_map(va, bad[i], PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), -EINVAL);
-		KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va, bad[i], PT_LEVEL_PTE, PTE_NX), -EINVAL);
+		KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va, bad[i], PT_LEVEL_PTE, PTE_NX),
+			   -EINVAL);
 		KEXPECT_TRUE(pt_lookup(va, &level) == NULL);
 		if (ktest_failed()) {
 			ktest_note("pa 0x%llx", (unsigned long long)bad[i]);
@@ -140,7 +142,8 @@ KTEST(redteam, vmap_map_and_pt_map_leaf_refuse_a_pa_outside_the_frame_address)
 		}
 	}
 	/* An address bit in prot lands in the frame field: refused too. */
-	KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va, frame, PT_LEVEL_PTE, PTE_NX | 0x1000), -EINVAL);
+	KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va, frame, PT_LEVEL_PTE, PTE_NX | 0x1000),
+		   -EINVAL);
 	KEXPECT_TRUE(pt_lookup(va, &level) == NULL);
 	/* The clean address maps, with key 0. */
 	KEXPECT_EQ(vmap_map(va, frame, PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), 0);
