@@ -5,6 +5,7 @@
  *   one stack store into a catch's saved PKRS,     the resume keeps the table key
  *   then a caught fault inside a write window      closed: a table store faults 0x23
  *   link a live table from a second parent entry   -EPERM, reported, entry unchanged
+ *   (every link made since boot is recorded)
  *   vmap_map/pt_map_leaf with a pa whose bits      -EINVAL, nothing mapped (no leaf
  *   reach the key, NX or flag fields, or beyond    gets a key from its address)
  *   the physical-address width
@@ -81,6 +82,27 @@ static bool two_slots_map(struct two_slots *o)
 	o->pmd = pt_entry_at(pt_kernel_root(), o->va, PT_LEVEL_PMD);
 	o->spare = o->pmd ? o->pmd + 1 : NULL;
 	return o->pmd && pt_present(*o->pmd) && *o->spare == 0;
+}
+
+/* Counts the links of a walk whose table is not marked linked. */
+static void count_unmarked(phys_addr_t table, int level, int index, uint64_t e, uint64_t va,
+			   void *arg)
+{
+	(void)table, (void)index, (void)va;
+	if (level > PT_LEVEL_PTE && !pt_is_leaf(e, level) &&
+	    !pt_table_linked(pt_entry_pa(e, level)))
+		(*(int *)arg)++;
+}
+
+/* Every link the kernel's tables hold went through the door, boot's included: each
+ * table below the root is marked, so the refusal below covers every live table. */
+KTEST(redteam, every_linked_table_of_the_kernel_root_is_marked_linked)
+{
+	int unmarked = 0;
+
+	pt_walk_all(pt_kernel_root(), count_unmarked, &unmarked);
+	KEXPECT_EQ(unmarked, 0);
+	KEXPECT_FALSE(pt_table_linked(pt_kernel_root()));
 }
 
 KTEST(redteam, a_live_table_cannot_be_linked_from_a_second_parent)
