@@ -148,10 +148,8 @@ static int64_t find_block(phys_addr_t pa)
 static void release_block(uint64_t i)
 {
 	phys_addr_t pa = blocks[i].pa;
-	uint32_t w = pt_window_open();
-
 	struct pt_door_counts c0, c1;
-	uint32_t s;
+	uint32_t w = pt_window_open(), s;
 
 	free_pages -= BLOCK_PAGES;
 	blocks[i] = blocks[--nr_blocks];

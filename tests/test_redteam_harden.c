@@ -14,6 +14,7 @@
 #include "tests/test_redteam.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
+#include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
 #include "mm/pgprot.h"
@@ -174,6 +175,20 @@ KTEST(redteam, vmap_map_and_pt_map_leaf_refuse_a_pa_outside_the_frame_address)
 	frame_free(frame);
 }
 
+/* Expects the cache's block windows to have grown by exactly `want` since bw: a refill
+ * opens set_memory's window, add_block's and the caller's again (3), a release
+ * set_memory's and the caller's again (2). The every-change checker (a debug mode)
+ * adds up to 2 per run of its own. */
+static void expect_block_windows(uint64_t bw, uint64_t runs0, uint64_t want, const char *what)
+{
+	uint64_t runs, violations, got = ptcache_block_windows() - bw;
+
+	checker_every_change_stats(&runs, &violations);
+	if (got < want || got > want + 2 * (runs - runs0))
+		ktest_fail(__FILE__, __LINE__, "%s: %llu windows, expected %llu", what,
+			   (unsigned long long)got, (unsigned long long)want);
+}
+
 /* Enough room for every free cache page. */
 static phys_addr_t drained[2048];
 
@@ -183,11 +198,12 @@ static phys_addr_t drained[2048];
 KTEST(redteam, a_table_cache_refill_inside_a_window_runs_with_the_table_key_closed)
 {
 	uint64_t n = ptcache_free_count(), blocks = ptcache_nr_blocks();
-	uint64_t bw = ptcache_block_windows(), taken = 0;
+	uint64_t bw = ptcache_block_windows(), taken = 0, runs0, violations;
 	phys_addr_t t;
 	uint32_t w;
 
 	REDTEAM_REQUIRE(redteam_unenforced());
+	checker_every_change_stats(&runs0, &violations);
 	KASSERT_TRUE(n <= ARRAY_SIZE(drained));
 	w = pt_window_open();
 	while (taken < n && (drained[taken] = ptcache_alloc()))
@@ -198,7 +214,9 @@ KTEST(redteam, a_table_cache_refill_inside_a_window_runs_with_the_table_key_clos
 	KEXPECT_NE(t, 0);
 	KEXPECT_EQ(ptcache_nr_blocks(), blocks + 1);
 	KEXPECT_NE(ptcache_refill_pkrs() & PKRS_WD(pgprot_key()), 0);
-	KEXPECT_GT(ptcache_block_windows(), bw); /* its set_memory opened one of its own */
+	expect_block_windows(bw, runs0, 3, "refill");
+	bw = ptcache_block_windows();
+	checker_every_change_stats(&runs0, &violations);
 	w = pt_window_open();
 	while (taken > 0)
 		ptcache_free(drained[--taken]);
@@ -206,4 +224,5 @@ KTEST(redteam, a_table_cache_refill_inside_a_window_runs_with_the_table_key_clos
 	if (t)
 		pt_free(t, PT_LEVEL_PTE); /* the new block is wholly free again: released */
 	KEXPECT_EQ(ptcache_nr_blocks(), blocks);
+	expect_block_windows(bw, runs0, 2, "release");
 }
