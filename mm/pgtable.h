@@ -152,14 +152,13 @@ uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level);
  * (PTE_* without PS; PTE_P implied), allocating tables on the way. A user leaf
  * (PTE_U) gets U=1 in every entry of its path. Returns 0, -EEXIST when something
  * is mapped there, -ENOMEM when a table cannot be had, -EINVAL when root is not a
- * live root table, -EPERM when the leaf would be a writable alias of a protected
+ * live root table or (checked first) pa fails pt_pa_range_ok for one leaf or prot
+ * has a frame-address bit, -EPERM when the leaf would be a writable alias of a protected
  * region (mm/protect_map.h) or writable and executable (nothing is mapped then). Does not flush the
  * TLB (nothing was mapped before). A guard marker in the pte counts as mapped (-EEXIST). One write
  * window for the tables it makes and the leaf. */
 int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot);
-/* pt_map_leaf also returns -EINVAL, before it changes anything, unless pt_pa_range_ok(pa,
- * the level's size, level) and prot has no bit of the frame-address field.
- * True when [pa, pa + size) can be mapped by leaves of `level` (pte..pud): size is not
+/* True when [pa, pa + size) can be mapped by leaves of `level` (pte..pud): size is not
  * 0, pa and size are multiples of the level's size, and the range ends below the CPU's
  * physical-address width, so no bit of pa lands in a leaf's key, NX or flag bits. */
 bool pt_pa_range_ok(phys_addr_t pa, uint64_t size, int level);
