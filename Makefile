@@ -32,6 +32,8 @@ endif
 ifeq ($(origin LD),default)
 LD := $(CROSS_COMPILE)ld
 endif
+OBJCOPY ?= $(CROSS_COMPILE)objcopy
+export OBJCOPY
 NASM ?= nasm
 
 BUILD ?= build

@@ -1,7 +1,9 @@
 /* arch/cpu.c - CPU identification (CPUID leaves 0, 1, 7, 0x80000001..8). */
 #include "arch/cpu.h"
+#include "arch/pkrs.h"
 
 struct cpu_features cpu;
+bool cpu_invpcid __ro_after_init;
 void (*flush_tlb_others)(uint64_t start, uint64_t end);
 
 static void copy_regs(char *dst, const struct cpuid_regs *r)
@@ -34,6 +36,8 @@ void cpu_detect(void)
 		r = cpuid(7, 0);
 		cpu.smep = r.ebx & (1u << 7);
 		cpu.smap = r.ebx & (1u << 20);
+		cpu.invpcid = r.ebx & (1u << 10);
+		cpu_invpcid = cpu.invpcid;
 		cpu.pku = r.ecx & (1u << 3);
 		cpu.la57 = r.ecx & (1u << 16);
 		cpu.pks = r.ecx & (1u << 31);

@@ -130,12 +130,28 @@ static inline void flush_tlb_local(void)
 	write_cr3(read_cr3());
 }
 
-/* Flushes this CPU's whole TLB, global entries included, by toggling CR4.PGE
- * (SDM Vol. 3A, 4.10.4.1). Without PGE set it reloads CR3. */
+/* The CPU has INVPCID: set once by cpu_detect(), read-only after boot. */
+extern bool cpu_invpcid;
+
+/* INVPCID of `type` (2: every PCID, global entries included) for descriptor d. */
+static inline void invpcid(uint64_t type, const uint64_t d[2])
+{
+	__asm__ volatile("invpcid %0, %1" : : "m"(*(const uint64_t(*)[2])d), "r"(type) : "memory");
+}
+
+/* Flushes this CPU's whole TLB, global entries included: INVPCID type 2 where the CPU
+ * has it (one instruction), else by toggling CR4.PGE (SDM Vol. 3A, 4.10.4.1); without
+ * PGE set it reloads CR3. */
 static inline void flush_tlb_all_local(void)
 {
-	uint64_t cr4 = read_cr4();
+	static const uint64_t all[2] = { 0, 0 };
+	uint64_t cr4;
 
+	if (cpu_invpcid) {
+		invpcid(2, all);
+		return;
+	}
+	cr4 = read_cr4();
 	if (cr4 & CR4_PGE) {
 		write_cr4(cr4 & ~CR4_PGE);
 		write_cr4(cr4);
@@ -175,7 +191,7 @@ struct cpu_features {
 	char brand[49];
 	uint32_t family, model, stepping;
 	bool hypervisor;
-	bool pks, pku, la57, pdpe1gb, nx, smep, smap, x2apic, pge;
+	bool pks, pku, la57, pdpe1gb, nx, smep, smap, x2apic, pge, invpcid;
 	unsigned int phys_bits, virt_bits;
 };
 

@@ -74,6 +74,8 @@ trap_common:
         mov rsp, rbx
 .load_default:
         mov eax, [rel trap_pkrs_default]
+        cmp eax, [rsp]                      ; already loaded: no WRMSR (a TLB flush
+        je .saved                           ; in emulators, a cost on silicon)
         xor edx, edx
         mov ecx, MSR_PKRS
         wrmsr
@@ -97,8 +99,13 @@ trap_common:
         call trap_pkrs_exit
         mov rsp, rbx
 .load_pkrs:
+        mov esi, eax                        ; the PKRS to resume with; rsi, rcx and
+        mov ecx, MSR_PKRS                   ; rdx are restored from the frame below
+        rdmsr
+        cmp eax, esi
+        je .skip_pkrs                       ; loaded already
+        mov eax, esi
         xor edx, edx
-        mov ecx, MSR_PKRS
         wrmsr
 .skip_pkrs:
         add rsp, 8

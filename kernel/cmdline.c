@@ -38,6 +38,7 @@ static const struct param params[] = {
 	{ "ktest.wake_absent", PARAM_CHOICE, "on|off", NULL },
 	{ "ktest.bench_reps", PARAM_NUMBER, "a decimal or 0x number", NULL },
 	{ "smp_stress.iters", PARAM_NUMBER, "a decimal or 0x number", NULL },
+	{ "set_memory.steps", PARAM_NUMBER, "a decimal or 0x number", NULL },
 	{ "mem", PARAM_SIZE, "a size such as 512M or 4G", NULL },
 	{ "bootdump", PARAM_CHOICE, "mbi|acpi|all", NULL },
 };

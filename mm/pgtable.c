@@ -274,10 +274,13 @@ static int map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, ui
 	return rc;
 }
 
-static bool table_empty(const uint64_t *t)
+/* True when every entry of t is 0. The scan starts after slot `from` (the one just
+ * cleared) and wraps: a range unmapped in order finds the next slot still in use at
+ * once, instead of scanning past every slot it already cleared. */
+static bool table_empty(const uint64_t *t, int from)
 {
-	for (int i = 0; i < PT_ENTRIES; i++)
-		if (t[i])
+	for (int i = 1; i <= PT_ENTRIES; i++)
+		if (t[(from + i) % PT_ENTRIES])
 			return false;
 	return true;
 }
@@ -303,7 +306,7 @@ static int unmap_leaf(phys_addr_t root, uint64_t va)
 	for (int up = l + 1; up < root_level; up++) {
 		phys_addr_t child = pt_entry_pa(*path[up], up);
 
-		if (!table_empty(pa_to_va(child)))
+		if (!table_empty(pa_to_va(child), pt_index(va, up - 1)))
 			break;
 		set_entry(path[up], 0);
 		flush_tlb_range(va, va + PAGE_SIZE); /* no CPU walks the table any more */
@@ -322,7 +325,7 @@ static int free_root_child(phys_addr_t root, uint64_t va)
 	if (!pt_present(*e))
 		return -ENOENT;
 	child = pt_entry_pa(*e, root_level);
-	if (!table_empty(pa_to_va(child)))
+	if (!table_empty(pa_to_va(child), PT_ENTRIES - 1))
 		return -EBUSY;
 	set_entry(e, 0);
 	flush_tlb_all();

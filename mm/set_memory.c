@@ -208,38 +208,19 @@ static bool try_merge(uint64_t *e, int level, phys_addr_t *freed)
 	return true;
 }
 
-/* Merges what can be merged in [va, end) at `level` (pmd: 2 MiB, pud: 1 GiB); the
- * freed tables go back to the pool only after the TLB flush. Needs a write window
- * open (one per set_memory call covers every merge). */
-static void merge_level(uint64_t va, uint64_t end, int level)
-{
-	phys_addr_t freed[64];
-	int n = 0;
-
-	for (uint64_t a = ALIGN_DOWN(va, pt_size(level)); a < end; a += pt_size(level)) {
-		uint64_t *e = pt_entry_at(pt_kernel_root(), a, level);
-
-		if (!e || !try_merge(e, level, &freed[n]) || ++n < 64)
-			continue;
-		flush_tlb_all();
-		while (n)
-			pt_free(freed[--n], level - 1);
-	}
-	if (!n)
-		return;
-	flush_tlb_all();
-	while (n)
-		pt_free(freed[--n], level - 1);
-}
-
-/* The leaves a change stored into, to flush one by one when they are few: INVLPG of
- * any address in a leaf drops its TLB entries, whatever its size, and the
- * paging-structure cache entries used for it (SDM Vol. 3A, 4.10.4.1). More than
- * FLUSH_MAX leaves flush the whole TLB: past that, one flush is cheaper. */
+/* What one change leaves to flush: the leaves it stored into, to flush one by one
+ * when they are few (INVLPG of any address in a leaf drops its TLB entries, whatever
+ * its size, and every paging-structure cache entry: SDM Vol. 3A, 4.10.4.1), and the
+ * tables its merges unlinked, freed only after that flush. More than FLUSH_MAX leaves
+ * flush the whole TLB: past that, one flush is cheaper. */
 #define FLUSH_MAX 32
+#define FREED_MAX 64
 struct flush_list {
 	int n; /* > FLUSH_MAX: flush everything */
 	uint64_t va[FLUSH_MAX];
+	int nfreed;
+	phys_addr_t freed[FREED_MAX];
+	int8_t freed_level[FREED_MAX]; /* the level of the table freed[i] */
 };
 
 static void flush_add(struct flush_list *f, uint64_t va)
@@ -249,18 +230,43 @@ static void flush_add(struct flush_list *f, uint64_t va)
 	f->n += f->n <= FLUSH_MAX;
 }
 
-/* This CPU drops the leaves in f one by one (or everything); every other online CPU
- * flushes the changed range [va, end), which meets each of them. */
-static void flush_list_run(const struct flush_list *f, uint64_t va, uint64_t end)
+/* One flush for the whole change, then the unlinked tables go back: this CPU drops
+ * the leaves in f one by one (or everything; one INVLPG when only merges happened,
+ * for the paging-structure caches), and every other online CPU flushes [va, end) in
+ * one round, which meets each changed leaf and drops those caches too. A merged leaf
+ * maps what its table mapped, with the same attributes, so a translation left from
+ * the table outside [va, end) is still right (SDM Vol. 3A, 4.10.2.3). */
+static void flush_list_run(struct flush_list *f, uint64_t va, uint64_t end)
 {
-	if (f->n > FLUSH_MAX) {
-		flush_tlb_all();
-		return;
-	}
-	for (int i = 0; i < f->n; i++)
+	if (f->n > FLUSH_MAX)
+		flush_tlb_all_local();
+	for (int i = 0; i < f->n && f->n <= FLUSH_MAX; i++)
 		invlpg((void *)f->va[i]);
-	if (f->n && flush_tlb_others)
+	if (!f->n && f->nfreed)
+		invlpg((void *)va);
+	if ((f->n || f->nfreed) && flush_tlb_others)
 		flush_tlb_others(va, end);
+	stats.flushes += f->n || f->nfreed;
+	while (f->nfreed) {
+		f->nfreed--;
+		pt_free(f->freed[f->nfreed], f->freed_level[f->nfreed]);
+	}
+	f->n = 0;
+}
+
+/* Merges what can be merged in [va, end) at `level` (pmd: 2 MiB, pud: 1 GiB); the
+ * unlinked tables join f, to be freed after its flush (an early flush when f is
+ * full). Needs a write window open (one per set_memory call covers every merge). */
+static void merge_level(uint64_t va, uint64_t end, int level, struct flush_list *f)
+{
+	for (uint64_t a = ALIGN_DOWN(va, pt_size(level)); a < end; a += pt_size(level)) {
+		uint64_t *e = pt_entry_at(pt_kernel_root(), a, level);
+
+		if (f->nfreed == FREED_MAX)
+			flush_list_run(f, va, end);
+		if (e && try_merge(e, level, &f->freed[f->nfreed]))
+			f->freed_level[f->nfreed++] = (int8_t)(level - 1);
+	}
 }
 
 /* The leaves from e (at `level`, the first mapping start) to change with one
@@ -332,10 +338,10 @@ static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 	if (!rc) {
 		w = pt_window_open();
 		apply(va, end, set, clear, &f);
-		flush_list_run(&f, va, end);
-		merge_level(va, end, PT_LEVEL_PMD);
+		merge_level(va, end, PT_LEVEL_PMD, &f);
 		if (dmap_has_1g())
-			merge_level(va, end, PT_LEVEL_PUD);
+			merge_level(va, end, PT_LEVEL_PUD, &f);
+		flush_list_run(&f, va, end);
 		pt_window_close(w);
 		checker_after_change("after set_memory");
 	}

@@ -35,6 +35,7 @@ int set_memory(uint64_t va, uint64_t pages, uint64_t set, uint64_t clear);
 struct set_memory_stats {
 	uint64_t splits, merges, calls;
 	uint64_t split_flushes; /* large translations flushed after a split's link */
+	uint64_t flushes;	/* flushes of a change's leaves and merges: at most 1 per call */
 };
 void set_memory_get_stats(struct set_memory_stats *s);
 /* Why the last -EPERM was returned (names the row or the key); "" before any. */

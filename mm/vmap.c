@@ -242,7 +242,7 @@ void vmap_unmap(uint64_t va, uint64_t size)
 			pt_unmap_leaf(pt_kernel_root(), a);
 			a = after(a, level);
 		} else {
-			a += PAGE_SIZE;
+			a = after(a, level); /* a hole of that level (a marker: one page) */
 		}
 	}
 	pt_window_close(w);

@@ -3,6 +3,7 @@
  * sequence checked against a shadow model (suite set_memory; its error paths are in
  * tests/test_set_memory_errors.c). Names here start with sm_. */
 #include "kernel/catch.h"
+#include "kernel/cmdline.h"
 #include "kernel/ktest.h"
 #include "kernel/printf.h"
 #include "mm/dmap.h"
@@ -103,7 +104,7 @@ static void sm_round_trip(const struct sm_trip *t)
 {
 	uint64_t va, end, c0[PT_NR_LEVELS], free0 = pool_free_count();
 	struct dmap_stats s0, s1;
-	struct set_memory_stats m0, m1;
+	struct set_memory_stats m0, m1, m2;
 	phys_addr_t a;
 
 	if (t->at == SM_AT_1G && !dmap_has_1g())
@@ -126,10 +127,15 @@ static void sm_round_trip(const struct sm_trip *t)
 	if ((t->first | (int64_t)t->pages) % 512)
 		KEXPECT_GT(m1.splits, m0.splits);
 	KEXPECT_EQ(m1.split_flushes - m0.split_flushes, m1.splits - m0.splits);
+	KEXPECT_EQ(m1.flushes - m0.flushes, 1); /* the change's one flush (and round) */
 	KEXPECT_EQ(sm_w_mismatches(va - PAGE_SIZE, end + PAGE_SIZE, va, end), 0);
 	sm_expect_writes(va, end, true);
 	mm_expect_counts_match_walk("after the split");
 	KEXPECT_EQ(set_memory_rw(va, t->pages), 0);
+	set_memory_get_stats(&m2);
+	/* The leaves' changes and the merges back share one flush, before the frees. */
+	KEXPECT_GE(m2.merges - m1.merges, m1.splits - m0.splits);
+	KEXPECT_EQ(m2.flushes - m1.flushes, 1);
 	KEXPECT_EQ(sm_w_mismatches(va - PAGE_SIZE, end + PAGE_SIZE, end, end), 0);
 	sm_expect_writes(va, end, false);
 	mm_expect_counts_match_walk("after the merge");
@@ -161,7 +167,7 @@ SM_TRIP(round_trip_2m_straddling_1g_boundary, SM_AT_1G, -256, 512)
 
 #define SM_RND_RUNS  3
 #define SM_RND_PAGES 1024 /* 4 MiB per run: two 2 MiB regions */
-#define SM_RND_STEPS 4000
+#define SM_RND_STEPS 1200 /* set_memory.steps=N changes it (a matrix boot runs 20000) */
 #define SM_RND_FULL  128  /* every so many steps, every page is compared */
 #define SM_SHADOW_W  0x80 /* shadow byte: W bit, key in bits 3:0 */
 
@@ -184,7 +190,10 @@ static uint64_t sm_rnd_va(int run, uint64_t page)
 }
 
 /* Step nr: short ranges mostly, sometimes up to a whole run; keys avoid the
- * page-table key, and half of the key changes go back to key 0 so merges happen. */
+ * page-table key, and half of the key changes go back to key 0. One step in four
+ * makes one whole 2 MiB region (or both) read-write or key 0, so that regions come
+ * back to one state and merge, and the short steps after split them again: about
+ * one split or merge in five steps, where uniform ranges gave one in twenty. */
 static struct sm_step sm_rnd_step(uint64_t *rng, int nr)
 {
 	uint64_t r = ktest_rand(rng), r2 = ktest_rand(rng);
@@ -194,9 +203,28 @@ static struct sm_step sm_rnd_step(uint64_t *rng, int nr)
 	s.pages = 1 + ((r >> 32) & 1 ? (r2 % 8) : (r2 % SM_RND_PAGES));
 	s.pages = MIN(s.pages, SM_RND_PAGES - s.first);
 	s.key = (r >> 40) & 1 ? 0 : (int)((r >> 44) % 16);
+	if ((r >> 52) % 4 == 0) {
+		s.op = (r >> 54) & 1 ? SM_RW : SM_KEY;
+		s.key = 0;
+		s.first = (r >> 56) & 1 ? PT_ENTRIES : 0;
+		s.pages = (r >> 57) & 1 ? SM_RND_PAGES - s.first : PT_ENTRIES;
+	}
 	if (s.key == pgprot_key())
 		s.key = 0;
 	return s;
+}
+
+/* The walk's length: set_memory.steps=N (1 to 1000000), else SM_RND_STEPS. */
+static int sm_rnd_steps(void)
+{
+	const char *arg = cmdline_get("set_memory.steps");
+	uint64_t n = SM_RND_STEPS;
+
+	if (arg && (parse_u64(arg, &n) || n < 1 || n > 1000000)) {
+		ktest_fail(__FILE__, __LINE__, "set_memory.steps=%s: expected 1 to 1000000", arg);
+		return 0;
+	}
+	return (int)n;
 }
 
 /* ktest context: the step in progress, as the call it makes. */
@@ -351,9 +379,9 @@ static void sm_rnd_give_back(int i)
 
 /* Runs the steps; on the first disagreement reports it (after the step, as the
  * context) and stops. Returns the steps that agreed. */
-static int sm_rnd_walk(uint64_t *rng)
+static int sm_rnd_walk(uint64_t *rng, int steps)
 {
-	for (int nr = 0; nr < SM_RND_STEPS; nr++) {
+	for (int nr = 0; nr < steps; nr++) {
 		struct sm_step s = sm_rnd_step(rng, nr);
 		uint64_t lo = s.first ? s.first - 1 : 0;
 		uint64_t hi = MIN(s.first + s.pages + 1, SM_RND_PAGES);
@@ -372,7 +400,7 @@ static int sm_rnd_walk(uint64_t *rng)
 		if (!ok)
 			return nr;
 	}
-	return SM_RND_STEPS;
+	return steps;
 }
 
 KTEST(set_memory, random_calls_match_shadow_model)
@@ -380,7 +408,7 @@ KTEST(set_memory, random_calls_match_shadow_model)
 	uint64_t rng = ktest_seed() ^ 0x9e3779b97f4a7c15ULL;
 	struct set_memory_stats s0, s1;
 	struct mm_snap was;
-	int steps;
+	int steps, want = sm_rnd_steps();
 
 	ktest_note("seed %llu (reproduce with ktest.seed=%llu)", (unsigned long long)ktest_seed(),
 		   (unsigned long long)ktest_seed());
@@ -388,8 +416,9 @@ KTEST(set_memory, random_calls_match_shadow_model)
 		rng = 1; /* xorshift state must not be 0 */
 	mm_snap(&was);
 	set_memory_get_stats(&s0);
+	KASSERT_TRUE(want > 0);
 	KASSERT_TRUE(sm_rnd_take_runs());
-	steps = sm_rnd_walk(&rng);
+	steps = sm_rnd_walk(&rng, want);
 	for (int i = 0; i < SM_RND_RUNS; i++)
 		sm_rnd_give_back(i);
 	set_memory_get_stats(&s1);
