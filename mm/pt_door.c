@@ -11,6 +11,7 @@
 #include "mm/ptcache.h"
 #include "mm/pt_lock.h"
 #include "kernel/panic.h"
+#include "kernel/percpu.h"
 #include "kernel/printf.h"
 #include "arch/pkrs.h"
 
@@ -46,30 +47,38 @@ void pt_window_close(uint32_t saved)
 		pkrs_write((cur & ~mask) | (saved & mask));
 }
 
-uint32_t pt_window_suspend(void)
-{
-	uint32_t mask = key_bits(), old;
+/* Per CPU: true while pt_window_suspend has closed this CPU's window. Keyed, and
+ * set while the window is still open: a stray store during the suspended stretch
+ * (into this, or into the caller's token on the stack) cannot make a resume open the
+ * key. Suspensions happen with interrupts off (under ptcache_lock), so the CPU does
+ * not change in between. */
+static bool suspended[NR_CPUS] __pt_keyed;
 
-	if (!mask)
-		return 0;
-	old = pkrs_read();
-	if (!(old & mask))
-		pkrs_write(old | PKRS_WD(pgprot_key()));
-	return old;
-}
-
-void pt_window_resume(uint32_t saved)
+bool pt_window_suspend(void)
 {
 	uint32_t mask = key_bits(), cur;
 
 	if (!mask)
-		return;
+		return false;
 	cur = pkrs_read();
-	if ((cur & mask) != (saved & mask)) {
-		if (!(saved & mask))
-			pkrs_count_this_cpu()->windows++; /* the key opens again */
-		pkrs_write((cur & ~mask) | (saved & mask));
-	}
+	if (cur & mask)
+		return false; /* no window open: nothing to close */
+	/* Invariant: a suspended stretch runs with the key closed, so none nests in one. */
+	ASSERT(!suspended[this_cpu_id()]);
+	suspended[this_cpu_id()] = true;
+	pkrs_write(cur | PKRS_WD(pgprot_key()));
+	return true;
+}
+
+void pt_window_resume(bool closed)
+{
+	uint32_t mask = key_bits();
+
+	if (!mask || !closed || !suspended[this_cpu_id()])
+		return; /* only the suspension this CPU recorded opens the key again */
+	pkrs_count_this_cpu()->windows++;
+	pkrs_write(pkrs_read() & ~mask);
+	suspended[this_cpu_id()] = false;
 }
 
 void pt_door_counts(struct pt_door_counts *c)

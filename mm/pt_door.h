@@ -17,13 +17,15 @@ uint32_t pt_window_open(void);
 /* Puts back only the table key's two bits of `saved`: a key another call closed
  * inside the window (pks_key_free) stays closed. */
 void pt_window_close(uint32_t saved);
-/* Closes the table key on this CPU while code that stores into no table runs inside
- * a window (a table-cache refill: the frame allocator, set_memory's own window, the
- * console). Returns the state for pt_window_resume, which opens the key again if
- * this closed it, counted as a window opened. 0 and no change when the tables are
- * not protected. */
-uint32_t pt_window_suspend(void);
-void pt_window_resume(uint32_t saved);
+/* Closes this CPU's open window while code that stores into no table runs (a
+ * table-cache refill or release: the frame allocator, set_memory with windows of
+ * its own, the console). Needs interrupts off. Returns true when it closed one
+ * (false: no window open, or the tables not protected; nothing changes). */
+bool pt_window_suspend(void);
+/* Opens the window pt_window_suspend closed again, counted as a window opened. Only
+ * a suspension recorded in keyed per-CPU state is undone: `closed` (the suspend's
+ * result) cannot open the key by itself. */
+void pt_window_resume(bool closed);
 /* What protection has cost this CPU since boot, as counts a test may assert (a
  * count is deterministic, a time is not): PKRS loads (arch/pkrs.h: every
  * pkrs_write) and write windows opened (a pt_window_open that loaded PKRS; a

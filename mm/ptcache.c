@@ -88,7 +88,7 @@ static struct frameset *refill(void)
 {
 	struct pt_door_counts c0, c1;
 	struct frameset *b;
-	uint32_t s = pt_window_suspend();
+	bool s = pt_window_suspend();
 
 	pt_door_counts(&c0);
 	refill_pkrs = pgprot_enforced() ? pkrs_read() : 0;
@@ -149,7 +149,8 @@ static void release_block(uint64_t i)
 {
 	phys_addr_t pa = blocks[i].pa;
 	struct pt_door_counts c0, c1;
-	uint32_t w = pt_window_open(), s;
+	uint32_t w = pt_window_open();
+	bool s;
 
 	free_pages -= BLOCK_PAGES;
 	blocks[i] = blocks[--nr_blocks];

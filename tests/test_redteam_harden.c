@@ -10,6 +10,7 @@
  *   reach the key, NX or flag fields, or beyond    gets a key from its address)
  *   the physical-address width
  *   a table-cache refill inside a window           runs with the table key closed
+ *   a forged token to pt_window_resume             opens nothing: a table store faults
  */
 #include "tests/test_redteam.h"
 #include "kernel/catch.h"
@@ -26,6 +27,12 @@
 #define PF_PK_WRITE (PF_P | PF_W | PF_PK)
 /* Never mapped: a hole well inside the kernel half (tests/test_catch.c). */
 #define HOLE_VA	    0xffffc7fffff00000ULL
+
+/* The kernel root's entry over the direct map: a live link in every paging mode. */
+static uint64_t *root_entry(void)
+{
+	return (uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
+}
 
 struct stray_catch {
 	uint32_t forged; /* the PKRS value the stray store plants */
@@ -44,8 +51,7 @@ static void fault_in_a_window(void *arg)
 
 KTEST(redteam, a_forged_saved_pkrs_cannot_open_the_table_key_on_a_catch_resume)
 {
-	uint64_t *e =
-		(uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
+	uint64_t *e = root_entry();
 	uint32_t saved = pkrs_read(), wd;
 	struct stray_catch s;
 	uint64_t before = *e;
@@ -65,6 +71,36 @@ KTEST(redteam, a_forged_saved_pkrs_cannot_open_the_table_key_on_a_catch_resume)
 	if (*e != before)
 		pt_set_entry(e, before);
 	pkrs_write(saved);
+}
+
+/* pt_window_resume trusts no token: after a suspension was resumed (or with none at
+ * all), a forged `closed = true` opens nothing, and a store into a table faults. */
+KTEST(redteam, a_forged_resume_token_cannot_open_the_table_key)
+{
+	uint64_t *e = root_entry();
+	uint64_t before = *e;
+	struct fault f;
+	uint32_t w;
+	bool closed;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	w = pt_window_open();
+	closed = pt_window_suspend();
+	KEXPECT_TRUE(closed);
+	KEXPECT_FALSE(pt_window_is_open());
+	pt_window_resume(closed);
+	KEXPECT_TRUE(pt_window_is_open());
+	pt_window_close(w);
+	pt_window_resume(true); /* resumed already: the forged token */
+	KEXPECT_FALSE(pt_window_is_open());
+	KEXPECT_FALSE(pt_window_suspend()); /* no window open: nothing to close */
+	pt_window_resume(true);
+	KEXPECT_FALSE(pt_window_is_open());
+	catch_write64(e, before ^ REDTEAM_HARMLESS_BIT, &f);
+	KEXPECT_PF(&f, PF_PK_WRITE, e);
+	KEXPECT_EQ(*e, before);
+	if (*e != before)
+		pt_set_entry(e, before);
 }
 
 /* A table the test owns: the pte table behind one 4 KiB leaf at a 4 MiB-aligned vmap
