@@ -26,6 +26,7 @@
  * result lines, as a KTAP parser counts them (a suite that never ran is one leaf).
  */
 #include "kernel/ktest.h"
+#include "kernel/ktest_filter.h"
 #include "kernel/printf.h"
 #include "kernel/smp_ipi.h"
 #include "arch/cpu.h"
@@ -47,8 +48,7 @@ static struct {
 
 /* The report as printed so far. */
 static struct {
-	char filter[1024]; /* ktest= (a copy: the cmdline tests re-parse the line) */
-	bool begun;	   /* version and plan printed */
+	bool begun; /* version and plan printed */
 	bool aborting;
 	int done;	/* top-level result lines printed */
 	int depth;	/* 1 while a suite's subtest is open */
@@ -221,86 +221,23 @@ bool ktest_failed(void)
 	return cur.failed;
 }
 
-/* The next comma-separated word of the filter at *p (its length in *n; it may be
- * empty); advances *p past it. NULL at the end. */
-static const char *next_word(const char **p, size_t *n)
-{
-	const char *w = *p, *end = w;
-
-	if (!*w)
-		return NULL;
-	while (*end && *end != ',')
-		end++;
-	*n = end - w;
-	*p = *end ? end + 1 : end;
-	return w;
-}
-
-/* True when the n bytes at w are `name`. */
-static bool word_is(const char *w, size_t n, const char *name)
-{
-	return strlen(name) == n && strncmp(w, name, n) == 0;
-}
-
-static bool suite_selected(const struct ktest_suite *s)
-{
-	const char *p = report.filter, *w;
-	size_t n;
-
-	if (!*p)
-		return !s->explicit_only;
-	while ((w = next_word(&p, &n)))
-		if (word_is(w, n, s->name))
-			return true;
-	return false;
-}
-
-/* True when the n bytes at w name a registered suite. */
-static bool is_suite_name(const char *w, size_t n)
-{
-	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end; s++)
-		if (word_is(w, n, (*s)->name))
-			return true;
-	return false;
-}
-
 /* Counts the words of the filter that name no suite; when print is true, reports
  * each one (numbered from idx + 1) not reported yet as a failed top-level line. */
 static int unknown_suites(int idx, bool print)
 {
-	const char *p = report.filter, *w;
 	char word[64];
 	int nr = 0;
-	size_t n;
 
-	while ((w = next_word(&p, &n))) {
-		if (!n || is_suite_name(w, n))
-			continue;
+	while (ktest_filter_unknown(nr, word, sizeof(word))) {
 		nr++;
 		if (!print || nr + idx <= report.done)
 			continue;
-		strncpy_z(word, w, MIN(n + 1, sizeof(word)));
 		ktap_line(0, "not ok %d %s # no such test suite (ktest=%s)\n", nr + idx, word,
-			  report.filter);
+			  ktest_filter());
 		report.done = nr + idx;
 		totals.failed++;
 	}
 	return nr;
-}
-
-/* Number of suites the filter selects. */
-static int nr_selected(void)
-{
-	int n = 0;
-
-	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end; s++)
-		n += suite_selected(*s);
-	return n;
-}
-
-void ktest_select(const char *filter)
-{
-	strncpy_z(report.filter, filter ? filter : "", sizeof(report.filter));
 }
 
 void ktest_begin(void)
@@ -312,7 +249,7 @@ void ktest_begin(void)
 	console_write("\n", 1); /* the loader may leave a partial line */
 	console_set_line_hook(line_prefix);
 	ktap_line(0, "KTAP version 1\n");
-	ktap_line(0, "1..%d\n", nr_selected() + unknown_suites(0, false));
+	ktap_line(0, "1..%d\n", ktest_filter_nr_selected() + unknown_suites(0, false));
 }
 
 static bool case_before(const struct ktest_case *a, const struct ktest_case *b)
@@ -446,7 +383,7 @@ bool ktest_run_all(void)
 
 	ktest_begin();
 	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end; s++)
-		if (suite_selected(*s))
+		if (ktest_filter_selects(*s))
 			run_suite(*s, ++idx);
 	unknown_suites(idx, true);
 	print_totals();
@@ -509,7 +446,7 @@ static void report_rest_not_run(const char *reason)
 
 	for (const struct ktest_suite *const *s = __ktest_suites_start; s < __ktest_suites_end;
 	     s++) {
-		if (!suite_selected(*s) || ++idx <= report.done)
+		if (!ktest_filter_selects(*s) || ++idx <= report.done)
 			continue;
 		ktap_line(0, "not ok %d %s # not run: %s\n", idx, (*s)->name, reason);
 		report.done = idx;

@@ -87,12 +87,23 @@ static bool on_spurious(struct trap_frame *f)
 	return true;
 }
 
-/* flush_tlb_others (arch/cpu.h): one TLB round. */
+/* TLB shootdown rounds each CPU asked for (by index; only that CPU writes its own). */
+static uint64_t tlb_rounds_asked[NR_CPUS];
+
+/* flush_tlb_others (arch/cpu.h): one TLB round, counted even when no other CPU is
+ * online to take it (the count says what the caller's code costs, whatever the
+ * boot). */
 static void tlb_others(uint64_t start, uint64_t end)
 {
 	struct smp_round r = { .kind = SMP_ROUND_TLB, .start = start, .end = end };
 
+	tlb_rounds_asked[this_cpu_id()]++;
 	smp_round(&r);
+}
+
+uint64_t smp_tlb_rounds_here(void)
+{
+	return tlb_rounds_asked[this_cpu_id()];
 }
 
 void smp_ipi_init(void)

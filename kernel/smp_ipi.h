@@ -96,6 +96,11 @@ void smp_poll_rounds(void);
  * the last acknowledgement), for the bench figures. */
 uint64_t smp_rounds_sent(void);
 uint64_t smp_round_cycles(void);
+/* TLB shootdown rounds this CPU asked for since smp_ipi_init (one per
+ * flush_tlb_range, flush_tlb_all or flush_tlb_others call, sent or not: with no
+ * other CPU online a round goes nowhere but still counts). Deterministic: tests
+ * assert it (mm/pt_flush.h: one round per table operation). */
+uint64_t smp_tlb_rounds_here(void);
 
 /* Tests, boot CPU only: runs fn(arg) on every online CPU at once (the boot CPU
  * with interrupts on), waits up to timeout_ms for each (one that overstays still

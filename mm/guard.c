@@ -6,6 +6,7 @@
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/pgtable.h"
+#include "mm/pt_flush.h"
 #include "mm/vmap.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
@@ -103,8 +104,8 @@ static bool merge(uint64_t *e, int level, uint64_t base)
 		seen |= c[i] & ad;
 	}
 	store(e, pa | attrs | seen | PTE_PS);
-	flush_tlb_range(base, base + pt_size(level)); /* every CPU, before the free */
-	pt_free(t, level - 1);
+	pt_flush_add(base, base + pt_size(level)); /* every CPU, before the free */
+	pt_flush_free_table(t, level - 1);
 	return true;
 }
 
@@ -122,8 +123,8 @@ static void tidy(uint64_t va)
 		t = pt_entry_pa(*e, l);
 		if (table_empty(pa_to_va(t))) {
 			store(e, 0);
-			flush_tlb_range(va, va + PAGE_SIZE); /* every CPU, before the free */
-			pt_free(t, l - 1);
+			pt_flush_add(va, va + PAGE_SIZE); /* every CPU, before the free */
+			pt_flush_free_table(t, l - 1);
 		} else if (!merge(e, l, ALIGN_DOWN(va, pt_size(l)))) {
 			return;
 		}
@@ -174,8 +175,8 @@ static int install_one(uint64_t va)
 	store(e, GUARD_MARKER);
 	vmap_count_markers(va, 1);
 	if (pt_present(old)) {
-		flush_tlb_range(va, va + PAGE_SIZE);
-		vmap_put_page(va, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE);
+		pt_flush_add(va, va + PAGE_SIZE);
+		vmap_put_page(va, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE); /* after it */
 	}
 	return 0;
 }
@@ -188,6 +189,18 @@ static int check_range(uint64_t va, uint64_t size)
 	return 0;
 }
 
+/* Drops pt_lock (flags from pt_lock_take), then runs the every-change checker
+ * unless an outer batch is still open: its queued tables are unlinked but not yet
+ * freed, and its caller checks once it is over. */
+static void check_after(uint64_t flags, const char *what)
+{
+	bool outer = pt_flush_open();
+
+	pt_lock_drop(flags);
+	if (!outer)
+		checker_after_change(what);
+}
+
 int guard_install(uint64_t va, uint64_t size)
 {
 	int rc = check_range(va, size);
@@ -198,13 +211,14 @@ int guard_install(uint64_t va, uint64_t size)
 		return rc;
 	flags = pt_lock_take();
 	w = pt_window_open();
+	pt_flush_begin(); /* one shootdown round for the pages it zaps */
 	walker_active = true;
 	for (uint64_t a = va; a < va + size && !rc; a += PAGE_SIZE)
 		rc = install_one(a);
 	walker_active = false;
+	pt_flush_end();
 	pt_window_close(w);
-	pt_lock_drop(flags);
-	checker_after_change("after guard_install");
+	check_after(flags, "after guard_install");
 	return rc;
 }
 
@@ -235,6 +249,7 @@ int guard_remove(uint64_t va, uint64_t size)
 		return rc;
 	flags = pt_lock_take();
 	w = pt_window_open();
+	pt_flush_begin(); /* one shootdown round for the tables it frees or merges */
 	for (uint64_t a = va; a < va + size;) {
 		uint64_t next = MIN(ALIGN_DOWN(a, chunk) + chunk, va + size);
 		uint64_t *pmd = pt_entry_at(pt_kernel_root(), a, PT_LEVEL_PMD);
@@ -244,9 +259,9 @@ int guard_remove(uint64_t va, uint64_t size)
 			remove_in_table(pmd, a, next);
 		a = next;
 	}
+	pt_flush_end();
 	pt_window_close(w);
-	pt_lock_drop(flags);
-	checker_after_change("after guard_remove");
+	check_after(flags, "after guard_remove");
 	return 0;
 }
 

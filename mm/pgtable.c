@@ -7,6 +7,7 @@
 #include "mm/pgprot.h"
 #include "mm/pool.h"
 #include "mm/protect_map.h"
+#include "mm/pt_flush.h"
 #include "mm/ptcache.h"
 #include "kernel/panic.h"
 #include "arch/cpu.h"
@@ -301,16 +302,18 @@ static int unmap_leaf(phys_addr_t root, uint64_t va)
 		table = pa_to_va(pt_entry_pa(*path[l], l));
 	}
 	set_entry(path[l], 0);
-	flush_tlb_range(va, va + PAGE_SIZE); /* every CPU: the frame may be reused */
-	/* Free tables left empty, up to (not including) the root's children. */
+	/* INVLPG of any address in a leaf drops it, whatever its size (SDM Vol. 3A,
+	 * 4.10.4.1): one page of range covers it. */
+	pt_flush_add(va, va + PAGE_SIZE);
+	/* Free tables left empty, up to (not including) the root's children: after
+	 * the batch's flush, when no CPU walks them any more. */
 	for (int up = l + 1; up < root_level; up++) {
 		phys_addr_t child = pt_entry_pa(*path[up], up);
 
 		if (!table_empty(pa_to_va(child), pt_index(va, up - 1)))
 			break;
 		set_entry(path[up], 0);
-		flush_tlb_range(va, va + PAGE_SIZE); /* no CPU walks the table any more */
-		pt_free(child, up - 1);
+		pt_flush_free_table(child, up - 1);
 	}
 	return 0;
 }
@@ -368,8 +371,11 @@ int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 {
 	uint64_t flags = pt_lock_take();
 	uint32_t w = pt_window_open();
-	int rc = unmap_leaf(root, va);
+	int rc;
 
+	pt_flush_begin(); /* the caller's batch, if it has one, flushes instead */
+	rc = unmap_leaf(root, va);
+	pt_flush_end();
 	pt_window_close(w);
 	pt_lock_drop(flags);
 	return rc;

@@ -163,8 +163,9 @@ int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64
  * physical-address width, so no bit of pa lands in a leaf's key, NX or flag bits. */
 bool pt_pa_range_ok(phys_addr_t pa, uint64_t size, int level);
 /* Clears the leaf that maps va (of any level), frees tables left empty (except the
- * root's direct children), flushes va from the TLB. Returns 0, -ENOENT, or -EINVAL
- * when root is not a live root table. One write window. */
+ * root's direct children), flushes va on every CPU (one round; inside a caller's
+ * batch, mm/pt_flush.h, that batch's round) and frees the tables after it. Returns
+ * 0, -ENOENT, or -EINVAL when root is not a live root table. One write window. */
 int pt_unmap_leaf(phys_addr_t root, uint64_t va);
 /* Frees the root's child table covering va when it is empty: clears the root entry,
  * flushes this CPU's TLB, frees the table. Other CPUs must hold nothing under that

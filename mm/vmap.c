@@ -1,11 +1,13 @@
 /* mm/vmap.c - run-time kernel mappings in the vmap area, and its region objects. */
 #include "mm/vmap.h"
+#include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
 #include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/protect_map.h"
+#include "mm/pt_flush.h"
 #include "mm/pt_lock.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
@@ -161,11 +163,14 @@ static int __region_free(uint64_t base)
 	/* Only a leaf reaching past the region is split, so only that can fail (no
 	 * table left): no caller maps past its region. One window for both. */
 	w = pt_window_open();
+	pt_flush_begin(); /* and one shootdown round */
 	if (vmap_drop(r->base, r->size) || guard_remove(r->base, r->size))
 		panic("vmap_region_free: region \"%s\" at 0x%llx would not empty", r->name,
 		      (unsigned long long)base);
+	pt_flush_end();
 	pt_window_close(w);
 	region_forget(r);
+	checker_after_change("after vmap_region_free"); /* guard_remove left it to here */
 	return 0;
 }
 
@@ -233,8 +238,10 @@ static uint64_t after(uint64_t va, int level)
 
 void vmap_unmap(uint64_t va, uint64_t size)
 {
+	uint64_t flags = pt_lock_take();
 	uint32_t w = pt_window_open();
 
+	pt_flush_begin(); /* one shootdown round for the whole range */
 	for (uint64_t a = va; a < va + size;) {
 		int level;
 
@@ -245,7 +252,9 @@ void vmap_unmap(uint64_t va, uint64_t size)
 			a = after(a, level); /* a hole of that level (a marker: one page) */
 		}
 	}
+	pt_flush_end();
 	pt_window_close(w);
+	pt_lock_drop(flags);
 }
 
 void vmap_put_page(uint64_t va, phys_addr_t pa, uint64_t size)
@@ -254,10 +263,7 @@ void vmap_put_page(uint64_t va, phys_addr_t pa, uint64_t size)
 
 	if (!r || r->owner != VMAP_OWNER_FRAMES)
 		return;
-	for (uint64_t off = 0; off < size; off += PAGE_SIZE)
-		if (frame_free(pa + off))
-			panic("vmap_put_page: frame 0x%llx of \"%s\" was not allocated",
-			      (unsigned long long)(pa + off), r->name);
+	pt_flush_free_frames(pa, size);
 }
 
 /* vmap_drop's walk, inside the caller's write window. */
@@ -287,14 +293,19 @@ static int drop_range(uint64_t va, uint64_t size)
 
 int vmap_drop(uint64_t va, uint64_t size)
 {
+	uint64_t flags;
 	uint32_t w;
 	int rc;
 
 	if (!size || !IS_ALIGNED(va | size, PAGE_SIZE) || !vmap_range_in_regions(va, size))
 		return -EINVAL;
+	flags = pt_lock_take();
 	w = pt_window_open();
+	pt_flush_begin(); /* one shootdown round; the frames go back after it */
 	rc = drop_range(va, size);
+	pt_flush_end();
 	pt_window_close(w);
+	pt_lock_drop(flags);
 	return rc;
 }
 

@@ -48,7 +48,8 @@ uint64_t vmap_reserve(uint64_t size, uint64_t align);
  * up). Maps nothing. */
 uint64_t vmap_region_new(const char *name, uint64_t size, uint64_t align, enum vmap_owner owner);
 /* Frees the region at base: drops its pages (vmap_drop), clears its markers, frees
- * tables left empty, forgets it. 0, or -ENOENT when no region starts at base. */
+ * tables left empty (one shootdown round for all), forgets it. 0, or -ENOENT when
+ * no region starts at base. */
 int vmap_region_free(uint64_t base);
 /* The region containing va, or NULL. */
 const struct vmap_region *vmap_region_of(uint64_t va);
@@ -76,8 +77,9 @@ void vmap_count_markers(uint64_t va, int delta);
  * read-only one is allowed). One write window per call, as for vmap_unmap,
  * vmap_populate and vmap_drop. */
 int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t prot, int pkey);
-/* Unmaps every leaf in [va, va+size) and flushes them; frees tables left empty.
- * Leaves markers alone; gives nothing back to any owner (see vmap_drop). */
+/* Unmaps every leaf in [va, va+size) and flushes them on every CPU in one
+ * shootdown round (mm/pt_flush.h); frees tables left empty after it. Leaves
+ * markers alone; gives nothing back to any owner (see vmap_drop). */
 void vmap_unmap(uint64_t va, uint64_t size);
 
 /* Maps fresh zeroed frames read-write NX into [va, va+size) of a VMAP_OWNER_FRAMES
@@ -87,10 +89,12 @@ void vmap_unmap(uint64_t va, uint64_t size);
 int vmap_populate(uint64_t va, uint64_t size);
 /* The MADV_DONTNEED analogue: unmaps the pages of [va, va+size) (inside regions,
  * page aligned; a large leaf only partly inside is split first) and gives each to
- * its region's owner. Guard markers and the regions stay. 0, -EINVAL, -ENOMEM. */
+ * its region's owner after one shootdown round for the whole range (mm/pt_flush.h).
+ * Guard markers and the regions stay. 0, -EINVAL, -ENOMEM. */
 int vmap_drop(uint64_t va, uint64_t size);
 /* Gives the page(s) [pa, pa+size) that va's region stopped mapping to its owner
- * (frees them for VMAP_OWNER_FRAMES). The caller has flushed them. */
+ * (frees them for VMAP_OWNER_FRAMES): after the flush of the caller's open batch
+ * (mm/pt_flush.h), or now when it has none (then it has flushed them). */
 void vmap_put_page(uint64_t va, phys_addr_t pa, uint64_t size);
 
 /* One region named `name`: guard_lo marker pages, `pages` fresh zeroed frames

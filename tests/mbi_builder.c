@@ -7,10 +7,10 @@
 
 uint8_t mbi[MBI_BUF_SIZE] __aligned(8);
 uint32_t mbi_len;
-struct boot_info bi;
-char err[MBI_ERR_SIZE];
+struct boot_info mbi_bi;
+char mbi_err[MBI_ERR_SIZE];
 
-void put32(uint32_t off, uint32_t v)
+void mbi_put32(uint32_t off, uint32_t v)
 {
 	memcpy(mbi + off, &v, sizeof(v));
 }
@@ -24,8 +24,8 @@ static void put64(uint32_t off, uint64_t v)
 void mbi_begin(void)
 {
 	memset(mbi, 0, sizeof(mbi));
-	memset(&bi, 0, sizeof(bi));
-	memset(err, 0, sizeof(err));
+	memset(&mbi_bi, 0, sizeof(mbi_bi));
+	memset(mbi_err, 0, sizeof(mbi_err));
 	mbi_len = 8;
 }
 
@@ -34,8 +34,8 @@ uint32_t mbi_tag(uint32_t type, uint32_t size)
 {
 	uint32_t off = mbi_len;
 
-	put32(off, type);
-	put32(off + 4, size);
+	mbi_put32(off, type);
+	mbi_put32(off + 4, size);
 	mbi_len = off + (uint32_t)ALIGN_UP(MAX(size, 8u), 8);
 	return off + 8;
 }
@@ -43,7 +43,7 @@ uint32_t mbi_tag(uint32_t type, uint32_t size)
 /* Sets total_size to the bytes written so far (no end tag). */
 void mbi_close(void)
 {
-	put32(0, mbi_len);
+	mbi_put32(0, mbi_len);
 }
 
 /* Appends the end tag and sets total_size. */
@@ -67,16 +67,16 @@ void mbi_mmap(uint32_t entry_size, const struct mem_range *r, uint32_t n)
 {
 	uint32_t off = mbi_tag(6, 16 + n * entry_size), e, i;
 
-	put32(off, entry_size);
-	put32(off + 4, 0);
+	mbi_put32(off, entry_size);
+	mbi_put32(off + 4, 0);
 	for (i = 0; i < n; i++) {
 		e = off + 8 + i * entry_size;
 		memset(mbi + e, FILL, entry_size);
 		put64(e, r[i].base);
 		put64(e + 8, r[i].len);
 		if (entry_size >= 24) {
-			put32(e + 16, r[i].type);
-			put32(e + 20, 0);
+			mbi_put32(e + 16, r[i].type);
+			mbi_put32(e + 20, 0);
 		}
 	}
 }
@@ -87,13 +87,13 @@ void mbi_efi_mmap(uint32_t desc_size, const struct efi_desc *d, uint32_t n)
 {
 	uint32_t off = mbi_tag(17, 16 + n * desc_size), e, i;
 
-	put32(off, desc_size);
-	put32(off + 4, 1);
+	mbi_put32(off, desc_size);
+	mbi_put32(off + 4, 1);
 	for (i = 0; i < n; i++) {
 		e = off + 8 + i * desc_size;
 		memset(mbi + e, FILL, desc_size);
-		put32(e, d[i].type);
-		put32(e + 4, 0);
+		mbi_put32(e, d[i].type);
+		mbi_put32(e + 4, 0);
 		put64(e + 8, d[i].phys);
 		if (desc_size >= 40) {
 			put64(e + 16, 0xdead0000ULL + i);
@@ -115,29 +115,29 @@ void mbi_rsdp(uint32_t type, uint8_t mark)
 }
 
 /* Parses the MBI as built, with len = the bytes written. */
-int parse(void)
+int mbi_parse(void)
 {
-	return mb2_parse(mbi, mbi_len, &bi, err, sizeof(err));
+	return mb2_parse(mbi, mbi_len, &mbi_bi, mbi_err, sizeof(mbi_err));
 }
 
 /* Builds an MBI holding only a 24-byte-entry memory map of r[0..n) and parses it. */
-int parse_map(const struct mem_range *r, uint32_t n)
+int mbi_parse_map(const struct mem_range *r, uint32_t n)
 {
 	mbi_begin();
 	mbi_mmap(24, r, n);
 	mbi_end();
-	return parse();
+	return mbi_parse();
 }
 
-/* Index of the first range of bi that differs from want[], n if the count differs,
+/* Index of the first range of mbi_bi that differs from want[], n if the count differs,
  * -1 when all match; notes the difference. */
-int map_mismatch(const struct mem_range *want, int n)
+int mbi_map_mismatch(const struct mem_range *want, int n)
 {
 	const struct mem_range *got;
 	int i;
 
-	for (i = 0; i < n && i < bi.nr_mem; i++) {
-		got = &bi.mem[i];
+	for (i = 0; i < n && i < mbi_bi.nr_mem; i++) {
+		got = &mbi_bi.mem[i];
 		if (got->base != want[i].base || got->len != want[i].len ||
 		    got->type != want[i].type) {
 			ktest_note(
@@ -148,8 +148,8 @@ int map_mismatch(const struct mem_range *want, int n)
 			return i;
 		}
 	}
-	if (bi.nr_mem != n) {
-		ktest_note("%d ranges, want %d", bi.nr_mem, n);
+	if (mbi_bi.nr_mem != n) {
+		ktest_note("%d ranges, want %d", mbi_bi.nr_mem, n);
 		return n;
 	}
 	return -1;

@@ -3,7 +3,7 @@
  *
  * One MBI at a time, in a static 8-aligned buffer (an MBI and a boot_info are too big
  * for a stack): mbi_begin(), then tags, then mbi_end() (or mbi_close() for none);
- * total_size is patched last. parse() leaves the result in bi and the message in err.
+ * total_size is patched last. mbi_parse() leaves the result in mbi_bi and the message in mbi_err.
  */
 #ifndef TESTS_MBI_BUILDER_H
 #define TESTS_MBI_BUILDER_H
@@ -21,15 +21,15 @@ struct efi_desc {
 	uint64_t pages;
 };
 
-/* The MBI being built, its length so far, and what the last parse produced. */
+/* The MBI being built, its length so far, and what the last mbi_parse produced. */
 extern uint8_t mbi[MBI_BUF_SIZE];
 extern uint32_t mbi_len;
-extern struct boot_info bi;
-extern char err[MBI_ERR_SIZE];
+extern struct boot_info mbi_bi;
+extern char mbi_err[MBI_ERR_SIZE];
 
 /* Stores v at byte off of the MBI (off + 4 <= MBI_BUF_SIZE). */
-void put32(uint32_t off, uint32_t v);
-/* Starts an MBI holding only its 8-byte header; clears bi and err. */
+void mbi_put32(uint32_t off, uint32_t v);
+/* Starts an MBI holding only its 8-byte header; clears mbi_bi and mbi_err. */
 void mbi_begin(void);
 /* Appends a tag header declaring `size` bytes; returns the payload's offset. */
 uint32_t mbi_tag(uint32_t type, uint32_t size);
@@ -47,20 +47,20 @@ void mbi_efi_mmap(uint32_t desc_size, const struct efi_desc *d, uint32_t n);
  * signature. */
 void mbi_rsdp(uint32_t type, uint8_t mark);
 /* Parses the MBI as built (len = the bytes written): mb2_parse()'s result. */
-int parse(void);
+int mbi_parse(void);
 /* Builds an MBI holding only a 24-byte-entry memory map of r[0..n) and parses it. */
-int parse_map(const struct mem_range *r, uint32_t n);
-/* Index of the first range of bi that differs from want[], n if the count differs,
+int mbi_parse_map(const struct mem_range *r, uint32_t n);
+/* Index of the first range of mbi_bi that differs from want[], n if the count differs,
  * -1 when all match; notes the difference. */
-int map_mismatch(const struct mem_range *want, int n);
+int mbi_map_mismatch(const struct mem_range *want, int n);
 
 /* The call parses to -EINVAL with a message containing `word`. */
-#define KEXPECT_REJECTED(call, word)                     \
-	do {                                             \
-		KEXPECT_EQ(call, -EINVAL);               \
-		KEXPECT_NE(err[0], '\0');                \
-		KEXPECT_TRUE(ktest_contains(err, word)); \
-		ktest_note("message: %s", err);          \
+#define KEXPECT_REJECTED(call, word)                         \
+	do {                                                 \
+		KEXPECT_EQ(call, -EINVAL);                   \
+		KEXPECT_NE(mbi_err[0], '\0');                \
+		KEXPECT_TRUE(ktest_contains(mbi_err, word)); \
+		ktest_note("message: %s", mbi_err);          \
 	} while (0)
 
 #endif

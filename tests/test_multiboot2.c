@@ -24,22 +24,22 @@ KTEST(multiboot2, parses_cmdline_loader_and_mmap)
 	mbi_string(2, "GRUB 2.06");
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	KASSERT_EQ(parse(), 0);
-	KEXPECT_STREQ(bi.cmdline, "pks_tables=soft ktest=multiboot2");
-	KEXPECT_STREQ(bi.loader, "GRUB 2.06");
-	KEXPECT_FALSE(bi.uefi);
-	KEXPECT_FALSE(bi.mem_from_efi);
-	KEXPECT_EQ(bi.acpi_rev, 0);
-	KEXPECT_EQ(bi.mbi_size, mbi_len);
-	KEXPECT_EQ(map_mismatch(bios_map, ARRAY_SIZE(bios_map)), -1);
+	KASSERT_EQ(mbi_parse(), 0);
+	KEXPECT_STREQ(mbi_bi.cmdline, "pks_tables=soft ktest=multiboot2");
+	KEXPECT_STREQ(mbi_bi.loader, "GRUB 2.06");
+	KEXPECT_FALSE(mbi_bi.uefi);
+	KEXPECT_FALSE(mbi_bi.mem_from_efi);
+	KEXPECT_EQ(mbi_bi.acpi_rev, 0);
+	KEXPECT_EQ(mbi_bi.mbi_size, mbi_len);
+	KEXPECT_EQ(mbi_map_mismatch(bios_map, ARRAY_SIZE(bios_map)), -1);
 }
 
 KTEST(multiboot2, sums_ranges_by_type)
 {
-	KASSERT_EQ(parse_map(bios_map, ARRAY_SIZE(bios_map)), 0);
-	KEXPECT_EQ(boot_mem_total(&bi, MEM_USABLE), 0x9fc00 + 0x7ee0000);
-	KEXPECT_EQ(boot_mem_total(&bi, MEM_RESERVED), 0x400 + 0x10000 + 0x20000 + 0x40000);
-	KEXPECT_EQ(boot_mem_total(&bi, MEM_ACPI_NVS), 0);
+	KASSERT_EQ(mbi_parse_map(bios_map, ARRAY_SIZE(bios_map)), 0);
+	KEXPECT_EQ(boot_mem_total(&mbi_bi, MEM_USABLE), 0x9fc00 + 0x7ee0000);
+	KEXPECT_EQ(boot_mem_total(&mbi_bi, MEM_RESERVED), 0x400 + 0x10000 + 0x20000 + 0x40000);
+	KEXPECT_EQ(boot_mem_total(&mbi_bi, MEM_ACPI_NVS), 0);
 }
 
 KTEST(multiboot2, honours_mmap_entry_size_32)
@@ -53,8 +53,8 @@ KTEST(multiboot2, honours_mmap_entry_size_32)
 	mbi_begin();
 	mbi_mmap(32, map, ARRAY_SIZE(map));
 	mbi_end();
-	KASSERT_EQ(parse(), 0);
-	KEXPECT_EQ(map_mismatch(map, ARRAY_SIZE(map)), -1);
+	KASSERT_EQ(mbi_parse(), 0);
+	KEXPECT_EQ(mbi_map_mismatch(map, ARRAY_SIZE(map)), -1);
 }
 
 KTEST(multiboot2, converts_efi_mmap_with_descriptor_size_48)
@@ -83,10 +83,10 @@ KTEST(multiboot2, converts_efi_mmap_with_descriptor_size_48)
 	mbi_begin();
 	mbi_efi_mmap(48, efi, ARRAY_SIZE(efi));
 	mbi_end();
-	KASSERT_EQ(parse(), 0);
-	KEXPECT_TRUE(bi.mem_from_efi);
-	KEXPECT_TRUE(bi.uefi);
-	KEXPECT_EQ(map_mismatch(want, ARRAY_SIZE(want)), -1);
+	KASSERT_EQ(mbi_parse(), 0);
+	KEXPECT_TRUE(mbi_bi.mem_from_efi);
+	KEXPECT_TRUE(mbi_bi.uefi);
+	KEXPECT_EQ(mbi_map_mismatch(want, ARRAY_SIZE(want)), -1);
 }
 
 KTEST(multiboot2, prefers_mmap_tag_over_efi_mmap)
@@ -97,10 +97,10 @@ KTEST(multiboot2, prefers_mmap_tag_over_efi_mmap)
 	mbi_efi_mmap(48, efi, ARRAY_SIZE(efi));
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	KASSERT_EQ(parse(), 0);
-	KEXPECT_FALSE(bi.mem_from_efi);
-	KEXPECT_TRUE(bi.uefi);
-	KEXPECT_EQ(map_mismatch(bios_map, ARRAY_SIZE(bios_map)), -1);
+	KASSERT_EQ(mbi_parse(), 0);
+	KEXPECT_FALSE(mbi_bi.mem_from_efi);
+	KEXPECT_TRUE(mbi_bi.uefi);
+	KEXPECT_EQ(mbi_map_mismatch(bios_map, ARRAY_SIZE(bios_map)), -1);
 }
 
 /* Builds an MBI with both RSDP tags (1.0 marked 0x11, 2.0 marked 0x22) and parses it. */
@@ -111,25 +111,25 @@ static int parse_both_rsdps(bool new_first)
 	mbi_rsdp(new_first ? 14 : 15, new_first ? 0x11 : 0x22);
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	return parse();
+	return mbi_parse();
 }
 
 KTEST(multiboot2, prefers_acpi2_rsdp_listed_after_acpi1)
 {
 	KASSERT_EQ(parse_both_rsdps(false), 0);
-	KEXPECT_EQ(bi.acpi_rev, 2);
-	KEXPECT_EQ(memcmp(bi.rsdp, "RSD PTR ", 8), 0);
-	KEXPECT_EQ(bi.rsdp[8], 0x22);
-	KEXPECT_EQ(bi.rsdp[35], 0x22);
-	KEXPECT_EQ(bi.rsdp_pa, 0);
+	KEXPECT_EQ(mbi_bi.acpi_rev, 2);
+	KEXPECT_EQ(memcmp(mbi_bi.rsdp, "RSD PTR ", 8), 0);
+	KEXPECT_EQ(mbi_bi.rsdp[8], 0x22);
+	KEXPECT_EQ(mbi_bi.rsdp[35], 0x22);
+	KEXPECT_EQ(mbi_bi.rsdp_pa, 0);
 }
 
 KTEST(multiboot2, prefers_acpi2_rsdp_listed_before_acpi1)
 {
 	KASSERT_EQ(parse_both_rsdps(true), 0);
-	KEXPECT_EQ(bi.acpi_rev, 2);
-	KEXPECT_EQ(bi.rsdp[8], 0x22);
-	KEXPECT_EQ(bi.rsdp[35], 0x22);
+	KEXPECT_EQ(mbi_bi.acpi_rev, 2);
+	KEXPECT_EQ(mbi_bi.rsdp[8], 0x22);
+	KEXPECT_EQ(mbi_bi.rsdp[35], 0x22);
 }
 
 KTEST(multiboot2, keeps_acpi1_rsdp_when_alone)
@@ -138,10 +138,10 @@ KTEST(multiboot2, keeps_acpi1_rsdp_when_alone)
 	mbi_rsdp(14, 0x11);
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	KASSERT_EQ(parse(), 0);
-	KEXPECT_EQ(bi.acpi_rev, 1);
-	KEXPECT_EQ(bi.rsdp[19], 0x11);
-	KEXPECT_EQ(bi.rsdp[20], 0);
+	KASSERT_EQ(mbi_parse(), 0);
+	KEXPECT_EQ(mbi_bi.acpi_rev, 1);
+	KEXPECT_EQ(mbi_bi.rsdp[19], 0x11);
+	KEXPECT_EQ(mbi_bi.rsdp[20], 0);
 }
 
 KTEST(multiboot2, normalises_overlapping_unsorted_ranges_restrictive_wins)
@@ -159,8 +159,8 @@ KTEST(multiboot2, normalises_overlapping_unsorted_ranges_restrictive_wins)
 		{ 0x300000, 0x180000, MEM_USABLE }, { 0x480000, 0x100000, MEM_RESERVED },
 	};
 
-	KASSERT_EQ(parse_map(map, ARRAY_SIZE(map)), 0);
-	KEXPECT_EQ(map_mismatch(want, ARRAY_SIZE(want)), -1);
+	KASSERT_EQ(mbi_parse_map(map, ARRAY_SIZE(map)), 0);
+	KEXPECT_EQ(mbi_map_mismatch(want, ARRAY_SIZE(want)), -1);
 }
 
 KTEST(multiboot2, merges_adjacent_ranges_of_same_type)
@@ -176,8 +176,8 @@ KTEST(multiboot2, merges_adjacent_ranges_of_same_type)
 		{ 0x6000, 0x1000, MEM_RESERVED },
 	};
 
-	KASSERT_EQ(parse_map(map, ARRAY_SIZE(map)), 0);
-	KEXPECT_EQ(map_mismatch(want, ARRAY_SIZE(want)), -1);
+	KASSERT_EQ(mbi_parse_map(map, ARRAY_SIZE(map)), 0);
+	KEXPECT_EQ(mbi_map_mismatch(want, ARRAY_SIZE(want)), -1);
 }
 
 KTEST(multiboot2, drops_empty_ranges_and_reserves_unknown_types)
@@ -192,8 +192,8 @@ KTEST(multiboot2, drops_empty_ranges_and_reserves_unknown_types)
 		{ 0x1000, 0x1000, MEM_RESERVED },
 	};
 
-	KASSERT_EQ(parse_map(map, ARRAY_SIZE(map)), 0);
-	KEXPECT_EQ(map_mismatch(want, ARRAY_SIZE(want)), -1);
+	KASSERT_EQ(mbi_parse_map(map, ARRAY_SIZE(map)), 0);
+	KEXPECT_EQ(mbi_map_mismatch(want, ARRAY_SIZE(want)), -1);
 }
 
 KTEST(multiboot2, skips_unknown_tags)
@@ -202,12 +202,12 @@ KTEST(multiboot2, skips_unknown_tags)
 
 	mbi_begin();
 	off = mbi_tag(21, 12); /* image load base address */
-	put32(off, 0x200000);
+	mbi_put32(off, 0x200000);
 	mbi_tag(0x7777, 40); /* nobody knows this one */
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	KASSERT_EQ(parse(), 0);
-	KEXPECT_EQ(bi.nr_mem, (int)ARRAY_SIZE(bios_map));
+	KASSERT_EQ(mbi_parse(), 0);
+	KEXPECT_EQ(mbi_bi.nr_mem, (int)ARRAY_SIZE(bios_map));
 }
 
 KTEST(multiboot2, rejects_total_size_larger_than_buffer)
@@ -215,14 +215,14 @@ KTEST(multiboot2, rejects_total_size_larger_than_buffer)
 	mbi_begin();
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	KEXPECT_REJECTED(mb2_parse(mbi, mbi_len - 8, &bi, err, sizeof(err)), "larger");
+	KEXPECT_REJECTED(mb2_parse(mbi, mbi_len - 8, &mbi_bi, mbi_err, sizeof(mbi_err)), "larger");
 }
 
 KTEST(multiboot2, rejects_total_size_below_16)
 {
 	mbi_begin();
-	put32(0, 8);
-	KEXPECT_REJECTED(mb2_parse(mbi, sizeof(mbi), &bi, err, sizeof(err)), "minimum");
+	mbi_put32(0, 8);
+	KEXPECT_REJECTED(mb2_parse(mbi, sizeof(mbi), &mbi_bi, mbi_err, sizeof(mbi_err)), "minimum");
 }
 
 KTEST(multiboot2, rejects_tag_size_below_8)
@@ -231,7 +231,7 @@ KTEST(multiboot2, rejects_tag_size_below_8)
 	mbi_tag(2, 4);
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	KEXPECT_REJECTED(parse(), "smaller");
+	KEXPECT_REJECTED(mbi_parse(), "smaller");
 }
 
 KTEST(multiboot2, rejects_tag_running_past_end)
@@ -243,8 +243,8 @@ KTEST(multiboot2, rejects_tag_running_past_end)
 	off = mbi_tag(1, 16);
 	memcpy(mbi + off, "pks=on", 7);
 	mbi_end();
-	put32(off - 4, 0x1000); /* the command line's size */
-	KEXPECT_REJECTED(parse(), "past the end");
+	mbi_put32(off - 4, 0x1000); /* the command line's size */
+	KEXPECT_REJECTED(mbi_parse(), "past the end");
 }
 
 KTEST(multiboot2, rejects_missing_end_tag)
@@ -253,7 +253,7 @@ KTEST(multiboot2, rejects_missing_end_tag)
 	mbi_string(1, "pks=on");
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_close();
-	KEXPECT_REJECTED(parse(), "no end tag");
+	KEXPECT_REJECTED(mbi_parse(), "no end tag");
 }
 
 KTEST(multiboot2, rejects_tag_header_cut_by_total_size)
@@ -261,8 +261,8 @@ KTEST(multiboot2, rejects_tag_header_cut_by_total_size)
 	mbi_begin();
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	put32(0, mbi_len - 4); /* half of the end tag's header */
-	KEXPECT_REJECTED(parse(), "no end tag");
+	mbi_put32(0, mbi_len - 4); /* half of the end tag's header */
+	KEXPECT_REJECTED(mbi_parse(), "no end tag");
 }
 
 KTEST(multiboot2, rejects_mmap_entry_size_below_24)
@@ -270,7 +270,7 @@ KTEST(multiboot2, rejects_mmap_entry_size_below_24)
 	mbi_begin();
 	mbi_mmap(16, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	KEXPECT_REJECTED(parse(), "entry size");
+	KEXPECT_REJECTED(mbi_parse(), "entry size");
 }
 
 KTEST(multiboot2, rejects_mmap_entry_size_not_multiple_of_8)
@@ -278,7 +278,7 @@ KTEST(multiboot2, rejects_mmap_entry_size_not_multiple_of_8)
 	mbi_begin();
 	mbi_mmap(28, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	KEXPECT_REJECTED(parse(), "multiple of 8");
+	KEXPECT_REJECTED(mbi_parse(), "multiple of 8");
 }
 
 KTEST(multiboot2, rejects_cmdline_without_nul)
@@ -287,7 +287,7 @@ KTEST(multiboot2, rejects_cmdline_without_nul)
 	memcpy(mbi + mbi_tag(1, 8 + 6), "pks=on", 6);
 	mbi_mmap(24, bios_map, ARRAY_SIZE(bios_map));
 	mbi_end();
-	KEXPECT_REJECTED(parse(), "NUL");
+	KEXPECT_REJECTED(mbi_parse(), "NUL");
 }
 
 KTEST(multiboot2, rejects_mbi_without_memory_map)
@@ -295,7 +295,7 @@ KTEST(multiboot2, rejects_mbi_without_memory_map)
 	mbi_begin();
 	mbi_string(1, "pks=on");
 	mbi_end();
-	KEXPECT_REJECTED(parse(), "no memory map");
+	KEXPECT_REJECTED(mbi_parse(), "no memory map");
 }
 
 KTEST(multiboot2, rejects_efi_descriptor_size_below_40)
@@ -305,7 +305,7 @@ KTEST(multiboot2, rejects_efi_descriptor_size_below_40)
 	mbi_begin();
 	mbi_efi_mmap(32, efi, ARRAY_SIZE(efi));
 	mbi_end();
-	KEXPECT_REJECTED(parse(), "entry size");
+	KEXPECT_REJECTED(mbi_parse(), "entry size");
 }
 
 KTEST(multiboot2, rejects_range_wrapping_past_2_64)
@@ -315,7 +315,7 @@ KTEST(multiboot2, rejects_range_wrapping_past_2_64)
 		{ 0xffffffffffff0000ULL, 0x20000, MEM_RESERVED },
 	};
 
-	KEXPECT_REJECTED(parse_map(map, ARRAY_SIZE(map)), "2^64");
+	KEXPECT_REJECTED(mbi_parse_map(map, ARRAY_SIZE(map)), "2^64");
 }
 
 /* Fills map[0..n) with ranges of `type` 4 KiB long and 8 KiB apart (nothing merges),
@@ -334,11 +334,11 @@ KTEST(multiboot2, keeps_a_map_of_exactly_the_range_limit)
 	static struct mem_range map[BOOT_MAX_RANGES];
 
 	long_map(map, BOOT_MAX_RANGES, MEM_USABLE, 0, 0);
-	KASSERT_EQ(parse_map(map, BOOT_MAX_RANGES), 0);
-	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base, map[BOOT_MAX_RANGES - 1].base);
-	KEXPECT_EQ(bi.mem_dropped, 0);
-	KEXPECT_EQ(bi.mem_folded, 0);
+	KASSERT_EQ(mbi_parse_map(map, BOOT_MAX_RANGES), 0);
+	KEXPECT_EQ(mbi_bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(mbi_bi.mem[BOOT_MAX_RANGES - 1].base, map[BOOT_MAX_RANGES - 1].base);
+	KEXPECT_EQ(mbi_bi.mem_dropped, 0);
+	KEXPECT_EQ(mbi_bi.mem_folded, 0);
 }
 
 KTEST(multiboot2, leaves_out_and_counts_ram_past_the_range_limit)
@@ -346,12 +346,12 @@ KTEST(multiboot2, leaves_out_and_counts_ram_past_the_range_limit)
 	static struct mem_range map[BOOT_MAX_RANGES + 3];
 
 	long_map(map, BOOT_MAX_RANGES + 3, MEM_USABLE, 0, 0);
-	KASSERT_EQ(parse_map(map, BOOT_MAX_RANGES + 3), 0);
-	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
-	KEXPECT_EQ(bi.mem_dropped, 3);
-	KEXPECT_EQ(bi.mem_dropped_ram, 3 * 0x1000);
-	KEXPECT_EQ(bi.mem_dropped_from, map[BOOT_MAX_RANGES].base);
-	KEXPECT_EQ(boot_mem_total(&bi, MEM_USABLE), (uint64_t)BOOT_MAX_RANGES * 0x1000);
+	KASSERT_EQ(mbi_parse_map(map, BOOT_MAX_RANGES + 3), 0);
+	KEXPECT_EQ(mbi_bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(mbi_bi.mem_dropped, 3);
+	KEXPECT_EQ(mbi_bi.mem_dropped_ram, 3 * 0x1000);
+	KEXPECT_EQ(mbi_bi.mem_dropped_from, map[BOOT_MAX_RANGES].base);
+	KEXPECT_EQ(boot_mem_total(&mbi_bi, MEM_USABLE), (uint64_t)BOOT_MAX_RANGES * 0x1000);
 }
 
 /* Past the limit, reserved ranges after a reserved one fold into it and cost no
@@ -366,16 +366,17 @@ KTEST(multiboot2, folds_non_ram_ranges_past_the_range_limit)
 	for (int i = BOOT_MAX_RANGES; i < n - 1; i++)
 		map[i].type = MEM_ACPI_NVS; /* a run of non-RAM after the limit */
 	map[n - 1].type = MEM_USABLE;
-	KASSERT_EQ(parse_map(map, (uint32_t)n), 0);
-	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
-	KEXPECT_EQ(bi.mem_folded, n - 1 - BOOT_MAX_RANGES + 1); /* the run, then one evicted */
-	KEXPECT_EQ(bi.mem_dropped, 0);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base, map[n - 1].base);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].type, MEM_USABLE);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 2].type, MEM_ACPI_NVS);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 2].base + bi.mem[BOOT_MAX_RANGES - 2].len,
+	KASSERT_EQ(mbi_parse_map(map, (uint32_t)n), 0);
+	KEXPECT_EQ(mbi_bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(mbi_bi.mem_folded, n - 1 - BOOT_MAX_RANGES + 1); /* the run, then one evicted */
+	KEXPECT_EQ(mbi_bi.mem_dropped, 0);
+	KEXPECT_EQ(mbi_bi.mem[BOOT_MAX_RANGES - 1].base, map[n - 1].base);
+	KEXPECT_EQ(mbi_bi.mem[BOOT_MAX_RANGES - 1].type, MEM_USABLE);
+	KEXPECT_EQ(mbi_bi.mem[BOOT_MAX_RANGES - 2].type, MEM_ACPI_NVS);
+	KEXPECT_EQ(mbi_bi.mem[BOOT_MAX_RANGES - 2].base + mbi_bi.mem[BOOT_MAX_RANGES - 2].len,
 		   map[n - 2].base + map[n - 2].len);
-	KEXPECT_EQ(boot_mem_total(&bi, MEM_USABLE), (uint64_t)(BOOT_MAX_RANGES / 2 + 1) * 0x1000);
+	KEXPECT_EQ(boot_mem_total(&mbi_bi, MEM_USABLE),
+		   (uint64_t)(BOOT_MAX_RANGES / 2 + 1) * 0x1000);
 }
 
 /* A big RAM range after many small ones and reserved gaps is kept: the reserved
@@ -387,12 +388,12 @@ KTEST(multiboot2, big_ram_past_the_limit_is_kept_before_any_reserved_range)
 
 	long_map(map, n - 1, MEM_USABLE, 2, MEM_RESERVED);
 	map[n - 1] = (struct mem_range){ 4 * GiB, 2048 * GiB, MEM_USABLE };
-	KASSERT_EQ(parse_map(map, (uint32_t)n), 0);
-	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
-	KEXPECT_EQ(bi.mem_dropped, 0);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base, 4 * GiB);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].len, 2048 * GiB);
-	KEXPECT_EQ(boot_mem_total(&bi, MEM_USABLE), (uint64_t)(n / 2) * 0x1000 + 2048 * GiB);
+	KASSERT_EQ(mbi_parse_map(map, (uint32_t)n), 0);
+	KEXPECT_EQ(mbi_bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(mbi_bi.mem_dropped, 0);
+	KEXPECT_EQ(mbi_bi.mem[BOOT_MAX_RANGES - 1].base, 4 * GiB);
+	KEXPECT_EQ(mbi_bi.mem[BOOT_MAX_RANGES - 1].len, 2048 * GiB);
+	KEXPECT_EQ(boot_mem_total(&mbi_bi, MEM_USABLE), (uint64_t)(n / 2) * 0x1000 + 2048 * GiB);
 }
 
 /* When every slot holds RAM, the smallest RAM range is the one left out. */
@@ -403,13 +404,13 @@ KTEST(multiboot2, full_of_ram_leaves_out_the_smallest_range)
 	long_map(map, BOOT_MAX_RANGES, MEM_USABLE, 0, 0);
 	map[10].len = 0x800; /* the smallest */
 	map[BOOT_MAX_RANGES] = (struct mem_range){ 4 * GiB, 1 * GiB, MEM_USABLE };
-	KASSERT_EQ(parse_map(map, BOOT_MAX_RANGES + 1), 0);
-	KEXPECT_EQ(bi.nr_mem, BOOT_MAX_RANGES);
-	KEXPECT_EQ(bi.mem_dropped, 1);
-	KEXPECT_EQ(bi.mem_dropped_ram, 0x800);
-	KEXPECT_EQ(bi.mem_dropped_from, map[10].base);
-	KEXPECT_EQ(bi.mem[10].base, map[11].base);
-	KEXPECT_EQ(bi.mem[BOOT_MAX_RANGES - 1].base, 4 * GiB);
+	KASSERT_EQ(mbi_parse_map(map, BOOT_MAX_RANGES + 1), 0);
+	KEXPECT_EQ(mbi_bi.nr_mem, BOOT_MAX_RANGES);
+	KEXPECT_EQ(mbi_bi.mem_dropped, 1);
+	KEXPECT_EQ(mbi_bi.mem_dropped_ram, 0x800);
+	KEXPECT_EQ(mbi_bi.mem_dropped_from, map[10].base);
+	KEXPECT_EQ(mbi_bi.mem[10].base, map[11].base);
+	KEXPECT_EQ(mbi_bi.mem[BOOT_MAX_RANGES - 1].base, 4 * GiB);
 }
 
 KTEST(multiboot2, names_memory_types)

@@ -139,6 +139,108 @@ KTEST(smp, unmap_on_cpu_0_makes_the_next_write_on_cpu_n_fault_not_present)
 	frame_free(pg.pa);
 }
 
+/* A run of pages CPU n writes around an unmap of all of them on CPU 0: every write
+ * before must land, every write after must fault not-present (error code W only:
+ * P = 0 is bit 0 clear) at its own address. */
+struct stale_run {
+	uint64_t va, pages;
+	volatile int cached, changed;
+	uint64_t missed_before; /* writes before the unmap that faulted */
+	uint64_t right_after;	/* writes after it that faulted as they must */
+	uint64_t wrong_va;	/* the first that did not, and how it ended */
+	struct fault wrong;
+};
+
+/* Waits (bounded, 2 s) for *v to become 1 with interrupts off, taking rounds by
+ * polling: no trap, so no PKRS reload (under QEMU one flushes the whole TLB). */
+static void wait_polling_rounds(const volatile int *v)
+{
+	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(2000 * 1000);
+
+	while (!__atomic_load_n(v, __ATOMIC_ACQUIRE) && rdtsc() - start < ticks) {
+		smp_poll_rounds();
+		cpu_relax();
+	}
+}
+
+/* CPU n, interrupts off: writes every page (caching its translation), waits for
+ * the unmap, writes every page again, the last one first. Only the round's own
+ * flush can drop the cached entries before that first write. Under QEMU any PKRS
+ * write flushes the whole TLB, and the fault catcher may make one after a fault, so
+ * there the first write is the sure proof; on hardware every write is. */
+static void write_run_wait_write_run(void *p)
+{
+	struct stale_run *s = p;
+	uint64_t flags = irq_save();
+	struct fault f;
+
+	for (uint64_t i = 0; i < s->pages; i++) {
+		catch_write64((volatile void *)(s->va + i * PAGE_SIZE + 8), i, &f);
+		s->missed_before += f.hit;
+	}
+	__atomic_store_n(&s->cached, 1, __ATOMIC_RELEASE);
+	wait_polling_rounds(&s->changed);
+	for (uint64_t i = s->pages; i-- > 0;) {
+		uint64_t a = s->va + i * PAGE_SIZE + 8;
+
+		catch_write64((volatile void *)a, ~i, &f);
+		if (f.hit && f.vector == VEC_PF && f.error == PF_W && f.addr == a)
+			s->right_after++;
+		else if (!s->wrong_va) {
+			s->wrong_va = a;
+			s->wrong = f;
+		}
+	}
+	irq_restore(flags);
+}
+
+/* Maps `pages` fresh frames writable at a reserved va, has CPU i write them all,
+ * unmaps them all with one vmap_unmap here (one round), and has CPU i write them
+ * all again: each write must fault. */
+static void unmap_run_under_cpu(int i, uint64_t pages)
+{
+	uint64_t va = vmap_reserve(pages * PAGE_SIZE, 2 * MiB), sent;
+	phys_addr_t pa = frame_alloc_run(pages, PAGE_SIZE);
+	struct stale_run s = { .va = va, .pages = pages };
+	bool cached;
+
+	KASSERT_TRUE(va && pa);
+	KASSERT_EQ(vmap_map(va, pa, pages * PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
+	KASSERT_EQ(smp_post(i, write_run_wait_write_run, &s), 0);
+	cached = tsc_wait_until(&s.cached, 1, 2000 * 1000);
+	sent = smp_rounds_sent();
+	if (cached)
+		vmap_unmap(va, pages * PAGE_SIZE);
+	sent = smp_rounds_sent() - sent;
+	__atomic_store_n(&s.changed, 1, __ATOMIC_RELEASE);
+	KEXPECT_EQ(smp_wait_drained(i, smp_test_bound_ms(5000)), 0); /* s: this frame */
+	KEXPECT_TRUE(cached);
+	KEXPECT_EQ(sent, 1); /* the whole batch in one round */
+	KEXPECT_EQ(s.missed_before, 0);
+	KEXPECT_EQ(s.right_after, pages);
+	if (s.wrong_va) {
+		ktest_note("first wrong write on CPU %d: 0x%llx", i,
+			   (unsigned long long)s.wrong_va);
+		KEXPECT_PF(&s.wrong, PF_W, s.wrong_va);
+	}
+	if (!cached)
+		vmap_unmap(va, pages * PAGE_SIZE);
+	KEXPECT_EQ(frame_free_run(pa, pages), 0);
+}
+
+/* 32 pages: the others flush them by INVLPG; 512: the whole TLB (SMP_FLUSH_PAGES_MAX). */
+KTEST(smp, unmap_of_32_pages_in_one_round_makes_every_write_on_cpu_n_fault_not_present)
+{
+	NEED_ONLINE_APS();
+	unmap_run_under_cpu(last_online_ap(), SMP_FLUSH_PAGES_MAX);
+}
+
+KTEST(smp, unmap_of_512_pages_in_one_round_makes_every_write_on_cpu_n_fault_not_present)
+{
+	NEED_ONLINE_APS();
+	unmap_run_under_cpu(last_online_ap(), PT_ENTRIES);
+}
+
 static void make_run_read_only(void *p)
 {
 	int level;
@@ -273,66 +375,4 @@ KTEST(smp, a_cpu_spinning_on_a_lock_with_interrupts_off_still_takes_shootdowns)
 	KEXPECT_EQ(percpu_of(i)->rounds_applied, applied + 1);
 	spin_unlock_irqrestore(&test_lock, flags);
 	KEXPECT_EQ(smp_wait(i, 1000), 0);
-}
-
-/* --- figures for the bench suite -------------------------------------------------- */
-
-#define BENCH_ROUNDS 200
-
-/* TSC cycles of one whole-TLB round to the first k online APs. */
-static uint64_t cycles_per_round(int k)
-{
-	struct smp_round r = { .kind = SMP_ROUND_TLB };
-	struct cpumask cpus = { 0 };
-	uint64_t start;
-	int found = 0;
-
-	for (int i = 1; i < NR_CPUS && found < k; i++)
-		if (percpu_of(i)->online) {
-			cpumask_set(&cpus, i);
-			found++;
-		}
-	start = rdtsc();
-	for (int n = 0; n < BENCH_ROUNDS; n++) {
-		flush_tlb_all_local();
-		smp_round_to(&r, &cpus);
-	}
-	return (rdtsc() - start) / BENCH_ROUNDS;
-}
-
-KTEST(bench, shootdown_round_with_1_2_and_4_cpus)
-{
-	int online = smp_nr_online();
-
-	for (int cpus = 1; cpus <= 4 && cpus <= online; cpus *= 2)
-		ktest_note("TLB shootdown, whole TLB, %d CPU%s: %llu cycles per round", cpus,
-			   cpus > 1 ? "s" : " (local flush only)",
-			   (unsigned long long)cycles_per_round(cpus - 1));
-	if (online > 4)
-		ktest_note("TLB shootdown, whole TLB, %d CPUs: %llu cycles per round", online,
-			   (unsigned long long)cycles_per_round(online - 1));
-}
-
-KTEST(bench, set_memory_pays_one_round_for_all_its_pages)
-{
-	static const int sizes[] = { 1, 16, 256 };
-	phys_addr_t pa = frame_alloc_run(PT_ENTRIES, PMD_SIZE);
-	uint64_t va = (uint64_t)pa_to_va(pa), start, rounds, t;
-
-	KASSERT_TRUE(pa != 0);
-	for (unsigned int i = 0; i < ARRAY_SIZE(sizes); i++) {
-		rounds = smp_rounds_sent();
-		start = rdtsc();
-		KEXPECT_EQ(set_memory_ro(va, sizes[i]), 0);
-		t = rdtsc() - start;
-		rounds = smp_rounds_sent() - rounds;
-		ktest_note("set_memory_ro of %d page%s on %d CPUs: %llu cycles per page, %llu "
-			   "shootdown round%s",
-			   sizes[i], sizes[i] > 1 ? "s" : "", smp_nr_online(),
-			   (unsigned long long)(t / sizes[i]), (unsigned long long)rounds,
-			   rounds == 1 ? "" : "s");
-		KEXPECT_LE(rounds, 1);
-		KEXPECT_EQ(set_memory_rw(va, sizes[i]), 0);
-	}
-	frame_free_run(pa, PT_ENTRIES);
 }

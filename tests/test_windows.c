@@ -3,9 +3,16 @@
  * writes, and loads PKRS twice per window (open and close). Counts are per CPU and
  * deterministic (mm/pt_door.h: pt_door_counts), so these cases assert them; the
  * times are tests/test_bench.c's. With the tables not protected (pks_tables=off,
- * no PKS) every operation opens none. Names here start with wn_. */
+ * no PKS) every operation opens none. Names here start with wn_.
+ *
+ * The same cases count TLB shootdown rounds (kernel/smp_ipi.h: smp_tlb_rounds_here,
+ * asked for whether or not another CPU is online): exactly one per operation that
+ * takes a translation away or frees a table, whatever the number of entries
+ * (mm/pt_flush.h), and none for one that only fills empty slots, since no CPU
+ * caches a not-present entry. */
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
+#include "kernel/smp_ipi.h"
 #include "mm/checker.h"
 #include "mm/dmap.h"
 #include "mm/frame.h"
@@ -55,6 +62,17 @@ static void wn_expect_one(const struct pt_door_counts *c0, const char *what)
 	KEXPECT_EQ(c1.pkrs_writes - c0->pkrs_writes, 2 * (c1.windows - c0->windows));
 }
 
+/* Expects exactly `want` shootdown rounds asked for on this CPU since *r0, then
+ * starts counting again from now. */
+static void wn_expect_rounds(uint64_t *r0, uint64_t want, const char *what)
+{
+	uint64_t now = smp_tlb_rounds_here();
+
+	ktest_note("%s: %llu shootdown round(s)", what, (unsigned long long)(now - *r0));
+	KEXPECT_EQ(now - *r0, want);
+	*r0 = now;
+}
+
 KTEST(windows, every_pkrs_load_is_counted_on_this_cpu)
 {
 	struct pt_door_counts c0, c1;
@@ -96,7 +114,8 @@ KTEST(windows, direct_map_build_opened_at_most_one)
 }
 
 /* set_memory_ro then _rw of `pages` pages from page `first` of a 2 MiB-aligned run of
- * `run` frames: one window each, whatever it splits, changes and merges. */
+ * `run` frames: one window and one shootdown round each, whatever it splits,
+ * changes and merges. */
 static void wn_set_memory(uint64_t run, uint64_t first, uint64_t pages)
 {
 	phys_addr_t pa = frame_alloc_run(run, 2 * MiB);
@@ -104,14 +123,18 @@ static void wn_set_memory(uint64_t run, uint64_t first, uint64_t pages)
 	struct set_memory_stats s0, s1;
 	struct pt_door_counts c;
 
+	uint64_t r = smp_tlb_rounds_here();
+
 	KASSERT_TRUE(pa != 0);
 	set_memory_get_stats(&s0);
 	wn_start(&c);
 	KEXPECT_EQ(set_memory_ro(va, pages), 0);
 	wn_expect_one(&c, "set_memory_ro");
+	wn_expect_rounds(&r, 1, "set_memory_ro");
 	wn_start(&c);
 	KEXPECT_EQ(set_memory_rw(va, pages), 0);
 	wn_expect_one(&c, "set_memory_rw");
+	wn_expect_rounds(&r, 1, "set_memory_rw (the change and its merges)");
 	set_memory_get_stats(&s1);
 	ktest_note("%llu pages: %llu splits, %llu merges", (unsigned long long)pages,
 		   (unsigned long long)(s1.splits - s0.splits),
@@ -141,83 +164,194 @@ KTEST(windows, split_of_a_2m_leaf_opens_one)
 	struct pt_door_counts c;
 	int level;
 
+	uint64_t r;
+
 	KASSERT_TRUE(pa != 0);
 	KASSERT_TRUE(pt_lookup(PAGE_OFFSET + pa, &level) != NULL);
 	if (level != PT_LEVEL_PMD)
 		KTEST_SKIP("the run is not mapped by a 2 MiB leaf");
 	wn_start(&c);
+	r = smp_tlb_rounds_here();
 	KEXPECT_EQ(guard_split_leaf(PAGE_OFFSET + pa), 0);
 	wn_expect_one(&c, "split 2M -> 4K (guard_split_leaf)");
+	/* The same memory mapped the same way: the old large entry equals the new small
+	 * ones, and this CPU's INVLPG drops it here (mm/guard.c: split). */
+	wn_expect_rounds(&r, 0, "split 2M -> 4K");
 	KEXPECT_TRUE(pt_lookup(PAGE_OFFSET + pa, &level) && level == PT_LEVEL_PTE);
 	wn_start(&c);
 	KEXPECT_EQ(set_memory_rw(PAGE_OFFSET + pa, 1), 0); /* changes nothing, merges */
 	wn_expect_one(&c, "merge back (set_memory)");
+	wn_expect_rounds(&r, 1, "merge back (the freed table waits for it)");
 	KEXPECT_TRUE(pt_lookup(PAGE_OFFSET + pa, &level) && level == PT_LEVEL_PMD);
 	KEXPECT_EQ(frame_free_run(pa, 512), 0);
 }
 
-KTEST(windows, vmap_map_and_unmap_of_512_pages_open_one_each)
+/* vmap_map then vmap_unmap of `pages` pages into an empty 2 MiB: one window each;
+ * the map fills empty slots (no round), the unmap takes every page and table away
+ * (one round, the tables freed after it). */
+static void wn_vmap(uint64_t pages)
 {
-	uint64_t va = vmap_reserve(512 * PAGE_SIZE, 2 * MiB);
-	phys_addr_t pa = frame_alloc_run(512, PAGE_SIZE);
+	uint64_t va = vmap_reserve(pages * PAGE_SIZE, 2 * MiB), ptes = pt_count(PT_LEVEL_PTE), r;
+	phys_addr_t pa = frame_alloc_run(pages, PAGE_SIZE);
 	struct pt_door_counts c;
 
 	KASSERT_TRUE(va && pa);
 	wn_start(&c);
-	KEXPECT_EQ(vmap_map(va, pa, 512 * PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), 0);
-	wn_expect_one(&c, "vmap_map of 512 pages (tables made)");
+	r = smp_tlb_rounds_here();
+	KEXPECT_EQ(vmap_map(va, pa, pages * PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), 0);
+	wn_expect_one(&c, "vmap_map (tables made)");
+	wn_expect_rounds(&r, 0, "vmap_map into empty slots");
+	KEXPECT_EQ(pt_count(PT_LEVEL_PTE), ptes + 1);
 	wn_start(&c);
-	vmap_unmap(va, 512 * PAGE_SIZE);
-	wn_expect_one(&c, "vmap_unmap of 512 pages (tables freed)");
+	vmap_unmap(va, pages * PAGE_SIZE);
+	wn_expect_one(&c, "vmap_unmap (tables freed)");
+	wn_expect_rounds(&r, 1, "vmap_unmap");
 	KEXPECT_FALSE(pt_lookup(va, &(int){ 0 }));
-	KEXPECT_EQ(frame_free_run(pa, 512), 0);
+	KEXPECT_FALSE(pt_lookup(va + (pages - 1) * PAGE_SIZE, &(int){ 0 }));
+	KEXPECT_EQ(pt_count(PT_LEVEL_PTE), ptes); /* freed, after the round */
+	KEXPECT_EQ(frame_free_run(pa, pages), 0);
 }
 
-KTEST(windows, vmap_populate_and_drop_open_one_each)
+KTEST(windows, vmap_map_and_unmap_of_1_page_open_one_each_and_unmap_one_round)
 {
-	uint64_t va = vmap_region_new("wn populate", 16 * PAGE_SIZE, PAGE_SIZE, VMAP_OWNER_FRAMES);
+	wn_vmap(1);
+}
+
+KTEST(windows, vmap_map_and_unmap_of_512_pages_open_one_each_and_unmap_one_round)
+{
+	wn_vmap(512);
+}
+
+/* The frame va maps (0 when none). */
+static phys_addr_t wn_frame_of(uint64_t va)
+{
+	int level;
+	uint64_t *e = pt_lookup(va, &level);
+
+	return e ? pt_entry_pa(*e, level) : 0;
+}
+
+/* vmap_populate then vmap_drop of `pages` pages: one window each; the populate
+ * fills empty slots (no round), the drop takes them away (one round, and the frames
+ * go back only after it: free once the drop returns). */
+static void wn_populate_drop(uint64_t pages)
+{
+	uint64_t va = vmap_region_new("wn populate", pages * PAGE_SIZE, 2 * MiB, VMAP_OWNER_FRAMES);
 	struct pt_door_counts c;
+	phys_addr_t first, last;
+	uint64_t r;
 
 	KASSERT_TRUE(va != 0);
 	wn_start(&c);
-	KEXPECT_EQ(vmap_populate(va, 16 * PAGE_SIZE), 0);
-	wn_expect_one(&c, "vmap_populate of 16 pages");
+	r = smp_tlb_rounds_here();
+	KEXPECT_EQ(vmap_populate(va, pages * PAGE_SIZE), 0);
+	wn_expect_one(&c, "vmap_populate");
+	wn_expect_rounds(&r, 0, "vmap_populate into empty slots");
+	first = wn_frame_of(va);
+	last = wn_frame_of(va + (pages - 1) * PAGE_SIZE);
+	KASSERT_TRUE(first && last);
+	KEXPECT_FALSE(frame_range_free(first, PAGE_SIZE));
 	wn_start(&c);
-	KEXPECT_EQ(vmap_drop(va, 16 * PAGE_SIZE), 0);
-	wn_expect_one(&c, "vmap_drop of 16 pages");
+	KEXPECT_EQ(vmap_drop(va, pages * PAGE_SIZE), 0);
+	wn_expect_one(&c, "vmap_drop");
+	wn_expect_rounds(&r, 1, "vmap_drop");
+	KEXPECT_TRUE(frame_range_free(first, PAGE_SIZE));
+	KEXPECT_TRUE(frame_range_free(last, PAGE_SIZE));
 	KEXPECT_EQ(vmap_region_free(va), 0);
+	wn_expect_rounds(&r, 0, "vmap_region_free of an empty region");
 }
 
-KTEST(windows, guard_install_and_remove_open_one_each)
+KTEST(windows, vmap_populate_and_drop_of_16_pages_open_one_each_and_drop_one_round)
 {
-	uint64_t va = vmap_region_new("wn guard", 64 * PAGE_SIZE, PAGE_SIZE, VMAP_OWNER_FRAMES);
+	wn_populate_drop(16);
+}
+
+KTEST(windows, vmap_populate_and_drop_of_512_pages_open_one_each_and_drop_one_round)
+{
+	wn_populate_drop(512);
+}
+
+/* guard_install then guard_remove over `pages` pages of a region alone in its 2 MiB
+ * (so its pte table is its own), mapped first when `mapped`: one window each; the
+ * install zaps mapped pages (one round) or fills empty slots (none); the remove
+ * clears not-present markers but frees the emptied table (one round). */
+static void wn_guard(uint64_t pages, bool mapped)
+{
+	uint64_t va = vmap_region_new("wn guard", pages * PAGE_SIZE, 2 * MiB, VMAP_OWNER_FRAMES), r;
 	struct pt_door_counts c;
 
 	KASSERT_TRUE(va != 0);
-	KASSERT_EQ(vmap_populate(va, 64 * PAGE_SIZE), 0);
+	if (mapped)
+		KASSERT_EQ(vmap_populate(va, pages * PAGE_SIZE), 0);
 	wn_start(&c);
-	KEXPECT_EQ(guard_install(va, 64 * PAGE_SIZE), 0);
-	wn_expect_one(&c, "guard_install on 64 mapped pages");
-	KEXPECT_TRUE(guard_marker_at(va + 63 * PAGE_SIZE));
+	r = smp_tlb_rounds_here();
+	KEXPECT_EQ(guard_install(va, pages * PAGE_SIZE), 0);
+	wn_expect_one(&c, mapped ? "guard_install on mapped pages" : "guard_install");
+	wn_expect_rounds(&r, mapped ? 1 : 0,
+			 mapped ? "guard_install on mapped pages"
+				: "guard_install into empty slots");
+	KEXPECT_TRUE(guard_marker_at(va + (pages - 1) * PAGE_SIZE));
 	wn_start(&c);
-	KEXPECT_EQ(guard_remove(va, 64 * PAGE_SIZE), 0);
-	wn_expect_one(&c, "guard_remove of 64 markers");
-	KEXPECT_FALSE(guard_range_has_marker(va, 64 * PAGE_SIZE));
+	KEXPECT_EQ(guard_remove(va, pages * PAGE_SIZE), 0);
+	wn_expect_one(&c, "guard_remove");
+	wn_expect_rounds(&r, 1, "guard_remove (its table freed)");
+	KEXPECT_FALSE(guard_range_has_marker(va, pages * PAGE_SIZE));
+	KEXPECT_EQ(pt_entry_at(pt_kernel_root(), va, PT_LEVEL_PTE), NULL);
 	KEXPECT_EQ(vmap_region_free(va), 0);
+	wn_expect_rounds(&r, 0, "vmap_region_free of an empty region");
+}
+
+KTEST(windows, guard_install_and_remove_of_1_mapped_page_open_one_each_and_one_round_each)
+{
+	wn_guard(1, true);
+}
+
+KTEST(windows, guard_install_and_remove_of_512_mapped_pages_open_one_each_and_one_round_each)
+{
+	wn_guard(512, true);
+}
+
+KTEST(windows, guard_install_into_64_empty_slots_costs_no_round_and_remove_one)
+{
+	wn_guard(64, false);
+}
+
+KTEST(windows, region_free_of_512_mapped_pages_costs_one_round)
+{
+	uint64_t va = vmap_region_new("wn free", 512 * PAGE_SIZE, 2 * MiB, VMAP_OWNER_FRAMES), r;
+	struct pt_door_counts c;
+	phys_addr_t last;
+
+	KASSERT_TRUE(va != 0);
+	KASSERT_EQ(vmap_populate(va, 512 * PAGE_SIZE), 0);
+	KASSERT_EQ(guard_install(va, PAGE_SIZE), 0); /* a marker too: both in one round */
+	last = wn_frame_of(va + 511 * PAGE_SIZE);
+	KASSERT_TRUE(last != 0);
+	wn_start(&c);
+	r = smp_tlb_rounds_here();
+	KEXPECT_EQ(vmap_region_free(va), 0);
+	wn_expect_one(&c, "vmap_region_free: 511 pages, 1 marker");
+	wn_expect_rounds(&r, 1, "vmap_region_free: 511 pages, 1 marker, the table");
+	KEXPECT_TRUE(frame_range_free(last, PAGE_SIZE));
+	KEXPECT_EQ(pt_entry_at(pt_kernel_root(), va, PT_LEVEL_PTE), NULL);
 }
 
 KTEST(windows, guarded_allocation_and_its_free_open_one_each)
 {
 	struct pt_door_counts c;
+	uint64_t r = smp_tlb_rounds_here();
 	void *p;
 
 	wn_start(&c);
 	p = vmap_alloc_guarded("wn stack", 4, 1, 1);
 	wn_expect_one(&c, "vmap_alloc_guarded: 2 markers, 4 pages");
+	wn_expect_rounds(&r, 0, "vmap_alloc_guarded into empty slots");
 	KASSERT_TRUE(p != NULL);
 	KEXPECT_TRUE(guard_marker_at((uint64_t)p - PAGE_SIZE));
 	KEXPECT_TRUE(guard_marker_at((uint64_t)p + 4 * PAGE_SIZE));
 	wn_start(&c);
+	r = smp_tlb_rounds_here();
 	vmap_free_pages(p, 4);
 	wn_expect_one(&c, "vmap_free_pages (region free)");
+	wn_expect_rounds(&r, 1, "vmap_free_pages: 4 pages, 2 markers");
 }

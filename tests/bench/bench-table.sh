@@ -45,7 +45,7 @@ if [ $# -eq 1 ]; then
 		return "-"
 	}
 	BEGIN {
-		fmt = "%-34s %12s %12s %7s %-8s %4s %11s %11s %6s %s\n"
+		fmt = "%-34s %12s %12s %7s %-11s %4s %11s %11s %6s %s\n"
 		printf fmt, "name", "on", "off", "on/off", "unit", "n", "on min", "on max", "pkrs", "clock"
 	}
 	{
