@@ -13,7 +13,9 @@
  * the region stops mapping it: VMAP_OWNER_FRAMES frees it (frames vmap took from
  * the frame allocator), VMAP_OWNER_CALLER leaves it to the caller (memory it lent).
  * Address space is never reused; region objects are. Tables here come from the
- * grouped table cache, never from the split pool.
+ * grouped table cache, never from the split pool. The region objects and their list
+ * are page-table-keyed (written inside a write window only): a region's base and
+ * size decide which pages vmap_region_free drops.
  */
 #ifndef MM_VMAP_H
 #define MM_VMAP_H

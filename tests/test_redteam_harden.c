@@ -11,6 +11,7 @@
  *   the physical-address width
  *   a table-cache refill inside a window           runs with the table key closed
  *   a forged token to pt_window_resume             opens nothing: a table store faults
+ *   a stray store into a vmap region object        #PF 0x23, the object unchanged
  */
 #include "tests/test_redteam.h"
 #include "kernel/catch.h"
@@ -101,6 +102,40 @@ KTEST(redteam, a_forged_resume_token_cannot_open_the_table_key)
 	KEXPECT_EQ(*e, before);
 	if (*e != before)
 		pt_set_entry(e, before);
+}
+
+/* Stores v into the word at p, as a stray store would; true when it faulted with
+ * #PF 0x23 at p and left the word be. A store that lands is undone. */
+static bool stray_store_refused(uint64_t *p, uint64_t v)
+{
+	uint64_t old = *p;
+	struct fault f;
+	uint32_t w;
+
+	catch_write64(p, v, &f);
+	if (*p != old) {
+		w = pt_window_open();
+		*(volatile uint64_t *)p = old;
+		pt_window_close(w);
+		return false;
+	}
+	return f.hit && f.vector == VEC_PF && f.error == PF_PK_WRITE && f.addr == (uint64_t)p;
+}
+
+/* A region's base and size decide which pages vmap_region_free drops: one store
+ * into a live region object (its size, its link to the next region) faults. */
+KTEST(redteam, stray_store_into_a_vmap_region_object_faults_with_pk)
+{
+	uint64_t va = vmap_reserve(PAGE_SIZE, PAGE_SIZE);
+	struct vmap_region *r = va ? (struct vmap_region *)vmap_region_of(va) : NULL;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KASSERT_TRUE(r != NULL);
+	KEXPECT_TRUE(stray_store_refused(&r->size, r->size + 64 * MiB));
+	KEXPECT_TRUE(stray_store_refused(&r->base, r->base - PAGE_SIZE));
+	KEXPECT_TRUE(stray_store_refused((uint64_t *)&r->next, (uint64_t)r));
+	KEXPECT_EQ(r->size, PAGE_SIZE);
+	KEXPECT_EQ(vmap_region_free(va), 0);
 }
 
 /* A table the test owns: the pte table behind one 4 KiB leaf at a 4 MiB-aligned vmap
