@@ -6,6 +6,8 @@
 #include "mm/mm_internal.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/pt_flush.h"
+#include "mm/pt_lock.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 #include "arch/cpu.h"
@@ -137,8 +139,8 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len)
 	return 0;
 }
 
-/* Frees the tables under [va, end) that no longer map anything, one level at a
- * time from the bottom; the TLB is flushed before a table is given back. */
+/* Queues the tables under [va, end) that no longer map anything for the batch's
+ * free (after its one round), one level at a time from the bottom. */
 static void free_empty_tables(uint64_t va, uint64_t end)
 {
 	for (int level = PT_LEVEL_PMD; level <= PT_LEVEL_PUD; level++) {
@@ -157,24 +159,25 @@ static void free_empty_tables(uint64_t va, uint64_t end)
 			if (!empty)
 				continue;
 			pt_set_entry(e, 0);
-			flush_tlb_all();
-			pt_free(t, level - 1);
+			pt_flush_free_table(t, level - 1);
 		}
 	}
 }
 
-/* Unmaps the direct map of [pa, end), splitting leaves that stick out of it. */
+/* Unmaps the direct map of [pa, end), splitting leaves that stick out of it; the
+ * range and the emptied tables go to the caller's flush batch (one round). */
 static void unmap_ram(phys_addr_t pa, phys_addr_t end)
 {
 	uint32_t w = pt_window_open();
 
+	pt_flush_add(PAGE_OFFSET + pa, PAGE_OFFSET + end);
 	for (phys_addr_t a = pa; a < end;) {
 		int level;
 		uint64_t *e = pt_lookup(PAGE_OFFSET + a, &level), size = pt_size(level);
 		phys_addr_t start = ALIGN_DOWN(a, size);
 
 		if (!e) {
-			a += PAGE_SIZE;
+			a = start + size; /* a hole of that level */
 		} else if (start < pa || start + size > end) {
 			if (set_memory_split_leaf(e, level, PAGE_OFFSET + start))
 				panic("dmap_hotremove: split pool empty");
@@ -183,7 +186,6 @@ static void unmap_ram(phys_addr_t pa, phys_addr_t end)
 			a = start + size;
 		}
 	}
-	flush_tlb_all();
 	free_empty_tables(PAGE_OFFSET + pa, PAGE_OFFSET + end);
 	pt_window_close(w);
 }
@@ -217,6 +219,7 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len)
 {
 	struct pa_range r = { pa, len };
 	phys_addr_t first = chunks_start(pa, len);
+	uint64_t flags;
 	uint32_t w;
 	bool busy;
 
@@ -233,12 +236,16 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len)
 		list_insert(dmap_ram_list(), r);
 		return -EBUSY;
 	}
-	w = pt_window_open(); /* one window for the unmap and a put-back */
+	flags = pt_lock_take(); /* one CPU changes tables */
+	w = pt_window_open();	/* one window for the unmap and a put-back */
+	pt_flush_begin();
 	unmap_ram(pa, pa + len);
+	pt_flush_end(); /* one round; the emptied tables are back before the chunks go */
 	busy = pool_remove_chunks(pa, len) != 0;
 	if (busy)
 		map_back(pa, first, pa + len);
 	pt_window_close(w);
+	pt_lock_drop(flags);
 	if (busy) {
 		list_insert(dmap_ram_list(), r);
 		return -EBUSY;

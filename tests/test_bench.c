@@ -10,7 +10,7 @@
  * asserts that what it timed worked and that protection is back on, never a time.
  * Under QEMU TCG the TSC is emulated (clock=emulated) and the figures say little;
  * on hardware they are the point. ktest.bench_reps=N sets the repetitions (default 3;
- * `make bench` uses 101). The TLB shootdown round is tests/test_smp_tlb.c's. */
+ * `make bench` uses 101). The TLB shootdown rounds are tests/test_smp_tlb_bench.c's. */
 #include "kernel/cmdline.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
@@ -57,7 +57,7 @@ static int bench_reps(void)
 	return (int)MIN(MAX(n, 3), BENCH_REPS_MAX);
 }
 
-static const char *bench_clock(void)
+const char *bench_clock(void)
 {
 	for (const char *b = cpu.brand; *b; b++)
 		if (strncmp(b, "TCG", 3) == 0)

@@ -47,5 +47,8 @@ void bench_figure(const char *name, uint64_t value, const char *unit);
 void bench_pair(const char *name, uint64_t a, uint64_t b, const char *unit, const char *what);
 /* Prints a skip line with the reason. */
 void bench_skipped(const char *name, const char *reason);
+/* The clock= word of a line: "emulated" under TCG (its TSC says little about
+ * hardware), "virtual" under another hypervisor, else "hw". */
+const char *bench_clock(void);
 
 #endif

@@ -3,6 +3,7 @@
  * removals that must be refused change nothing. The rest of the suite is in
  * tests/test_dmap.c; these cases sort after its cases and run last.
  */
+#include "kernel/smp_ipi.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "mm/checker.h"
@@ -100,7 +101,7 @@ static void dm_expect_one_window(uint64_t w0, const char *what)
 KTEST(dmap, hotadd_maps_held_range_and_grows_pool)
 {
 	uint64_t len, need0 = dm_tables_needed(), total0 = pool_total(), ram0 = dmap_ram_bytes();
-	uint64_t chunks0 = pool_nr_chunks(), want, w0;
+	uint64_t chunks0 = pool_nr_chunks(), want, w0, r0;
 	phys_addr_t pa, free_pa;
 
 	if (!dm_held_part(&pa, &len))
@@ -126,8 +127,11 @@ KTEST(dmap, hotadd_maps_held_range_and_grows_pool)
 		KEXPECT_EQ(frame_add_range(free_pa, PAGE_SIZE), 0);
 	}
 	w0 = dm_windows();
+	r0 = smp_tlb_rounds_here();
 	KEXPECT_EQ(dmap_hotremove(pa, len), 0);
 	dm_expect_one_window(w0, "dmap_hotremove");
+	/* One round for the unmap and every emptied table, freed after it. */
+	KEXPECT_EQ(smp_tlb_rounds_here() - r0, 1);
 }
 
 /* Expects [pa, pa+len) unmapped: sampled pages have no leaf and a load faults. */

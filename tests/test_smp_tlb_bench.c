@@ -32,15 +32,6 @@ static uint64_t tsc_ordered(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-/* As tests/test_bench.h labels its lines: TCG's TSC says little about hardware. */
-static const char *round_clock(void)
-{
-	for (const char *b = cpu.brand; *b; b++)
-		if (strncmp(b, "TCG", 3) == 0)
-			return "emulated";
-	return cpu.hypervisor ? "virtual" : "hw";
-}
-
 /* Times BENCH_ROUNDS calls of fn(arg) one by one; median, min and max in cycles. */
 static void time_rounds(void (*fn)(const void *), const void *arg, struct round_stats *s)
 {
@@ -101,7 +92,7 @@ static void round_line(int cpus)
 	ktest_note("bench name=shootdown_round_%dcpu%s on=%llu off=- ratio=- unit=cycles n=%d "
 		   "on_min=%llu on_max=%llu clock=%s flush=whole%s",
 		   cpus, cpus > 1 ? "s" : "", (unsigned long long)s.med, BENCH_ROUNDS,
-		   (unsigned long long)s.min, (unsigned long long)s.max, round_clock(),
+		   (unsigned long long)s.min, (unsigned long long)s.max, bench_clock(),
 		   cpus > 1 ? "" : " ipi=none");
 }
 
@@ -146,7 +137,7 @@ static void per_page_line(const struct round_stats *s1, const struct round_stats
 		   (unsigned long long)(per_page % one_round * 10000 / one_round), BENCH_ROUNDS,
 		   (unsigned long long)(s512->min / PT_ENTRIES),
 		   (unsigned long long)(s512->max / PT_ENTRIES), (unsigned long long)s1->min,
-		   (unsigned long long)s1->max, round_clock(), smp_nr_online());
+		   (unsigned long long)s1->max, bench_clock(), smp_nr_online());
 }
 
 KTEST(bench, shootdown_per_page_of_a_512_page_round_vs_a_1_page_round)
@@ -196,7 +187,7 @@ KTEST(bench, set_memory_pays_one_round_for_all_its_pages)
 		ktest_note("bench name=set_memory_ro_%d_page%s_smp on=%llu off=- ratio=- "
 			   "unit=cycles/page n=1 clock=%s cpus=%d rounds=%llu",
 			   sizes[i], sizes[i] > 1 ? "s" : "", (unsigned long long)(t / sizes[i]),
-			   round_clock(), smp_nr_online(), (unsigned long long)rounds);
+			   bench_clock(), smp_nr_online(), (unsigned long long)rounds);
 		KEXPECT_EQ(rounds, 1);
 		KEXPECT_EQ(set_memory_rw(va, sizes[i]), 0);
 	}
