@@ -62,6 +62,11 @@ uint32_t trap_pkrs_exit(const struct trap_frame *f)
 	return (uint32_t)f->pkrs | trap_pkrs_guard_closed;
 }
 
+uint32_t trap_pkrs_closed(uint32_t pkrs)
+{
+	return (pkrs & ~trap_pkrs_guard) | trap_pkrs_guard_closed;
+}
+
 uint32_t trap_pkrs_listed(void)
 {
 	return trap_pkrs_open_count;

@@ -45,6 +45,12 @@ uint32_t trap_pkrs_exit(const struct trap_frame *f);
  * -ENOSPC (list full). */
 int trap_pkrs_allow_open(const struct trap_frame *f);
 
+/* pkrs with the guarded bits closed (trap_pkrs_guard_closed): what a handler puts in
+ * frame->pkrs when the frame resumes anywhere but the interrupted instruction (the
+ * fault catcher, kernel/catch.c), since the window the frame may have interrupted
+ * does not go on there. pkrs itself when nothing is guarded. Loads nothing. */
+uint32_t trap_pkrs_closed(uint32_t pkrs);
+
 /* Frames listed now, and frames the list had no room for since boot. */
 uint32_t trap_pkrs_listed(void);
 uint32_t trap_pkrs_dropped(void);

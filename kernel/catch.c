@@ -3,11 +3,12 @@
 #include "kernel/percpu.h"
 #include "mm/guard.h"
 #include "arch/cpu.h"
+#include "arch/trap_pkrs.h"
 
 /* Saved by catch_call (arch/context.asm); layout fixed there. */
 struct catch_ctx {
 	uint64_t rbx, rbp, r12, r13, r14, r15, rsp;
-	uint64_t pkrs; /* PKRS at the catch, restored on a fault */
+	uint64_t pkrs; /* PKRS at the catch, restored on a fault (the table key closed) */
 	struct fault *f;
 	struct catch_ctx *outer;
 };
@@ -24,7 +25,10 @@ const char *fault_cause_name(enum fault_cause c)
 }
 
 /* Trap hook: records the fault and resumes at the innermost catch. A #DF only when
- * it is a guard hit (a stack overflow), never NMI or #MC. */
+ * it is a guard hit (a stack overflow), never NMI or #MC. The resume loads the PKRS
+ * saved at the catch with the guarded key closed whatever that stack word says: the
+ * catch lives on a writable stack, and a fault inside a write window lists its frame
+ * (arch/trap_pkrs.h), whose exit would load the saved value unchecked. */
 static bool catch_trap(struct trap_frame *tf)
 {
 	struct catch_ctx *c = current;
@@ -47,7 +51,7 @@ static bool catch_trap(struct trap_frame *tf)
 	tf->rdi = (uint64_t)c;
 	tf->rsp = c->rsp;
 	tf->rflags &= ~(RFLAGS_TF | RFLAGS_AC);
-	tf->pkrs = c->pkrs;
+	tf->pkrs = trap_pkrs_closed((uint32_t)c->pkrs);
 	return true;
 }
 
@@ -60,6 +64,11 @@ void catch_drop_to(const void *mark)
 {
 	current = (struct catch_ctx *)mark;
 	barrier();
+}
+
+uint64_t *catch_saved_pkrs(void)
+{
+	return current ? &current->pkrs : NULL;
 }
 
 void catch_init(void)

@@ -6,7 +6,9 @@
  *
  * While a catch is armed, any exception vector except NMI, #DF and #MC that the
  * called code raises is recorded and execution resumes after the catch as if the
- * called function had returned; IA32_PKRS is set back to its value at the catch.
+ * called function had returned; IA32_PKRS is set back to its value at the catch,
+ * except that the page-table key is always closed on that resume (arch/trap_pkrs.h:
+ * trap_pkrs_closed), so a catch armed inside a write window resumes outside it.
  * A #DF is caught too when it is a stack overflow into a guard marker (the CPU
  * could not push the #PF frame; mm/guard.h): the catch's own stack is above it.
  * A fault on a guard marker has cause FAULT_GUARD and its report line in `detail`.
@@ -53,6 +55,10 @@ const void *catch_mark(void);
 /* Disarms every catch armed since `mark` was taken, running nothing: for a catch
  * that a CPU stopped with INIT left armed (kernel/smp.c). */
 void catch_drop_to(const void *mark);
+
+/* The PKRS saved by the innermost armed catch (NULL when none is): a word on a
+ * writable stack, which the attack suite overwrites as one stray store would. */
+uint64_t *catch_saved_pkrs(void);
 
 /* Installs the catcher as the first trap handler. */
 void catch_init(void);

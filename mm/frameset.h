@@ -14,6 +14,8 @@ struct frameset {
 	uint32_t nfree;
 	uint64_t bits[FRAMESET_FRAMES / 64]; /* set = free */
 	uint8_t levels[FRAMESET_FRAMES / 2]; /* a nibble per frame: table level + 1, 0 = none */
+	/* Set = an entry links the table in the frame (its one parent). */
+	uint64_t linked[FRAMESET_FRAMES / 64];
 };
 
 /* Every frame of the block at pa starts free. */
@@ -23,6 +25,7 @@ static inline void frameset_init(struct frameset *s, phys_addr_t pa)
 	s->nfree = FRAMESET_FRAMES;
 	memset(s->bits, 0xff, sizeof(s->bits));
 	memset(s->levels, 0, sizeof(s->levels));
+	memset(s->linked, 0, sizeof(s->linked));
 }
 
 static inline bool frameset_holds(const struct frameset *s, phys_addr_t pa)
@@ -69,6 +72,25 @@ static inline void frameset_set_level(struct frameset *s, phys_addr_t pa, int le
 	s->levels[i / 2] = (uint8_t)((s->levels[i / 2] & ~(0xf << shift)) | ((level + 1) << shift));
 }
 
+/* True when an entry links the table in the frame at pa (in the block). */
+static inline bool frameset_linked(const struct frameset *s, phys_addr_t pa)
+{
+	uint64_t i = (pa - s->pa) / PAGE_SIZE;
+
+	return __atomic_load_n(&s->linked[i / 64], __ATOMIC_RELAXED) & (1ULL << (i % 64));
+}
+
+/* Marks the table in the frame at pa (in the block) linked or not. */
+static inline void frameset_set_linked(struct frameset *s, phys_addr_t pa, bool linked)
+{
+	uint64_t i = (pa - s->pa) / PAGE_SIZE;
+
+	if (linked)
+		__atomic_fetch_or(&s->linked[i / 64], 1ULL << (i % 64), __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&s->linked[i / 64], ~(1ULL << (i % 64)), __ATOMIC_RELAXED);
+}
+
 /* Returns a frame. 0, or -EINVAL (not in the block / misaligned) or -EEXIST
  * (already free); nothing changes on an error. */
 static inline int frameset_put(struct frameset *s, phys_addr_t pa)
@@ -82,6 +104,7 @@ static inline int frameset_put(struct frameset *s, phys_addr_t pa)
 	s->bits[i / 64] |= 1ULL << (i % 64);
 	s->nfree++;
 	frameset_set_level(s, pa, -1);
+	frameset_set_linked(s, pa, false);
 	return 0;
 }
 

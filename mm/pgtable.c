@@ -98,11 +98,14 @@ static void pt_dtor(phys_addr_t pa, int level)
 	ASSERT(counts[level] > 0);
 	/* Invariant: only a live table of that level is freed. */
 	ASSERT(pt_table_level(pa) == level);
+	/* Invariant: a table is freed only after its parent entry let go of it. */
+	ASSERT(!pt_table_linked(pa));
 	counts[level]--;
 	pgprot_table_dtor(pa, level);
 }
 
-/* One write window covers the source's bookkeeping, the level record and the clear. */
+/* One write window covers the source's bookkeeping, the level record and the clear;
+ * a table-cache refill inside it runs with the key closed (mm/ptcache.c: refill). */
 phys_addr_t pt_alloc(int level, uint64_t va)
 {
 	uint32_t w = pt_window_open();
@@ -151,6 +154,19 @@ int pt_table_level(phys_addr_t pa)
 	int level = pool_table_level(pa);
 
 	return level >= 0 ? level : ptcache_table_level(pa);
+}
+
+bool pt_table_linked(phys_addr_t pa)
+{
+	return pool_contains(pa) ? pool_table_linked(pa) : ptcache_table_linked(pa);
+}
+
+void pt_set_table_linked(phys_addr_t pa, bool linked)
+{
+	if (pool_contains(pa))
+		pool_set_linked(pa, linked);
+	else
+		ptcache_set_linked(pa, linked);
 }
 
 uint64_t pt_count(int level)
@@ -320,13 +336,31 @@ static int free_root_child(phys_addr_t root, uint64_t va)
 	return 0;
 }
 
+bool pt_pa_range_ok(phys_addr_t pa, uint64_t size, int level)
+{
+	uint64_t top = 1ULL << MIN(cpu.phys_bits, 52u); /* 52: the entry's address field */
+
+	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD || !size)
+		return false;
+	return IS_ALIGNED(pa | size, pt_size(level)) && pa < top && size <= top - pa;
+}
+
 /* The three table changes above, each under pt_lock (mm/pt_lock.h) and in one
- * write window (the stores and the tables made or freed share it). */
+ * write window (the stores and the tables made or freed share it). pa and prot are
+ * checked first: an address bit in prot, or a pa bit outside the frame address,
+ * would land in another field of the leaf (its key, NX, flags, or the frame). */
 int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
 {
-	uint64_t flags = pt_lock_take();
-	uint32_t w = pt_window_open();
-	int rc = map_leaf(root, va, pa, level, prot);
+	uint64_t flags;
+	uint32_t w;
+	int rc;
+
+	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD ||
+	    !pt_pa_range_ok(pa, pt_size(level), level) || (prot & PTE_ADDR_MASK))
+		return -EINVAL;
+	flags = pt_lock_take();
+	w = pt_window_open();
+	rc = map_leaf(root, va, pa, level, prot);
 
 	pt_window_close(w);
 	pt_lock_drop(flags);

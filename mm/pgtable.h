@@ -123,6 +123,12 @@ uint64_t pt_count(int level);
 /* The level of the live table page at pa (recorded by its constructor in the pool's
  * or the cache's keyed bookkeeping), or -1 when pa holds no live table. */
 int pt_table_level(phys_addr_t pa);
+/* True when an entry links the live table at pa: a table has one parent, which the
+ * set helpers (mm/pt_door.c) record in the same keyed bookkeeping as its level. */
+bool pt_table_linked(phys_addr_t pa);
+/* For mm/pt_door.c: records that the live table at pa gained or lost its parent
+ * entry. Needs a write window open (asserted). */
+void pt_set_table_linked(phys_addr_t pa, bool linked);
 
 /* --- walking and mapping (kernel address space) -------------------------------- */
 
@@ -146,11 +152,16 @@ uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level);
  * (PTE_* without PS; PTE_P implied), allocating tables on the way. A user leaf
  * (PTE_U) gets U=1 in every entry of its path. Returns 0, -EEXIST when something
  * is mapped there, -ENOMEM when a table cannot be had, -EINVAL when root is not a
- * live root table, -EPERM when the leaf would be a writable alias of a protected
+ * live root table or (checked first) pa fails pt_pa_range_ok for one leaf or prot
+ * has a frame-address bit, -EPERM when the leaf would be a writable alias of a protected
  * region (mm/protect_map.h) or writable and executable (nothing is mapped then). Does not flush the
  * TLB (nothing was mapped before). A guard marker in the pte counts as mapped (-EEXIST). One write
  * window for the tables it makes and the leaf. */
 int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot);
+/* True when [pa, pa + size) can be mapped by leaves of `level` (pte..pud): size is not
+ * 0, pa and size are multiples of the level's size, and the range ends below the CPU's
+ * physical-address width, so no bit of pa lands in a leaf's key, NX or flag bits. */
+bool pt_pa_range_ok(phys_addr_t pa, uint64_t size, int level);
 /* Clears the leaf that maps va (of any level), frees tables left empty (except the
  * root's direct children), flushes va on every CPU (one round; inside a caller's
  * batch, mm/pt_flush.h, that batch's round) and frees the tables after it. Returns

@@ -330,6 +330,22 @@ void pool_set_level(phys_addr_t pa, int level)
 	pt_window_close(w);
 }
 
+void pool_set_linked(phys_addr_t pa, bool linked)
+{
+	int64_t i = find_chunk(pa);
+
+	/* Invariant: only a pool frame in use is marked, inside a window. */
+	ASSERT(i >= 0 && !frameset_is_free(&chunks[i], pa) && pt_window_is_open());
+	frameset_set_linked(&chunks[i], pa, linked);
+}
+
+bool pool_table_linked(phys_addr_t pa)
+{
+	int64_t i = chunks ? find_chunk(pa) : -1;
+
+	return i >= 0 && frameset_linked(&chunks[i], pa);
+}
+
 int pool_table_level(phys_addr_t pa)
 {
 	int64_t i = chunks ? find_chunk(pa) : -1;

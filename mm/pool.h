@@ -55,6 +55,11 @@ void pool_free(phys_addr_t pa);
 void pool_set_level(phys_addr_t pa, int level);
 /* The level of the table in pool frame pa, or -1 (not a pool frame, or no table). */
 int pool_table_level(phys_addr_t pa);
+/* Marks the table in pool frame pa (in use) linked by an entry or not; needs a
+ * write window open (asserted). pool_free() forgets it. */
+void pool_set_linked(phys_addr_t pa, bool linked);
+/* True when an entry links the table in pool frame pa. */
+bool pool_table_linked(phys_addr_t pa);
 /* The frames that hold the pool's own bookkeeping (the chunk array). */
 void pool_meta(phys_addr_t *pa, uint64_t *len);
 

@@ -11,6 +11,8 @@
 #include "mm/ptcache.h"
 #include "mm/pt_lock.h"
 #include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/printf.h"
 #include "arch/pkrs.h"
 
 /* The key's AD and WD bits in PKRS while the tables are protected, else 0 (then a
@@ -45,6 +47,40 @@ void pt_window_close(uint32_t saved)
 		pkrs_write((cur & ~mask) | (saved & mask));
 }
 
+/* Per CPU: true while pt_window_suspend has closed this CPU's window. Keyed, and
+ * set while the window is still open: a stray store during the suspended stretch
+ * (into this, or into the caller's token on the stack) cannot make a resume open the
+ * key. Suspensions happen with interrupts off (under ptcache_lock), so the CPU does
+ * not change in between. */
+static bool suspended[NR_CPUS] __pt_keyed;
+
+bool pt_window_suspend(void)
+{
+	uint32_t mask = key_bits(), cur;
+
+	if (!mask)
+		return false;
+	cur = pkrs_read();
+	if (cur & mask)
+		return false; /* no window open: nothing to close */
+	/* Invariant: a suspended stretch runs with the key closed, so none nests in one. */
+	ASSERT(!suspended[this_cpu_id()]);
+	suspended[this_cpu_id()] = true;
+	pkrs_write(cur | PKRS_WD(pgprot_key()));
+	return true;
+}
+
+void pt_window_resume(bool closed)
+{
+	uint32_t mask = key_bits();
+
+	if (!mask || !closed || !suspended[this_cpu_id()])
+		return; /* only the suspension this CPU recorded opens the key again */
+	pkrs_count_this_cpu()->windows++;
+	pkrs_write(pkrs_read() & ~mask);
+	suspended[this_cpu_id()] = false;
+}
+
 void pt_door_counts(struct pt_door_counts *c)
 {
 	const struct pkrs_count *k = pkrs_count_this_cpu();
@@ -65,11 +101,51 @@ uint32_t pt_window_opened(uint32_t pkrs)
 	return pkrs & ~key_bits();
 }
 
-/* 0 when v may be stored at p: p is an entry of a live table, and v is not present
- * (a guard marker only from the guard walker, in a pte),
- * or links a live table one level down, or is a leaf the guards allow (a slot of a
- * pool table maps the direct map). -EINVAL or -EPERM otherwise. */
-static int check_store(const uint64_t *p, uint64_t v)
+/* The table the entry e of a table of `level` links, or 0 (no link: empty, a leaf,
+ * or a pte). */
+static phys_addr_t link_of(uint64_t e, int level)
+{
+	if (level == PT_LEVEL_PTE || !pt_present(e) || pt_is_leaf(e, level))
+		return 0;
+	return pt_entry_pa(e, level);
+}
+
+/* 0 when v, stored at p (an entry of a live table of `level`), links a live table one
+ * level down that no other entry links; -EPERM otherwise. A second parent would let
+ * one table be freed twice: the refusal is reported. */
+static int check_link(const uint64_t *p, uint64_t v, int level)
+{
+	phys_addr_t child = pt_entry_pa(v, level);
+
+	if (pt_table_level(child) != level - 1)
+		return -EPERM;
+	if (link_of(*p, level) == child || !pt_table_linked(child))
+		return 0;
+	kprintf("pt_door: refused a second link to the %s table 0x%llx at %p: it has a parent\n",
+		pt_level_name(level - 1), (unsigned long long)child, (const void *)p);
+	return -EPERM;
+}
+
+/* Stores the checked v at p (an entry of a table of `level`, window open) and moves
+ * the parent record: the table the old entry linked has none now, v's table has p. */
+static void store_entry(uint64_t *p, uint64_t v, int level)
+{
+	phys_addr_t was = link_of(*p, level), now = link_of(v, level);
+
+	*(volatile uint64_t *)p = v;
+	if (was == now)
+		return;
+	if (was && pt_table_level(was) >= 0)
+		pt_set_table_linked(was, false);
+	if (now)
+		pt_set_table_linked(now, true);
+}
+
+/* 0 when v may be stored at p: p is an entry of a live table (its level in *level),
+ * and v is not present (a guard marker only from the guard walker, in a pte), or links
+ * a live table one level down that has no other parent, or is a leaf the guards allow
+ * (a slot of a pool table maps the direct map). -EINVAL or -EPERM otherwise. */
+static int check_store(const uint64_t *p, uint64_t v, int *level_out)
 {
 	phys_addr_t table;
 	int level;
@@ -80,12 +156,13 @@ static int check_store(const uint64_t *p, uint64_t v)
 	level = pt_table_level(table);
 	if (level < 0)
 		return -EINVAL;
+	*level_out = level;
 	if (guard_is_marker(v) && (level != PT_LEVEL_PTE || !guard_store_allowed()))
 		return -EPERM;
 	if (!pt_present(v)) /* only two values: empty, or the walker's marker above */
 		return v == 0 || guard_is_marker(v) ? 0 : -EPERM;
 	if (!pt_is_leaf(v, level))
-		return pt_table_level(pt_entry_pa(v, level)) == level - 1 ? 0 : -EPERM;
+		return check_link(p, v, level);
 	if ((v & PTE_W) && !(v & PTE_NX))
 		return -EPERM; /* W^X: no leaf is writable and executable */
 	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(v, level), pt_size(level), v))
@@ -96,7 +173,7 @@ static int check_store(const uint64_t *p, uint64_t v)
 int pt_set_entry(uint64_t *p, uint64_t v)
 {
 	uint64_t flags = pt_lock_take();
-	int rc = check_store(p, v);
+	int level, rc = check_store(p, v, &level);
 	uint32_t w;
 
 	if (rc) {
@@ -104,7 +181,7 @@ int pt_set_entry(uint64_t *p, uint64_t v)
 		return rc;
 	}
 	w = pt_window_open();
-	*(volatile uint64_t *)p = v;
+	store_entry(p, v, level);
 	pt_window_close(w);
 	pt_lock_drop(flags);
 	checker_after_change("after a table store");
@@ -113,12 +190,12 @@ int pt_set_entry(uint64_t *p, uint64_t v)
 
 int __pt_set_entry(uint64_t *p, uint64_t v)
 {
-	int rc = check_store(p, v);
+	int level, rc = check_store(p, v, &level);
 
 	/* Invariant: batch stores happen inside an open write window. */
 	ASSERT(pt_window_is_open());
 	if (!rc)
-		*(volatile uint64_t *)p = v;
+		store_entry(p, v, level);
 	return rc;
 }
 

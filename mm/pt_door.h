@@ -17,12 +17,23 @@ uint32_t pt_window_open(void);
 /* Puts back only the table key's two bits of `saved`: a key another call closed
  * inside the window (pks_key_free) stays closed. */
 void pt_window_close(uint32_t saved);
+/* Closes this CPU's open window while code that stores into no table runs (a
+ * table-cache refill or release: the frame allocator, set_memory with windows of
+ * its own, the console). Needs interrupts off. Returns true when it closed one
+ * (false: no window open, or the tables not protected; nothing changes). */
+bool pt_window_suspend(void);
+/* Opens the window pt_window_suspend closed again, counted as a window opened. Only
+ * a suspension recorded in keyed per-CPU state is undone: `closed` (the suspend's
+ * result) cannot open the key by itself. */
+void pt_window_resume(bool closed);
 /* What protection has cost this CPU since boot, as counts a test may assert (a
  * count is deterministic, a time is not): PKRS loads (arch/pkrs.h: every
  * pkrs_write) and write windows opened (a pt_window_open that loaded PKRS; a
  * nested one loads nothing and is not counted). Every table operation (map or
  * unmap a range, set_memory, split, merge, building the direct map, guard
- * install/remove) opens at most one window per call. */
+ * install/remove) opens at most one window per call, plus the table cache's when
+ * the call refills or releases a 2 MiB cache block (mm/ptcache.h: those run with
+ * the key closed and open windows of their own, counted by ptcache_block_windows). */
 struct pt_door_counts {
 	uint64_t pkrs_writes;
 	uint64_t windows;
@@ -40,10 +51,12 @@ uint32_t pt_window_opened(uint32_t pkrs);
 /* Stores v into the entry at p, inside a write window (opened here if none is
  * open). Refuses, storing nothing: -EINVAL when p is not an entry of a live table
  * (pt_table_level), -EPERM when v links anything but a live table one level down,
- * or is a leaf that would make a writable alias of a protected region
- * (mm/protect_map.h: protect_leaf_allowed) or writable and executable (W^X), or is
- * a guard marker stored by anything but the guard walker or above the pte level (mm/guard.h), or is
- * any other not-present value (stray bits with P = 0). Does not flush the TLB. */
+ * or a table another entry already links (a table has one parent: reported on the
+ * console; p itself may store its own link again), or is a leaf that would make a
+ * writable alias of a protected region (mm/protect_map.h: protect_leaf_allowed) or
+ * writable and executable (W^X), or is a guard marker stored by anything but the
+ * guard walker or above the pte level (mm/guard.h), or is any other not-present
+ * value (stray bits with P = 0). Does not flush the TLB. */
 int pt_set_entry(uint64_t *p, uint64_t v);
 /* Batch form of pt_set_entry, same checks: the caller holds a window open
  * (asserted). */

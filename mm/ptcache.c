@@ -25,6 +25,10 @@ static uint64_t free_pages __pt_keyed;
 /* True while new_block() keys a block. Not protection state: only the assert in
  * ptcache_alloc() reads it. */
 static bool refilling;
+/* Windows the refills and releases opened (ptcache_block_windows), and the PKRS the
+ * last refill ran with. Not protection state: tests read them. */
+static uint64_t block_windows;
+static uint32_t refill_pkrs;
 
 static void add_block(phys_addr_t pa)
 {
@@ -77,6 +81,26 @@ static struct frameset *new_block(void)
 
 static struct spinlock ptcache_lock = SPINLOCK_INIT("ptcache_lock");
 
+/* new_block() with the table key closed, whatever window the caller has open: the
+ * refill runs the frame allocator and set_memory (which opens a window of its own
+ * for its stores) and stores into no table itself. */
+static struct frameset *refill(void)
+{
+	struct pt_door_counts c0, c1;
+	struct frameset *b;
+	bool s = pt_window_suspend();
+
+	pt_door_counts(&c0);
+	refill_pkrs = pgprot_enforced() ? pkrs_read() : 0;
+	b = new_block();
+	if (!b)
+		kprintf("ptcache_alloc: no 2 MiB block left for page tables\n");
+	pt_window_resume(s);
+	pt_door_counts(&c1);
+	block_windows += c1.windows - c0.windows;
+	return b;
+}
+
 /* ptcache_alloc with ptcache_lock held. */
 static phys_addr_t alloc_page(void)
 {
@@ -93,10 +117,8 @@ static phys_addr_t alloc_page(void)
 	for (uint64_t i = 0; i < nr_blocks && !b; i++)
 		if (blocks[i].nfree)
 			b = &blocks[i];
-	if (!b && !(b = new_block())) {
-		kprintf("ptcache_alloc: no 2 MiB block left for page tables\n");
+	if (!b && !(b = refill()))
 		return 0;
-	}
 	w = pt_window_open();
 	free_pages--;
 	pa = frameset_take(b);
@@ -126,14 +148,21 @@ static int64_t find_block(phys_addr_t pa)
 static void release_block(uint64_t i)
 {
 	phys_addr_t pa = blocks[i].pa;
+	struct pt_door_counts c0, c1;
 	uint32_t w = pt_window_open();
+	bool s;
 
 	free_pages -= BLOCK_PAGES;
 	blocks[i] = blocks[--nr_blocks];
 	pt_window_close(w);
+	s = pt_window_suspend(); /* as for a refill: no table store from here */
+	pt_door_counts(&c0);
 	if (pgprot_key() && __set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, 0, PTE_PKEY_MASK))
 		panic("ptcache: cannot unkey block 0x%llx", (unsigned long long)pa);
 	frame_free_run(pa, BLOCK_PAGES);
+	pt_window_resume(s);
+	pt_door_counts(&c1);
+	block_windows += c1.windows - c0.windows;
 }
 
 void ptcache_free(phys_addr_t pa)
@@ -162,6 +191,22 @@ void ptcache_set_level(phys_addr_t pa, int level)
 	w = pt_window_open();
 	frameset_set_level(&blocks[i], pa, level);
 	pt_window_close(w);
+}
+
+void ptcache_set_linked(phys_addr_t pa, bool linked)
+{
+	int64_t i = find_block(pa);
+
+	/* Invariant: only a cache page in use is marked, inside a window. */
+	ASSERT(i >= 0 && !frameset_is_free(&blocks[i], pa) && pt_window_is_open());
+	frameset_set_linked(&blocks[i], pa, linked);
+}
+
+bool ptcache_table_linked(phys_addr_t pa)
+{
+	int64_t i = find_block(pa);
+
+	return i >= 0 && frameset_linked(&blocks[i], pa);
 }
 
 int ptcache_table_level(phys_addr_t pa)
@@ -195,6 +240,14 @@ phys_addr_t ptcache_block(uint64_t i)
 uint64_t ptcache_block_free(uint64_t i)
 {
 	return i < nr_blocks ? blocks[i].nfree : 0;
+}
+uint64_t ptcache_block_windows(void)
+{
+	return block_windows;
+}
+uint32_t ptcache_refill_pkrs(void)
+{
+	return refill_pkrs;
 }
 uint64_t ptcache_free_count(void)
 {

@@ -11,14 +11,17 @@
 #include "mm/pt_lock.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
+#include "arch/pkrs.h"
 
-static uint64_t next_va = VMAP_BASE; /* the end of the last region (or hole) */
-
-/* Under pt_lock (mm/pt_lock.h): the regions in address order (they are made at
- * rising addresses), and the free region objects. */
-static struct vmap_region slots[VMAP_MAX_REGIONS];
-static struct vmap_region *first, *last, *spare;
-static int nr_live, nr_used_slots;
+/* Under pt_lock (mm/pt_lock.h), and page-table-keyed (arch/pkrs.h: written only
+ * inside a write window): a region's base and size decide which pages
+ * vmap_region_free drops and which leaves vmap_map may make, so a stray store must
+ * not reach them. The end of the last region (or hole), the regions in address
+ * order (they are made at rising addresses), and the free region objects. */
+static uint64_t next_va __pt_keyed = VMAP_BASE;
+static struct vmap_region slots[VMAP_MAX_REGIONS] __pt_keyed;
+static struct vmap_region *first __pt_keyed, *last __pt_keyed, *spare __pt_keyed;
+static int nr_live __pt_keyed, nr_used_slots __pt_keyed;
 
 /* A free region object, or NULL when all VMAP_MAX_REGIONS are live. */
 static struct vmap_region *region_obj(void)
@@ -60,12 +63,15 @@ static uint64_t __region_add(const char *name, uint64_t size, uint64_t align, en
 	return va;
 }
 
-/* __region_add under pt_lock. */
+/* __region_add under pt_lock, in a write window (the region objects are keyed). */
 static uint64_t region_add(const char *name, uint64_t size, uint64_t align, enum vmap_owner owner,
 			   uint64_t gap)
 {
-	uint64_t flags = pt_lock_take(), va = __region_add(name, size, align, owner, gap);
+	uint64_t flags = pt_lock_take(), va;
+	uint32_t w = pt_window_open();
 
+	va = __region_add(name, size, align, owner, gap);
+	pt_window_close(w);
 	pt_lock_drop(flags);
 	return va;
 }
@@ -108,10 +114,13 @@ const struct vmap_region *vmap_first_region(void)
 void vmap_count_markers(uint64_t va, int delta)
 {
 	struct vmap_region *r = (struct vmap_region *)vmap_region_of(va);
+	uint32_t w;
 
 	if (!r)
 		panic("vmap_count_markers: 0x%llx lies in no vmap region", (unsigned long long)va);
+	w = pt_window_open(); /* the guard walker's, nested: the objects are keyed */
 	r->markers += delta;
+	pt_window_close(w);
 }
 
 bool vmap_range_in_regions(uint64_t va, uint64_t size)
@@ -168,8 +177,8 @@ static int __region_free(uint64_t base)
 		panic("vmap_region_free: region \"%s\" at 0x%llx would not empty", r->name,
 		      (unsigned long long)base);
 	pt_flush_end();
+	region_forget(r); /* keyed: inside the window */
 	pt_window_close(w);
-	region_forget(r);
 	checker_after_change("after vmap_region_free"); /* guard_remove left it to here */
 	return 0;
 }
@@ -208,6 +217,8 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 
 	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD || pkey < 0 || pkey > 15)
 		return -EINVAL;
+	if (!pt_pa_range_ok(pa, size, level))
+		return -EINVAL; /* a bit of pa would land in the leaf's key, NX or flags */
 	if (pkey && pkey == pgprot_key())
 		return -EPERM; /* the page-table key is mm's own */
 	step = pt_size(level);
@@ -363,10 +374,14 @@ void *vmap_alloc_guarded(const char *name, uint64_t pages, uint64_t guard_lo, ui
 	uint32_t w;
 	bool failed;
 
-	if (!pages || !(base = vmap_region_new(name, total, PAGE_SIZE, VMAP_OWNER_FRAMES)))
+	if (!pages)
 		return NULL;
+	w = pt_window_open(); /* one window for the region object, both markers, the pages */
+	if (!(base = vmap_region_new(name, total, PAGE_SIZE, VMAP_OWNER_FRAMES))) {
+		pt_window_close(w);
+		return NULL;
+	}
 	body = base + guard_lo * PAGE_SIZE;
-	w = pt_window_open(); /* one window for both markers and the pages */
 	failed = (guard_lo && guard_install(base, guard_lo * PAGE_SIZE)) ||
 		 (guard_hi && guard_install(body + pages * PAGE_SIZE, guard_hi * PAGE_SIZE)) ||
 		 vmap_populate(body, pages * PAGE_SIZE);

@@ -13,7 +13,9 @@
  * the region stops mapping it: VMAP_OWNER_FRAMES frees it (frames vmap took from
  * the frame allocator), VMAP_OWNER_CALLER leaves it to the caller (memory it lent).
  * Address space is never reused; region objects are. Tables here come from the
- * grouped table cache, never from the split pool.
+ * grouped table cache, never from the split pool. The region objects and their list
+ * are page-table-keyed (written inside a write window only): a region's base and
+ * size decide which pages vmap_region_free drops.
  */
 #ifndef MM_VMAP_H
 #define MM_VMAP_H
@@ -67,7 +69,9 @@ void vmap_count_markers(uint64_t va, int delta);
 /* Maps [va, va+size) to [pa, pa+size) with leaves of `level` (0 = 4 KiB, 1 = 2 MiB,
  * 2 = 1 GiB; va, pa and size aligned to it), attribute bits `prot` (PTE_W, PTE_NX,
  * PTE_U, PTE_G ...) and protection key `pkey`. Returns 0, or a negative error with
- * nothing mapped: -EINVAL for bad arguments and inside a VMAP_OWNER_FRAMES region
+ * nothing mapped: -EINVAL for bad arguments (a pa beyond the physical-address width
+ * or with bits outside the frame address: mm/pgtable.h pt_pa_range_ok), inside a
+ * VMAP_OWNER_FRAMES region
  * (its pages come from vmap_populate), -EEXIST when a guard marker (or a mapping) is in the range,
  * -EPERM for the page-table key (mm's own), for a writable and executable mapping
  * (W^X), and for a writable mapping of a protected region (mm/protect_map.h:

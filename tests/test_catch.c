@@ -4,6 +4,8 @@
 #include "kernel/ktest.h"
 #include "arch/cpu.h"
 #include "mm/guard.h"
+#include "mm/pgprot.h"
+#include "mm/pgtable.h"
 #include "mm/vmap.h"
 
 KTEST_SUITE(05, exceptions, NULL);
@@ -121,4 +123,29 @@ KTEST(exceptions, nested_catches_each_see_their_own_fault)
 	catch_run(nested_inner, &inner, &outer);
 	KEXPECT_PF(&inner, 0, UNMAPPED_VA);
 	KEXPECT_FAULT(&outer, VEC_UD);
+}
+
+static void read_unmapped(void *arg)
+{
+	(void)arg;
+	(void)*(volatile const uint64_t *)UNMAPPED_VA;
+}
+
+/* The resume is outside whatever window the catch was armed in (kernel/catch.h): a
+ * fault closes the table key, an access that does not fault leaves the window be. */
+KTEST(exceptions, a_caught_fault_closes_the_window_the_catch_was_armed_in)
+{
+	struct fault f;
+	uint32_t w;
+
+	if (!pgprot_enforced())
+		KTEST_SKIP(pgprot_unprotected_reason());
+	w = pt_window_open();
+	KEXPECT_EQ(catch_read64(&rodata_word, &f), 0x5741524445ULL);
+	KEXPECT_NO_FAULT(&f);
+	KEXPECT_TRUE(pt_window_is_open());
+	catch_run(read_unmapped, NULL, &f);
+	KEXPECT_PF(&f, 0, UNMAPPED_VA);
+	KEXPECT_FALSE(pt_window_is_open());
+	pt_window_close(w);
 }
