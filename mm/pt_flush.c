@@ -121,3 +121,9 @@ void pt_flush_free_frames(phys_addr_t pa, uint64_t size)
 		batch.runs[batch.nr_runs++] = (struct frame_run){ pa, size };
 	}
 }
+
+void pt_flush_attack_targets(uint64_t **range_hi, uint64_t **run_pa)
+{
+	*range_hi = &batch.hi;
+	*run_pa = &batch.runs[0].pa;
+}

@@ -54,5 +54,8 @@ void pt_flush_free_table(phys_addr_t pa, int level);
  * flush; outside a batch frees them now (the caller flushed). Panics naming a
  * frame that was not allocated. */
 void pt_flush_free_frames(phys_addr_t pa, uint64_t size);
+/* The batch's range end and its first frame run's pa: words a stray store would aim
+ * at (the attack suite, tests/test_redteam_review.c). Changes nothing. */
+void pt_flush_attack_targets(uint64_t **range_hi, uint64_t **run_pa);
 
 #endif
