@@ -8,6 +8,7 @@
 #include "kernel/printf.h"
 #include "kernel/spinlock.h"
 #include "kernel/thread.h"
+#include "mm/pt_door.h"
 #include "arch/apic.h"
 #include "arch/cpu.h"
 #include "arch/pkrs.h"
@@ -108,11 +109,15 @@ uint64_t smp_tlb_rounds_here(void)
 
 void smp_ipi_init(void)
 {
+	uint32_t w;
+
 	trap_register(VEC_SMP_ROUND, on_round);
 	trap_register(VEC_SMP_CALL, on_call);
 	trap_register(VEC_SPURIOUS, on_spurious);
 	this_cpu()->apic_id = apic_id();
+	w = pt_window_open(); /* the pointer is keyed (arch/cpu.c) */
 	flush_tlb_others = tlb_others;
+	pt_window_close(w);
 }
 
 void smp_cpu_online(void)

@@ -36,8 +36,8 @@
 #define PT_FLUSH_TABLES_MAX 64	/* table pages queued per round */
 #define PT_FLUSH_FRAMES_MAX 512 /* runs of frames queued per round */
 
-/* Opens (or nests into) this CPU's batch. Needs pt_lock held until the matching
- * pt_flush_end. */
+/* Opens (or nests into) this CPU's batch. Needs pt_lock held and a write window open
+ * until the matching pt_flush_end (the batch is page-table-keyed). */
 void pt_flush_begin(void);
 /* Ends a batch; the outermost end flushes the recorded range on every CPU (one
  * round, none when nothing was recorded), then frees what was queued. */
