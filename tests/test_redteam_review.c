@@ -9,10 +9,15 @@
  *   a stray store into the open shootdown batch    #PF 0x23, the batch unchanged
  *   (its range: the round flushes nothing; a
  *   queued run: any allocated frame is freed)
+ *   a forged token to pt_window_close (the         the key closes: a table store
+ *   caller's spilled `w` says "an outer window     faults 0x23
+ *   is open")
  */
 #include "tests/test_redteam.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
+#include "mm/dmap.h"
+#include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pt_flush.h"
 #include "mm/pt_lock.h"
@@ -74,4 +79,30 @@ KTEST(redteam, stray_store_into_the_open_shootdown_batch_faults_with_pk)
 	pt_lock_drop(flags);
 	KEXPECT_TRUE(hi_refused);
 	KEXPECT_TRUE(run_refused);
+}
+
+/* pt_window_close trusts its token for the one direction that matters: a `saved`
+ * with the key's bits clear keeps the key open. The token is the caller's (a
+ * register spilled to its stack, writable by any CPU): a stray store that clears
+ * those bits while the window runs must not leave the key open after it. */
+KTEST(redteam, a_forged_close_token_cannot_leave_the_table_key_open)
+{
+	uint64_t *e, before;
+	uint32_t w;
+	bool left_open;
+	struct fault f;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	e = (uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
+	before = *e;
+	w = pt_window_open();
+	pt_window_close(w & ~PKRS_KEY_MASK(pgprot_key())); /* the forged token */
+	left_open = pt_window_is_open();
+	catch_write64(e, before ^ REDTEAM_HARMLESS_BIT, &f);
+	pt_window_close(w); /* the real token: closed */
+	if (*e != before)
+		pt_set_entry(e, before);
+	KEXPECT_FALSE(left_open);
+	KEXPECT_PF(&f, PF_PK_WRITE, e);
+	KEXPECT_EQ(*e, before);
 }
