@@ -181,6 +181,11 @@ static void wait_ack(int i, uint64_t id, uint64_t start, uint64_t ticks)
 	}
 }
 
+uint64_t *smp_round_attack_target(void)
+{
+	return &round.r.start;
+}
+
 void smp_round(const struct smp_round *r)
 {
 	smp_round_to(r, NULL);

@@ -9,6 +9,9 @@
  *   a stray store into the open shootdown batch    #PF 0x23, the batch unchanged
  *   (its range: the round flushes nothing; a
  *   queued run: any allocated frame is freed)
+ *   a stray store into the round in flight (its  #PF 0x23, the round unchanged
+ *   range start = end: every other CPU acks
+ *   having flushed nothing)
  *   a forged token to pt_window_close (the         the key closes: a table store
  *   caller's spilled `w` says "an outer window     faults 0x23
  *   is open")
@@ -16,6 +19,7 @@
 #include "tests/test_redteam.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
+#include "kernel/smp_ipi.h"
 #include "mm/dmap.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
@@ -79,6 +83,17 @@ KTEST(redteam, stray_store_into_the_open_shootdown_batch_faults_with_pk)
 	pt_lock_drop(flags);
 	KEXPECT_TRUE(hi_refused);
 	KEXPECT_TRUE(run_refused);
+}
+
+/* A round's range is what every other CPU flushes before it acks, and the sender
+ * frees tables and frames once all acked: a store that makes the range empty
+ * (start = end) while the round is in flight must fault. */
+KTEST(redteam, stray_store_into_the_shootdown_round_faults_with_pk)
+{
+	uint64_t *start = smp_round_attack_target();
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KEXPECT_TRUE(stray_store_refused(start, start[1]));
 }
 
 /* pt_window_close trusts its token for the one direction that matters: a `saved`
