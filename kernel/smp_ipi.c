@@ -16,12 +16,14 @@
 #include "arch/tsc.h"
 
 static struct spinlock round_lock = SPINLOCK_INIT("round_lock");
-/* The round in flight: written under round_lock before `id` moves on. */
+/* The round in flight: written under round_lock before `id` moves on, inside a
+ * write window (page-table-keyed: its range and kind decide what every other CPU
+ * flushes before it acks, and tables and frames are freed once all acked). */
 static struct {
 	volatile uint64_t id;
 	struct smp_round r;
 	uint64_t sent, cycles; /* rounds sent, TSC cycles from publish to the last ack */
-} round;
+} round __pt_keyed;
 
 static const char *const round_names[] = { "TLB shootdown", "PKRS default" };
 
@@ -211,16 +213,19 @@ void smp_round_to(const struct smp_round *r, const struct cpumask *cpus)
 	struct percpu *me = this_cpu();
 	struct cpumask targets;
 	uint64_t flags, id, start;
+	uint32_t w;
 
 	if (!round_targets(cpus, me->cpu, &targets))
 		return;
 	flags = spin_lock_irqsave(&round_lock);
 	round_targets(cpus, me->cpu, &targets);
+	w = pt_window_open(); /* the round is keyed */
 	round.r = *r;
 	id = round.id + 1;
 	me->round_ack = id;
 	__atomic_store_n(&round.id, id, __ATOMIC_RELEASE);
 	round.sent++;
+	pt_window_close(w);
 	for (int i = 0; i < NR_CPUS; i++)
 		if (cpumask_test(&targets, i) &&
 		    apic_send_fixed(percpu_of(i)->apic_id, VEC_SMP_ROUND))
@@ -230,7 +235,9 @@ void smp_round_to(const struct smp_round *r, const struct cpumask *cpus)
 	for (int i = 0; i < NR_CPUS; i++)
 		if (cpumask_test(&targets, i))
 			wait_ack(i, id, start, tsc_us_to_ticks(SMP_ROUND_TIMEOUT_MS * 1000ULL));
+	w = pt_window_open();
 	round.cycles += rdtsc() - start;
+	pt_window_close(w);
 	spin_unlock_irqrestore(&round_lock, flags);
 }
 
