@@ -135,6 +135,7 @@ C_SRCS := \
 	tests/test_redteam_batch.c \
 	tests/test_redteam_checker.c \
 	tests/test_redteam_harden.c \
+	tests/test_redteam_review.c \
 	tests/test_redteam_state.c \
 	tests/test_set_memory.c \
 	tests/test_set_memory_errors.c \

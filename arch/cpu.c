@@ -4,7 +4,9 @@
 
 struct cpu_features cpu;
 bool cpu_invpcid __ro_after_init;
-void (*flush_tlb_others)(uint64_t start, uint64_t end);
+/* Keyed: a stray store must neither skip every other CPU's flush nor send set_memory,
+ * inside its write window, to other code (kernel/smp_ipi.c sets it in a window). */
+void (*flush_tlb_others)(uint64_t start, uint64_t end) __pt_keyed;
 
 static void copy_regs(char *dst, const struct cpuid_regs *r)
 {

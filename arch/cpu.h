@@ -161,7 +161,8 @@ static inline void flush_tlb_all_local(void)
 }
 
 /* Set once other CPUs take TLB shootdowns (kernel/smp_ipi.c): flushes [start, end)
- * (end = 0: everything) on every other online CPU and waits until they did. */
+ * (end = 0: everything) on every other online CPU and waits until they did.
+ * Page-table-keyed: set inside a write window. */
 extern void (*flush_tlb_others)(uint64_t start, uint64_t end);
 
 /* Flushes the whole TLB on this CPU and on every other online CPU. */

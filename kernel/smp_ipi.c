@@ -8,6 +8,7 @@
 #include "kernel/printf.h"
 #include "kernel/spinlock.h"
 #include "kernel/thread.h"
+#include "mm/pt_door.h"
 #include "arch/apic.h"
 #include "arch/cpu.h"
 #include "arch/pkrs.h"
@@ -15,12 +16,14 @@
 #include "arch/tsc.h"
 
 static struct spinlock round_lock = SPINLOCK_INIT("round_lock");
-/* The round in flight: written under round_lock before `id` moves on. */
+/* The round in flight: written under round_lock before `id` moves on, inside a
+ * write window (page-table-keyed: its range and kind decide what every other CPU
+ * flushes before it acks, and tables and frames are freed once all acked). */
 static struct {
 	volatile uint64_t id;
 	struct smp_round r;
 	uint64_t sent, cycles; /* rounds sent, TSC cycles from publish to the last ack */
-} round;
+} round __pt_keyed;
 
 static const char *const round_names[] = { "TLB shootdown", "PKRS default" };
 
@@ -110,11 +113,15 @@ uint64_t smp_tlb_rounds_here(void)
 
 void smp_ipi_init(void)
 {
+	uint32_t w;
+
 	trap_register(VEC_SMP_ROUND, on_round);
 	trap_register(VEC_SMP_CALL, on_call);
 	trap_register(VEC_SPURIOUS, on_spurious);
 	this_cpu()->apic_id = apic_id();
+	w = pt_window_open(); /* the pointer is keyed (arch/cpu.c) */
 	flush_tlb_others = tlb_others;
+	pt_window_close(w);
 }
 
 void smp_cpu_online(void)
@@ -181,6 +188,11 @@ static void wait_ack(int i, uint64_t id, uint64_t ticks)
 	}
 }
 
+uint64_t *smp_round_attack_target(void)
+{
+	return &round.r.start;
+}
+
 void smp_round(const struct smp_round *r)
 {
 	smp_round_to(r, NULL);
@@ -206,16 +218,19 @@ void smp_round_to(const struct smp_round *r, const struct cpumask *cpus)
 	struct percpu *me = this_cpu();
 	struct cpumask targets;
 	uint64_t flags, id, start;
+	uint32_t w;
 
 	if (!round_targets(cpus, me->cpu, &targets))
 		return;
 	flags = spin_lock_irqsave(&round_lock);
 	round_targets(cpus, me->cpu, &targets);
+	w = pt_window_open(); /* the round is keyed */
 	round.r = *r;
 	id = round.id + 1;
 	me->round_ack = id;
 	__atomic_store_n(&round.id, id, __ATOMIC_RELEASE);
 	round.sent++;
+	pt_window_close(w);
 	for (int i = 0; i < NR_CPUS; i++)
 		if (cpumask_test(&targets, i) &&
 		    apic_send_fixed(percpu_of(i)->apic_id, VEC_SMP_ROUND))
@@ -225,7 +240,9 @@ void smp_round_to(const struct smp_round *r, const struct cpumask *cpus)
 	for (int i = 0; i < NR_CPUS; i++)
 		if (cpumask_test(&targets, i))
 			wait_ack(i, id, tsc_us_to_ticks(SMP_ROUND_TIMEOUT_MS * 1000ULL));
+	w = pt_window_open();
 	round.cycles += rdtsc() - start;
+	pt_window_close(w);
 	spin_unlock_irqrestore(&round_lock, flags);
 }
 

@@ -53,6 +53,11 @@ struct smp_round {
 	uint32_t mask, bits;
 };
 
+/* The start of the round in flight's range: a word a stray store would aim at to make
+ * every other CPU flush nothing (the attack suite, tests/test_redteam_review.c).
+ * Changes nothing. */
+uint64_t *smp_round_attack_target(void);
+
 /* Boot CPU, before any AP is online: the IPI handlers; record 0 gets its APIC ID. */
 void smp_ipi_init(void);
 /* This CPU takes calls and rounds from now on (fixed interrupts enabled in its

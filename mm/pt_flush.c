@@ -5,13 +5,16 @@
 #include "mm/pt_lock.h"
 #include "kernel/panic.h"
 #include "arch/cpu.h"
+#include "arch/pkrs.h"
 
 struct frame_run {
 	phys_addr_t pa;
 	uint64_t size;
 };
 
-/* Under pt_lock: the one open batch (the lock's owner's). */
+/* Under pt_lock: the one open batch (the lock's owner's). Page-table-keyed and
+ * written only inside the caller's window: its range decides what the round flushes
+ * and its queues what is freed after it, so a stray store must not reach them. */
 static struct {
 	int depth;
 	uint64_t lo, hi; /* the union of the added ranges; lo == hi: none */
@@ -19,7 +22,7 @@ static struct {
 	phys_addr_t tables[PT_FLUSH_TABLES_MAX];
 	int levels[PT_FLUSH_TABLES_MAX];
 	struct frame_run runs[PT_FLUSH_FRAMES_MAX];
-} batch;
+} batch __pt_keyed;
 
 bool pt_flush_open(void)
 {
@@ -31,6 +34,8 @@ void pt_flush_begin(void)
 	/* Invariant: the batch is pt_lock's: one CPU fills it at a time. */
 	if (!spin_held(&pt_lock))
 		panic("pt_flush_begin: pt_lock not held");
+	/* Invariant: a batch is written inside its caller's window (it is keyed). */
+	ASSERT(pt_window_is_open());
 	batch.depth++;
 }
 
@@ -120,4 +125,10 @@ void pt_flush_free_frames(phys_addr_t pa, uint64_t size)
 	} else {
 		batch.runs[batch.nr_runs++] = (struct frame_run){ pa, size };
 	}
+}
+
+void pt_flush_attack_targets(uint64_t **range_hi, uint64_t **run_pa)
+{
+	*range_hi = &batch.hi;
+	*run_pa = &batch.runs[0].pa;
 }

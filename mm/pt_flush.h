@@ -36,8 +36,8 @@
 #define PT_FLUSH_TABLES_MAX 64	/* table pages queued per round */
 #define PT_FLUSH_FRAMES_MAX 512 /* runs of frames queued per round */
 
-/* Opens (or nests into) this CPU's batch. Needs pt_lock held until the matching
- * pt_flush_end. */
+/* Opens (or nests into) this CPU's batch. Needs pt_lock held and a write window open
+ * until the matching pt_flush_end (the batch is page-table-keyed). */
 void pt_flush_begin(void);
 /* Ends a batch; the outermost end flushes the recorded range on every CPU (one
  * round, none when nothing was recorded), then frees what was queued. */
@@ -54,5 +54,8 @@ void pt_flush_free_table(phys_addr_t pa, int level);
  * flush; outside a batch frees them now (the caller flushed). Panics naming a
  * frame that was not allocated. */
 void pt_flush_free_frames(phys_addr_t pa, uint64_t size);
+/* The batch's range end and its first frame run's pa: words a stray store would aim
+ * at (the attack suite, tests/test_redteam_review.c). Changes nothing. */
+void pt_flush_attack_targets(uint64_t **range_hi, uint64_t **run_pa);
 
 #endif

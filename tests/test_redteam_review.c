@@ -1,0 +1,123 @@
+/* tests/test_redteam_review.c - the attack suite, part 5 (suite redteam, declared in
+ * tests/test_redteam.c): plain data a review found deciding what a shootdown covers
+ * or what goes back to an allocator after it.
+ *
+ *   attack                                         secure outcome
+ *   a stray store into flush_tlb_others (NULL:     #PF 0x23, the pointer unchanged
+ *   no other CPU is flushed; another function:
+ *   it runs inside set_memory's write window)
+ *   a stray store into the open shootdown batch    #PF 0x23, the batch unchanged
+ *   (its range: the round flushes nothing; a
+ *   queued run: any allocated frame is freed)
+ *   a stray store into the round in flight (its  #PF 0x23, the round unchanged
+ *   range start = end: every other CPU acks
+ *   having flushed nothing)
+ *   a forged token to pt_window_close (the         the key closes: a table store
+ *   caller's spilled `w` says "an outer window     faults 0x23
+ *   is open")
+ */
+#include "tests/test_redteam.h"
+#include "kernel/catch.h"
+#include "kernel/ktest.h"
+#include "kernel/smp_ipi.h"
+#include "mm/dmap.h"
+#include "mm/pgprot.h"
+#include "mm/pgtable.h"
+#include "mm/pt_flush.h"
+#include "mm/pt_lock.h"
+#include "arch/cpu.h"
+#include "arch/pkrs.h"
+
+#define PF_PK_WRITE (PF_P | PF_W | PF_PK)
+
+/* Stores v into the word at p, as a stray store would; true when it faulted with
+ * #PF 0x23 at p and left the word be. A store that lands is undone. */
+static bool stray_store_refused(uint64_t *p, uint64_t v)
+{
+	uint64_t old = *p;
+	struct fault f;
+	uint32_t w;
+
+	catch_write64(p, v, &f);
+	if (*p != old) {
+		w = pt_window_open();
+		*(volatile uint64_t *)p = old;
+		pt_window_close(w);
+		return false;
+	}
+	return f.hit && f.vector == VEC_PF && f.error == PF_PK_WRITE && f.addr == (uint64_t)p;
+}
+
+/* flush_tlb_others is called by set_memory inside its write window and by every
+ * batch's round: a store that clears it skips every other CPU's flush, one that
+ * points it elsewhere runs that code with the table key open. */
+KTEST(redteam, stray_store_into_flush_tlb_others_faults_with_pk)
+{
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KASSERT_TRUE(flush_tlb_others != NULL);
+	KEXPECT_TRUE(stray_store_refused((uint64_t *)&flush_tlb_others, 0));
+	KEXPECT_TRUE(flush_tlb_others != NULL);
+}
+
+/* The open batch (pt_lock held, a window open, as vmap_unmap has it) records what
+ * its round flushes and what it frees after it: a store into its range end or a
+ * queued frame run faults, from inside the batch too (the store is made with the
+ * key closed, as another CPU's would be). */
+KTEST(redteam, stray_store_into_the_open_shootdown_batch_faults_with_pk)
+{
+	uint64_t flags, *hi, *run_pa;
+	uint32_t w;
+	bool hi_refused, run_refused;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	flags = pt_lock_take();
+	w = pt_window_open();
+	pt_flush_begin();
+	pt_flush_attack_targets(&hi, &run_pa);
+	pt_window_close(w); /* the stray store comes from code outside the window */
+	hi_refused = stray_store_refused(hi, 0);
+	run_refused = stray_store_refused(run_pa, PAGE_SIZE);
+	w = pt_window_open();
+	pt_flush_end(); /* nothing recorded: no round, nothing freed */
+	pt_window_close(w);
+	pt_lock_drop(flags);
+	KEXPECT_TRUE(hi_refused);
+	KEXPECT_TRUE(run_refused);
+}
+
+/* A round's range is what every other CPU flushes before it acks, and the sender
+ * frees tables and frames once all acked: a store that makes the range empty
+ * (start = end) while the round is in flight must fault. */
+KTEST(redteam, stray_store_into_the_shootdown_round_faults_with_pk)
+{
+	uint64_t *start = smp_round_attack_target();
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KEXPECT_TRUE(stray_store_refused(start, start[1]));
+}
+
+/* pt_window_close trusts its token for the one direction that matters: a `saved`
+ * with the key's bits clear keeps the key open. The token is the caller's (a
+ * register spilled to its stack, writable by any CPU): a stray store that clears
+ * those bits while the window runs must not leave the key open after it. */
+KTEST(redteam, a_forged_close_token_cannot_leave_the_table_key_open)
+{
+	uint64_t *e, before;
+	uint32_t w;
+	bool left_open;
+	struct fault f;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	e = (uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
+	before = *e;
+	w = pt_window_open();
+	pt_window_close(w & ~PKRS_KEY_MASK(pgprot_key())); /* the forged token */
+	left_open = pt_window_is_open();
+	catch_write64(e, before ^ REDTEAM_HARMLESS_BIT, &f);
+	pt_window_close(w); /* the real token: closed */
+	if (*e != before)
+		pt_set_entry(e, before);
+	KEXPECT_FALSE(left_open);
+	KEXPECT_PF(&f, PF_PK_WRITE, e);
+	KEXPECT_EQ(*e, before);
+}
