@@ -46,7 +46,7 @@ struct percpu {
 	int locks_held;
 	uint64_t timer_ticks; /* kernel/preempt.c */
 	bool timer_on;	      /* kernel/preempt.c: this CPU's APIC timer runs */
-	int slice_ticks;      /* kernel/thread.c: ticks since the last switch */
+	uint64_t slice_start; /* kernel/thread.c: TSC at the last switch */
 	void *tick_frame;     /* kernel/preempt.c: the tick being handled, its trap
 			       * frame (a round polled meanwhile edits its PKRS) */
 };

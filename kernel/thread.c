@@ -130,7 +130,7 @@ static void finish_switch(void)
 {
 	struct thread *prev = this_cpu()->thread_prev;
 
-	this_cpu()->slice_ticks = 0;
+	this_cpu()->slice_start = rdtsc();
 	this_cpu()->tick_frame = NULL; /* thread_preempt sets it back for its thread */
 	if (prev && prev->state == THREAD_EXITED)
 		__atomic_store_n(&prev->state, THREAD_DEAD, __ATOMIC_RELEASE);
@@ -536,11 +536,11 @@ bool thread_preempt(struct trap_frame *f)
 	struct thread *t = current, *next;
 	struct percpu *me = this_cpu();
 
-	/* A thread keeps the CPU for PREEMPT_MIN_TICKS ticks after it is switched in:
-	 * a tick that was already pending when it resumed is no slice. Without this, a
+	/* A thread keeps the CPU PREEMPT_SLICE_MS from its switch-in: a tick that was
+	 * pending when it resumed, or comes right after, is no slice. Without this, a
 	 * CPU whose switch takes longer than a tick period (many CPUs, a slow host)
 	 * switches the thread out again before it runs one instruction, for good. */
-	if (++me->slice_ticks < PREEMPT_MIN_TICKS)
+	if (rdtsc() - me->slice_start < tsc_us_to_ticks(PREEMPT_SLICE_MS * 1000))
 		return false;
 	if (!t->preemptible || me->catch_current || me->locks_held)
 		return false;

@@ -24,7 +24,7 @@
  * links, states and switches are guarded by its own CPU's ring lock, so a tick on
  * one CPU never waits for another CPU's switch; thread_lock (slots, ids, walks over
  * all rings) is never taken by a tick or a switch (kernel/spinlock.h for the order).
- * A thread switched in keeps its CPU for PREEMPT_MIN_TICKS ticks (kernel/preempt.h).
+ * A thread switched in keeps its CPU PREEMPT_SLICE_MS at least (kernel/preempt.h).
  * A thread that exits is "dead" once its CPU has switched off its stack; only then
  * does thread_join() (from any CPU) free it.
  */

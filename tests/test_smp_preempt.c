@@ -111,7 +111,8 @@ KTEST(smp, a_thread_preempted_in_a_write_window_resumes_in_it_and_the_next_does_
 	KEXPECT_FALSE(pt_window_is_open());
 }
 
-/* A resumed thread runs before a tick can switch it out again (PREEMPT_MIN_TICKS). */
+/* A resumed thread runs before a tick can switch it out again (a slice from its
+ * switch-in, kernel/preempt.h). */
 #define RESUME_ROUNDS 8
 
 struct resume_case {
