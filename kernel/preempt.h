@@ -22,8 +22,8 @@
 
 #include "kernel/types.h"
 
-#define VEC_TIMER	  0xef
-#define PREEMPT_SLICE_MS  2
+#define VEC_TIMER	 0xef
+#define PREEMPT_SLICE_MS 2
 
 /* Boot CPU, after smp_init(): the handler, the calibration, the timer (unless
  * preempt=off or no APIC). */
