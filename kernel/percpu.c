@@ -22,6 +22,10 @@ void percpu_init_cpu(int i, uint32_t apic_id)
 	p->apic_id = apic_id;
 	p->online = false;
 	p->catch_current = NULL;
+	/* A restarted AP: INIT stopped its APIC timer, and it holds nothing. */
+	p->timer_on = false;
+	p->locks_held = 0;
+	p->tick_frame = NULL;
 	wrmsr(MSR_GS_BASE, (uint64_t)p);
 }
 

@@ -46,6 +46,9 @@ struct percpu {
 	int locks_held;
 	uint64_t timer_ticks; /* kernel/preempt.c */
 	bool timer_on;	      /* kernel/preempt.c: this CPU's APIC timer runs */
+	int slice_ticks;      /* kernel/thread.c: ticks since the last switch */
+	void *tick_frame;     /* kernel/preempt.c: the tick being handled, its trap
+			       * frame (a round polled meanwhile edits its PKRS) */
 };
 
 /* The record of the CPU this runs on. */

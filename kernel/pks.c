@@ -98,7 +98,7 @@ static struct spinlock key_lock = SPINLOCK_INIT("key_lock");
  * every other online CPU (a round: done there when this returns). */
 static void publish_key(int key, uint32_t bits)
 {
-	thread_pkrs_update(PKRS_KEY_MASK(key), bits); /* the round too, under thread_lock */
+	thread_pkrs_update(PKRS_KEY_MASK(key), bits); /* CPU by CPU, with the rounds */
 }
 
 /* Replaces key's 2 bits in pkrs with the bits of access a. */

@@ -10,13 +10,19 @@ static uint32_t slice_ticks;
 static const char *off_reason = "preempt_init() has not run";
 static uint64_t switches;
 
-/* Every tick: counted, acknowledged, and a preemption point on its CPU. */
+/* Every tick: counted, acknowledged, and a preemption point on its CPU. While it
+ * is handled, a round this CPU polls (spinning for its ring lock) edits the
+ * interrupted PKRS in f, which the trap exit loads, not the handler's. */
 static bool on_tick(struct trap_frame *f)
 {
-	this_cpu()->timer_ticks++;
+	struct percpu *me = this_cpu();
+
+	me->timer_ticks++;
 	apic_eoi();
+	me->tick_frame = f;
 	if (!off_reason && thread_preempt(f))
 		__atomic_fetch_add(&switches, 1, __ATOMIC_RELAXED);
+	this_cpu()->tick_frame = NULL;
 	return true;
 }
 

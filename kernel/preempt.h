@@ -6,7 +6,10 @@
  * preemptible thread (thread_create_preemptible(), thread_create_on(), kernel/thread.h:
  * it runs with interrupts on) switches to the next runnable thread of that CPU
  * right from the handler, unless the
- * thread holds a spinlock or has a catch armed (both are per CPU). The interrupted
+ * thread holds a spinlock or has a catch armed (both are per CPU), or was switched
+ * in fewer than PREEMPT_MIN_TICKS ticks ago: a tick already pending when a thread
+ * resumes is no slice (with switches slower than a period, as with many vCPUs on a
+ * few host cores, such ticks switched a thread out before it ran at all). The interrupted
  * context stays on the thread's own stack in its trap frame; the trap exit that
  * resumes it loads the PKRS saved in that frame, and a frame interrupted inside a
  * write window is the only one that gets the window back (arch/trap_pkrs.h), so the
@@ -18,8 +21,9 @@
 
 #include "kernel/types.h"
 
-#define VEC_TIMER	 0xef
-#define PREEMPT_SLICE_MS 2
+#define VEC_TIMER	  0xef
+#define PREEMPT_SLICE_MS  2
+#define PREEMPT_MIN_TICKS 2 /* a thread switched in keeps the CPU this many ticks */
 
 /* Boot CPU, after smp_init(): the handler, the calibration, the timer (unless
  * preempt=off or no APIC). */

@@ -45,17 +45,19 @@ static int cpu_index(const struct smp_cpu *c)
 	return (int)(c - report.aps) + 1;
 }
 
-/* Unmaps P, lets the n APs of aps flush their TLBs and waits for them, together
- * at most SMP_AP_TIMEOUT_MS (they never touch low addresses again; one that does
- * not confirm is stopped), frees what the mapping built, makes P writable. */
+/* Unmaps P, lets the n APs of aps flush their TLBs and waits for them, each at
+ * most SMP_AP_TIMEOUT_MS from when the one before confirmed (they flush at once,
+ * in parallel; a bound on all of them together would not hold for hundreds of
+ * CPUs on a slow host). They never touch low addresses again; one that does not
+ * confirm is stopped. Then frees what the mapping built, makes P writable. */
 static void tramp_remove(phys_addr_t p, struct smp_cpu *aps, int n)
 {
-	uint64_t start = rdtsc(), ticks = tsc_us_to_ticks(SMP_AP_TIMEOUT_MS * 1000ULL);
+	uint64_t start, ticks = tsc_us_to_ticks(SMP_AP_TIMEOUT_MS * 1000ULL);
 
 	smp_tramp_unmap(p);
 	release = true;
 	for (int i = 0; i < n; i++)
-		while (aps[i].state == SMP_UP)
+		for (start = rdtsc(); aps[i].state == SMP_UP;)
 			if (rdtsc() - start > ticks) {
 				if (claim(&aps[i], SMP_UP, SMP_FAILED)) {
 					stop_ap(&aps[i], "did not confirm its TLB flush");

@@ -64,8 +64,10 @@ static void apply_round(struct trap_frame *f)
 
 void smp_poll_rounds(void)
 {
-	if (this_cpu()->online)
-		apply_round(NULL);
+	struct percpu *me = this_cpu();
+
+	if (me->online) /* inside a tick: its frame's PKRS (kernel/preempt.c) */
+		apply_round(me->tick_frame);
 }
 
 static bool on_round(struct trap_frame *f)
@@ -168,10 +170,13 @@ uint64_t smp_round_cycles(void)
 	return round.cycles;
 }
 
-/* Waits for CPU i to acknowledge round id; panics after SMP_ROUND_TIMEOUT_MS. */
-static void wait_ack(int i, uint64_t id, uint64_t start, uint64_t ticks)
+/* Waits for CPU i to acknowledge round id; panics after SMP_ROUND_TIMEOUT_MS from
+ * the call (the bound is per CPU: the CPUs ack in parallel, so a round to many waits
+ * little longer, but under a slow host the last acks may come late). */
+static void wait_ack(int i, uint64_t id, uint64_t ticks)
 {
 	struct percpu *p = percpu_of(i);
+	uint64_t start = rdtsc();
 
 	while (__atomic_load_n(&p->round_ack, __ATOMIC_ACQUIRE) < id) {
 		if (rdtsc() - start > ticks)
@@ -234,7 +239,7 @@ void smp_round_to(const struct smp_round *r, const struct cpumask *cpus)
 	start = rdtsc();
 	for (int i = 0; i < NR_CPUS; i++)
 		if (cpumask_test(&targets, i))
-			wait_ack(i, id, start, tsc_us_to_ticks(SMP_ROUND_TIMEOUT_MS * 1000ULL));
+			wait_ack(i, id, tsc_us_to_ticks(SMP_ROUND_TIMEOUT_MS * 1000ULL));
 	w = pt_window_open();
 	round.cycles += rdtsc() - start;
 	pt_window_close(w);

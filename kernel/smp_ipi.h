@@ -13,13 +13,15 @@
  * a TLB shootdown (a range flushed with INVLPG up to SMP_FLUSH_PAGES_MAX pages, the
  * whole TLB above) or a change of default-PKRS bits (kernel/pks.c). One round runs
  * at a time (round_lock). The sender publishes it, sends VEC_SMP_ROUND to the
- * CPUs online at that moment and waits for each one's acknowledgement at most
- * SMP_ROUND_TIMEOUT_MS; a CPU that does not acknowledge is a broken machine state
+ * CPUs online at that moment and waits for each one's acknowledgement in turn, at
+ * most SMP_ROUND_TIMEOUT_MS per CPU (so the bound grows with the CPU count, as the
+ * sends do); a CPU that does not acknowledge is a broken machine state
  * (a stale translation may live on), so the sender panics naming it. A CPU applies
  * a round in the IPI handler, or, while it spins with interrupts off (a spinlock,
  * a wait below), in smp_poll_rounds(): no sender ever waits on a CPU that waits for
  * it. A PKRS round edits the interrupted context's saved PKRS, which the trap exit
- * loads back (arch/trap.h).
+ * loads back (arch/trap.h); so does one polled inside a timer tick (the tick's
+ * frame: kernel/preempt.c).
  *
  *   sender (IF off, round_lock)           other online CPU
  *   round published (id + 1)
@@ -95,7 +97,8 @@ void smp_round(const struct smp_round *r);
 /* The same for the online CPUs of the set `cpus` only (NULL: all; the bench
  * figures: the cost of a round with 1, 2, ... other CPUs). */
 void smp_round_to(const struct smp_round *r, const struct cpumask *cpus);
-/* Applies the round in flight, if this CPU has not yet (for spin loops). */
+/* Applies the round in flight, if this CPU has not yet (for spin loops): a PKRS
+ * round to the live PKRS, or inside a tick to the interrupted one. */
 void smp_poll_rounds(void);
 /* Rounds sent since boot, and the TSC cycles they took in all (from the IPIs to
  * the last acknowledgement), for the bench figures. */

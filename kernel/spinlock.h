@@ -22,7 +22,8 @@
  *   pool_lock    the split pool (mm/pool.c)
  *   ptcache_lock the table cache (mm/ptcache.c)
  *   frame_lock   the frame allocator (mm/frame.c)
- *   thread_lock  the run rings and default-PKRS changes (kernel/thread.c)
+ *   thread_lock  the threads' PKRS slots and ids, walks over all rings (kernel/thread.c)
+ *   ring_lock[n] CPU n's run ring and its switches; one at a time (kernel/thread.c)
  *   round_lock   one IPI round at a time (kernel/smp_ipi.c)
  *   the console lock (kernel/console.c: its own take-over lock, always last)
  */

@@ -2,8 +2,13 @@
  *
  * Each CPU has a run ring: its own context (thread 0 on the boot CPU, "cpuN" on an
  * AP) followed by its threads, runnable or exited-but-not-joined, in run order.
- * thread_lock guards the rings' links and states; a thread never moves to another
- * CPU. The stack switch itself is context_switch() in
+ * A thread never moves to another CPU. Locks (kernel/spinlock.h):
+ *   thread_lock       the PKRS slots, the ids, and walks over all rings (create,
+ *                     join, count); never taken by a tick or a switch
+ *   ring_lock[cpu]    that CPU's ring: its links, states and switches, and the
+ *                     saved PKRS of its threads; one at a time, after thread_lock
+ * A tick or a switch takes only its own CPU's ring lock, so CPUs do not queue for
+ * each other's switches. The stack switch itself is context_switch() in
  * arch/context.asm; the IA32_PKRS switch happens right before it, because PKRS is
  * neither saved by XSAVE nor switched by the CPU (SDM Vol. 3A, 4.6.2). A switched-out
  * thread's PKRS is kept in a page-table-keyed slot, not on its stack: a stray store
@@ -70,6 +75,7 @@ static struct pkrs_slot {
 /* Each AP's own context, the head of its ring (set up by head_of()). */
 static struct thread ap_contexts[NR_CPUS];
 static struct spinlock thread_lock = SPINLOCK_INIT("thread_lock");
+static struct spinlock ring_lock[NR_CPUS] = { [0 ... NR_CPUS - 1] = SPINLOCK_INIT("ring_lock") };
 
 /* True when CPU cpu has a ring (the boot CPU always; an AP once set up). */
 static bool has_ring(int cpu)
@@ -78,7 +84,7 @@ static bool has_ring(int cpu)
 }
 
 /* CPU cpu's ring head, set up on first use (its PKRS slot: by current_slot());
- * thread_lock held. */
+ * ring_lock[cpu] held (or thread_lock, for a head already set up). */
 static struct thread *head_of(int cpu)
 {
 	struct thread *h = &ap_contexts[cpu];
@@ -103,26 +109,29 @@ static struct thread **current_slot(void)
 
 	if (me->thread_current)
 		return (struct thread **)&me->thread_current;
-	flags = spin_lock_irqsave(&thread_lock);
+	flags = spin_lock_irqsave(&ring_lock[me->cpu]);
 	h = head_of(me->cpu);
 	me->thread_current = h;
-	spin_unlock_irqrestore(&thread_lock, flags);
 	if (saved[h->slot].t != h) { /* the window code may ask for the current thread */
 		w = pt_window_open();
 		saved[h->slot] = (struct pkrs_slot){ h, pks_default() };
 		pt_window_close(w);
 	}
+	spin_unlock_irqrestore(&ring_lock[me->cpu], flags);
 	return (struct thread **)&me->thread_current;
 }
 #define current (*current_slot())
 static int next_id = 1;
 
 /* Right after a switch, on the incoming thread's stack: the thread switched away
- * from is off its stack now; if it exited, it is dead (thread_join may free it). */
+ * from is off its stack now; if it exited, it is dead (thread_join may free it).
+ * The incoming thread's slice starts (thread_preempt). */
 static void finish_switch(void)
 {
 	struct thread *prev = this_cpu()->thread_prev;
 
+	this_cpu()->slice_ticks = 0;
+	this_cpu()->tick_frame = NULL; /* thread_preempt sets it back for its thread */
 	if (prev && prev->state == THREAD_EXITED)
 		__atomic_store_n(&prev->state, THREAD_DEAD, __ATOMIC_RELEASE);
 }
@@ -152,7 +161,7 @@ static void build_initial_frame(struct thread *t)
 	t->rsp = (uint64_t)sp;
 }
 
-/* Inserts t at the end of its CPU's run order; thread_lock held. */
+/* Inserts t at the end of its CPU's run order; ring_lock[t->cpu] held. */
 static void ring_append(struct thread *t)
 {
 	struct thread *head = head_of(t->cpu), *last = head;
@@ -163,7 +172,7 @@ static void ring_append(struct thread *t)
 	last->next = t;
 }
 
-/* Removes t from its ring; t is in it and dead; thread_lock held. */
+/* Removes t from its ring; t is in it and dead; ring_lock[t->cpu] held. */
 static void ring_remove(struct thread *t)
 {
 	struct thread *prev = head_of(t->cpu);
@@ -173,35 +182,48 @@ static void ring_remove(struct thread *t)
 	prev->next = t->next;
 }
 
+/* True when t is in CPU cpu's ring; never dereferences t. ring_lock[cpu] held. */
+static bool __in_ring_of(int cpu, const struct thread *t)
+{
+	const struct thread *head = head_of(cpu), *p = head;
+
+	do {
+		if (p == t)
+			return true;
+		p = p->next;
+	} while (p != head);
+	return false;
+}
+
 /* True when t is a live (not yet joined) thread of any CPU; never dereferences t.
- * thread_lock held. */
+ * thread_lock held (no thread is joined meanwhile); takes each ring lock in turn. */
 static bool in_ring(const struct thread *t)
 {
 	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
-		const struct thread *head, *p;
+		bool found;
 
 		if (!has_ring(cpu))
 			continue;
-		head = p = head_of(cpu);
-		do {
-			if (p == t)
-				return true;
-			p = p->next;
-		} while (p != head);
+		spin_lock(&ring_lock[cpu]);
+		found = __in_ring_of(cpu, t);
+		spin_unlock(&ring_lock[cpu]);
+		if (found)
+			return true;
 	}
 	return false;
 }
 
-/* Claims a free PKRS slot for t, starting with the default PKRS; -1 when none. */
+/* Claims a free PKRS slot for t (its value is set when t joins its ring); -1 when
+ * none. thread_lock held. */
 static int claim_slot(const struct thread *t)
 {
-	for (int i = 1; i < THREAD_MAX; i++) { /* thread_lock held */
+	for (int i = 1; i < THREAD_MAX; i++) {
 		uint32_t w;
 
 		if (saved[i].t)
 			continue;
 		w = pt_window_open();
-		saved[i] = (struct pkrs_slot){ t, pks_default() };
+		saved[i] = (struct pkrs_slot){ t, PKRS_ALL_BUT_KEY0 };
 		pt_window_close(w);
 		return i;
 	}
@@ -232,15 +254,23 @@ void thread_init(void)
 }
 
 /* Links t (built, with its stack) into its CPU's ring with a PKRS slot and an id;
- * false when all slots are taken. */
+ * false when all slots are taken. The default PKRS is read under the ring lock: a
+ * default change (thread_pkrs_update) either finds t in the ring or is already in
+ * pks_default(). */
 static bool thread_publish(struct thread *t)
 {
 	uint64_t flags = spin_lock_irqsave(&thread_lock);
+	uint32_t w;
 
 	t->slot = claim_slot(t);
 	if (t->slot >= 0) {
 		t->id = next_id++;
+		spin_lock(&ring_lock[t->cpu]);
+		w = pt_window_open();
+		saved[t->slot].pkrs = pks_default();
+		pt_window_close(w);
 		ring_append(t);
+		spin_unlock(&ring_lock[t->cpu]);
 	}
 	spin_unlock_irqrestore(&thread_lock, flags);
 	return t->slot >= 0;
@@ -284,24 +314,24 @@ struct thread *thread_create(const char *name, void (*fn)(void *), void *arg)
 }
 
 /* The next runnable thread after the current one in this CPU's ring, else the
- * current. A ring of one (an idle AP, a CPU with no threads) is read without
- * thread_lock: every CPU's idle loop and wait loop asks at each wake-up, and on a
- * machine with many CPUs they would all queue for the one lock. A thread linked in
- * after the read comes with a wake-up IPI (thread_create_on). */
+ * current. A ring of one (an idle AP, a CPU with no threads) is read without its
+ * lock: the idle loop and wait loops ask at each wake-up, and CPU 0 may be linking
+ * in a thread; one linked in after the read comes with a wake-up IPI
+ * (thread_create_on). */
 static struct thread *next_runnable(void)
 {
 	struct thread *cur = current; /* before the lock: its first use takes it */
+	int cpu = cur->cpu;
 	uint64_t flags;
 	struct thread *t;
 
 	if (__atomic_load_n(&cur->next, __ATOMIC_ACQUIRE) == cur)
 		return cur;
-	flags = spin_lock_irqsave(&thread_lock);
+	flags = spin_lock_irqsave(&ring_lock[cpu]);
 	t = cur->next;
-
 	while (t != cur && t->state != THREAD_RUNNABLE)
 		t = t->next;
-	spin_unlock_irqrestore(&thread_lock, flags);
+	spin_unlock_irqrestore(&ring_lock[cpu], flags);
 	return t;
 }
 
@@ -310,10 +340,13 @@ bool thread_runnable_here(void)
 	return next_runnable() != current;
 }
 
-/* Saves the current thread's PKRS (in its keyed slot) and stack, loads next's.
- * Returns when the current thread is switched back to. One window write per switch;
- * a thread switched out inside a write window gets its window back, no other. */
-static void switch_to(struct thread *next)
+/* Saves the current thread's PKRS (in its keyed slot) and stack, loads next's;
+ * f: the tick's frame when a tick switches it out, else NULL. Returns when the
+ * current thread is switched back to. One window write per switch; a thread
+ * switched out inside a write window gets its window back, no other. A thread's
+ * frame is set and cleared under the ring lock, so a default change sees it only
+ * while the thread is switched out (never one its stack reuses). */
+static void switch_to(struct thread *next, struct trap_frame *f)
 {
 	struct thread *prev = current;
 	uint32_t live, resume;
@@ -322,14 +355,16 @@ static void switch_to(struct thread *next)
 	if (next == prev)
 		return;
 	flags = irq_save(); /* each thread gets its own IF back when it resumes */
-	/* Under thread_lock no default-PKRS change (thread_pkrs_update) falls between
+	/* Under the ring lock no default-PKRS change (thread_pkrs_update) falls between
 	 * the save and the load; waiting for it applies its round to the live PKRS. */
-	spin_lock(&thread_lock);
+	spin_lock(&ring_lock[prev->cpu]);
 	live = pks_read();
 	pt_window_open();
 	slot_of(prev)->pkrs = live;
 	resume = slot_of(next)->pkrs;
 	current = next;
+	prev->frame = f;
+	next->frame = NULL; /* a change from now on reaches it by its round */
 	/* The code and stack between here and the switch are key 0: unaffected. The load
 	 * closes the window (the table key is guarded) unless next was switched out
 	 * inside one. */
@@ -337,7 +372,7 @@ static void switch_to(struct thread *next)
 	if (pgprot_pkrs_opens_tables(resume))
 		pt_window_open();
 	this_cpu()->thread_prev = prev;
-	spin_unlock(&thread_lock);
+	spin_unlock(&ring_lock[prev->cpu]);
 	context_switch(&prev->rsp, next->rsp);
 	finish_switch();
 	irq_restore(flags);
@@ -347,7 +382,7 @@ void thread_yield(void)
 {
 	uint64_t flags = irq_save(); /* no tick between the pick and the switch */
 
-	switch_to(next_runnable());
+	switch_to(next_runnable(), NULL);
 	irq_restore(flags);
 }
 
@@ -362,7 +397,7 @@ __noreturn void thread_exit(void)
 	cli(); /* a tick must not switch an exited thread out half-way */
 	t->state = THREAD_EXITED;
 	/* A CPU's own context never exits, so some other thread is always runnable. */
-	switch_to(next_runnable());
+	switch_to(next_runnable(), NULL);
 	panic("thread_exit: exited thread %d (%s) was switched to", t->id, t->name);
 }
 
@@ -394,7 +429,9 @@ void thread_join(struct thread *t)
 		panic("thread_join: %p is not a thread another thread can join", (void *)t);
 	thread_wait_exit(t, 0);
 	flags = spin_lock_irqsave(&thread_lock);
+	spin_lock(&ring_lock[t->cpu]);
 	ring_remove(t);
+	spin_unlock(&ring_lock[t->cpu]);
 	w = pt_window_open();
 	slot_of(t)->t = NULL;
 	pt_window_close(w);
@@ -439,45 +476,54 @@ int thread_count(void)
 
 		if (!has_ring(cpu))
 			continue;
+		spin_lock(&ring_lock[cpu]);
 		head = head_of(cpu);
 		for (const struct thread *t = head->next; t != head; t = t->next)
 			n++;
+		spin_unlock(&ring_lock[cpu]);
 	}
 	spin_unlock_irqrestore(&thread_lock, flags);
 	return n;
 }
 
-/* Applies a default-PKRS change to the interrupted state of every thread a tick
- * switched out (its trap exit loads that PKRS); thread_lock held. */
-static void update_preempted_frames(uint32_t mask, uint32_t bits)
+/* Applies a default-PKRS change to CPU cpu's ring: every saved PKRS of its
+ * threads (its own context's included), the interrupted state of each one a tick
+ * switched out (its trap exit loads that PKRS), then, by a PKRS round to that CPU
+ * alone, its live PKRS (this CPU's: the caller's part). ring_lock[cpu] held: no switch there
+ * saves a value from before the change or loads one from before it. */
+static void __ring_pkrs_update(int cpu, uint32_t mask, uint32_t bits)
 {
-	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
-		struct thread *head, *t;
+	struct smp_round r = { .kind = SMP_ROUND_PKRS, .mask = mask, .bits = bits };
+	struct thread *head = head_of(cpu), *t = head;
+	struct cpumask one = { 0 };
+	uint32_t w = pt_window_open();
 
-		if (!has_ring(cpu))
-			continue;
-		head = t = head_of(cpu);
-		do {
-			if (t->frame)
-				t->frame->pkrs = (t->frame->pkrs & ~(uint64_t)mask) | bits;
-			t = t->next;
-		} while (t != head);
-	}
+	do {
+		if (saved[t->slot].t == t)
+			saved[t->slot].pkrs = (saved[t->slot].pkrs & ~mask) | bits;
+		if (t->frame)
+			t->frame->pkrs = (t->frame->pkrs & ~(uint64_t)mask) | bits;
+		t = t->next;
+	} while (t != head);
+	pt_window_close(w);
+	if (cpu == this_cpu_id())
+		return; /* the caller changed its own live PKRS (kernel/pks.c) */
+	cpumask_set(&one, cpu);
+	smp_round_to(&r, &one); /* waits for that one CPU (kernel/smp_ipi.h) */
 }
 
 void thread_pkrs_update(uint32_t mask, uint32_t bits)
 {
-	struct smp_round r = { .kind = SMP_ROUND_PKRS, .mask = mask, .bits = bits };
-	uint64_t flags = spin_lock_irqsave(&thread_lock);
-	uint32_t w = pt_window_open();
+	uint64_t flags = irq_save();
 
-	for (int i = 0; i < THREAD_MAX + NR_CPUS; i++)
-		if (saved[i].t)
-			saved[i].pkrs = (saved[i].pkrs & ~mask) | bits;
-	pt_window_close(w);
-	update_preempted_frames(mask, bits);
-	smp_round(&r); /* a CPU waiting for thread_lock applies it while it spins */
-	spin_unlock_irqrestore(&thread_lock, flags);
+	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
+		if (!has_ring(cpu) && !percpu_of(cpu)->online)
+			continue;
+		spin_lock(&ring_lock[cpu]);
+		__ring_pkrs_update(cpu, mask, bits);
+		spin_unlock(&ring_lock[cpu]);
+	}
+	irq_restore(flags);
 }
 
 struct thread *thread_create_preemptible(const char *name, void (*fn)(void *), void *arg)
@@ -490,13 +536,18 @@ bool thread_preempt(struct trap_frame *f)
 	struct thread *t = current, *next;
 	struct percpu *me = this_cpu();
 
+	/* A thread keeps the CPU for PREEMPT_MIN_TICKS ticks after it is switched in:
+	 * a tick that was already pending when it resumed is no slice. Without this, a
+	 * CPU whose switch takes longer than a tick period (many CPUs, a slow host)
+	 * switches the thread out again before it runs one instruction, for good. */
+	if (++me->slice_ticks < PREEMPT_MIN_TICKS)
+		return false;
 	if (!t->preemptible || me->catch_current || me->locks_held)
 		return false;
 	next = next_runnable();
 	if (next == t)
 		return false;
-	t->frame = f;
-	switch_to(next);
-	t->frame = NULL;
+	switch_to(next, f);
+	me->tick_frame = f; /* back inside this tick (finish_switch cleared it) */
 	return true;
 }

@@ -20,10 +20,13 @@
  * incoming one's (free keys forced closed), so a key one thread opens stays closed
  * for all others. A new thread starts with the default PKRS (pks_default()). The
  * saved value lives in page-table-keyed memory, not in the thread's stack.
- * Threads of a CPU run in creation order after the thread that yields. The rings'
- * links and states are guarded by thread_lock (kernel/spinlock.h: last but the
- * console). A thread that exits is "dead" once its CPU has switched off its stack;
- * only then does thread_join() (from any CPU) free it.
+ * Threads of a CPU run in creation order after the thread that yields. Each ring's
+ * links, states and switches are guarded by its own CPU's ring lock, so a tick on
+ * one CPU never waits for another CPU's switch; thread_lock (slots, ids, walks over
+ * all rings) is never taken by a tick or a switch (kernel/spinlock.h for the order).
+ * A thread switched in keeps its CPU for PREEMPT_MIN_TICKS ticks (kernel/preempt.h).
+ * A thread that exits is "dead" once its CPU has switched off its stack; only then
+ * does thread_join() (from any CPU) free it.
  */
 #ifndef KERNEL_THREAD_H
 #define KERNEL_THREAD_H
@@ -84,10 +87,12 @@ void thread_stack_bounds(const struct thread *t, uint64_t *lo, uint64_t *hi);
 /* Threads created and not yet joined, on all CPUs (the CPUs' own contexts not
  * counted). */
 int thread_count(void);
-/* A default-PKRS change (kernel/pks.c): sets the bits `mask` to `bits` in every
- * switched-out thread's saved PKRS (and the interrupted state of one a tick
- * switched out) and, by a PKRS round, in every other online CPU's live PKRS; all
- * under thread_lock, so no switch on any CPU keeps a value from before it. */
+/* A default-PKRS change (kernel/pks.c): sets the bits `mask` to `bits` CPU by CPU,
+ * under that CPU's ring lock only: in its threads' saved PKRS (and the interrupted
+ * state of one a tick switched out) and, by a PKRS round to that CPU alone, in its
+ * live PKRS; so no switch keeps a value from before it, and no global lock is held
+ * across a round (each waits for one CPU, bounded: kernel/smp_ipi.h). Callers
+ * serialize changes of one key (kernel/pks.c). Any IF state; no lock held. */
 void thread_pkrs_update(uint32_t mask, uint32_t bits);
 
 #endif

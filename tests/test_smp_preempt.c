@@ -1,7 +1,7 @@
 /* tests/test_smp_preempt.c - timer ticks preempt threads (suite smp; kernel/preempt.h):
- * a thread that never yields is switched out, a thread preempted inside a write
- * window gets it back and the next thread does not, and PKRS survives ticks on
- * every CPU.
+ * a thread that never yields is switched out, a resumed thread runs before the
+ * next tick can switch it out, a thread preempted inside a write window gets it back
+ * and the next thread does not, and PKRS survives ticks on every CPU.
  */
 #include "tests/pks_fixture.h"
 #include "tests/test_smp_util.h"
@@ -19,6 +19,10 @@
 		if (preempt_off_reason())                 \
 			KTEST_SKIP(preempt_off_reason()); \
 	} while (0)
+
+/* Per thread (ticks every PREEMPT_SLICE_MS): 5 s with up to 4 CPUs, more with more
+ * (under TCG N vCPUs share the host's cores; smp_test_bound_ms). */
+#define PAIR_WAIT_MS smp_test_bound_ms(5000)
 
 static volatile int flag;
 
@@ -107,6 +111,61 @@ KTEST(smp, a_thread_preempted_in_a_write_window_resumes_in_it_and_the_next_does_
 	KEXPECT_FALSE(pt_window_is_open());
 }
 
+/* A resumed thread runs before a tick can switch it out again (PREEMPT_MIN_TICKS). */
+#define RESUME_ROUNDS 5
+
+struct resume_case {
+	volatile uint64_t counted; /* the preemptible thread's progress */
+	volatile int done;
+	int advanced; /* rounds in which it made progress while switched in */
+};
+
+/* Preemptible: counts until the other thread is done (bounded). */
+static void count_until_done(void *p)
+{
+	struct resume_case *r = p;
+	uint64_t start = rdtsc(), limit = tsc_us_to_ticks(PAIR_WAIT_MS * 1000);
+
+	while (!r->done && rdtsc() - start < limit)
+		r->counted++;
+}
+
+/* Cooperative, next in the ring before the counter: each round it spins with
+ * interrupts off for three tick periods, so a tick is pending when it yields to
+ * the counter, and looks whether the counter made progress before it is back. */
+static void yield_with_a_tick_pending(void *p)
+{
+	struct resume_case *r = p;
+
+	for (int i = 0; i < RESUME_ROUNDS; i++) {
+		uint64_t before = r->counted, start = rdtsc();
+
+		while (rdtsc() - start < tsc_us_to_ticks(3 * PREEMPT_SLICE_MS * 1000))
+			cpu_relax();
+		thread_yield();
+		r->advanced += r->counted != before;
+	}
+	r->done = 1;
+}
+
+KTEST(smp, a_thread_resumed_with_a_tick_pending_runs_before_it_is_switched_out)
+{
+	static struct resume_case r;
+	struct thread *b, *a;
+
+	NEED_PREEMPTION();
+	r = (struct resume_case){ 0 };
+	b = thread_create("tick pending", yield_with_a_tick_pending, &r);
+	a = b ? thread_create_preemptible("counter", count_until_done, &r) : NULL;
+	KASSERT_TRUE(a && b);
+	thread_join(b);
+	thread_join(a);
+	/* Without the rule: 0 (switched out before its first instruction, each time).
+	 * A round may be lost to the host descheduling the vCPU for a whole tick. */
+	KEXPECT_GE(r.advanced, RESUME_ROUNDS - 2);
+	KEXPECT_TRUE(r.done);
+}
+
 struct ticks_case {
 	int key;
 	uint64_t va;
@@ -155,10 +214,6 @@ KTEST(smp, pkrs_survives_timer_ticks_on_every_cpu)
 }
 
 /* --- threads on every CPU ------------------------------------------------------ */
-
-/* Per thread (ticks every PREEMPT_SLICE_MS): 5 s with up to 4 CPUs, more with more
- * (every tick on every CPU takes thread_lock; smp_test_bound_ms). */
-#define PAIR_WAIT_MS smp_test_bound_ms(5000)
 
 /* One CPU's pair: A (preemptible) spins inside a write window until B has run;
  * B (cooperative) runs while A is switched out in it. */
@@ -270,13 +325,24 @@ static void check_default_pkrs_here(void *unused)
 	KEXPECT_EQ(pks_read(), pks_default());
 }
 
-/* Starts a pair on each online CPU (a thread it could not create is NULL and
- * fails the case); how many CPUs it tried. */
-static int start_pairs(struct window_pair *w, struct thread **a, struct thread **b)
+/* Pairs that fit at once: two threads each, with THREAD_MAX live threads in all
+ * (thread 0 and any other thread included). */
+static int pairs_that_fit(void)
+{
+	return MAX(1, (THREAD_MAX - 1 - thread_count()) / 2);
+}
+
+/* Starts a pair on each online CPU from *cpu on, at most max of them (a thread it
+ * could not create is NULL and fails the case); *cpu moves past the last one.
+ * How many CPUs it tried. */
+static int start_pairs(struct window_pair *w, struct thread **a, struct thread **b, int *cpu,
+		       int max)
 {
 	int n = 0;
 
-	for (int c = 0; c < NR_CPUS; c++) {
+	for (; *cpu < NR_CPUS && n < max; (*cpu)++) {
+		int c = *cpu;
+
 		if (c && !percpu_of(c)->online)
 			continue;
 		w[n] = (struct window_pair){
@@ -291,26 +357,41 @@ static int start_pairs(struct window_pair *w, struct thread **a, struct thread *
 	return n;
 }
 
+/* Joins and checks the n pairs started; false when a thread did not exit. */
+static bool finish_pairs(struct window_pair *w, struct thread **a, struct thread **b, int n)
+{
+	int joined = 0;
+
+	for (int i = 0; i < n; i++) {
+		joined += a[i] && join_bounded(a[i], w[i].cpu, "A");
+		joined += b[i] && join_bounded(b[i], w[i].cpu, "B");
+	}
+	if (joined != 2 * n)
+		return false;
+	for (int i = 0; i < n; i++)
+		check_pair(&w[i]);
+	return true;
+}
+
+/* All online CPUs at once, or as many at a time as THREAD_MAX lets run pairs (31,
+ * so past 31 CPUs in batches). */
 KTEST(smp, on_every_cpu_a_thread_preempted_in_a_window_keeps_it_and_the_other_finds_it_closed)
 {
 	static struct window_pair w[NR_CPUS];
 	static struct thread *a[NR_CPUS], *b[NR_CPUS];
 	uint64_t switches = preempt_switches();
-	int n, joined = 0;
+	int n, cpu = 0, total = 0;
 
 	NEED_ONLINE_APS();
 	NEED_PREEMPTION();
 	if (!pgprot_enforced())
 		KTEST_SKIP(pgprot_unprotected_reason());
-	n = start_pairs(w, a, b);
-	for (int i = 0; i < n; i++) {
-		joined += a[i] && join_bounded(a[i], w[i].cpu, "A");
-		joined += b[i] && join_bounded(b[i], w[i].cpu, "B");
+	while ((n = start_pairs(w, a, b, &cpu, pairs_that_fit())) > 0) {
+		KASSERT_TRUE(finish_pairs(w, a, b, n));
+		total += n;
 	}
-	KASSERT_EQ(joined, 2 * n);
-	for (int i = 0; i < n; i++)
-		check_pair(&w[i]);
-	KEXPECT_GE(preempt_switches(), switches + n);
+	KEXPECT_EQ(total, smp_nr_online());
+	KEXPECT_GE(preempt_switches(), switches + total);
 	smp_run_everywhere(check_default_pkrs_here, NULL, smp_test_bound_ms(5000));
 	KEXPECT_EQ(thread_count(), 0);
 }
@@ -368,7 +449,7 @@ KTEST(smp, a_default_change_reaches_a_thread_a_tick_switched_out_on_an_ap)
 	static struct preempted_default d;
 	int cpu = last_online_ap();
 	struct thread *a, *b;
-	bool b_ran;
+	bool b_ran, a_joined, b_joined;
 
 	NEED_ONLINE_APS();
 	NEED_PKS();
@@ -382,7 +463,9 @@ KTEST(smp, a_default_change_reaches_a_thread_a_tick_switched_out_on_an_ap)
 	b_ran = tsc_wait_until(&d.b_running, 1, PAIR_WAIT_MS * 1000ULL);
 	KEXPECT_EQ(pks_key_set_default(&pks_test_owner, d.key, PKS_ACCESS_RW), 0);
 	d.changed = 1;
-	KASSERT_TRUE(join_bounded(a, cpu, "default A") & join_bounded(b, cpu, "default B"));
+	a_joined = join_bounded(a, cpu, "default A"); /* both joined, whatever the first */
+	b_joined = join_bounded(b, cpu, "default B");
+	KASSERT_TRUE(a_joined && b_joined);
 	if (!b_ran)
 		ktest_fail(__FILE__, __LINE__, "CPU %d: B did not run within %llu ms", cpu,
 			   (unsigned long long)PAIR_WAIT_MS);

@@ -37,7 +37,7 @@ static inline int last_online_ap(void)
 
 /* A wall-clock bound for a multi-CPU case that passes with 4 CPUs in base_ms,
  * stretched by online/4 beyond that. Honest only as a hang detector: with N CPUs
- * the work through one shared lock (thread_lock at every tick, a test lock) grows
+ * the work through one shared lock (a test lock, round_lock) grows
  * with N, and under QEMU's TCG N vCPUs share the host's few cores, each getting
  * about cores/N of the time. On hardware a case that passes never nears it. */
 static inline uint64_t smp_test_bound_ms(uint64_t base_ms)
