@@ -4,6 +4,7 @@
 #include "mm/guard.h"
 #include "arch/cpu.h"
 #include "arch/trap_pkrs.h"
+#include "mm/pt_door.h"
 
 /* Saved by catch_call (arch/context.asm); layout fixed there. */
 struct catch_ctx {
@@ -52,6 +53,7 @@ static bool catch_trap(struct trap_frame *tf)
 	tf->rsp = c->rsp;
 	tf->rflags &= ~(RFLAGS_TF | RFLAGS_AC);
 	tf->pkrs = trap_pkrs_closed((uint32_t)c->pkrs);
+	pt_window_forget_all(); /* the key is closed from here on: no window is open */
 	return true;
 }
 

@@ -71,6 +71,7 @@ static struct thread boot_thread = {
 static struct pkrs_slot {
 	const struct thread *t; /* NULL: free */
 	uint32_t pkrs;
+	struct pt_window_nest nest; /* its open windows (mm/pt_door.h), while switched out */
 } saved[THREAD_MAX + NR_CPUS] __pt_keyed = { [0] = { &boot_thread, 0 } };
 /* Each AP's own context, the head of its ring (set up by head_of()). */
 static struct thread ap_contexts[NR_CPUS];
@@ -114,7 +115,7 @@ static struct thread **current_slot(void)
 	me->thread_current = h;
 	if (saved[h->slot].t != h) { /* the window code may ask for the current thread */
 		w = pt_window_open();
-		saved[h->slot] = (struct pkrs_slot){ h, pks_default() };
+		saved[h->slot] = (struct pkrs_slot){ .t = h, .pkrs = pks_default() };
 		pt_window_close(w);
 	}
 	spin_unlock_irqrestore(&ring_lock[me->cpu], flags);
@@ -223,7 +224,7 @@ static int claim_slot(const struct thread *t)
 		if (saved[i].t)
 			continue;
 		w = pt_window_open();
-		saved[i] = (struct pkrs_slot){ t, PKRS_ALL_BUT_KEY0 };
+		saved[i] = (struct pkrs_slot){ .t = t, .pkrs = PKRS_ALL_BUT_KEY0 };
 		pt_window_close(w);
 		return i;
 	}
@@ -361,6 +362,7 @@ static void switch_to(struct thread *next, struct trap_frame *f)
 	live = pks_read();
 	pt_window_open();
 	slot_of(prev)->pkrs = live;
+	pt_window_nest_switch(&slot_of(prev)->nest, &slot_of(next)->nest);
 	resume = slot_of(next)->pkrs;
 	current = next;
 	prev->frame = f;
@@ -370,7 +372,7 @@ static void switch_to(struct thread *next, struct trap_frame *f)
 	 * inside one. */
 	pks_load(resume);
 	if (pgprot_pkrs_opens_tables(resume))
-		pt_window_open();
+		pt_window_reopen();
 	this_cpu()->thread_prev = prev;
 	spin_unlock(&ring_lock[prev->cpu]);
 	context_switch(&prev->rsp, next->rsp);

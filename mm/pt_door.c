@@ -22,9 +22,18 @@ static uint32_t key_bits(void)
 	return pgprot_enforced() ? PKRS_KEY_MASK(pgprot_key()) : 0;
 }
 
+/* Per CPU, keyed: the windows open on this CPU's current thread, innermost last:
+ * depth, and per level whether the key was already writable when that level opened
+ * (bit set: a nested window, whose close leaves the key as it is). pt_window_close
+ * reads this, never its caller's token: the token lives on a writable stack, and a
+ * stray store that made it say "nested" would leave the key open after the outermost
+ * close. A thread switch saves and loads it with the thread's PKRS (kernel/thread.c). */
+static struct pt_window_nest nest[NR_CPUS] __pt_keyed;
+
 uint32_t pt_window_open(void)
 {
 	uint32_t mask = key_bits(), old;
+	struct pt_window_nest *n;
 
 	if (!mask)
 		return 0;
@@ -33,18 +42,79 @@ uint32_t pt_window_open(void)
 		pkrs_count_this_cpu()->windows++;
 		pkrs_write(old & ~mask);
 	}
+	n = &nest[this_cpu_id()];
+	/* Invariant: windows nest a few levels (a call, its splits, a cache refill). */
+	if (n->depth >= PT_WINDOW_NEST_MAX)
+		panic("pt_window_open: windows nested deeper than %d", PT_WINDOW_NEST_MAX);
+	if (old & mask)
+		n->was_open &= ~(1ULL << n->depth);
+	else
+		n->was_open |= 1ULL << n->depth;
+	n->depth++;
 	return old;
 }
 
 void pt_window_close(uint32_t saved)
 {
 	uint32_t mask = key_bits(), cur;
+	struct pt_window_nest *n;
+	bool nested;
 
+	(void)saved; /* the keyed record decides, not the caller's copy */
 	if (!mask)
 		return;
 	cur = pkrs_read();
-	if ((cur & mask) != (saved & mask))
-		pkrs_write((cur & ~mask) | (saved & mask));
+	if (cur & mask)
+		return; /* closed already (a caught fault ended every window: the record too) */
+	n = &nest[this_cpu_id()];
+	nested = n->depth && (n->was_open & (1ULL << (n->depth - 1)));
+	if (n->depth)
+		n->depth--;
+	if (!nested)
+		pkrs_write((cur & ~mask) | PKRS_WD(pgprot_key()));
+}
+
+void pt_window_nest_switch(struct pt_window_nest *save, const struct pt_window_nest *load)
+{
+	struct pt_window_nest *n = &nest[this_cpu_id()];
+
+	/* Invariant: called inside the switch's own window, the innermost level. */
+	ASSERT(pt_window_is_open() && (!key_bits() || n->depth > 0));
+	if (key_bits())
+		n->depth--; /* the switch's window: the load of next's PKRS ends it */
+	*save = *n;
+	*n = *load;
+}
+
+void pt_window_reopen(void)
+{
+	uint32_t mask = key_bits(), cur;
+
+	if (!mask || !nest[this_cpu_id()].depth)
+		return; /* only a window the keyed record holds comes back */
+	cur = pkrs_read();
+	if (cur & mask) {
+		pkrs_count_this_cpu()->windows++;
+		pkrs_write(cur & ~mask);
+	}
+}
+
+void pt_window_forget_all(void)
+{
+	struct pt_window_nest *n = &nest[this_cpu_id()];
+	uint32_t cur;
+
+	if (!key_bits() || !n->depth)
+		return;
+	cur = pkrs_read();
+	pkrs_write(cur & ~key_bits()); /* the record is keyed */
+	n->depth = 0;
+	pkrs_write(cur);
+}
+
+uint32_t pt_window_depth(void)
+{
+	return nest[this_cpu_id()].depth;
 }
 
 /* Per CPU: true while pt_window_suspend has closed this CPU's window. Keyed, and

@@ -11,12 +11,34 @@
 
 /* Opens a write window for a batch of stores: the table key becomes writable in
  * PKRS on this CPU. Windows nest; IRQ-safe because every trap entry loads the
- * default PKRS. Returns the state to pass to pt_window_close (0 and no change when
- * the tables are not protected). */
+ * default PKRS. Returns the PKRS before (0 and no change when the tables are not
+ * protected). Panics past PT_WINDOW_NEST_MAX levels. */
 uint32_t pt_window_open(void);
-/* Puts back only the table key's two bits of `saved`: a key another call closed
- * inside the window (pks_key_free) stays closed. */
+/* Ends the innermost window: closes the table key unless that window was nested in
+ * another (as this CPU's keyed record says, not `saved`, which only pairs the calls
+ * for the reader). Leaves the other keys' bits alone (pks_key_free inside a window
+ * stays). Nothing when the key is closed already. */
 void pt_window_close(uint32_t saved);
+
+/* The windows open on a CPU's current thread (keyed; see mm/pt_door.c). */
+#define PT_WINDOW_NEST_MAX 64
+struct pt_window_nest {
+	uint32_t depth;
+	uint64_t was_open; /* bit i: the key was writable when level i opened */
+};
+/* For a thread switch, inside the switch's own window (its innermost level, which
+ * the load of next's PKRS ends): stores this CPU's record without that level into
+ * *save (prev's keyed slot) and loads *load (next's). */
+void pt_window_nest_switch(struct pt_window_nest *save, const struct pt_window_nest *load);
+/* After a thread switch loaded next's PKRS (its table key closed, kernel/pks.c:
+ * pks_load) and its record: opens the key again when that record holds a window (a
+ * thread switched out inside one gets it back), counted as a window opened. */
+void pt_window_reopen(void);
+/* A caught fault resumes with the key closed (kernel/catch.c): every window open on
+ * this CPU is over, so its record is emptied (the later closes find the key closed). */
+void pt_window_forget_all(void);
+/* Levels in this CPU's record (tests). */
+uint32_t pt_window_depth(void);
 /* Closes this CPU's open window while code that stores into no table runs (a
  * table-cache refill or release: the frame allocator, set_memory with windows of
  * its own, the console). Needs interrupts off. Returns true when it closed one

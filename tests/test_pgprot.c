@@ -333,11 +333,13 @@ KTEST(pgprot, new_cache_blocks_split_large_leaves_from_the_pool_every_time)
 static volatile int stage;
 static volatile bool no_partner; /* thread B could not be created */
 static volatile bool b_saw_closed;
+static volatile uint32_t b_depth, a_depth_after;
 
 static void thread_b(void *arg)
 {
 	(void)arg;
 	b_saw_closed = window_closed();
+	b_depth = pt_window_depth();
 	stage = 2;
 }
 
@@ -351,6 +353,7 @@ static void thread_a(void *arg)
 	while (stage != 2 && !no_partner)
 		thread_yield();
 	*a_open_after = !window_closed();
+	a_depth_after = pt_window_depth();
 	pt_window_close(w);
 }
 
@@ -371,6 +374,9 @@ KTEST(pgprot, window_does_not_follow_a_thread_switch)
 		thread_join(b);
 	KEXPECT_TRUE(b_saw_closed);
 	KEXPECT_TRUE(a_open_after);
+	/* The keyed nesting record follows each thread: A gets its one level back. */
+	KEXPECT_EQ(b_depth, 0);
+	KEXPECT_EQ(a_depth_after, 1);
 	KEXPECT_TRUE(window_closed());
 }
 

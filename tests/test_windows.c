@@ -10,6 +10,7 @@
  * takes a translation away or frees a table, whatever the number of entries
  * (mm/pt_flush.h), and none for one that only fills empty slots, since no CPU
  * caches a not-present entry. */
+#include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
 #include "kernel/smp_ipi.h"
@@ -105,6 +106,54 @@ KTEST(windows, nested_window_loads_nothing)
 	KEXPECT_EQ(c1.windows, c0.windows);
 	KEXPECT_EQ(c1.pkrs_writes, c0.pkrs_writes);
 	KEXPECT_TRUE(!pgprot_enforced() || !pt_window_is_open());
+}
+
+/* The nesting lives in this CPU's keyed record (mm/pt_door.h), whatever the tokens
+ * say: the inner close leaves the key open, the outer closes it, with the inner
+ * token given to both (a token is the caller's copy on its stack). */
+KTEST(windows, nesting_is_kept_by_the_keyed_record_not_the_tokens)
+{
+	uint32_t d0 = pt_window_depth(), outer = pt_window_open(), inner = pt_window_open();
+	bool on = pgprot_enforced();
+
+	KEXPECT_EQ(pt_window_depth(), d0 + (on ? 2 : 0));
+	pt_window_close(outer); /* the outer's token for the inner close */
+	KEXPECT_TRUE(pt_window_is_open());
+	KEXPECT_EQ(pt_window_depth(), d0 + (on ? 1 : 0));
+	pt_window_close(inner); /* the inner's token (key open) for the outer close */
+	KEXPECT_TRUE(!on || !pt_window_is_open());
+	KEXPECT_EQ(pt_window_depth(), d0);
+}
+
+/* A fault caught inside two windows resumes with the key closed and the record
+ * empty: the two closes that follow load nothing and the next window is counted as
+ * a fresh one (1 window, 2 loads). */
+KTEST(windows, a_caught_fault_inside_windows_ends_them_all)
+{
+	struct pt_door_counts c0, c1;
+	uint32_t outer, inner;
+	struct fault f;
+
+	if (!pgprot_enforced())
+		KTEST_SKIP("the tables are not protected: no window to end");
+	outer = pt_window_open();
+	inner = pt_window_open();
+	catch_write64((uint64_t *)8, 1, &f); /* not mapped: #PF, caught */
+	KEXPECT_PF(&f, PF_W, 8);
+	KEXPECT_FALSE(pt_window_is_open());
+	KEXPECT_EQ(pt_window_depth(), 0);
+	pt_door_counts(&c0);
+	pt_window_close(inner);
+	pt_window_close(outer);
+	pt_door_counts(&c1);
+	KEXPECT_EQ(c1.pkrs_writes, c0.pkrs_writes);
+	outer = pt_window_open();
+	KEXPECT_EQ(pt_window_depth(), 1);
+	pt_window_close(outer);
+	pt_door_counts(&c0);
+	KEXPECT_EQ(c0.windows - c1.windows, 1);
+	KEXPECT_EQ(c0.pkrs_writes - c1.pkrs_writes, 2);
+	KEXPECT_EQ(pt_window_depth(), 0);
 }
 
 KTEST(windows, direct_map_build_opened_at_most_one)
