@@ -21,7 +21,10 @@
 #include "kernel/types.h"
 #include "arch/trap.h"
 
-#define TRAP_PKRS_OPEN_MAX 64
+/* Frames listed at once: two per CPU of kernel/percpu.h's 256 (a thread a tick switched
+ * out inside a window, and a trap nested in one). A full list drops the frame's window
+ * (it resumes with the key closed: fails safe, counted by trap_pkrs_dropped). */
+#define TRAP_PKRS_OPEN_MAX 512
 
 /* Read by trap_entry.asm. Set once at boot by trap_pkrs_set_guard(): the bits a trap exit
  * checks (0 = no guard), and the value they get back when the frame is not listed. */
