@@ -381,38 +381,29 @@ KTEST(pgtable, tables_come_from_pool_for_dmap_and_cache_otherwise)
 	}
 }
 
-/* Takes cache pages until the cache adds a block; each page taken holds the address
- * of the one taken before it. Returns the last page taken (0 when the cache ran
- * dry), the count in *taken. */
+/* The cache pages pg_take_until_new_block took, in order (a block holds 512; the
+ * pages themselves are keyed, so the list is kept here, not in them). */
+static phys_addr_t pg_taken[2 * PT_ENTRIES];
+
+/* Takes cache pages until the cache adds a block (or pg_taken is full). Returns the
+ * last page taken (0 when the cache ran dry), the count in *taken. */
 static phys_addr_t pg_take_until_new_block(uint64_t *taken)
 {
 	uint64_t blocks = ptcache_nr_blocks();
-	phys_addr_t head = 0, pa;
+	phys_addr_t pa;
 
 	*taken = 0;
-	while (ptcache_nr_blocks() == blocks && (pa = ptcache_alloc())) {
-		uint32_t w = pt_window_open();
-
-		*(phys_addr_t *)pa_to_va(pa) = head;
-		pt_window_close(w);
-		head = pa;
-		++*taken;
-	}
-	return head;
+	while (ptcache_nr_blocks() == blocks && *taken < ARRAY_SIZE(pg_taken) &&
+	       (pa = ptcache_alloc()))
+		pg_taken[(*taken)++] = pa;
+	return *taken ? pg_taken[*taken - 1] : 0;
 }
 
-/* Gives back the pages pg_take_until_new_block took, newest first. */
-static void pg_give_back(phys_addr_t head)
+/* Gives back the n pages pg_take_until_new_block took, newest first. */
+static void pg_give_back(uint64_t n)
 {
-	while (head) {
-		phys_addr_t next = *(phys_addr_t *)pa_to_va(head);
-		uint32_t w = pt_window_open();
-
-		*(phys_addr_t *)pa_to_va(head) = 0;
-		pt_window_close(w);
-		ptcache_free(head);
-		head = next;
-	}
+	while (n)
+		ptcache_free(pg_taken[--n]);
 }
 
 /* The cycle pt_alloc -> ptcache_alloc -> new block -> keying splits the direct map ->
@@ -442,7 +433,7 @@ KTEST(pgtable, cache_refill_keys_its_block_with_tables_from_the_pool)
 	KEXPECT_TRUE(level >= PT_LEVEL_PMD); /* one 2 MiB leaf (or larger) keys the block */
 	if (pgprot_key())
 		KEXPECT_EQ(pt_entry_pkey(t[pt_index(PAGE_OFFSET + block, level)]), pgprot_key());
-	pg_give_back(head);
+	pg_give_back(taken);
 	KEXPECT_EQ(ptcache_nr_blocks(), blocks); /* the wholly free block went back */
 	mm_expect_counts_match_walk("after the cache refill");
 }

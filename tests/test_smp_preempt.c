@@ -132,8 +132,9 @@ static void count_until_done(void *p)
 }
 
 /* Cooperative, next in the ring before the counter: each round it spins with
- * interrupts off for three tick periods, so a tick is pending when it yields to
- * the counter, and looks whether the counter made progress before it is back. */
+ * interrupts off for one and a quarter tick periods (the period is PREEMPT_SLICE_MS:
+ * a tick comes in any such stretch), so a tick is pending when it yields to the
+ * counter, and looks whether the counter made progress before it is back. */
 static void yield_with_a_tick_pending(void *p)
 {
 	struct resume_case *r = p;
@@ -141,7 +142,7 @@ static void yield_with_a_tick_pending(void *p)
 	for (int i = 0; i < RESUME_ROUNDS; i++) {
 		uint64_t before = r->counted, start = rdtsc();
 
-		while (rdtsc() - start < tsc_us_to_ticks(3 * PREEMPT_SLICE_MS * 1000))
+		while (rdtsc() - start < tsc_us_to_ticks(5 * PREEMPT_SLICE_MS * 1000 / 4))
 			cpu_relax();
 		thread_yield();
 		r->advanced += r->counted != before;
