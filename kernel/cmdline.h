@@ -16,7 +16,7 @@
  *                                lacks (default: only under a hypervisor)
  *   ktest.bench_reps=N           repetitions per bench figure (default 3; 3..255)
  *   smp_stress.iters=N           iterations per CPU of the smp_stress suite
- *   set_memory.steps=N           steps of the set_memory random walk (default 1200)
+ *   set_memory.steps=N           steps of the set_memory random walk (default 1000)
  *   mem=SIZE                     use RAM only below SIZE (K, M, G, T suffixes)
  *   bootdump=mbi|acpi|all        hex dumps of the MBI / ACPI tables (kernel/bootdump.h)
  */

@@ -167,7 +167,7 @@ SM_TRIP(round_trip_2m_straddling_1g_boundary, SM_AT_1G, -256, 512)
 
 #define SM_RND_RUNS  3
 #define SM_RND_PAGES 1024 /* 4 MiB per run: two 2 MiB regions */
-#define SM_RND_STEPS 1200 /* set_memory.steps=N changes it (a matrix boot runs 20000) */
+#define SM_RND_STEPS 1000 /* set_memory.steps=N changes it (a matrix boot runs 20000) */
 #define SM_RND_FULL  128  /* every so many steps, every page is compared */
 #define SM_SHADOW_W  0x80 /* shadow byte: W bit, key in bits 3:0 */
 

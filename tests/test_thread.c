@@ -337,8 +337,8 @@ KTEST(thread, a_bounded_wait_for_a_thread_that_does_not_exit_times_out_and_it_st
 	release = 0;
 	t = thread_create("waiter", wait_for_release, NULL);
 	KASSERT_TRUE(t != NULL);
-	KEXPECT_EQ(thread_wait_exit(t, 20), -ETIMEDOUT);
-	KEXPECT_EQ(thread_wait_exit(thread_current(), 20), -EINVAL);
+	KEXPECT_EQ(thread_wait_exit(t, 5), -ETIMEDOUT);
+	KEXPECT_EQ(thread_wait_exit(thread_current(), 5), -EINVAL);
 	KEXPECT_EQ(thread_count(), 1);
 	release = 1;
 	KEXPECT_EQ(thread_wait_exit(t, 1000), 0);
