@@ -57,6 +57,47 @@ const char *redteam_no_table_key(void)
 	return pks_unavailable_reason() ?: "no page-table key";
 }
 
+bool redteam_attack_word(volatile uint64_t *p, uint64_t v, uint32_t err)
+{
+	uint64_t old = *p;
+	struct fault f;
+	uint32_t w;
+
+	catch_write64((uint64_t *)p, v, &f);
+	if (*p != old) {
+		ktest_fail(__FILE__, __LINE__, "the store to %p landed", (const void *)p);
+		w = pt_window_open();
+		*p = old;
+		pt_window_close(w);
+		return false;
+	}
+	if (!f.hit || f.vector != VEC_PF || f.error != err || f.addr != (uint64_t)p) {
+		ktest_fail(__FILE__, __LINE__,
+			   "store to %p: %s error 0x%llx at 0x%llx, want #PF 0x%x", (const void *)p,
+			   f.hit ? trap_name(f.vector) : "no fault", (unsigned long long)f.error,
+			   (unsigned long long)f.addr, err);
+		return false;
+	}
+	return true;
+}
+
+uint64_t *redteam_root_entry(void)
+{
+	return (uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
+}
+
+void redteam_expect_table_store_faults(uint64_t *e)
+{
+	uint64_t before = *e;
+	struct fault f;
+
+	catch_write64(e, before ^ REDTEAM_HARMLESS_BIT, &f);
+	KEXPECT_PF(&f, PF_PK_WRITE, e);
+	KEXPECT_EQ(*e, before);
+	if (*e != before)
+		pt_set_entry(e, before);
+}
+
 KTEST(redteam, table_key_rights_cannot_be_changed_by_another_owner)
 {
 	static const enum pks_access all[] = { PKS_ACCESS_RW, PKS_ACCESS_RO, PKS_ACCESS_NONE };

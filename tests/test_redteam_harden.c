@@ -25,15 +25,8 @@
 #include "mm/vmap.h"
 #include "arch/pkrs.h"
 
-#define PF_PK_WRITE (PF_P | PF_W | PF_PK)
 /* Never mapped: a hole well inside the kernel half (tests/test_catch.c). */
-#define HOLE_VA	    0xffffc7fffff00000ULL
-
-/* The kernel root's entry over the direct map: a live link in every paging mode. */
-static uint64_t *root_entry(void)
-{
-	return (uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
-}
+#define HOLE_VA 0xffffc7fffff00000ULL
 
 struct stray_catch {
 	uint32_t forged; /* the PKRS value the stray store plants */
@@ -52,7 +45,7 @@ static void fault_in_a_window(void *arg)
 
 KTEST(redteam, a_forged_saved_pkrs_cannot_open_the_table_key_on_a_catch_resume)
 {
-	uint64_t *e = root_entry();
+	uint64_t *e = redteam_root_entry();
 	uint32_t saved = pkrs_read(), wd;
 	struct stray_catch s;
 	uint64_t before = *e;
@@ -66,11 +59,7 @@ KTEST(redteam, a_forged_saved_pkrs_cannot_open_the_table_key_on_a_catch_resume)
 	KEXPECT_PF(&f, 0, HOLE_VA);
 	KEXPECT_NE(pkrs_read() & wd, 0);
 	KEXPECT_FALSE(pt_window_is_open());
-	catch_write64(e, before ^ REDTEAM_HARMLESS_BIT, &f);
-	KEXPECT_PF(&f, PF_PK_WRITE, e);
-	KEXPECT_EQ(*e, before);
-	if (*e != before)
-		pt_set_entry(e, before);
+	redteam_expect_table_store_faults(e);
 	pkrs_write(saved);
 }
 
@@ -78,9 +67,6 @@ KTEST(redteam, a_forged_saved_pkrs_cannot_open_the_table_key_on_a_catch_resume)
  * all), a forged `closed = true` opens nothing, and a store into a table faults. */
 KTEST(redteam, a_forged_resume_token_cannot_open_the_table_key)
 {
-	uint64_t *e = root_entry();
-	uint64_t before = *e;
-	struct fault f;
 	uint32_t w;
 	bool closed;
 
@@ -97,29 +83,7 @@ KTEST(redteam, a_forged_resume_token_cannot_open_the_table_key)
 	KEXPECT_FALSE(pt_window_suspend()); /* no window open: nothing to close */
 	pt_window_resume(true);
 	KEXPECT_FALSE(pt_window_is_open());
-	catch_write64(e, before ^ REDTEAM_HARMLESS_BIT, &f);
-	KEXPECT_PF(&f, PF_PK_WRITE, e);
-	KEXPECT_EQ(*e, before);
-	if (*e != before)
-		pt_set_entry(e, before);
-}
-
-/* Stores v into the word at p, as a stray store would; true when it faulted with
- * #PF 0x23 at p and left the word be. A store that lands is undone. */
-static bool stray_store_refused(uint64_t *p, uint64_t v)
-{
-	uint64_t old = *p;
-	struct fault f;
-	uint32_t w;
-
-	catch_write64(p, v, &f);
-	if (*p != old) {
-		w = pt_window_open();
-		*(volatile uint64_t *)p = old;
-		pt_window_close(w);
-		return false;
-	}
-	return f.hit && f.vector == VEC_PF && f.error == PF_PK_WRITE && f.addr == (uint64_t)p;
+	redteam_expect_table_store_faults(redteam_root_entry());
 }
 
 /* A region's base and size decide which pages vmap_region_free drops: one store
@@ -131,9 +95,9 @@ KTEST(redteam, stray_store_into_a_vmap_region_object_faults_with_pk)
 
 	REDTEAM_REQUIRE(redteam_unenforced());
 	KASSERT_TRUE(r != NULL);
-	KEXPECT_TRUE(stray_store_refused(&r->size, r->size + 64 * MiB));
-	KEXPECT_TRUE(stray_store_refused(&r->base, r->base - PAGE_SIZE));
-	KEXPECT_TRUE(stray_store_refused((uint64_t *)&r->next, (uint64_t)r));
+	KEXPECT_TRUE(redteam_attack_word(&r->size, r->size + 64 * MiB, PF_PK_WRITE));
+	KEXPECT_TRUE(redteam_attack_word(&r->base, r->base - PAGE_SIZE, PF_PK_WRITE));
+	KEXPECT_TRUE(redteam_attack_word((uint64_t *)&r->next, (uint64_t)r, PF_PK_WRITE));
 	KEXPECT_EQ(r->size, PAGE_SIZE);
 	KEXPECT_EQ(vmap_region_free(va), 0);
 }

@@ -28,26 +28,6 @@
 #include "arch/cpu.h"
 #include "arch/pkrs.h"
 
-#define PF_PK_WRITE (PF_P | PF_W | PF_PK)
-
-/* Stores v into the word at p, as a stray store would; true when it faulted with
- * #PF 0x23 at p and left the word be. A store that lands is undone. */
-static bool stray_store_refused(uint64_t *p, uint64_t v)
-{
-	uint64_t old = *p;
-	struct fault f;
-	uint32_t w;
-
-	catch_write64(p, v, &f);
-	if (*p != old) {
-		w = pt_window_open();
-		*(volatile uint64_t *)p = old;
-		pt_window_close(w);
-		return false;
-	}
-	return f.hit && f.vector == VEC_PF && f.error == PF_PK_WRITE && f.addr == (uint64_t)p;
-}
-
 /* flush_tlb_others is called by set_memory inside its write window and by every
  * batch's round: a store that clears it skips every other CPU's flush, one that
  * points it elsewhere runs that code with the table key open. */
@@ -55,7 +35,7 @@ KTEST(redteam, stray_store_into_flush_tlb_others_faults_with_pk)
 {
 	REDTEAM_REQUIRE(redteam_unenforced());
 	KASSERT_TRUE(flush_tlb_others != NULL);
-	KEXPECT_TRUE(stray_store_refused((uint64_t *)&flush_tlb_others, 0));
+	KEXPECT_TRUE(redteam_attack_word((uint64_t *)&flush_tlb_others, 0, PF_PK_WRITE));
 	KEXPECT_TRUE(flush_tlb_others != NULL);
 }
 
@@ -75,8 +55,8 @@ KTEST(redteam, stray_store_into_the_open_shootdown_batch_faults_with_pk)
 	pt_flush_begin();
 	pt_flush_attack_targets(&hi, &run_pa);
 	pt_window_close(w); /* the stray store comes from code outside the window */
-	hi_refused = stray_store_refused(hi, 0);
-	run_refused = stray_store_refused(run_pa, PAGE_SIZE);
+	hi_refused = redteam_attack_word(hi, 0, PF_PK_WRITE);
+	run_refused = redteam_attack_word(run_pa, PAGE_SIZE, PF_PK_WRITE);
 	w = pt_window_open();
 	pt_flush_end(); /* nothing recorded: no round, nothing freed */
 	pt_window_close(w);
@@ -93,7 +73,7 @@ KTEST(redteam, stray_store_into_the_shootdown_round_faults_with_pk)
 	uint64_t *start = smp_round_attack_target();
 
 	REDTEAM_REQUIRE(redteam_unenforced());
-	KEXPECT_TRUE(stray_store_refused(start, start[1]));
+	KEXPECT_TRUE(redteam_attack_word(start, start[1], PF_PK_WRITE));
 }
 
 /* pt_window_close trusts its token for the one direction that matters: a `saved`
@@ -102,22 +82,12 @@ KTEST(redteam, stray_store_into_the_shootdown_round_faults_with_pk)
  * those bits while the window runs must not leave the key open after it. */
 KTEST(redteam, a_forged_close_token_cannot_leave_the_table_key_open)
 {
-	uint64_t *e, before;
 	uint32_t w;
-	bool left_open;
-	struct fault f;
 
 	REDTEAM_REQUIRE(redteam_unenforced());
-	e = (uint64_t *)pa_to_va(pt_kernel_root()) + pt_index(PAGE_OFFSET, pt_root_level());
-	before = *e;
 	w = pt_window_open();
 	pt_window_close(w & ~PKRS_KEY_MASK(pgprot_key())); /* the forged token */
-	left_open = pt_window_is_open();
-	catch_write64(e, before ^ REDTEAM_HARMLESS_BIT, &f);
-	pt_window_close(w); /* the real token: closed */
-	if (*e != before)
-		pt_set_entry(e, before);
-	KEXPECT_FALSE(left_open);
-	KEXPECT_PF(&f, PF_PK_WRITE, e);
-	KEXPECT_EQ(*e, before);
+	KEXPECT_FALSE(pt_window_is_open());
+	redteam_expect_table_store_faults(redteam_root_entry());
+	pt_window_close(w); /* the real token */
 }

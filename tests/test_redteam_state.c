@@ -34,35 +34,15 @@
 
 #define VEC_REDTEAM 0xe4
 #define PF_RO_WRITE (PF_P | PF_W)
-#define PF_PK_WRITE (PF_P | PF_W | PF_PK)
 
 /* --- stray stores into the protection state -------------------------------------- */
 
-/* Stores a different value into the word at p: true when the store faulted with
- * exactly `err` at p and left the word as it was. A store that lands is undone
- * (inside a window: it may have hit keyed state) and fails the case. */
-static bool attack_word(volatile uint64_t *p, uint32_t err)
+/* redteam_attack_word with the top bit of the word flipped. Not inlined: the word may
+ * hold a 32-bit variable and its neighbour, and the attack reads and writes all 64
+ * bits of it on purpose. */
+static __attribute__((noinline)) bool attack_word(volatile uint64_t *p, uint32_t err)
 {
-	uint64_t old = *p;
-	struct fault f;
-	uint32_t w;
-
-	catch_write64(p, old ^ (1ULL << 63), &f);
-	if (*p != old) {
-		ktest_fail(__FILE__, __LINE__, "the store to %p landed", (void *)p);
-		w = pt_window_open();
-		*p = old;
-		pt_window_close(w);
-		return false;
-	}
-	if (!f.hit || f.vector != VEC_PF || f.error != err || f.addr != (uint64_t)p) {
-		ktest_fail(__FILE__, __LINE__,
-			   "store to %p: %s error 0x%llx at 0x%llx, want #PF 0x%x", (void *)p,
-			   f.hit ? trap_name(f.vector) : "no fault", (unsigned long long)f.error,
-			   (unsigned long long)f.addr, err);
-		return false;
-	}
-	return true;
+	return redteam_attack_word(p, *p ^ (1ULL << 63), err);
 }
 
 /* Attacks one word of every page of [va, va+len) through the image and through the
