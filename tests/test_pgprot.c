@@ -26,7 +26,6 @@ KTEST_SUITE(30, pgprot, NULL);
 			KTEST_SKIP(pgprot_unprotected_reason()); \
 	} while (0)
 
-
 /* Table pages found by a walk, for the attack: the list is sized from the
  * constructors' counts (plus room for the tables its own pages need); a walk that
  * finds more marks it overflowed, and the case fails rather than attack a part. */

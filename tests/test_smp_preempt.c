@@ -69,20 +69,30 @@ static void run_next(void *p)
 	flag = 1;
 }
 
+/* Runs a preemptible spinner (s) and a cooperative next thread (n) to their ends;
+ * false when either could not be created. */
+static bool run_spinner_and_next(const char *name, struct spinner *s, struct next_thread *n)
+{
+	struct thread *a, *b;
+
+	flag = 0;
+	a = thread_create_preemptible(name, spin_until_flag, s);
+	b = thread_create("next", run_next, n);
+	if (!a || !b)
+		return false;
+	thread_join(a);
+	thread_join(b);
+	return true;
+}
+
 KTEST(smp, a_thread_that_never_yields_is_preempted_by_the_timer)
 {
 	struct spinner s = { 0 };
 	struct next_thread n = { 0 };
 	uint64_t switches = preempt_switches();
-	struct thread *a, *b;
 
 	NEED_PREEMPTION();
-	flag = 0;
-	a = thread_create_preemptible("spinner", spin_until_flag, &s);
-	b = thread_create("next", run_next, &n);
-	KASSERT_TRUE(a && b);
-	thread_join(a);
-	thread_join(b);
+	KASSERT_TRUE(run_spinner_and_next("spinner", &s, &n));
 	KEXPECT_TRUE(s.saw_flag);
 	KEXPECT_GT(preempt_switches(), switches);
 }
@@ -91,18 +101,12 @@ KTEST(smp, a_thread_preempted_in_a_write_window_resumes_in_it_and_the_next_does_
 {
 	struct spinner s = { .in_window = true };
 	struct next_thread n = { 0 };
-	struct thread *a, *b;
 
 	NEED_PREEMPTION();
 	if (!pgprot_enforced())
 		KTEST_SKIP(pgprot_unprotected_reason());
 	n.entry = &((uint64_t *)pa_to_va(pt_kernel_root()))[PT_ENTRIES - 1];
-	flag = 0;
-	a = thread_create_preemptible("in window", spin_until_flag, &s);
-	b = thread_create("next", run_next, &n);
-	KASSERT_TRUE(a && b);
-	thread_join(a);
-	thread_join(b);
+	KASSERT_TRUE(run_spinner_and_next("in window", &s, &n));
 	KEXPECT_TRUE(s.saw_flag);
 	KEXPECT_TRUE(s.window_before);
 	KEXPECT_TRUE(s.window_after);
