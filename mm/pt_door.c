@@ -27,7 +27,8 @@ static uint32_t key_bits(void)
  * (bit set: a nested window, whose close leaves the key as it is). pt_window_close
  * reads this, never its caller's token: the token lives on a writable stack, and a
  * stray store that made it say "nested" would leave the key open after the outermost
- * close. A thread switch saves and loads it with the thread's PKRS (kernel/thread.c). */
+ * close. A thread switch saves and loads it with the thread's PKRS (kernel/thread.c).
+ * It also says whether pt_window_suspend closed the window for a while. */
 static struct pt_window_nest nest[NR_CPUS] __pt_keyed;
 
 uint32_t pt_window_open(void)
@@ -104,11 +105,12 @@ void pt_window_forget_all(void)
 	struct pt_window_nest *n = &nest[this_cpu_id()];
 	uint32_t cur;
 
-	if (!key_bits() || !n->depth)
+	if (!key_bits() || (!n->depth && !n->suspended))
 		return;
 	cur = pkrs_read();
 	pkrs_write(cur & ~key_bits()); /* the record is keyed */
 	n->depth = 0;
+	n->suspended = false; /* a suspended window ended too: no resume reopens it */
 	pkrs_write(cur);
 }
 
@@ -116,13 +118,6 @@ uint32_t pt_window_depth(void)
 {
 	return nest[this_cpu_id()].depth;
 }
-
-/* Per CPU: true while pt_window_suspend has closed this CPU's window. Keyed, and
- * set while the window is still open: a stray store during the suspended stretch
- * (into this, or into the caller's token on the stack) cannot make a resume open the
- * key. Suspensions happen with interrupts off (under ptcache_lock), so the CPU does
- * not change in between. */
-static bool suspended[NR_CPUS] __pt_keyed;
 
 bool pt_window_suspend(void)
 {
@@ -133,9 +128,13 @@ bool pt_window_suspend(void)
 	cur = pkrs_read();
 	if (cur & mask)
 		return false; /* no window open: nothing to close */
-	/* Invariant: a suspended stretch runs with the key closed, so none nests in one. */
-	ASSERT(!suspended[this_cpu_id()]);
-	suspended[this_cpu_id()] = true;
+	/* The record's flag is set while the window is still open (it is keyed): a stray
+	 * store during the suspended stretch (into it, or into the caller's token on the
+	 * stack) cannot make a resume open the key. Suspensions happen with interrupts off
+	 * (under ptcache_lock), so the CPU does not change in between.
+	 * Invariant: a suspended stretch runs with the key closed, so none nests in one. */
+	ASSERT(!nest[this_cpu_id()].suspended);
+	nest[this_cpu_id()].suspended = true;
 	pkrs_write(cur | PKRS_WD(pgprot_key()));
 	return true;
 }
@@ -144,11 +143,11 @@ void pt_window_resume(bool closed)
 {
 	uint32_t mask = key_bits();
 
-	if (!mask || !closed || !suspended[this_cpu_id()])
+	if (!mask || !closed || !nest[this_cpu_id()].suspended)
 		return; /* only the suspension this CPU recorded opens the key again */
 	pkrs_count_this_cpu()->windows++;
 	pkrs_write(pkrs_read() & ~mask);
-	suspended[this_cpu_id()] = false;
+	nest[this_cpu_id()].suspended = false;
 }
 
 void pt_door_counts(struct pt_door_counts *c)

@@ -24,6 +24,7 @@ void pt_window_close(uint32_t saved);
 #define PT_WINDOW_NEST_MAX 64
 struct pt_window_nest {
 	uint32_t depth;
+	bool suspended;	   /* pt_window_suspend closed the key (interrupts off till resume) */
 	uint64_t was_open; /* bit i: the key was writable when level i opened */
 };
 /* For a thread switch, inside the switch's own window (its innermost level, which
@@ -35,7 +36,8 @@ void pt_window_nest_switch(struct pt_window_nest *save, const struct pt_window_n
  * thread switched out inside one gets it back), counted as a window opened. */
 void pt_window_reopen(void);
 /* A caught fault resumes with the key closed (kernel/catch.c): every window open on
- * this CPU is over, so its record is emptied (the later closes find the key closed). */
+ * this CPU is over, a suspended one too, so its record is emptied (the later closes
+ * find the key closed, a later resume opens nothing). */
 void pt_window_forget_all(void);
 /* Levels in this CPU's record (tests). */
 uint32_t pt_window_depth(void);
