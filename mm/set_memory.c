@@ -9,6 +9,7 @@
 #include "mm/protect_map.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
+#include "arch/pkrs.h"
 #include "arch/cpu.h"
 
 /* Bits two leaves must share to be merged (the address and A/D aside). */
@@ -223,6 +224,20 @@ struct flush_list {
 	int8_t freed_level[FREED_MAX]; /* the level of the table freed[i] */
 };
 
+/* The lists of the changes in progress, one per nesting level (a split's table-cache
+ * refill runs __set_memory inside a set_memory call), under pt_lock and written only
+ * inside the change's window. Keyed: a list decides what is flushed and which tables
+ * are freed after it, and on a stack one stray store into its count would skip the
+ * flush and free a table other CPUs may still walk. */
+#define CHANGE_NEST_MAX 4
+static struct flush_list lists[CHANGE_NEST_MAX] __pt_keyed;
+static int lists_used __pt_keyed;
+
+uint64_t *set_memory_attack_target(void)
+{
+	return (uint64_t *)&lists[0];
+}
+
 static void flush_add(struct flush_list *f, uint64_t va)
 {
 	if (f->n < FLUSH_MAX)
@@ -332,16 +347,22 @@ static int change(uint64_t va, uint64_t end, uint64_t set, uint64_t clear)
 {
 	uint64_t flags = pt_lock_take();
 	int rc = check_leaves(va, end, set, clear);
-	struct flush_list f = { 0 };
+	struct flush_list *f;
 	uint32_t w;
 
 	if (!rc) {
 		w = pt_window_open();
-		apply(va, end, set, clear, &f);
-		merge_level(va, end, PT_LEVEL_PMD, &f);
+		/* Invariant: changes nest only through cache refills, one or two deep. */
+		if (lists_used == CHANGE_NEST_MAX)
+			panic("set_memory: changes nested deeper than %d", CHANGE_NEST_MAX);
+		f = &lists[lists_used++];
+		*f = (struct flush_list){ 0 };
+		apply(va, end, set, clear, f);
+		merge_level(va, end, PT_LEVEL_PMD, f);
 		if (dmap_has_1g())
-			merge_level(va, end, PT_LEVEL_PUD, &f);
-		flush_list_run(&f, va, end);
+			merge_level(va, end, PT_LEVEL_PUD, f);
+		flush_list_run(f, va, end);
+		lists_used--;
 		pt_window_close(w);
 		checker_after_change("after set_memory");
 	}

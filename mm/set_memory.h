@@ -38,6 +38,9 @@ struct set_memory_stats {
 	uint64_t flushes;	/* flushes of a change's leaves and merges: at most 1 per call */
 };
 void set_memory_get_stats(struct set_memory_stats *s);
+/* The first word of the keyed list a change records its flush in (for the redteam
+ * suite's stray store). */
+uint64_t *set_memory_attack_target(void);
 /* Why the last -EPERM was returned (names the row or the key); "" before any. */
 const char *set_memory_last_refusal(void);
 

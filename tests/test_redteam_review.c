@@ -25,6 +25,7 @@
 #include "mm/pgtable.h"
 #include "mm/pt_flush.h"
 #include "mm/pt_lock.h"
+#include "mm/set_memory.h"
 #include "arch/cpu.h"
 #include "arch/pkrs.h"
 
@@ -63,6 +64,17 @@ KTEST(redteam, stray_store_into_the_open_shootdown_batch_faults_with_pk)
 	pt_lock_drop(flags);
 	KEXPECT_TRUE(hi_refused);
 	KEXPECT_TRUE(run_refused);
+}
+
+/* set_memory's list of the leaves to flush and the tables to free after the flush:
+ * a store that empties it (count 0) would skip the flush and free tables other CPUs
+ * may still walk. */
+KTEST(redteam, stray_store_into_set_memorys_flush_list_faults_with_pk)
+{
+	uint64_t *list = set_memory_attack_target();
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KEXPECT_TRUE(redteam_attack_word(list, *list ^ 33, PF_PK_WRITE));
 }
 
 /* A round's range is what every other CPU flushes before it acks, and the sender
