@@ -25,7 +25,7 @@ PARSER_SRCS := \
 	kernel/multiboot2.c \
 	kernel/printf.c \
 	kernel/string.c
-HOST_KERNEL_SRCS := $(PARSER_SRCS) mm/pool.c
+HOST_KERNEL_SRCS := $(PARSER_SRCS) mm/pool.c mm/extent.c
 
 HOST_UNIT_SRCS := \
 	tests/host/harness.c \
@@ -34,6 +34,7 @@ HOST_UNIT_SRCS := \
 	tests/host/check.c \
 	tests/host/test_acpi.c \
 	tests/host/test_cmdline.c \
+	tests/host/test_frame.c \
 	tests/host/test_mb2.c \
 	tests/host/test_pool.c \
 	tests/host/test_seeds.c
