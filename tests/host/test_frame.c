@@ -43,7 +43,8 @@ HTEST(frame, check_finds_free_frames_that_are_not_owned)
 		/* Put it in the free set in order, and keep the counter true, so that
 		 * only the subset rule is broken. */
 		free_set.e[free_set.nr++] = bad[i];
-		for (int k = free_set.nr - 1; k > 0 && free_set.e[k - 1].start > free_set.e[k].start; k--) {
+		for (int k = free_set.nr - 1;
+		     k > 0 && free_set.e[k - 1].start > free_set.e[k].start; k--) {
 			struct extent t = free_set.e[k];
 
 			free_set.e[k] = free_set.e[k - 1];
