@@ -29,14 +29,19 @@
 
 _Static_assert(PKRS_WD(15) == 0x80000000u, "16 keys fill the 32 used bits of PKRS");
 
-/* Where the state that decides whether protection holds lives (linker.ld places both
- * sections right after .rodata, page-aligned; mm/pgprot.c seals them at boot):
+/* Where the state that decides whether protection holds lives (linker.ld: page-aligned
+ * ranges; mm/pgprot.c seals them at boot):
  *   __ro_after_init  written during boot only; read-only in every mapping once sealed
+ *                    (right after .rodata)
  *   __pt_keyed       carries the page-table key in every mapping once sealed, so it is
- *                    written only inside a page-table write window (mm/pgtable.h)
- * A stray store to either faults like a store to a table page. */
+ *                    written only inside a page-table write window (mm/pgtable.h).
+ *                    Zero-initialised (NOBITS, not stored in the file: the compiler
+ *                    refuses an initialiser); __pt_keyed_data is the same range for a
+ *                    variable that needs one.
+ * A stray store to any of them faults like a store to a table page. */
 #define __ro_after_init __attribute__((section(".data..ro_after_init")))
-#define __pt_keyed	__attribute__((section(".data..pt_keyed")))
+#define __pt_keyed	__attribute__((section(".bss..pt_keyed")))
+#define __pt_keyed_data __attribute__((section(".data..pt_keyed")))
 
 /* PKRS loads counted per CPU (issue 14: what protection costs, as a count a test
  * may assert). A CPU's slot is kept in IA32_TSC_AUX and read with RDPID (SDM Vol. 2B,

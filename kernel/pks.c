@@ -30,7 +30,7 @@ static struct key_slot {
 	bool guarded; /* pks_load() gives it at most its default access */
 } keys[PKS_NR_KEYS] __pt_keyed;
 /* Invariant: key 0 is 00 here, every free key AD|WD (checked by check_default). */
-static uint32_t default_pkrs __pt_keyed = PKRS_ALL_BUT_KEY0;
+static uint32_t default_pkrs __pt_keyed_data = PKRS_ALL_BUT_KEY0;
 
 static const uint32_t access_bits[] = {
 	[PKS_ACCESS_RW] = 0,

@@ -72,7 +72,7 @@ static struct pkrs_slot {
 	const struct thread *t; /* NULL: free */
 	uint32_t pkrs;
 	struct pt_window_nest nest; /* its open windows (mm/pt_door.h), while switched out */
-} saved[THREAD_MAX + NR_CPUS] __pt_keyed = { [0] = { &boot_thread, 0 } };
+} saved[THREAD_MAX + NR_CPUS] __pt_keyed_data = { [0] = { &boot_thread, 0 } };
 /* Each AP's own context, the head of its ring (set up by head_of()). */
 static struct thread ap_contexts[NR_CPUS];
 static struct spinlock thread_lock = SPINLOCK_INIT("thread_lock");

@@ -26,7 +26,7 @@ static const char key_owner;
 static int table_key __ro_after_init;
 static bool enforced __ro_after_init;
 static const char *unprotected_reason __ro_after_init = "pgprot_setup() has not run";
-static enum pgprot_mode mode __pt_keyed = PGPROT_OFF;
+static enum pgprot_mode mode __pt_keyed_data = PGPROT_OFF;
 static bool sealed __pt_keyed;
 
 /* Picks the mode: pks_tables= when PKS is available, else off with the reason. */

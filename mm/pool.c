@@ -28,7 +28,7 @@ static uint64_t nr_chunks __pt_keyed, cap_chunks __pt_keyed;
 static uint64_t free_frames __pt_keyed;
 static uint64_t hint __pt_keyed; /* no chunk below this index has a free frame */
 /* pool_alloc hands out nothing at or above this */
-static phys_addr_t alloc_limit __pt_keyed = ~0ULL;
+static phys_addr_t alloc_limit __pt_keyed_data = ~0ULL;
 /* Once sealed: the key the chunk array's frames carry wherever they move. */
 static int meta_key __pt_keyed;
 

@@ -18,7 +18,7 @@
  * vmap_region_free drops and which leaves vmap_map may make, so a stray store must
  * not reach them. The end of the last region (or hole), the regions in address
  * order (they are made at rising addresses), and the free region objects. */
-static uint64_t next_va __pt_keyed = VMAP_BASE;
+static uint64_t next_va __pt_keyed_data = VMAP_BASE;
 static struct vmap_region slots[VMAP_MAX_REGIONS] __pt_keyed;
 static struct vmap_region *first __pt_keyed, *last __pt_keyed, *spare __pt_keyed;
 static int nr_live __pt_keyed, nr_used_slots __pt_keyed;
