@@ -385,25 +385,31 @@ KTEST(pgtable, tables_come_from_pool_for_dmap_and_cache_otherwise)
  * pages themselves are keyed, so the list is kept here, not in them). */
 static phys_addr_t pg_taken[2 * PT_ENTRIES];
 
-/* Takes cache pages until the cache adds a block (or pg_taken is full). Returns the
- * last page taken (0 when the cache ran dry), the count in *taken. */
+/* Takes vmap-area tables (cache pages, through pt_alloc) until the cache adds a
+ * block (or pg_taken is full): the free pages of the present blocks in one batch,
+ * then one more. A batch is one write window; a page at a time was two PKRS loads
+ * each (a whole TLB flush each under TCG). Returns the last page taken (0 when the
+ * cache ran dry), the count in *taken. */
 static phys_addr_t pg_take_until_new_block(uint64_t *taken)
 {
 	uint64_t blocks = ptcache_nr_blocks();
-	phys_addr_t pa;
 
 	*taken = 0;
-	while (ptcache_nr_blocks() == blocks && *taken < ARRAY_SIZE(pg_taken) &&
-	       (pa = ptcache_alloc()))
-		pg_taken[(*taken)++] = pa;
+	while (ptcache_nr_blocks() == blocks && *taken < ARRAY_SIZE(pg_taken)) {
+		int n = (int)MIN(MAX(ptcache_free_count(), 1), ARRAY_SIZE(pg_taken) - *taken);
+		int got = pt_alloc_batch(PT_LEVEL_PTE, VMAP_BASE, &pg_taken[*taken], n);
+
+		*taken += (uint64_t)got;
+		if (got < n)
+			break;
+	}
 	return *taken ? pg_taken[*taken - 1] : 0;
 }
 
-/* Gives back the n pages pg_take_until_new_block took, newest first. */
+/* Gives back the n tables pg_take_until_new_block took, newest first. */
 static void pg_give_back(uint64_t n)
 {
-	while (n)
-		ptcache_free(pg_taken[--n]);
+	pt_free_batch(pg_taken, (int)n, PT_LEVEL_PTE);
 }
 
 /* The cycle pt_alloc -> ptcache_alloc -> new block -> keying splits the direct map ->
