@@ -75,8 +75,9 @@ static bool check_link(struct walk *w, int level, uint64_t e, uint64_t va)
 	return true;
 }
 
-/* Checks 2, 3 and 4 on a leaf, and the direct map's byte count. */
-static void check_leaf(struct walk *w, int level, uint64_t e, uint64_t va)
+/* Checks 2, 3 and 4 on a leaf, and the direct map's byte count; check 4 (the rows'
+ * rules) only when `rows` (check_leaves asks once per run of leaves). */
+static void check_leaf(struct walk *w, int level, uint64_t e, uint64_t va, bool rows)
 {
 	phys_addr_t pa = pt_entry_pa(e, level);
 	uint64_t size = pt_size(level);
@@ -94,7 +95,7 @@ static void check_leaf(struct walk *w, int level, uint64_t e, uint64_t va)
 		if (w->kernel_root)
 			w->dmap_bytes += size;
 	}
-	row = protect_leaf_refused(is_dmap_va(va), pa, size, e);
+	row = rows ? protect_leaf_refused(is_dmap_va(va), pa, size, e) : NULL;
 	if (row)
 		violation(w, "writable alias of \"%s\" (%s): %s leaf at 0x%llx -> 0x%llx, key %d",
 			  protect_row_name(row), protect_row_rule(row, rule, sizeof(rule)),
@@ -153,14 +154,48 @@ static void check_region_markers(struct walk *w)
 	}
 }
 
+/* The address entry i of a table of `level` mapping from base maps. */
+static uint64_t entry_va(uint64_t base, int i, int level)
+{
+	return pt_canonical(base + ((uint64_t)i << pt_shift(level)));
+}
+
+/* Checks the leaves t[i..j) of a table of `level` (mapping from base), where j ends
+ * the run that maps contiguous memory alike (PROTECT_RULE_BITS, and all in the direct
+ * map or none): a row refuses one of them exactly when it refuses the run, so the
+ * rows are asked once for the run, and leaf by leaf only when they refuse it (to
+ * name each leaf). Returns j. */
+static int check_leaves(struct walk *w, const uint64_t *t, int i, int level, uint64_t base)
+{
+	uint64_t e = t[i], size = pt_size(level), va = entry_va(base, i, level);
+	phys_addr_t pa = pt_entry_pa(e, level);
+	bool dmap = is_dmap_va(va), rows;
+	int j = i + 1;
+
+	while (j < PT_ENTRIES && pt_present(t[j]) && pt_is_leaf(t[j], level) &&
+	       !((t[j] ^ e) & PROTECT_RULE_BITS) &&
+	       pt_entry_pa(t[j], level) == pa + (uint64_t)(j - i) * size &&
+	       is_dmap_va(entry_va(base, j, level)) == dmap)
+		j++;
+	rows = protect_leaf_refused(dmap, pa, (uint64_t)(j - i) * size, e) != NULL;
+	for (int k = i; k < j; k++)
+		check_leaf(w, level, t[k], entry_va(base, k, level), rows);
+	return j;
+}
+
 /* Walks the table at pa (of `level`, mapping from base), entering live tables only. */
 static void walk_table(struct walk *w, phys_addr_t pa, int level, uint64_t base)
 {
 	const uint64_t *t = pa_to_va(pa);
 
-	for (int i = 0; i < PT_ENTRIES; i++) {
-		uint64_t e = t[i], va = pt_canonical(base + ((uint64_t)i << pt_shift(level)));
+	for (int i = 0; i < PT_ENTRIES;) {
+		uint64_t e = t[i], va = entry_va(base, i, level);
 
+		if (pt_present(e) && pt_is_leaf(e, level)) {
+			i = check_leaves(w, t, i, level, base);
+			continue;
+		}
+		i++;
 		if (!pt_present(e)) {
 			if (guard_is_marker(e))
 				check_marker(w, level, va);
@@ -172,9 +207,7 @@ static void walk_table(struct walk *w, phys_addr_t pa, int level, uint64_t base)
 					  (unsigned long long)e);
 			continue;
 		}
-		if (pt_is_leaf(e, level))
-			check_leaf(w, level, e, va);
-		else if (check_link(w, level, e, va))
+		if (check_link(w, level, e, va))
 			walk_table(w, pt_entry_pa(e, level), level - 1, va);
 	}
 }

@@ -56,7 +56,9 @@ const char *protect_row_rule(const struct protect_row *row, char *buf, size_t si
 const struct protect_row *protect_region_of(phys_addr_t pa, uint64_t len, struct pa_range *hit);
 /* The live row whose rule the leaf entry e (size bytes, mapping [pa, pa+size), at a
  * direct-map address when dmap) breaks, or NULL when e may map it: a read-only leaf
- * always may. */
+ * always may. The answer depends on e's PROTECT_RULE_BITS only, so a run of leaves
+ * that map contiguous memory alike is answered by one call for the whole run. */
+#define PROTECT_RULE_BITS (PTE_W | PTE_PKEY_MASK)
 const struct protect_row *protect_leaf_refused(bool dmap, phys_addr_t pa, uint64_t size,
 					       uint64_t e);
 /* protect_leaf_refused() == NULL. */

@@ -295,10 +295,6 @@ int __pt_fill_leaves(uint64_t *tt, uint64_t first)
 	return 0;
 }
 
-/* The bits of a leaf a protected-regions row's rule depends on (mm/protect_map.c:
- * protect_leaf_refused asks only whether it is writable and which key it has). */
-#define RULE_BITS (PTE_W | PTE_PKEY_MASK)
-
 /* True when the leaves p[0..n) of a table of `level` (in the pool when dmap), given
  * set and clear, keep every row's rule: checked once per run of leaves that map
  * contiguous memory with the same rule bits (a row refuses one of them exactly
@@ -312,8 +308,10 @@ static bool leaves_allowed(const uint64_t *p, int n, int level, bool dmap, uint6
 		uint64_t v = (p[i] & ~clear) | set;
 		phys_addr_t pa = pt_entry_pa(v, level);
 
-		for (j = i + 1; j < n && (((p[j] & ~clear) | set) & RULE_BITS) == (v & RULE_BITS) &&
-				pt_entry_pa(p[j], level) == pa + (uint64_t)(j - i) * size;
+		for (j = i + 1;
+		     j < n &&
+		     (((p[j] & ~clear) | set) & PROTECT_RULE_BITS) == (v & PROTECT_RULE_BITS) &&
+		     pt_entry_pa(p[j], level) == pa + (uint64_t)(j - i) * size;
 		     j++)
 			;
 		if (!protect_leaf_allowed(dmap, pa, (uint64_t)(j - i) * size, v))
