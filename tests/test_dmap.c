@@ -232,27 +232,46 @@ static bool dm_leaf_writable(phys_addr_t pa)
 	return (dm_leaf(PAGE_OFFSET + pa) & PTE_W) && dm_translates(pa);
 }
 
+/* True when pa's direct-map leaf (leaf bytes) is the first or the last leaf of its
+ * RAM range (the edges where the map changes). */
+static bool dm_range_edge(phys_addr_t pa, uint64_t leaf)
+{
+	const struct pa_range *r;
+	int n = dmap_ranges(&r);
+
+	for (int i = 0; i < n; i++)
+		if (pa >= r[i].base && pa - r[i].base < r[i].len)
+			return ALIGN_DOWN(pa, leaf) <= r[i].base ||
+			       ALIGN_DOWN(pa, leaf) + leaf >= r[i].base + r[i].len;
+	return true;
+}
+
 /* Checks the drained frames [pa, pa + count pages) leaf by leaf: every leaf's entry
  * (present, writable, the right address) for its first frame, and a store through
- * the MMU into every 4 KiB leaf, the first and last leaf of the run and one leaf in
- * DM_WRITE_EVERY of the others, at a seeded frame of it. A leaf maps all its frames
- * through one entry, so a wrong entry shows in the entry check of every leaf; the
- * stores show that the MMU uses what the entries say. Storing into every frame of
- * RAM caught nothing more, and made the host commit all of the guest's memory
- * (about 1 s of the default run under TCG). */
+ * the MMU into every 4 KiB leaf, into the first and last large leaf of each RAM
+ * range and into one large leaf in DM_WRITE_EVERY of the others, at a seeded frame
+ * of it. A leaf maps all its frames through one entry, so a wrong entry shows in the
+ * entry check of every leaf; the stores show that the MMU uses what the entries say.
+ * Storing into every frame of RAM caught nothing more, and made the host commit all
+ * of the guest's memory (about 1 s of the default run under TCG); a store into a
+ * large leaf still makes it commit 2 MiB (a transparent huge page, about 3 ms on a
+ * nested host), so the large ones are a sample. */
 #define DM_WRITE_EVERY 64
 static void dm_write_leaves(struct dm_tally *t, phys_addr_t pa, uint64_t count, uint64_t *rng)
 {
-	phys_addr_t end = pa + count * PAGE_SIZE, first = pa;
+	phys_addr_t end = pa + count * PAGE_SIZE;
 
 	while (pa < end) {
 		int level = PT_LEVEL_PTE;
-		uint64_t size = pt_lookup(PAGE_OFFSET + pa, &level) ? pt_size(level) : PAGE_SIZE;
-		phys_addr_t seg = MIN(ALIGN_DOWN(pa, size) + size, end);
-		phys_addr_t pick = pa + ktest_rand(rng) % ((seg - pa) / PAGE_SIZE) * PAGE_SIZE;
-		bool store = level == PT_LEVEL_PTE || pa == first || seg == end ||
-			     ktest_rand(rng) % DM_WRITE_EVERY == 0;
+		uint64_t size;
+		phys_addr_t seg, pick;
+		bool store;
 
+		size = pt_lookup(PAGE_OFFSET + pa, &level) ? pt_size(level) : PAGE_SIZE;
+		seg = MIN(ALIGN_DOWN(pa, size) + size, end);
+		pick = pa + ktest_rand(rng) % ((seg - pa) / PAGE_SIZE) * PAGE_SIZE;
+		store = level == PT_LEVEL_PTE || dm_range_edge(pa, size) ||
+			ktest_rand(rng) % DM_WRITE_EVERY == 0;
 		dm_count(t, pa, dm_leaf_writable(pa) && (!store || dm_frame_writes(pick)));
 		pa = seg;
 	}
