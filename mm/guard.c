@@ -63,7 +63,7 @@ static int split(uint64_t *e, int level, uint64_t va)
 	child = pa_to_va(t);
 	/* Invariant: a split maps the same memory the same way, so the checks allow it
 	 * (made once for the 512 leaves, mm/pt_door.h). */
-	if (__pt_fill_leaves(child, pa | attrs))
+	if (__pt_fill_leaves(child, PT_ENTRIES, pa | attrs))
 		panic("guard: split of 0x%llx refused", (unsigned long long)va);
 	store(e, t | PTE_TABLE);
 	invlpg((void *)base);

@@ -1,6 +1,7 @@
 /* mm/pgtable.c - the one door for table pages, the walkers and leaf mapping. Stores
  * into tables go through mm/pt_door.c. */
 #include "mm/pt_lock.h"
+#include "mm/checker.h"
 #include "mm/pgtable.h"
 #include "mm/dmap.h"
 #include "mm/guard.h"
@@ -233,11 +234,14 @@ static void unlink_new_tables(uint64_t **entries, int *levels, int n)
 	}
 }
 
-static int map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
+/* Maps the n leaves of `level` from va (consecutive slots of one table) to pa on,
+ * making the tables on the way; all or nothing. */
+static int map_leaves(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot,
+		      int n)
 {
-	uint64_t *table = pa_to_va(root), *made[PT_NR_LEVELS];
+	uint64_t *table = pa_to_va(root), *made[PT_NR_LEVELS], *slot;
 	uint64_t user = prot & PTE_U;
-	int made_level[PT_NR_LEVELS], n = 0, rc;
+	int made_level[PT_NR_LEVELS], m = 0, rc;
 
 	if (pt_table_level(root) != root_level || level < PT_LEVEL_PTE || level > PT_LEVEL_PUD)
 		return -EINVAL;
@@ -248,30 +252,32 @@ static int map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, ui
 			phys_addr_t t = pt_alloc(l - 1, va);
 
 			if (!t) {
-				unlink_new_tables(made, made_level, n);
+				unlink_new_tables(made, made_level, m);
 				return -ENOMEM;
 			}
 			set_entry(e, t | PTE_TABLE | user);
-			made[n] = e;
-			made_level[n++] = l - 1;
+			made[m] = e;
+			made_level[m++] = l - 1;
 		} else if (pt_is_leaf(*e, l)) {
-			unlink_new_tables(made, made_level, n);
+			unlink_new_tables(made, made_level, m);
 			return -EEXIST;
 		} else if (user && !(*e & PTE_U)) {
 			set_entry(e, *e | PTE_U);
 		}
 		table = pa_to_va(pt_entry_pa(*e, l));
 	}
-	if (pt_present(table[pt_index(va, level)]) || guard_is_marker(table[pt_index(va, level)])) {
-		unlink_new_tables(made, made_level, n);
-		return -EEXIST;
+	slot = &table[pt_index(va, level)];
+	for (int i = 0; i < n; i++) {
+		if (pt_present(slot[i]) || guard_is_marker(slot[i])) {
+			unlink_new_tables(made, made_level, m);
+			return -EEXIST;
+		}
 	}
 	/* The door refuses what the guards forbid (a writable alias of a protected
-	 * region, W^X); the tables made on the way then go again. */
-	rc = pt_set_entry(&table[pt_index(va, level)],
-			  pa | prot | PTE_P | (level > PT_LEVEL_PTE ? PTE_PS : 0));
+	 * region, W^X), checking the run once; the tables made on the way then go again. */
+	rc = __pt_fill_leaves(slot, n, pa | prot | PTE_P | (level > PT_LEVEL_PTE ? PTE_PS : 0));
 	if (rc)
-		unlink_new_tables(made, made_level, n);
+		unlink_new_tables(made, made_level, m);
 	return rc;
 }
 
@@ -286,7 +292,10 @@ static bool table_empty(const uint64_t *t, int from)
 	return true;
 }
 
-static int unmap_leaf(phys_addr_t root, uint64_t va)
+/* Clears the n leaves from va (consecutive slots of one table, each a present leaf of
+ * the level of va's leaf), frees the tables left empty up to the root's children, and
+ * records the range and the tables in the flush batch. */
+static int unmap_leaves(phys_addr_t root, uint64_t va, int n)
 {
 	uint64_t *path[PT_NR_LEVELS] = { 0 }, *table = pa_to_va(root);
 	int l;
@@ -301,10 +310,11 @@ static int unmap_leaf(phys_addr_t root, uint64_t va)
 			break;
 		table = pa_to_va(pt_entry_pa(*path[l], l));
 	}
-	set_entry(path[l], 0);
+	if (l < 0 || __pt_clear_leaves(path[l], n))
+		return -ENOENT; /* a slot of the run holds no leaf: nothing cleared */
 	/* INVLPG of any address in a leaf drops it, whatever its size (SDM Vol. 3A,
-	 * 4.10.4.1): one page of range covers it. */
-	pt_flush_add(va, va + PAGE_SIZE);
+	 * 4.10.4.1): one page of range per leaf covers it. */
+	pt_flush_add(va, va + (uint64_t)(n - 1) * pt_size(l) + PAGE_SIZE);
 	/* Free tables left empty, up to (not including) the root's children: after
 	 * the batch's flush, when no CPU walks them any more. */
 	for (int up = l + 1; up < root_level; up++) {
@@ -349,36 +359,55 @@ bool pt_pa_range_ok(phys_addr_t pa, uint64_t size, int level)
  * write window (the stores and the tables made or freed share it). pa and prot are
  * checked first: an address bit in prot, or a pa bit outside the frame address,
  * would land in another field of the leaf (its key, NX, flags, or the frame). */
-int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
+int pt_map_leaves(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot, int n)
 {
 	uint64_t flags;
 	uint32_t w;
 	int rc;
 
-	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD ||
-	    !pt_pa_range_ok(pa, pt_size(level), level) || (prot & PTE_ADDR_MASK))
+	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD || n < 1 ||
+	    n > PT_ENTRIES - (int)pt_index(va, level) ||
+	    !pt_pa_range_ok(pa, (uint64_t)n * pt_size(level), level) || (prot & PTE_ADDR_MASK))
 		return -EINVAL;
 	flags = pt_lock_take();
 	w = pt_window_open();
-	rc = map_leaf(root, va, pa, level, prot);
+	rc = map_leaves(root, va, pa, level, prot, n);
 
 	pt_window_close(w);
+	if (!rc)
+		checker_after_change("after a map of leaves");
+	pt_lock_drop(flags);
+	return rc;
+}
+
+int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot)
+{
+	return pt_map_leaves(root, va, pa, level, prot, 1);
+}
+
+int pt_unmap_leaves(phys_addr_t root, uint64_t va, int n)
+{
+	uint64_t flags;
+	uint32_t w;
+	int rc;
+
+	if (n < 1)
+		return -EINVAL;
+	flags = pt_lock_take();
+	w = pt_window_open();
+	pt_flush_begin(); /* the caller's batch, if it has one, flushes instead */
+	rc = unmap_leaves(root, va, n);
+	pt_flush_end();
+	pt_window_close(w);
+	if (!rc)
+		checker_after_change("after an unmap of leaves");
 	pt_lock_drop(flags);
 	return rc;
 }
 
 int pt_unmap_leaf(phys_addr_t root, uint64_t va)
 {
-	uint64_t flags = pt_lock_take();
-	uint32_t w = pt_window_open();
-	int rc;
-
-	pt_flush_begin(); /* the caller's batch, if it has one, flushes instead */
-	rc = unmap_leaf(root, va);
-	pt_flush_end();
-	pt_window_close(w);
-	pt_lock_drop(flags);
-	return rc;
+	return pt_unmap_leaves(root, va, 1);
 }
 
 int pt_free_root_child(phys_addr_t root, uint64_t va)

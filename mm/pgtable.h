@@ -158,6 +158,11 @@ uint64_t *pt_lookup_in(phys_addr_t root, uint64_t va, int *level);
  * TLB (nothing was mapped before). A guard marker in the pte counts as mapped (-EEXIST). One write
  * window for the tables it makes and the leaf. */
 int pt_map_leaf(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot);
+/* pt_map_leaf of n consecutive leaves from va and pa, all in one table (n at most
+ * the slots left in it from va's): one walk, one lock, one window and one check of
+ * the run (mm/pt_door.h: __pt_fill_leaves); all or nothing. -EINVAL also for n out
+ * of that bound. */
+int pt_map_leaves(phys_addr_t root, uint64_t va, phys_addr_t pa, int level, uint64_t prot, int n);
 /* True when [pa, pa + size) can be mapped by leaves of `level` (pte..pud): size is not
  * 0, pa and size are multiples of the level's size, and the range ends below the CPU's
  * physical-address width, so no bit of pa lands in a leaf's key, NX or flag bits. */
@@ -167,6 +172,10 @@ bool pt_pa_range_ok(phys_addr_t pa, uint64_t size, int level);
  * batch, mm/pt_flush.h, that batch's round) and frees the tables after it. Returns
  * 0, -ENOENT, or -EINVAL when root is not a live root table. One write window. */
 int pt_unmap_leaf(phys_addr_t root, uint64_t va);
+/* pt_unmap_leaf of the n leaves from va's: consecutive slots of one table, each a
+ * present leaf of the level of va's leaf (-ENOENT, nothing cleared, otherwise). One
+ * walk, one lock, one window, one flush range. */
+int pt_unmap_leaves(phys_addr_t root, uint64_t va, int n);
 /* Frees the root's child table covering va when it is empty: clears the root entry,
  * flushes this CPU's TLB, frees the table. Other CPUs must hold nothing under that
  * entry in their TLBs. Returns 0, -ENOENT when the root entry is empty, -EBUSY when

@@ -268,30 +268,52 @@ int __pt_set_entry(uint64_t *p, uint64_t v)
 	return rc;
 }
 
-int __pt_fill_leaves(uint64_t *tt, uint64_t first)
+int __pt_fill_leaves(uint64_t *p, int n, uint64_t first)
 {
-	phys_addr_t table = (uint64_t)tt - PAGE_OFFSET;
+	phys_addr_t table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
+	int level, slot = (int)(((uint64_t)p & (PAGE_SIZE - 1)) / sizeof(*p));
 	uint64_t step;
-	int level;
 
-	if (!IS_ALIGNED((uint64_t)tt, PAGE_SIZE) || !is_dmap_va((uint64_t)tt))
+	if (!IS_ALIGNED((uint64_t)p, sizeof(*p)) || !is_dmap_va((uint64_t)p) || n < 1 ||
+	    n > PT_ENTRIES - slot)
 		return -EINVAL;
 	level = pt_table_level(table);
 	if (level < 0 || !pt_present(first) || !pt_is_leaf(first, level))
 		return -EINVAL;
-	for (int i = 0; i < PT_ENTRIES; i++)
-		if (tt[i])
-			return -EINVAL; /* a fresh table only: no link is ever overwritten */
+	for (int i = 0; i < n; i++)
+		if (p[i])
+			return -EINVAL; /* empty slots only: no link or marker is overwritten */
 	step = pt_size(level);
 	if ((first & PTE_W) && !(first & PTE_NX))
 		return -EPERM; /* W^X */
 	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(first, level),
-				  PT_ENTRIES * step, first))
+				  (uint64_t)n * step, first))
 		return -EPERM;
 	/* Invariant: batch stores happen inside an open write window. */
 	ASSERT(pt_window_is_open());
-	for (int i = 0; i < PT_ENTRIES; i++)
-		((volatile uint64_t *)tt)[i] = first + (uint64_t)i * step;
+	for (int i = 0; i < n; i++)
+		((volatile uint64_t *)p)[i] = first + (uint64_t)i * step;
+	return 0;
+}
+
+int __pt_clear_leaves(uint64_t *p, int n)
+{
+	phys_addr_t table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
+	int level, slot = (int)(((uint64_t)p & (PAGE_SIZE - 1)) / sizeof(*p));
+
+	if (!IS_ALIGNED((uint64_t)p, sizeof(*p)) || !is_dmap_va((uint64_t)p) || n < 1 ||
+	    n > PT_ENTRIES - slot)
+		return -EINVAL;
+	level = pt_table_level(table);
+	if (level < 0)
+		return -EINVAL;
+	for (int i = 0; i < n; i++)
+		if (!pt_present(p[i]) || !pt_is_leaf(p[i], level))
+			return -EINVAL; /* leaves only: no link is dropped without its record */
+	/* Invariant: batch stores happen inside an open write window. */
+	ASSERT(pt_window_is_open());
+	for (int i = 0; i < n; i++)
+		((volatile uint64_t *)p)[i] = 0;
 	return 0;
 }
 

@@ -85,13 +85,20 @@ int pt_set_entry(uint64_t *p, uint64_t v);
 /* Batch form of pt_set_entry, same checks: the caller holds a window open
  * (asserted). */
 int __pt_set_entry(uint64_t *p, uint64_t v);
-/* Fills the fresh table page tt (a live table, every entry 0) with 512 leaves of
- * its level, first + i * the level's size: the map of one large leaf split. The
+/* Fills the n empty slots p[0..n) of one live table (all 0: no link, no guard
+ * marker) with leaves of the table's level, first + i * the level's size: the map of
+ * a large leaf split (p a fresh table, n 512), or a run of pages mapped at once. The
  * checks of __pt_set_entry, made once for the whole run (the leaves share their
  * attributes, so a protected region refuses one exactly when it meets the run).
- * The caller holds a window open (asserted). 0; -EINVAL (no live table, an entry
- * not 0, first no leaf) or -EPERM (W^X, a region's rule): nothing stored then. */
-int __pt_fill_leaves(uint64_t *tt, uint64_t first);
+ * The caller holds a window open (asserted). 0; -EINVAL (no live table, the run
+ * past the table's end, a slot not 0, first no leaf) or -EPERM (W^X, a region's
+ * rule): nothing stored then. */
+int __pt_fill_leaves(uint64_t *p, int n, uint64_t first);
+/* Empties the slots p[0..n) of one live table, each a present leaf (an unmap of a
+ * run of pages; no link is dropped, so no parent record changes). The caller holds a
+ * window open (asserted) and flushes. 0, or -EINVAL (no live table, the run past its
+ * end, a slot that is no present leaf): nothing stored then. */
+int __pt_clear_leaves(uint64_t *p, int n);
 /* Changes the attributes of the present leaves p[0..n) of one live table to
  * (entry & ~clear) | set (set and clear: bits of PTE_PROT_MASK only, so each leaf
  * keeps what it maps): the checks of __pt_set_entry, made once per run of leaves

@@ -171,7 +171,7 @@ int set_memory_split_leaf(uint64_t *e, int level, uint64_t va)
 		attrs &= ~PTE_PS;
 	tt = pa_to_va(t);
 	/* Invariant: a split maps the same memory the same way, so the checks allow it. */
-	if (__pt_fill_leaves(tt, base | attrs))
+	if (__pt_fill_leaves(tt, PT_ENTRIES, base | attrs))
 		panic("set_memory: split of 0x%llx refused", (unsigned long long)va);
 	store(e, t | PTE_TABLE);
 	pt_window_close(w);

@@ -213,7 +213,7 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 {
 	uint64_t step, off;
 	uint32_t w;
-	int rc = 0;
+	int rc = 0, n;
 
 	if (level < PT_LEVEL_PTE || level > PT_LEVEL_PUD || pkey < 0 || pkey > 15)
 		return -EINVAL;
@@ -231,10 +231,16 @@ int vmap_map(uint64_t va, phys_addr_t pa, uint64_t size, int level, uint64_t pro
 	if (guard_range_has_marker(va, size))
 		return -EEXIST; /* the marker wins until it is removed */
 	w = pt_window_open();
-	for (off = 0; off < size && !rc; off += step)
-		rc = pt_map_leaf(pt_kernel_root(), va + off, pa + off, level, prot);
-	if (rc && off > step)
-		vmap_unmap(va, off - step);
+	/* A table's worth of leaves at a time (one walk and one check each); a run
+	 * that fails maps nothing, so what came before it is undone. */
+	for (off = 0; off < size; off += (uint64_t)n * step) {
+		n = (int)MIN((size - off) / step, PT_ENTRIES - pt_index(va + off, level));
+		rc = pt_map_leaves(pt_kernel_root(), va + off, pa + off, level, prot, n);
+		if (rc)
+			break;
+	}
+	if (rc && off)
+		vmap_unmap(va, off);
 	pt_window_close(w);
 	return rc;
 }
@@ -252,11 +258,20 @@ void vmap_unmap(uint64_t va, uint64_t size)
 
 	pt_flush_begin(); /* one shootdown round for the whole range */
 	for (uint64_t a = va; a < va + size;) {
-		int level;
+		int level, n = 1;
+		uint64_t *e = pt_lookup(a, &level);
 
-		if (pt_lookup(a, &level)) {
-			pt_unmap_leaf(pt_kernel_root(), a);
-			a = after(a, level);
+		if (e) {
+			/* The run of leaves from a in this table, inside the range. */
+			int room = PT_ENTRIES - (int)pt_index(a, level);
+			uint64_t left =
+				(va + size - ALIGN_DOWN(a, pt_size(level))) / pt_size(level);
+
+			while (n < room && (uint64_t)n < left && pt_present(e[n]) &&
+			       pt_is_leaf(e[n], level))
+				n++;
+			pt_unmap_leaves(pt_kernel_root(), a, n);
+			a = after(a, level) + (uint64_t)(n - 1) * pt_size(level);
 		} else {
 			a = after(a, level); /* a hole of that level (a marker: one page) */
 		}

@@ -5,6 +5,7 @@
 #include "tests/test_redteam.h"
 #include "kernel/ktest.h"
 #include "mm/frame.h"
+#include "mm/guard.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
 #include "mm/protect_map.h"
@@ -58,19 +59,80 @@ KTEST(redteam, split_fill_refuses_a_run_any_of_whose_leaves_is_refused)
 		goto out;
 	root = PAGE_OFFSET + pt_kernel_root();
 	w = pt_window_open();
-	KEXPECT_EQ(__pt_fill_leaves(tt, lo | rw), -EPERM);
+	KEXPECT_EQ(__pt_fill_leaves(tt, PT_ENTRIES, lo | rw), -EPERM);
 	ktest_note("run from 0x%llx: leaf %d is a protected page", (unsigned long long)lo, k);
 	KEXPECT_EQ(__pt_set_entry(&tt[k], (lo + k * PAGE_SIZE) | rw), -EPERM); /* that leaf */
 	KEXPECT_EQ(__pt_set_entry(&tt[0], lo | rw), 0); /* the first is allowed */
 	KEXPECT_EQ(__pt_set_entry(&tt[0], 0), 0);
-	KEXPECT_EQ(__pt_fill_leaves(tt, lo | PTE_P | PTE_W), -EPERM); /* W+X */
-	KEXPECT_EQ(__pt_fill_leaves(tt, 0), -EINVAL);
-	KEXPECT_EQ(__pt_fill_leaves((uint64_t *)root, lo | rw), -EINVAL); /* not fresh */
+	KEXPECT_EQ(__pt_fill_leaves(tt, PT_ENTRIES, lo | PTE_P | PTE_W), -EPERM); /* W+X */
+	KEXPECT_EQ(__pt_fill_leaves(tt, PT_ENTRIES, 0), -EINVAL);
+	KEXPECT_EQ(__pt_fill_leaves((uint64_t *)root, PT_ENTRIES, lo | rw),
+		   -EINVAL); /* not fresh */
 	for (int i = 0; i < PT_ENTRIES; i++)
 		empty = empty && !tt[i];
 	KEXPECT_TRUE(empty);
-	KEXPECT_EQ(__pt_fill_leaves(tt, ok | rw), 0); /* ordinary memory: allowed */
+	KEXPECT_EQ(__pt_fill_leaves(tt, PT_ENTRIES, ok | rw), 0); /* ordinary memory: allowed */
 	KEXPECT_EQ(tt[PT_ENTRIES - 1], (ok + (PT_ENTRIES - 1) * PAGE_SIZE) | rw);
+	for (int i = 0; i < PT_ENTRIES; i++) /* never linked: emptied, then freed */
+		KEXPECT_EQ(__pt_set_entry(&tt[i], 0), 0);
+	pt_window_close(w);
+out:
+	if (t)
+		pt_free(t, PT_LEVEL_PTE);
+	if (ok)
+		frame_free_run(ok, PT_ENTRIES);
+}
+
+/* A run of empty slots inside a table (vmap_map's batch): refused, storing nothing,
+ * when it reaches past the table's end, is empty, or meets a slot that holds
+ * anything (a leaf, a guard marker); stored when every slot is empty, next to leaves
+ * already there; and refused (-EPERM) when a protected page lies anywhere in it.
+ * The unmap's run (__pt_clear_leaves) clears present leaves only. */
+KTEST(redteam, leaf_runs_refuse_a_run_past_the_table_or_over_a_wrong_slot)
+{
+	int k = 0;
+	phys_addr_t t = pt_alloc(PT_LEVEL_PTE, VMAP_BASE), lo = run_meeting_a_table_page(&k);
+	phys_addr_t ok = frame_alloc_run(PT_ENTRIES, 2 * MiB);
+	uint64_t *tt = t ? pa_to_va(t) : NULL, rw = PTE_P | PTE_W | PTE_NX;
+	uint32_t w;
+
+	KEXPECT_TRUE(t && ok);
+	if (!t || !ok)
+		goto out;
+	w = pt_window_open();
+	KEXPECT_EQ(__pt_fill_leaves(&tt[500], 13, ok | rw), -EINVAL); /* past the end */
+	KEXPECT_EQ(__pt_fill_leaves(&tt[10], 0, ok | rw), -EINVAL);
+	KEXPECT_EQ(__pt_fill_leaves(&tt[10], 20, ok | rw), 0);
+	KEXPECT_EQ(tt[29], (ok + 19 * PAGE_SIZE) | rw);
+	KEXPECT_EQ(tt[30], 0);
+	KEXPECT_EQ(__pt_fill_leaves(&tt[30], 10, (ok + 20 * PAGE_SIZE) | rw), 0); /* next to it */
+	KEXPECT_EQ(__pt_fill_leaves(&tt[5], 10, ok | rw), -EINVAL);		  /* meets tt[10] */
+	KEXPECT_EQ(tt[5], 0);
+	((volatile uint64_t *)tt)[60] = GUARD_MARKER; /* as the guard walker stores it */
+	KEXPECT_EQ(__pt_fill_leaves(&tt[50], 20, ok | rw), -EINVAL); /* meets the marker */
+	KEXPECT_EQ(tt[50], 0);
+	((volatile uint64_t *)tt)[60] = 0;
+	if (lo && k < PT_ENTRIES - 100) {
+		KEXPECT_EQ(__pt_fill_leaves(&tt[100], k + 1, lo | rw), -EPERM);
+		KEXPECT_EQ(tt[100], 0);
+	}
+	/* The unmap's run: present leaves only, inside the table. */
+	KEXPECT_EQ(__pt_clear_leaves(&tt[10], 31), -EINVAL); /* tt[40] is empty */
+	KEXPECT_EQ(tt[10], ok | rw);
+	KEXPECT_EQ(__pt_clear_leaves(&tt[10], 0), -EINVAL);
+	KEXPECT_EQ(__pt_clear_leaves(&tt[511], 2), -EINVAL);
+	for (int i = 0; i < PT_ENTRIES; i++) { /* a link is no leaf: never cleared here */
+		uint64_t *r = (uint64_t *)(PAGE_OFFSET + pt_kernel_root()), was = r[i];
+
+		if (!pt_present(was))
+			continue;
+		KEXPECT_EQ(__pt_clear_leaves(&r[i], 1), -EINVAL);
+		KEXPECT_EQ(r[i], was);
+		break;
+	}
+	KEXPECT_EQ(__pt_clear_leaves(&tt[12], 28), 0);
+	KEXPECT_EQ(tt[11], (ok + PAGE_SIZE) | rw);
+	KEXPECT_EQ(tt[12] | tt[39], 0);
 	for (int i = 0; i < PT_ENTRIES; i++) /* never linked: emptied, then freed */
 		KEXPECT_EQ(__pt_set_entry(&tt[i], 0), 0);
 	pt_window_close(w);
@@ -87,7 +149,7 @@ static phys_addr_t read_only_run_table(phys_addr_t lo)
 {
 	phys_addr_t t = pt_alloc(PT_LEVEL_PTE, VMAP_BASE);
 
-	if (t && __pt_fill_leaves(pa_to_va(t), lo | PTE_P | PTE_NX)) {
+	if (t && __pt_fill_leaves(pa_to_va(t), PT_ENTRIES, lo | PTE_P | PTE_NX)) {
 		pt_free(t, PT_LEVEL_PTE);
 		return 0;
 	}
