@@ -158,29 +158,58 @@ static uint64_t *pte_for(uint64_t va, int *rc)
 	return *rc ? NULL : &table[pt_index(va, PT_LEVEL_PTE)];
 }
 
-/* Puts a marker into va's pte; a page mapped there is zapped first and its frame
- * goes back to the region's owner once flushed. 0 or -ENOMEM. Needs the window. */
-static int install_one(uint64_t va)
+/* Adds `delta` markers to the count of each vmap region, page by page over the n
+ * pages from va whose flags are set in counted[]: one keyed store per region met, not
+ * one per page. */
+static void count_markers(uint64_t va, int n, const bool *counted, int delta)
 {
-	int rc;
-	uint64_t *e = pte_for(va, &rc), old;
+	const struct vmap_region *r = NULL;
+	uint64_t at = 0;
+	int k = 0;
 
-	if (!e)
-		return rc;
-	old = *e;
-	if (guard_is_marker(old))
-		return 0; /* no nesting: a marker stays one marker */
-	/* Single CPU: nothing maps va between the read above and this store. Once other
-	 * CPUs map pages this becomes a compare-exchange of old with the marker; a failed
-	 * exchange re-reads the entry and goes round again (a race is retried, never
-	 * returned as -EAGAIN). */
-	store(e, GUARD_MARKER);
-	vmap_count_markers(va, 1);
-	if (pt_present(old)) {
-		pt_flush_add(va, va + PAGE_SIZE);
-		vmap_put_page(va, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE); /* after it */
+	for (int i = 0; i < n; i++) {
+		uint64_t a = va + (uint64_t)i * PAGE_SIZE;
+
+		if (!counted[i])
+			continue;
+		if (!r || a < r->base || a - r->base >= r->size) {
+			if (k)
+				vmap_count_markers(at, k * delta);
+			r = vmap_region_of(a);
+			at = a;
+			k = 0;
+		}
+		k++;
 	}
-	return 0;
+	if (k)
+		vmap_count_markers(at, k * delta);
+}
+
+/* Puts a marker into the n ptes from e (va's, in one table); a page mapped there is
+ * zapped first and its frame goes back to the region's owner once flushed. Needs the
+ * window. */
+static void install_run(uint64_t *e, uint64_t va, int n)
+{
+	bool stored[PT_ENTRIES];
+
+	for (int i = 0; i < n; i++) {
+		uint64_t old = e[i], a = va + (uint64_t)i * PAGE_SIZE;
+
+		/* No nesting: a marker stays one marker. Single CPU: nothing maps a
+		 * between the read above and this store. Once other CPUs map pages this
+		 * becomes a compare-exchange of old with the marker; a failed exchange
+		 * re-reads the entry and goes round again (a race is retried, never
+		 * returned as -EAGAIN). */
+		stored[i] = !guard_is_marker(old);
+		if (!stored[i])
+			continue;
+		store(&e[i], GUARD_MARKER);
+		if (pt_present(old)) {
+			pt_flush_add(a, a + PAGE_SIZE);
+			vmap_put_page(a, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE); /* after it */
+		}
+	}
+	count_markers(va, n, stored, 1);
 }
 
 /* 0 when [va, va+size) is page aligned, non-empty and inside vmap regions. */
@@ -215,8 +244,18 @@ int guard_install(uint64_t va, uint64_t size)
 	w = pt_window_open();
 	pt_flush_begin(); /* one shootdown round for the pages it zaps */
 	walker_active = true;
-	for (uint64_t a = va; a < va + size && !rc; a += PAGE_SIZE)
-		rc = install_one(a);
+	/* A table's worth of ptes at a time: one walk (linking or splitting on the way)
+	 * for the run. */
+	for (uint64_t a = va; a < va + size;) {
+		uint64_t *e = pte_for(a, &rc);
+		int n;
+
+		if (!e)
+			break;
+		n = (int)MIN((va + size - a) / PAGE_SIZE, PT_ENTRIES - pt_index(a, PT_LEVEL_PTE));
+		install_run(e, a, n);
+		a += (uint64_t)n * PAGE_SIZE;
+	}
 	walker_active = false;
 	pt_flush_end();
 	pt_window_close(w);
@@ -229,15 +268,17 @@ int guard_install(uint64_t va, uint64_t size)
 static void remove_in_table(uint64_t *pmd, uint64_t lo, uint64_t hi)
 {
 	uint64_t *t = pa_to_va(pt_entry_pa(*pmd, PT_LEVEL_PMD));
+	int n = (int)((hi - lo) / PAGE_SIZE), first = (int)pt_index(lo, PT_LEVEL_PTE);
+	bool cleared[PT_ENTRIES];
 
-	for (uint64_t a = lo; a < hi; a += PAGE_SIZE) {
-		uint64_t *e = &t[pt_index(a, PT_LEVEL_PTE)];
+	for (int i = 0; i < n; i++) {
+		uint64_t *e = &t[first + i];
 
-		if (guard_is_marker(*e)) {
+		cleared[i] = guard_is_marker(*e);
+		if (cleared[i])
 			store(e, 0); /* P was 0: no translation to flush */
-			vmap_count_markers(a, -1);
-		}
 	}
+	count_markers(lo, n, cleared, -1);
 	tidy(lo);
 }
 
