@@ -346,14 +346,13 @@ bool guard_range_has_marker(uint64_t va, uint64_t size)
 
 	for (uint64_t a = ALIGN_DOWN(va, PAGE_SIZE); a < va + size;) {
 		uint64_t next = MIN(ALIGN_DOWN(a, chunk) + chunk, va + size);
+		const uint64_t *e = pt_entry_at(pt_kernel_root(), a, PT_LEVEL_PTE);
 
-		if (!pt_entry_at(pt_kernel_root(), a, PT_LEVEL_PTE)) {
-			a = next; /* no pte table under this 2 MiB */
-			continue;
-		}
-		for (; a < next; a += PAGE_SIZE)
-			if (guard_marker_at(a))
+		/* No pte table under this 2 MiB: no marker; else its slots in turn. */
+		for (; e && a < next; a += PAGE_SIZE, e++)
+			if (guard_is_marker(*e))
 				return true;
+		a = next;
 	}
 	return false;
 }
