@@ -35,6 +35,22 @@ static phys_addr_t run_meeting_a_table_page(int *k)
 	return 0;
 }
 
+/* Gives back a case's table page and run (either may be 0). */
+static void free_table_and_run(phys_addr_t t, phys_addr_t run)
+{
+	if (t)
+		pt_free(t, PT_LEVEL_PTE);
+	if (run)
+		frame_free_run(run, PT_ENTRIES);
+}
+
+/* Empties every slot of a table that was never linked (inside a window). */
+static void empty_table(uint64_t *tt)
+{
+	for (int i = 0; i < PT_ENTRIES; i++)
+		KEXPECT_EQ(__pt_set_entry(&tt[i], 0), 0);
+}
+
 /* The split fill checks its 512 leaves as one run: a run that meets a table page
  * after its first leaf is refused as a writable alias, as __pt_set_entry refuses that leaf;
  * so are W+X, a table that is not fresh and a first entry that is no leaf. */
@@ -48,10 +64,7 @@ KTEST(redteam, split_fill_refuses_a_run_any_of_whose_leaves_is_refused)
 	bool empty = true;
 
 	if (!lo) {
-		if (t)
-			pt_free(t, PT_LEVEL_PTE);
-		if (ok)
-			frame_free_run(ok, PT_ENTRIES);
+		free_table_and_run(t, ok);
 		KTEST_SKIP("no protected range in this layout has an unprotected page in front");
 	}
 	KEXPECT_TRUE(t && ok);
@@ -73,14 +86,10 @@ KTEST(redteam, split_fill_refuses_a_run_any_of_whose_leaves_is_refused)
 	KEXPECT_TRUE(empty);
 	KEXPECT_EQ(__pt_fill_leaves(tt, PT_ENTRIES, ok | rw), 0); /* ordinary memory: allowed */
 	KEXPECT_EQ(tt[PT_ENTRIES - 1], (ok + (PT_ENTRIES - 1) * PAGE_SIZE) | rw);
-	for (int i = 0; i < PT_ENTRIES; i++) /* never linked: emptied, then freed */
-		KEXPECT_EQ(__pt_set_entry(&tt[i], 0), 0);
+	empty_table(tt); /* never linked: emptied, then freed */
 	pt_window_close(w);
 out:
-	if (t)
-		pt_free(t, PT_LEVEL_PTE);
-	if (ok)
-		frame_free_run(ok, PT_ENTRIES);
+	free_table_and_run(t, ok);
 }
 
 /* A run of empty slots inside a table (vmap_map's batch): refused, storing nothing,
@@ -133,14 +142,10 @@ KTEST(redteam, leaf_runs_refuse_a_run_past_the_table_or_over_a_wrong_slot)
 	KEXPECT_EQ(__pt_clear_leaves(&tt[12], 28), 0);
 	KEXPECT_EQ(tt[11], (ok + PAGE_SIZE) | rw);
 	KEXPECT_EQ(tt[12] | tt[39], 0);
-	for (int i = 0; i < PT_ENTRIES; i++) /* never linked: emptied, then freed */
-		KEXPECT_EQ(__pt_set_entry(&tt[i], 0), 0);
+	empty_table(tt); /* never linked: emptied, then freed */
 	pt_window_close(w);
 out:
-	if (t)
-		pt_free(t, PT_LEVEL_PTE);
-	if (ok)
-		frame_free_run(ok, PT_ENTRIES);
+	free_table_and_run(t, ok);
 }
 
 /* A fresh pte table holding the 512 read-only leaves of the run from lo (a read-only
