@@ -465,3 +465,22 @@ KTEST(pgtable, review_vmap_map_failing_in_a_later_run_undoes_the_earlier_runs)
 	KEXPECT_EQ(vmap_region_free(r), 0);
 	KEXPECT_EQ(frame_free_run(pa, 4), 0);
 }
+
+/* REVIEW: vmap_unmap's run stops at the range's end: the leaves after it in the
+ * same table stay mapped. */
+KTEST(pgtable, review_vmap_unmap_of_part_of_a_run_leaves_the_rest_mapped)
+{
+	uint64_t r = vmap_reserve(2 * MiB, 2 * MiB);
+	phys_addr_t pa = frame_alloc_run(4, PAGE_SIZE);
+	int level;
+
+	KASSERT_TRUE(r && pa);
+	KEXPECT_EQ(vmap_map(r, pa, 4 * PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
+	vmap_unmap(r, 2 * PAGE_SIZE);
+	KEXPECT_TRUE(pt_lookup(r + PAGE_SIZE, &level) == NULL);
+	KEXPECT_TRUE(pt_lookup(r + 2 * PAGE_SIZE, &level) != NULL);
+	KEXPECT_TRUE(pt_lookup(r + 3 * PAGE_SIZE, &level) != NULL);
+	vmap_unmap(r, 2 * MiB);
+	KEXPECT_EQ(vmap_region_free(r), 0);
+	KEXPECT_EQ(frame_free_run(pa, 4), 0);
+}
