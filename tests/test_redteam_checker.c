@@ -289,6 +289,9 @@ KTEST(redteam, review_checker_flags_a_writable_alias_after_a_read_only_neighbour
 	raw_store(&pte[0], lo | PTE_P | PTE_NX | PTE_A | PTE_D, r);
 	raw_store(&pte[1], (lo + PAGE_SIZE) | RW_LEAF, r + PAGE_SIZE);
 	KEXPECT_GT(checker_run("a writable pool alias after a read-only leaf", NULL), 0);
+	/* The same attributes, memory not contiguous: runs of their own too. */
+	raw_store(&pte[0], frames | RW_LEAF, r);
+	KEXPECT_GT(checker_run("a writable pool alias after an unrelated writable leaf", NULL), 0);
 	raw_store(&pte[1], old1, r + PAGE_SIZE);
 	raw_store(&pte[0], old0, r);
 	KEXPECT_EQ(checker_run("undone", NULL), 0);
