@@ -284,6 +284,10 @@ int __pt_fill_leaves(uint64_t *p, int n, uint64_t first)
 		if (p[i])
 			return -EINVAL; /* empty slots only: no link or marker is overwritten */
 	step = pt_size(level);
+	/* Every leaf's frame in the address field: first + i * step must not carry out
+	 * of bits 12..51 into the ignored bits, the key or NX (a frame wrapping to 0). */
+	if (!pt_pa_range_ok(pt_entry_pa(first, level), (uint64_t)n * step, level))
+		return -EINVAL;
 	if ((first & PTE_W) && !(first & PTE_NX))
 		return -EPERM; /* W^X */
 	if (!protect_leaf_allowed(pool_contains(table), pt_entry_pa(first, level),

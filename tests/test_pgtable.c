@@ -443,3 +443,44 @@ KTEST(pgtable, cache_refill_keys_its_block_with_tables_from_the_pool)
 	KEXPECT_EQ(ptcache_nr_blocks(), blocks); /* the wholly free block went back */
 	mm_expect_counts_match_walk("after the cache refill");
 }
+
+/* REVIEW: vmap_map goes a table's worth at a time; a later run that fails (here
+ * -EEXIST: a page already mapped in the second pte table) leaves nothing of the
+ * earlier runs mapped. */
+KTEST(pgtable, review_vmap_map_failing_in_a_later_run_undoes_the_earlier_runs)
+{
+	uint64_t r = vmap_reserve(4 * MiB, 2 * MiB), va = r + 2 * MiB - 2 * PAGE_SIZE;
+	phys_addr_t pa = frame_alloc_run(4, PAGE_SIZE);
+	int level;
+
+	KASSERT_TRUE(r && pa);
+	KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va + 3 * PAGE_SIZE, pa + 3 * PAGE_SIZE,
+			       PT_LEVEL_PTE, PTE_NX), 0);
+	KEXPECT_EQ(vmap_map(va, pa, 4 * PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), -EEXIST);
+	KEXPECT_TRUE(pt_lookup(va, &level) == NULL);
+	KEXPECT_TRUE(pt_lookup(va + PAGE_SIZE, &level) == NULL);
+	KEXPECT_TRUE(pt_lookup(va + 2 * PAGE_SIZE, &level) == NULL);
+	KEXPECT_TRUE(pt_lookup(va + 3 * PAGE_SIZE, &level) != NULL); /* not vmap_map's */
+	vmap_unmap(r, 4 * MiB);
+	KEXPECT_EQ(vmap_region_free(r), 0);
+	KEXPECT_EQ(frame_free_run(pa, 4), 0);
+}
+
+/* REVIEW: vmap_unmap's run stops at the range's end: the leaves after it in the
+ * same table stay mapped. */
+KTEST(pgtable, review_vmap_unmap_of_part_of_a_run_leaves_the_rest_mapped)
+{
+	uint64_t r = vmap_reserve(2 * MiB, 2 * MiB);
+	phys_addr_t pa = frame_alloc_run(4, PAGE_SIZE);
+	int level;
+
+	KASSERT_TRUE(r && pa);
+	KEXPECT_EQ(vmap_map(r, pa, 4 * PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), 0);
+	vmap_unmap(r, 2 * PAGE_SIZE);
+	KEXPECT_TRUE(pt_lookup(r + PAGE_SIZE, &level) == NULL);
+	KEXPECT_TRUE(pt_lookup(r + 2 * PAGE_SIZE, &level) != NULL);
+	KEXPECT_TRUE(pt_lookup(r + 3 * PAGE_SIZE, &level) != NULL);
+	vmap_unmap(r, 2 * MiB);
+	KEXPECT_EQ(vmap_region_free(r), 0);
+	KEXPECT_EQ(frame_free_run(pa, 4), 0);
+}

@@ -262,3 +262,40 @@ out:
 	if (other)
 		frame_free(other);
 }
+
+/* REVIEW: the checker asks the rows once per run of leaves that map contiguous memory
+ * alike; a writable leaf over a table page right after a read-only leaf of the page
+ * before it is a run of its own, and flagged. */
+KTEST(redteam, review_checker_flags_a_writable_alias_after_a_read_only_neighbour)
+{
+	uint64_t r = vmap_reserve(2 * MiB, 2 * MiB), *pte, old0, old1;
+	phys_addr_t frames = frame_alloc_run(2, PAGE_SIZE), lo = 0;
+	int level;
+
+	struct pa_range pr;
+
+	for (int row = 0; row < protect_nr_rows() && !lo; row++) /* a range with a free page in front */
+		for (uint64_t i = 0; !lo && protect_row_live(protect_row(row)) &&
+				     protect_row_range(protect_row(row), i, &pr);
+		     i++)
+			if (pr.base > 2 * MiB && IS_ALIGNED(pr.base, PAGE_SIZE) &&
+			    !protect_region_of(pr.base - PAGE_SIZE, PAGE_SIZE, NULL))
+				lo = pr.base - PAGE_SIZE;
+	KASSERT_TRUE(r && frames && lo);
+	KASSERT_EQ(vmap_map(r, frames, 2 * PAGE_SIZE, PT_LEVEL_PTE, PTE_NX, 0), 0);
+	pte = pt_lookup(r, &level);
+	old0 = pte[0];
+	old1 = pte[1];
+	raw_store(&pte[0], lo | PTE_P | PTE_NX | PTE_A | PTE_D, r);
+	raw_store(&pte[1], (lo + PAGE_SIZE) | RW_LEAF, r + PAGE_SIZE);
+	KEXPECT_GT(checker_run("a writable pool alias after a read-only leaf", NULL), 0);
+	/* The same attributes, memory not contiguous: runs of their own too. */
+	raw_store(&pte[0], frames | RW_LEAF, r);
+	KEXPECT_GT(checker_run("a writable pool alias after an unrelated writable leaf", NULL), 0);
+	raw_store(&pte[1], old1, r + PAGE_SIZE);
+	raw_store(&pte[0], old0, r);
+	KEXPECT_EQ(checker_run("undone", NULL), 0);
+	vmap_unmap(r, 2 * MiB);
+	KEXPECT_EQ(vmap_region_free(r), 0);
+	KEXPECT_EQ(frame_free_run(frames, 2), 0);
+}
