@@ -173,8 +173,9 @@ bool pt_pa_range_ok(phys_addr_t pa, uint64_t size, int level);
  * 0, -ENOENT, or -EINVAL when root is not a live root table. One write window. */
 int pt_unmap_leaf(phys_addr_t root, uint64_t va);
 /* pt_unmap_leaf of the n leaves from va's: consecutive slots of one table, each a
- * present leaf of the level of va's leaf (-ENOENT, nothing cleared, otherwise). One
- * walk, one lock, one window, one flush range. */
+ * present leaf of the level of va's leaf (-ENOENT, nothing cleared, otherwise, and
+ * when the run passes the table's end; -EINVAL for n < 1). One walk, one lock, one
+ * window, one flush range. */
 int pt_unmap_leaves(phys_addr_t root, uint64_t va, int n);
 /* Frees the root's child table covering va when it is empty: clears the root entry,
  * flushes this CPU's TLB, frees the table. Other CPUs must hold nothing under that

@@ -218,7 +218,7 @@ KTEST(guard, ranges_must_lie_in_regions_and_may_span_several)
 	KASSERT_TRUE(a && b && r);
 	KASSERT_EQ(b, a + 2 * PAGE_SIZE); /* guarded regions lie back to back */
 	KEXPECT_EQ(guard_install(a + PAGE_SIZE, 2 * PAGE_SIZE), 0);
-	/* REVIEW: one run, two regions: each region counts its own marker. */
+	/* One run of ptes, two regions: each region counts its own marker. */
 	KEXPECT_EQ(vmap_region_of(a)->markers, 1);
 	KEXPECT_EQ(vmap_region_of(b)->markers, 1);
 	catch_read8((void *)(a + PAGE_SIZE), &f);

@@ -444,10 +444,10 @@ KTEST(pgtable, cache_refill_keys_its_block_with_tables_from_the_pool)
 	mm_expect_counts_match_walk("after the cache refill");
 }
 
-/* REVIEW: vmap_map goes a table's worth at a time; a later run that fails (here
- * -EEXIST: a page already mapped in the second pte table) leaves nothing of the
- * earlier runs mapped. */
-KTEST(pgtable, review_vmap_map_failing_in_a_later_run_undoes_the_earlier_runs)
+/* vmap_map goes a table's worth at a time; a later run that fails (here -EEXIST: a
+ * page already mapped in the second pte table) leaves nothing of the earlier runs
+ * mapped. */
+KTEST(pgtable, vmap_map_failing_in_a_later_run_undoes_the_earlier_runs)
 {
 	uint64_t r = vmap_reserve(4 * MiB, 2 * MiB), va = r + 2 * MiB - 2 * PAGE_SIZE;
 	phys_addr_t pa = frame_alloc_run(4, PAGE_SIZE);
@@ -455,7 +455,8 @@ KTEST(pgtable, review_vmap_map_failing_in_a_later_run_undoes_the_earlier_runs)
 
 	KASSERT_TRUE(r && pa);
 	KEXPECT_EQ(pt_map_leaf(pt_kernel_root(), va + 3 * PAGE_SIZE, pa + 3 * PAGE_SIZE,
-			       PT_LEVEL_PTE, PTE_NX), 0);
+			       PT_LEVEL_PTE, PTE_NX),
+		   0);
 	KEXPECT_EQ(vmap_map(va, pa, 4 * PAGE_SIZE, PT_LEVEL_PTE, PTE_W | PTE_NX, 0), -EEXIST);
 	KEXPECT_TRUE(pt_lookup(va, &level) == NULL);
 	KEXPECT_TRUE(pt_lookup(va + PAGE_SIZE, &level) == NULL);
@@ -466,9 +467,9 @@ KTEST(pgtable, review_vmap_map_failing_in_a_later_run_undoes_the_earlier_runs)
 	KEXPECT_EQ(frame_free_run(pa, 4), 0);
 }
 
-/* REVIEW: vmap_unmap's run stops at the range's end: the leaves after it in the
+/* vmap_unmap's run of leaves stops at the range's end: the leaves after it in the
  * same table stay mapped. */
-KTEST(pgtable, review_vmap_unmap_of_part_of_a_run_leaves_the_rest_mapped)
+KTEST(pgtable, vmap_unmap_of_part_of_a_run_leaves_the_rest_mapped)
 {
 	uint64_t r = vmap_reserve(2 * MiB, 2 * MiB);
 	phys_addr_t pa = frame_alloc_run(4, PAGE_SIZE);
