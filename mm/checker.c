@@ -189,8 +189,13 @@ static void walk_table(struct walk *w, phys_addr_t pa, int level, uint64_t base)
 	const uint64_t *t = pa_to_va(pa);
 
 	for (int i = 0; i < PT_ENTRIES;) {
-		uint64_t e = t[i], va = entry_va(base, i, level);
+		uint64_t e = t[i], va;
 
+		if (!e) { /* empty: nothing to check (most slots of most tables) */
+			i++;
+			continue;
+		}
+		va = entry_va(base, i, level);
 		if (pt_present(e) && pt_is_leaf(e, level)) {
 			i = check_leaves(w, t, i, level, base);
 			continue;
