@@ -2,17 +2,22 @@
 #include "arch/pkrs.h"
 
 struct pkrs_count pkrs_counts[PKRS_COUNT_SLOTS];
-bool pkrs_count_rdpid;
+enum pkrs_slot_read pkrs_count_read;
 
 _Static_assert(sizeof(struct pkrs_count) == 64, "one cache line per CPU slot");
 
-/* CPUID.(EAX=7,ECX=0):ECX bit 22 enumerates RDPID (SDM Vol. 2A, CPUID). The slot is
- * the caller's dense CPU index, not the APIC ID: APIC IDs are sparse and, past 255,
- * not unique in their low 8 bits, and two CPUs sharing a slot would mix counts. */
+/* CPUID.(EAX=7,ECX=0):ECX bit 22 enumerates RDPID, CPUID.80000001H:EDX bit 27 RDTSCP
+ * (SDM Vol. 2A, CPUID); both read IA32_TSC_AUX. The slot is the caller's dense CPU
+ * index, not the APIC ID: APIC IDs are sparse and, past 255, not unique in their low
+ * 8 bits, and two CPUs sharing a slot would mix counts. */
 void pkrs_count_init_cpu(unsigned int slot)
 {
-	if (slot >= PKRS_COUNT_SLOTS || cpuid(0, 0).eax < 7 || !(cpuid(7, 0).ecx & (1u << 22)))
+	bool rdpid = cpuid(0, 0).eax >= 7 && (cpuid(7, 0).ecx & (1u << 22));
+	bool rdtscp =
+		cpuid(0x80000000, 0).eax >= 0x80000001 && (cpuid(0x80000001, 0).edx & (1u << 27));
+
+	if (slot >= PKRS_COUNT_SLOTS || (!rdpid && !rdtscp))
 		return;
 	wrmsr(MSR_TSC_AUX, slot);
-	pkrs_count_rdpid = true;
+	pkrs_count_read = rdpid ? PKRS_SLOT_RDPID : PKRS_SLOT_RDTSCP;
 }

@@ -45,9 +45,11 @@ _Static_assert(PKRS_WD(15) == 0x80000000u, "16 keys fill the 32 used bits of PKR
 
 /* PKRS loads counted per CPU (issue 14: what protection costs, as a count a test
  * may assert). A CPU's slot is kept in IA32_TSC_AUX and read with RDPID (SDM Vol. 2B,
- * RDPID), so counting costs no MMIO and no serialising instruction; CPUs without RDPID
- * count in slot 0. Only the C loads below are counted: the trap entry and exit
- * (arch/trap_entry.asm) load PKRS per trap, not per table operation. */
+ * RDPID), so counting costs no MMIO and no serialising instruction; a CPU without
+ * RDPID reads it with RDTSCP (which returns IA32_TSC_AUX in ECX; QEMU's TCG has no
+ * RDPID), and one with neither counts in slot 0. Only the C loads below are counted:
+ * the trap entry and exit (arch/trap_entry.asm) load PKRS per trap, not per table
+ * operation. */
 #define PKRS_COUNT_SLOTS 256
 #define MSR_TSC_AUX	 0xc0000103
 struct pkrs_count {
@@ -56,20 +58,26 @@ struct pkrs_count {
 	uint64_t pad[6];  /* one cache line per CPU */
 };
 extern struct pkrs_count pkrs_counts[PKRS_COUNT_SLOTS];
-extern bool pkrs_count_rdpid;
+enum pkrs_slot_read { PKRS_SLOT_NONE, PKRS_SLOT_RDPID, PKRS_SLOT_RDTSCP };
+extern enum pkrs_slot_read pkrs_count_read;
 
 /* Gives this CPU its counter slot: its dense CPU index (kernel/pks.c, as each CPU
- * enables PKS; < PKRS_COUNT_SLOTS). Before that, and without RDPID, the CPU counts
- * in slot 0. */
+ * enables PKS; < PKRS_COUNT_SLOTS). Before that, and without RDPID or RDTSCP, the
+ * CPU counts in slot 0. */
 void pkrs_count_init_cpu(unsigned int slot);
 
 /* This CPU's counters. */
 static inline struct pkrs_count *pkrs_count_this_cpu(void)
 {
 	uint64_t slot = 0;
+	uint32_t lo, hi, aux;
 
-	if (pkrs_count_rdpid)
+	if (pkrs_count_read == PKRS_SLOT_RDPID) {
 		__asm__ volatile("rdpid %0" : "=r"(slot));
+	} else if (pkrs_count_read == PKRS_SLOT_RDTSCP) {
+		__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+		slot = aux;
+	}
 	return &pkrs_counts[slot % PKRS_COUNT_SLOTS];
 }
 

@@ -20,7 +20,6 @@ void percpu_init_cpu(int i, uint32_t apic_id)
 	p->self = p;
 	p->cpu = i;
 	p->apic_id = apic_id;
-	p->online = false;
 	p->catch_current = NULL;
 	/* A restarted AP: INIT stopped its APIC timer, and it holds nothing. */
 	p->timer_on = false;

@@ -27,7 +27,6 @@ struct percpu {
 	struct percpu *self; /* %gs:0 */
 	int cpu;	     /* index: 0 = the boot CPU */
 	uint32_t apic_id;
-	volatile bool online; /* takes calls and rounds (kernel/smp_ipi.h) */
 	void *catch_current;  /* kernel/catch.c: the innermost armed catch */
 	void *thread_current; /* kernel/thread.c: the running thread */
 	void *thread_prev;    /* kernel/thread.c: the one the last switch left */
@@ -35,8 +34,8 @@ struct percpu {
 	void (*volatile call_fn)(void *);
 	void *volatile call_arg;
 	volatile int call_req, call_done; /* done == req: idle */
-	/* Rounds: the last one this CPU applied (kernel/smp_ipi.c). */
-	volatile uint64_t round_ack;
+	/* Rounds applied and the flushes they made (kernel/smp_ipi.c; whether the CPU
+	 * takes rounds, and the last it applied, are keyed there). */
 	uint64_t rounds_applied, flushes_full, flushes_pages;
 	/* A case body run on every CPU (kernel/smp_ipi.h): its failures. */
 	bool collecting;

@@ -25,7 +25,45 @@ static struct {
 	uint64_t sent, cycles; /* rounds sent, TSC cycles from publish to the last ack */
 } round __pt_keyed;
 
+/* Which CPUs take rounds, and the last round each applied: page-table-keyed, written
+ * inside a write window. A stray store that marked a CPU offline, or moved its
+ * acknowledgement ahead, would let a sender free tables that CPU may still walk
+ * through its TLB (it never flushed). Index: the CPU's dense index. */
+static struct {
+	volatile uint64_t ack[NR_CPUS];
+	volatile bool online[NR_CPUS];
+} cpu_rounds __pt_keyed;
+
 static const char *const round_names[] = { "TLB shootdown", "PKRS default" };
+
+bool smp_online(int i)
+{
+	return i >= 0 && i < NR_CPUS && __atomic_load_n(&cpu_rounds.online[i], __ATOMIC_ACQUIRE);
+}
+
+/* Records that CPU i applied round id (window nested in any open one). */
+static void set_ack(int i, uint64_t id)
+{
+	uint32_t w = pt_window_open();
+
+	__atomic_store_n(&cpu_rounds.ack[i], id, __ATOMIC_RELEASE);
+	pt_window_close(w);
+}
+
+/* Marks CPU i online or not, with its acknowledgement at the round in flight. */
+static void set_online(int i, bool on)
+{
+	uint32_t w = pt_window_open();
+
+	cpu_rounds.ack[i] = __atomic_load_n(&round.id, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&cpu_rounds.online[i], on, __ATOMIC_RELEASE);
+	pt_window_close(w);
+}
+
+uint64_t *smp_ack_attack_target(int i)
+{
+	return (uint64_t *)&cpu_rounds.ack[i];
+}
 
 /* Flushes [start, end) from this CPU's TLB: INVLPG per page up to
  * SMP_FLUSH_PAGES_MAX pages (it drops the paging-structure caches too, SDM Vol.
@@ -50,7 +88,7 @@ static void apply_round(struct trap_frame *f)
 	uint64_t id = __atomic_load_n(&round.id, __ATOMIC_ACQUIRE);
 	const struct smp_round *r = &round.r;
 
-	if (!me->online || me->round_ack == id)
+	if (!smp_online(me->cpu) || cpu_rounds.ack[me->cpu] == id)
 		return;
 	if (r->kind == SMP_ROUND_TLB)
 		flush_range_local(me, r->start, r->end);
@@ -59,14 +97,14 @@ static void apply_round(struct trap_frame *f)
 	else if (pks_enabled())
 		pkrs_write((pkrs_read() & ~r->mask) | r->bits);
 	me->rounds_applied++;
-	__atomic_store_n(&me->round_ack, id, __ATOMIC_RELEASE);
+	set_ack(me->cpu, id);
 }
 
 void smp_poll_rounds(void)
 {
 	struct percpu *me = this_cpu();
 
-	if (me->online) /* inside a tick: its frame's PKRS (kernel/preempt.c) */
+	if (smp_online(me->cpu)) /* inside a tick: its frame's PKRS (kernel/preempt.c) */
 		apply_round(me->tick_frame);
 }
 
@@ -129,25 +167,24 @@ void smp_cpu_online(void)
 	struct percpu *me = this_cpu();
 
 	apic_enable_fixed();
-	me->round_ack = __atomic_load_n(&round.id, __ATOMIC_ACQUIRE);
+	set_ack(me->cpu, __atomic_load_n(&round.id, __ATOMIC_ACQUIRE));
 	flush_tlb_all_local();
-	__atomic_store_n(&me->online, true, __ATOMIC_RELEASE);
 	/* A round published before `online` was seen may not have included this CPU;
 	 * one published after will wait for it, and the flush covered the rest. */
-	me->round_ack = __atomic_load_n(&round.id, __ATOMIC_ACQUIRE);
+	set_online(me->cpu, true);
 }
 
 void smp_cpu_offline(int i)
 {
 	if (i > 0 && i < NR_CPUS)
-		__atomic_store_n(&percpu_of(i)->online, false, __ATOMIC_RELEASE);
+		set_online(i, false);
 }
 
 void smp_online_mask(struct cpumask *m)
 {
 	*m = (struct cpumask){ 0 };
 	for (int i = 0; i < NR_CPUS; i++)
-		if (percpu_of(i)->online)
+		if (smp_online(i))
 			cpumask_set(m, i);
 }
 
@@ -156,7 +193,7 @@ int smp_nr_online(void)
 	int n = 1; /* the boot CPU always runs */
 
 	for (int i = 1; i < NR_CPUS; i++)
-		n += percpu_of(i)->online;
+		n += smp_online(i);
 	return n;
 }
 
@@ -178,7 +215,7 @@ static void wait_ack(int i, uint64_t id, uint64_t ticks)
 	struct percpu *p = percpu_of(i);
 	uint64_t start = rdtsc();
 
-	while (__atomic_load_n(&p->round_ack, __ATOMIC_ACQUIRE) < id) {
+	while (__atomic_load_n(&cpu_rounds.ack[i], __ATOMIC_ACQUIRE) < id) {
 		if (rdtsc() - start > ticks)
 			panic("smp_round: CPU %d (APIC ID %u) did not apply %s round %llu within "
 			      "%d ms (interrupts off too long, or the CPU hangs)",
@@ -200,13 +237,13 @@ void smp_round(const struct smp_round *r)
 
 /* The CPUs a round to `cpus` (NULL: all) goes to: the online ones but this one.
  * Returns how many. */
-static int round_targets(const struct cpumask *cpus, int me, struct cpumask *t)
+static int round_targets(const struct cpumask *set, int me, struct cpumask *t)
 {
 	int n = 0;
 
 	*t = (struct cpumask){ 0 };
 	for (int i = 0; i < NR_CPUS; i++)
-		if (i != me && percpu_of(i)->online && (!cpus || cpumask_test(cpus, i))) {
+		if (i != me && smp_online(i) && (!set || cpumask_test(set, i))) {
 			cpumask_set(t, i);
 			n++;
 		}
@@ -227,7 +264,7 @@ void smp_round_to(const struct smp_round *r, const struct cpumask *cpus)
 	w = pt_window_open(); /* the round is keyed */
 	round.r = *r;
 	id = round.id + 1;
-	me->round_ack = id;
+	cpu_rounds.ack[me->cpu] = id;
 	__atomic_store_n(&round.id, id, __ATOMIC_RELEASE);
 	round.sent++;
 	pt_window_close(w);
@@ -252,7 +289,7 @@ int smp_post(int i, void (*fn)(void *), void *arg)
 {
 	struct percpu *p;
 
-	if (i <= 0 || i >= NR_CPUS || i == this_cpu_id() || !percpu_of(i)->online)
+	if (i <= 0 || i >= NR_CPUS || i == this_cpu_id() || !smp_online(i))
 		return -ENODEV;
 	p = percpu_of(i);
 	if (p->call_req != p->call_done)
@@ -290,7 +327,7 @@ int smp_wait_drained(int i, uint64_t timeout_ms)
 
 int smp_wake(int i)
 {
-	if (i <= 0 || i >= NR_CPUS || i == this_cpu_id() || !percpu_of(i)->online)
+	if (i <= 0 || i >= NR_CPUS || i == this_cpu_id() || !smp_online(i))
 		return -ENODEV;
 	return apic_send_fixed(percpu_of(i)->apic_id, VEC_SMP_CALL) ? -EIO : 0;
 }

@@ -63,6 +63,12 @@ void smp_ipi_init(void);
 /* This CPU takes calls and rounds from now on (fixed interrupts enabled in its
  * APIC, a whole-TLB flush for the rounds it missed). */
 void smp_cpu_online(void);
+/* True when CPU i takes calls and rounds (the flag is page-table-keyed with each
+ * CPU's last acknowledged round: no stray store drops a CPU from a shootdown). */
+bool smp_online(int i);
+/* CPU i's acknowledgement word: what a stray store would aim at to make a sender
+ * think the CPU flushed (suite redteam). */
+uint64_t *smp_ack_attack_target(int i);
 /* Marks AP i offline (i < 1 or out of range: nothing): it is about to be stopped
  * or restarted (kernel/smp.c). */
 void smp_cpu_offline(int i);

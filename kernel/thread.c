@@ -284,7 +284,7 @@ struct thread *thread_create_on(int cpu, const char *name, void (*fn)(void *), v
 	uint8_t *stack;
 	struct thread *t;
 
-	if (cpu < 0 || cpu >= NR_CPUS || (cpu != this_cpu_id() && !percpu_of(cpu)->online))
+	if (cpu < 0 || cpu >= NR_CPUS || (cpu != this_cpu_id() && !smp_online(cpu)))
 		return NULL;
 	ksnprintf(region, sizeof(region), "stack %s", name ? name : "thread");
 	stack = vmap_alloc_guarded(region, THREAD_STACK_PAGES, THREAD_GUARD_PAGES, 1);
@@ -519,7 +519,7 @@ void thread_pkrs_update(uint32_t mask, uint32_t bits)
 	uint64_t flags = irq_save();
 
 	for (int cpu = 0; cpu < NR_CPUS; cpu++) {
-		if (!has_ring(cpu) && !percpu_of(cpu)->online)
+		if (!has_ring(cpu) && !smp_online(cpu))
 			continue;
 		spin_lock(&ring_lock[cpu]);
 		__ring_pkrs_update(cpu, mask, bits);

@@ -88,6 +88,18 @@ KTEST(redteam, stray_store_into_the_shootdown_round_faults_with_pk)
 	KEXPECT_TRUE(redteam_attack_word(start, start[1], PF_PK_WRITE));
 }
 
+/* A sender frees tables once every online CPU acknowledged its round: a store that
+ * moved a CPU's acknowledgement ahead (it would skip the round, its TLB unflushed)
+ * must fault. The word is CPU 0's (in every boot); each CPU's lies in the same keyed
+ * record, next to the flags that say which CPUs take rounds. */
+KTEST(redteam, stray_store_into_a_cpus_round_acknowledgement_faults_with_pk)
+{
+	uint64_t *ack = smp_ack_attack_target(0);
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KEXPECT_TRUE(redteam_attack_word(ack, *ack + 1000, PF_PK_WRITE));
+}
+
 /* pt_window_close trusts its token for the one direction that matters: a `saved`
  * with the key's bits clear keeps the key open. The token is the caller's (a
  * register spilled to its stack, writable by any CPU): a stray store that clears

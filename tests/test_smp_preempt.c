@@ -358,7 +358,7 @@ static int start_pairs(struct window_pair *w, struct thread **a, struct thread *
 	for (; *cpu < NR_CPUS && n < max; (*cpu)++) {
 		int c = *cpu;
 
-		if (c && !percpu_of(c)->online)
+		if (c && !smp_online(c))
 			continue;
 		w[n] = (struct window_pair){
 			.cpu = c, .entry = &((uint64_t *)pa_to_va(pt_kernel_root()))[PT_ENTRIES - 1]
@@ -415,7 +415,7 @@ KTEST(smp, a_thread_for_a_cpu_that_is_not_online_is_refused)
 {
 	int before = thread_count(), offline = 1;
 
-	while (offline < NR_CPUS && percpu_of(offline)->online)
+	while (offline < NR_CPUS && smp_online(offline))
 		offline++;
 	KEXPECT_TRUE(thread_create_on(-1, "bad", run_next, NULL, false) == NULL);
 	KEXPECT_TRUE(thread_create_on(NR_CPUS, "bad", run_next, NULL, false) == NULL);

@@ -220,7 +220,7 @@ static bool stress_setup(void)
 		return false;
 	}
 	for (int i = 0; i < NR_CPUS; i++) {
-		if (i && !percpu_of(i)->online)
+		if (i && !smp_online(i))
 			continue;
 		pa = frame_alloc_run(PT_ENTRIES, PMD_SIZE);
 		if (!pa) {

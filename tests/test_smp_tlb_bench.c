@@ -68,7 +68,7 @@ static void first_aps(int k, struct cpumask *m)
 {
 	*m = (struct cpumask){ 0 };
 	for (int i = 1; i < NR_CPUS && k > 0; i++)
-		if (percpu_of(i)->online) {
+		if (smp_online(i)) {
 			cpumask_set(m, i);
 			k--;
 		}

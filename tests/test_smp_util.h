@@ -30,7 +30,7 @@ static inline int last_online_ap(void)
 	int last = 0;
 
 	for (int i = 1; i < NR_CPUS; i++)
-		if (percpu_of(i)->online)
+		if (smp_online(i))
 			last = i;
 	return last;
 }

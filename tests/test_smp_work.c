@@ -15,6 +15,9 @@
 #include "arch/apic.h"
 #include "arch/cpu.h"
 #include "arch/tsc.h"
+#include "arch/pkrs.h"
+#include "mm/pgprot.h"
+#include "mm/pt_door.h"
 
 /* --- calls ------------------------------------------------------------------------ */
 
@@ -41,7 +44,7 @@ KTEST(smp, every_online_ap_runs_a_call_with_interrupts_on)
 	for (int i = 1; i < NR_CPUS; i++) {
 		struct whoami w = { -1, ~0u, false };
 
-		if (!percpu_of(i)->online)
+		if (!smp_online(i))
 			continue;
 		KEXPECT_EQ(smp_call(i, record_whoami, &w), 0);
 		KEXPECT_EQ(w.cpu, i);
@@ -51,6 +54,32 @@ KTEST(smp, every_online_ap_runs_a_call_with_interrupts_on)
 	}
 	KEXPECT_EQ(n + 1, smp_report()->nr_up);
 	KEXPECT_EQ(smp_nr_online(), smp_report()->nr_up);
+}
+
+/* Opens and closes one write window on the CPU it runs on. */
+static void open_one_window(void *unused)
+{
+	(void)unused;
+	pt_window_close(pt_window_open());
+}
+
+/* Each CPU counts the windows it opens in its own slot (arch/pkrs.h): a window on CPU
+ * i moves CPU i's count by one and nobody else's, whichever way the CPU reads its
+ * slot (RDPID, or RDTSCP where the CPU has no RDPID, as under TCG). */
+KTEST(smp, each_cpu_counts_its_own_windows)
+{
+	NEED_ONLINE_APS();
+	if (!pgprot_enforced())
+		KTEST_SKIP(pgprot_unprotected_reason());
+	for (int i = 1; i < NR_CPUS; i++) {
+		uint64_t mine = pkrs_counts[0].windows, its = pkrs_counts[i].windows;
+
+		if (!smp_online(i))
+			continue;
+		KEXPECT_EQ(smp_call(i, open_one_window, NULL), 0);
+		KEXPECT_EQ(pkrs_counts[i].windows, its + 1);
+		KEXPECT_EQ(pkrs_counts[0].windows, mine);
+	}
 }
 
 static volatile int hold_released;
@@ -136,7 +165,7 @@ KTEST(smp, a_cpu_that_fails_its_part_is_named_with_the_reason)
 	slow_cpu = 0;
 	KEXPECT_EQ(smp_run_parts(fail_on_the_last_ap, NULL, 1000, status), smp_nr_online());
 	for (int c = 0; c < NR_CPUS; c++)
-		if (c == 0 || percpu_of(c)->online)
+		if (c == 0 || smp_online(c))
 			KEXPECT_EQ(percpu_of(c)->nr_fail, c == i ? 1 : 0);
 	KEXPECT_TRUE(ktest_contains(percpu_of(i)->fail, "test_smp_work.c"));
 	KEXPECT_TRUE(ktest_contains(percpu_of(i)->fail, "expected this_cpu_id() == -1"));
