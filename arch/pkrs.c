@@ -16,8 +16,12 @@ void pkrs_count_init_cpu(unsigned int slot)
 	bool rdtscp =
 		cpuid(0x80000000, 0).eax >= 0x80000001 && (cpuid(0x80000001, 0).edx & (1u << 27));
 
-	if (slot >= PKRS_COUNT_SLOTS || (!rdpid && !rdtscp))
+	if (slot >= PKRS_COUNT_SLOTS)
 		return;
+	if (!rdpid && !rdtscp) {
+		pkrs_count_read = PKRS_SLOT_GS; /* the caller's record holds slot */
+		return;
+	}
 	wrmsr(MSR_TSC_AUX, slot);
 	pkrs_count_read = rdpid ? PKRS_SLOT_RDPID : PKRS_SLOT_RDTSCP;
 }

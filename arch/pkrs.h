@@ -19,6 +19,7 @@
 
 #include "kernel/types.h"
 #include "arch/cpu.h"
+#include "kernel/percpu.h"
 
 #define PKS_NR_KEYS	  16
 #define PKRS_AD(k)	  (1u << (2 * (k)))
@@ -47,7 +48,8 @@ _Static_assert(PKRS_WD(15) == 0x80000000u, "16 keys fill the 32 used bits of PKR
  * may assert). A CPU's slot is kept in IA32_TSC_AUX and read with RDPID (SDM Vol. 2B,
  * RDPID), so counting costs no MMIO and no serialising instruction; a CPU without
  * RDPID reads it with RDTSCP (which returns IA32_TSC_AUX in ECX; QEMU's TCG has no
- * RDPID), and one with neither counts in slot 0. Only the C loads below are counted:
+ * RDPID), and one with neither reads its index from its per-CPU record (the GS base
+ * is set before any CPU loads PKRS, kernel/percpu.h). Only the C loads below are counted:
  * the trap entry and exit (arch/trap_entry.asm) load PKRS per trap, not per table
  * operation. */
 #define PKRS_COUNT_SLOTS 256
@@ -58,13 +60,19 @@ struct pkrs_count {
 	uint64_t pad[6];  /* one cache line per CPU */
 };
 extern struct pkrs_count pkrs_counts[PKRS_COUNT_SLOTS];
-enum pkrs_slot_read { PKRS_SLOT_NONE, PKRS_SLOT_RDPID, PKRS_SLOT_RDTSCP };
+enum pkrs_slot_read { PKRS_SLOT_NONE, PKRS_SLOT_RDPID, PKRS_SLOT_RDTSCP, PKRS_SLOT_GS };
 extern enum pkrs_slot_read pkrs_count_read;
 
 /* Gives this CPU its counter slot: its dense CPU index (kernel/pks.c, as each CPU
- * enables PKS; < PKRS_COUNT_SLOTS). Before that, and without RDPID or RDTSCP, the
- * CPU counts in slot 0. */
+ * enables PKS; < PKRS_COUNT_SLOTS). Before the first call every CPU counts in slot 0
+ * (pkrs_counts_per_cpu() says which). */
 void pkrs_count_init_cpu(unsigned int slot);
+
+/* True when each CPU counts in its own slot (false: all in slot 0). */
+static inline bool pkrs_counts_per_cpu(void)
+{
+	return pkrs_count_read != PKRS_SLOT_NONE;
+}
 
 /* This CPU's counters. */
 static inline struct pkrs_count *pkrs_count_this_cpu(void)
@@ -77,6 +85,8 @@ static inline struct pkrs_count *pkrs_count_this_cpu(void)
 	} else if (pkrs_count_read == PKRS_SLOT_RDTSCP) {
 		__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
 		slot = aux;
+	} else if (pkrs_count_read == PKRS_SLOT_GS) {
+		slot = (uint64_t)this_cpu_id();
 	}
 	return &pkrs_counts[slot % PKRS_COUNT_SLOTS];
 }

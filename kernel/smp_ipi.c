@@ -41,7 +41,9 @@ bool smp_online(int i)
 	return i >= 0 && i < NR_CPUS && __atomic_load_n(&cpu_rounds.online[i], __ATOMIC_ACQUIRE);
 }
 
-/* Records that CPU i applied round id (window nested in any open one). */
+/* Records that CPU i applied round id (window nested in any open one). Interrupts
+ * are off (the caller's): a round taken between the read of its id and this store
+ * could otherwise be overwritten by an older id. */
 static void set_ack(int i, uint64_t id)
 {
 	uint32_t w = pt_window_open();
@@ -50,19 +52,27 @@ static void set_ack(int i, uint64_t id)
 	pt_window_close(w);
 }
 
-/* Marks CPU i online or not, with its acknowledgement at the round in flight. */
-static void set_online(int i, bool on)
+/* Marks this CPU online: acknowledged up to the round published now (an earlier
+ * one did not target it), then online, with a full fence so that the caller's flush
+ * comes after every sender that missed it had made its change (a sender reads the
+ * flags under round_lock, whose locked acquire orders its table stores first). */
+static void set_online_here(int i)
 {
 	uint32_t w = pt_window_open();
 
 	cpu_rounds.ack[i] = __atomic_load_n(&round.id, __ATOMIC_ACQUIRE);
-	__atomic_store_n(&cpu_rounds.online[i], on, __ATOMIC_RELEASE);
+	__atomic_store_n(&cpu_rounds.online[i], true, __ATOMIC_SEQ_CST);
 	pt_window_close(w);
 }
 
 uint64_t *smp_ack_attack_target(int i)
 {
 	return (uint64_t *)&cpu_rounds.ack[i];
+}
+
+uint64_t *smp_online_attack_target(void)
+{
+	return (uint64_t *)&cpu_rounds.online[0];
 }
 
 /* Flushes [start, end) from this CPU's TLB: INVLPG per page up to
@@ -103,9 +113,13 @@ static void apply_round(struct trap_frame *f)
 void smp_poll_rounds(void)
 {
 	struct percpu *me = this_cpu();
+	uint64_t flags;
 
-	if (smp_online(me->cpu)) /* inside a tick: its frame's PKRS (kernel/preempt.c) */
-		apply_round(me->tick_frame);
+	if (!smp_online(me->cpu))
+		return;
+	flags = irq_save();	     /* the read of the round's id and the ack: one step */
+	apply_round(me->tick_frame); /* inside a tick: its frame's PKRS (kernel/preempt.c) */
+	irq_restore(flags);
 }
 
 static bool on_round(struct trap_frame *f)
@@ -167,17 +181,26 @@ void smp_cpu_online(void)
 	struct percpu *me = this_cpu();
 
 	apic_enable_fixed();
-	set_ack(me->cpu, __atomic_load_n(&round.id, __ATOMIC_ACQUIRE));
-	flush_tlb_all_local();
 	/* A round published before `online` was seen may not have included this CPU;
-	 * one published after will wait for it, and the flush covered the rest. */
-	set_online(me->cpu, true);
+	 * one published after waits for it; the flush after covers the rest. */
+	set_online_here(me->cpu);
+	flush_tlb_all_local();
 }
 
 void smp_cpu_offline(int i)
 {
-	if (i > 0 && i < NR_CPUS)
-		set_online(i, false);
+	uint64_t flags;
+	uint32_t w;
+
+	if (i <= 0 || i >= NR_CPUS)
+		return;
+	/* No round in flight meanwhile: one that waits for CPU i keeps waiting (its
+	 * acknowledgement is left alone), and none is sent to it after. */
+	flags = spin_lock_irqsave(&round_lock);
+	w = pt_window_open();
+	__atomic_store_n(&cpu_rounds.online[i], false, __ATOMIC_RELEASE);
+	pt_window_close(w);
+	spin_unlock_irqrestore(&round_lock, flags);
 }
 
 void smp_online_mask(struct cpumask *m)

@@ -69,6 +69,8 @@ bool smp_online(int i);
 /* CPU i's acknowledgement word: what a stray store would aim at to make a sender
  * think the CPU flushed (suite redteam). */
 uint64_t *smp_ack_attack_target(int i);
+/* The word holding the online flags of CPUs 0 to 7 (suite redteam). */
+uint64_t *smp_online_attack_target(void);
 /* Marks AP i offline (i < 1 or out of range: nothing): it is about to be stopped
  * or restarted (kernel/smp.c). */
 void smp_cpu_offline(int i);

@@ -100,6 +100,17 @@ KTEST(redteam, stray_store_into_a_cpus_round_acknowledgement_faults_with_pk)
 	KEXPECT_TRUE(redteam_attack_word(ack, *ack + 1000, PF_PK_WRITE));
 }
 
+/* A sender sends its round to the CPUs flagged online: a store that cleared a CPU's
+ * flag would leave it out of every round (its TLB never flushed before tables are
+ * freed); the word holds the flags of CPUs 0 to 7. */
+KTEST(redteam, stray_store_into_the_cpus_online_flags_faults_with_pk)
+{
+	uint64_t *flags = smp_online_attack_target();
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KEXPECT_TRUE(redteam_attack_word(flags, *flags ^ 0x0101010101010100ULL, PF_PK_WRITE));
+}
+
 /* pt_window_close trusts its token for the one direction that matters: a `saved`
  * with the key's bits clear keeps the key open. The token is the caller's (a
  * register spilled to its stack, writable by any CPU): a stray store that clears

@@ -65,12 +65,18 @@ static void open_one_window(void *unused)
 
 /* Each CPU counts the windows it opens in its own slot (arch/pkrs.h): a window on CPU
  * i moves CPU i's count by one and nobody else's, whichever way the CPU reads its
- * slot (RDPID, or RDTSCP where the CPU has no RDPID, as under TCG). */
+ * slot (RDPID, or RDTSCP where the CPU has no RDPID, as under TCG); and a round
+ * moves each other CPU's count by the one window its acknowledgement opens (the
+ * acknowledgements are keyed). */
 KTEST(smp, each_cpu_counts_its_own_windows)
 {
+	static uint64_t before[NR_CPUS];
+
 	NEED_ONLINE_APS();
 	if (!pgprot_enforced())
 		KTEST_SKIP(pgprot_unprotected_reason());
+	if (!pkrs_counts_per_cpu())
+		KTEST_SKIP("no RDPID or RDTSCP: every CPU counts in slot 0");
 	for (int i = 1; i < NR_CPUS; i++) {
 		uint64_t mine = pkrs_counts[0].windows, its = pkrs_counts[i].windows;
 
@@ -80,6 +86,12 @@ KTEST(smp, each_cpu_counts_its_own_windows)
 		KEXPECT_EQ(pkrs_counts[i].windows, its + 1);
 		KEXPECT_EQ(pkrs_counts[0].windows, mine);
 	}
+	for (int i = 1; i < NR_CPUS; i++)
+		before[i] = pkrs_counts[i].windows;
+	flush_tlb_all(); /* one round to every other online CPU */
+	for (int i = 1; i < NR_CPUS; i++)
+		if (smp_online(i))
+			KEXPECT_EQ(pkrs_counts[i].windows, before[i] + 1);
 }
 
 static volatile int hold_released;
