@@ -232,6 +232,24 @@ static void check_after(uint64_t flags, const char *what)
 		checker_after_change(what);
 }
 
+/* Links (or splits down to) the pte table of every 2 MiB of [va, va+size) before any
+ * marker goes in, so that running out of tables changes nothing: on -ENOMEM the
+ * tables made so far are freed, and the leaves split merged, again (tidy). Needs the
+ * window open. */
+static int make_pte_tables(uint64_t va, uint64_t size)
+{
+	uint64_t chunk = pt_size(PT_LEVEL_PMD), a;
+	int rc = 0;
+
+	for (a = ALIGN_DOWN(va, chunk); a < va + size && !rc; a += chunk)
+		pte_for(MAX(a, va), &rc);
+	if (!rc)
+		return 0;
+	for (uint64_t b = ALIGN_DOWN(va, chunk); b < a; b += chunk)
+		tidy(MAX(b, va));
+	return rc;
+}
+
 int guard_install(uint64_t va, uint64_t size)
 {
 	int rc = check_range(va, size);
@@ -244,15 +262,18 @@ int guard_install(uint64_t va, uint64_t size)
 	w = pt_window_open();
 	pt_flush_begin(); /* one shootdown round for the pages it zaps */
 	walker_active = true;
-	/* A table's worth of ptes at a time: one walk (linking or splitting on the way)
-	 * for the run. */
-	for (uint64_t a = va; a < va + size;) {
+	rc = make_pte_tables(va, size);
+	/* A table's worth of ptes at a time: one walk (the tables are there now) for
+	 * the run; nothing here can fail. */
+	for (uint64_t a = va; a < va + size && !rc;) {
 		uint64_t *e = pte_for(a, &rc);
-		int n;
+		int n = (int)MIN((va + size - a) / PAGE_SIZE,
+				 PT_ENTRIES - pt_index(a, PT_LEVEL_PTE));
 
+		/* Invariant: make_pte_tables made every table this walk needs. */
 		if (!e)
-			break;
-		n = (int)MIN((va + size - a) / PAGE_SIZE, PT_ENTRIES - pt_index(a, PT_LEVEL_PTE));
+			panic("guard_install: no pte table for 0x%llx after they were made",
+			      (unsigned long long)a);
 		install_run(e, a, n);
 		a += (uint64_t)n * PAGE_SIZE;
 	}
