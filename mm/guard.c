@@ -113,15 +113,19 @@ static bool merge(uint64_t *e, int level, uint64_t base)
 
 /* From va's pmd entry up (never the root's children): frees each table left empty,
  * or merges it into one leaf when its entries agree; stops at the first that stays.
- * Needs the window open. */
+ * An entry with no table under it (empty, or a leaf) passes the question to the
+ * table that holds it, one level up (a pmd table made for a pte table that could not
+ * be had is empty). Needs the window open. */
 static void tidy(uint64_t va)
 {
 	for (int l = PT_LEVEL_PMD; l < pt_root_level(); l++) {
 		uint64_t *e = pt_entry_at(pt_kernel_root(), va, l);
 		phys_addr_t t;
 
-		if (!e || !pt_present(*e) || pt_is_leaf(*e, l))
+		if (!e)
 			return;
+		if (!pt_present(*e) || pt_is_leaf(*e, l))
+			continue;
 		t = pt_entry_pa(*e, l);
 		if (table_empty(pa_to_va(t))) {
 			store(e, 0);
