@@ -37,7 +37,10 @@
 extern char __kernel_start[], __text_end[], __rodata_end[], __bss_end[];
 extern char __boot_tables_start[], __boot_tables_end[];
 
-static struct dmap_list ram, held; /* RAM mapped; RAM held back by mem= */
+/* RAM mapped; RAM held back by mem= (hot-add takes from it). Page-table-keyed: the
+ * lists decide what the direct map holds, what the checker expects of it and what
+ * hot-add may map (mm/dmap_hotplug.c changes them inside windows). */
+static struct dmap_list ram __pt_keyed, held __pt_keyed;
 /* Sealed with the rest of the protection state: a stray store to it would make
  * merges build 1 GiB leaves on a CPU without them. The table key is not copied
  * here: the direct map reads pgprot_key(), sealed in mm/pgprot.c (a writable copy

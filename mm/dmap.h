@@ -89,6 +89,9 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len);
  * hot-added (boot RAM holds the pool's worst case), -ENOSPC when the range lists
  * are full. */
 int dmap_hotremove(phys_addr_t pa, uint64_t len);
+/* The first word of the hot-added list: what a stray store would aim at to let
+ * hot-remove take boot RAM (suite redteam). */
+uint64_t *dmap_added_attack_target(void);
 
 /* Physical bounds of the kernel image parts (for tests and the checker). */
 phys_addr_t kernel_pa_start(void);

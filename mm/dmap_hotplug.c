@@ -2,10 +2,12 @@
  * (mm/dmap.h: dmap_hotadd, dmap_hotremove). A hot-added range carries its own pool
  * chunks at its top; only hot-added RAM can go again. */
 #include "mm/dmap.h"
+#include "arch/pkrs.h"
 #include "mm/frame.h"
 #include "mm/mm_internal.h"
 #include "mm/pgtable.h"
 #include "mm/pool.h"
+#include "mm/pt_door.h"
 #include "mm/pt_flush.h"
 #include "mm/pt_lock.h"
 #include "kernel/panic.h"
@@ -14,12 +16,21 @@
 
 #define MAX_RANGES BOOT_MAX_RANGES
 
-static struct dmap_list added; /* RAM hot-added since boot */
+/* RAM hot-added since boot: the only RAM hot-remove may take away again (boot RAM
+ * holds the pool's worst case). Keyed, like the direct map's lists (mm/dmap.c). */
+static struct dmap_list added __pt_keyed;
 
-/* Inserts r into the sorted list l (merging with neighbours). */
+uint64_t *dmap_added_attack_target(void)
+{
+	return &added.r[0].base;
+}
+
+/* Inserts r into the sorted list l (merging with neighbours), inside a window (the
+ * lists are keyed; a scratch copy need not be). */
 static void list_insert(struct dmap_list *l, struct pa_range r)
 {
 	struct pa_range *list = l->r;
+	uint32_t w = pt_window_open();
 	int i = 0;
 
 	while (i < l->n && list[i].base < r.base)
@@ -39,6 +50,7 @@ static void list_insert(struct dmap_list *l, struct pa_range r)
 			i++;
 		}
 	}
+	pt_window_close(w);
 }
 
 /* Removes r (wholly inside one range of the list) from the list. Returns 0 or
@@ -49,10 +61,14 @@ static int list_remove(struct dmap_list *l, struct pa_range r)
 		struct pa_range cur = l->r[i];
 		uint64_t end = r.base + r.len, cend = cur.base + cur.len;
 
+		uint32_t w;
+
 		if (r.base < cur.base || end > cend)
 			continue;
+		w = pt_window_open();
 		memmove(&l->r[i], &l->r[i + 1], (size_t)(l->n - i - 1) * sizeof(l->r[0]));
 		l->n--;
+		pt_window_close(w);
 		if (r.base > cur.base)
 			list_insert(l, (struct pa_range){ cur.base, r.base - cur.base });
 		if (end < cend)
@@ -118,22 +134,23 @@ int dmap_hotadd(phys_addr_t pa, uint64_t len)
 		return -EINVAL;
 	if (!lists_have_room("dmap_hotadd"))
 		return -ENOSPC;
-	if (list_remove(dmap_held_list(), r))
+	if (!list_covers(dmap_held_list(), r))
 		return -ENOENT;
+	w = pt_window_open(); /* one window for the lists, the chunks and the RAM */
 	k = extra_chunks(r);
 	if (k * POOL_CHUNK_SIZE >= len) {
-		list_insert(dmap_held_list(), r);
+		pt_window_close(w);
 		kprintf("dmap_hotadd: 0x%llx bytes cannot hold their own %llu pool chunks\n",
 			(unsigned long long)len, (unsigned long long)k);
 		return -ENOSPC;
 	}
 	first = pa + len - k * POOL_CHUNK_SIZE;
-	w = pt_window_open(); /* one window for the chunks and the RAM */
+	list_remove(dmap_held_list(), r);
 	map_new_chunks(first, k);
 	dmap_map_ram(pt_kernel_root(), pa, first, false);
-	pt_window_close(w);
 	list_insert(dmap_ram_list(), r);
 	list_insert(&added, r);
+	pt_window_close(w);
 	if (frame_add_range(pa, first - pa))
 		panic("dmap_hotadd: the frame allocator refused 0x%llx", (unsigned long long)pa);
 	return 0;
@@ -230,29 +247,29 @@ int dmap_hotremove(phys_addr_t pa, uint64_t len)
 		return -ENOENT;
 	if (!lists_have_room("dmap_hotremove"))
 		return -ENOSPC;
-	if (list_remove(dmap_ram_list(), r))
+	if (!list_covers(dmap_ram_list(), r))
 		return -ENOENT;
-	if (!frame_range_free(pa, first - pa)) {
-		list_insert(dmap_ram_list(), r);
+	if (!frame_range_free(pa, first - pa))
 		return -EBUSY;
-	}
 	flags = pt_lock_take(); /* one CPU changes tables */
-	w = pt_window_open();	/* one window for the unmap and a put-back */
+	w = pt_window_open();	/* one window for the lists, the unmap and a put-back */
+	list_remove(dmap_ram_list(), r);
 	pt_flush_begin();
 	unmap_ram(pa, pa + len);
 	pt_flush_end(); /* one round; the emptied tables are back before the chunks go */
 	busy = pool_remove_chunks(pa, len) != 0;
-	if (busy)
+	if (busy) {
 		map_back(pa, first, pa + len);
+		list_insert(dmap_ram_list(), r);
+	} else {
+		list_insert(dmap_held_list(), r);
+		list_remove(&added, r);
+	}
 	pt_window_close(w);
 	pt_lock_drop(flags);
-	if (busy) {
-		list_insert(dmap_ram_list(), r);
+	if (busy)
 		return -EBUSY;
-	}
 	if (frame_remove_range(pa, first - pa))
 		panic("dmap_hotremove: frames of 0x%llx vanished", (unsigned long long)pa);
-	list_insert(dmap_held_list(), r);
-	list_remove(&added, r);
 	return 0;
 }

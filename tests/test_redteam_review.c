@@ -111,6 +111,21 @@ KTEST(redteam, stray_store_into_the_cpus_online_flags_faults_with_pk)
 	KEXPECT_TRUE(redteam_attack_word(flags, *flags ^ 0x0101010101010100ULL, PF_PK_WRITE));
 }
 
+/* Only RAM in the hot-added list may be hot-removed again (boot RAM holds the pool's
+ * worst case), and the direct map's own lists say what it maps: a store that put boot
+ * RAM into the list, or moved a range, must fault. */
+KTEST(redteam, stray_store_into_the_direct_maps_range_lists_faults_with_pk)
+{
+	uint64_t *added = dmap_added_attack_target();
+	const struct pa_range *ram;
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KEXPECT_TRUE(dmap_ranges(&ram) > 0);
+	KEXPECT_TRUE(redteam_attack_word(added, *added ^ (1ULL << 30), PF_PK_WRITE));
+	KEXPECT_TRUE(redteam_attack_word((volatile uint64_t *)&ram[0].len, ram[0].len + 2 * MiB,
+					 PF_PK_WRITE));
+}
+
 /* pt_window_close trusts its token for the one direction that matters: a `saved`
  * with the key's bits clear keeps the key open. The token is the caller's (a
  * register spilled to its stack, writable by any CPU): a stray store that clears
