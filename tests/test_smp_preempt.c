@@ -256,11 +256,13 @@ static void pair_a(void *p)
 
 	w->open_pkrs = pks_read();
 	w->a_open = pt_window_is_open();
-	while (!w->done && rdtsc() - start < limit) {
+	/* At least one look: a tick right after a_open lets B run to the end before the
+	 * first one, and that look is then the one after the switch back. */
+	do {
 		w->spins++;
 		if (!pt_window_is_open() || pks_read() != w->open_pkrs || this_cpu_id() != w->cpu)
 			w->bad_spins++;
-	}
+	} while (!w->done && rdtsc() - start < limit);
 	w->saw_done = w->done;
 	w->open_after = pt_window_is_open();
 	pt_window_close(saved);
