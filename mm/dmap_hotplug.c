@@ -123,37 +123,52 @@ static bool list_covers(const struct dmap_list *l, struct pa_range r)
 	return false;
 }
 
-int dmap_hotadd(phys_addr_t pa, uint64_t len)
+/* dmap_hotadd under pt_lock: the checks and the changes with no other hot-add or
+ * hot-remove between them. */
+static int hotadd_locked(struct pa_range r)
 {
-	struct pa_range r = { pa, len };
 	uint64_t k;
 	phys_addr_t first;
 	uint32_t w;
 
-	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pa + len < pa)
-		return -EINVAL;
 	if (!lists_have_room("dmap_hotadd"))
 		return -ENOSPC;
 	if (!list_covers(dmap_held_list(), r))
 		return -ENOENT;
 	w = pt_window_open(); /* one window for the lists, the chunks and the RAM */
 	k = extra_chunks(r);
-	if (k * POOL_CHUNK_SIZE >= len) {
+	if (k * POOL_CHUNK_SIZE >= r.len) {
 		pt_window_close(w);
 		kprintf("dmap_hotadd: 0x%llx bytes cannot hold their own %llu pool chunks\n",
-			(unsigned long long)len, (unsigned long long)k);
+			(unsigned long long)r.len, (unsigned long long)k);
 		return -ENOSPC;
 	}
-	first = pa + len - k * POOL_CHUNK_SIZE;
-	list_remove(dmap_held_list(), r);
+	first = r.base + r.len - k * POOL_CHUNK_SIZE;
+	/* Invariant: checked above, under the same lock. */
+	if (list_remove(dmap_held_list(), r))
+		panic("dmap_hotadd: 0x%llx left the held list", (unsigned long long)r.base);
 	map_new_chunks(first, k);
-	dmap_map_ram(pt_kernel_root(), pa, first, false);
+	dmap_map_ram(pt_kernel_root(), r.base, first, false);
 	list_insert(dmap_ram_list(), r);
 	list_insert(&added, r);
 	pt_window_close(w);
-	if (frame_add_range(pa, first - pa))
-		panic("dmap_hotadd: the frame allocator refused 0x%llx", (unsigned long long)pa);
+	if (frame_add_range(r.base, first - r.base))
+		panic("dmap_hotadd: the frame allocator refused 0x%llx",
+		      (unsigned long long)r.base);
 	return 0;
+}
+
+int dmap_hotadd(phys_addr_t pa, uint64_t len)
+{
+	uint64_t flags;
+	int rc;
+
+	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pa + len < pa)
+		return -EINVAL;
+	flags = pt_lock_take();
+	rc = hotadd_locked((struct pa_range){ pa, len });
+	pt_lock_drop(flags);
+	return rc;
 }
 
 /* Queues the tables under [va, end) that no longer map anything for the batch's
@@ -232,44 +247,52 @@ static void map_back(phys_addr_t pa, phys_addr_t first, phys_addr_t end)
 	dmap_map_ram(pt_kernel_root(), pa, first, false);
 }
 
-int dmap_hotremove(phys_addr_t pa, uint64_t len)
+/* dmap_hotremove under pt_lock: the checks and the changes with no other hot-add or
+ * hot-remove between them. */
+static int hotremove_locked(struct pa_range r, phys_addr_t first)
 {
-	struct pa_range r = { pa, len };
-	phys_addr_t first = chunks_start(pa, len);
-	uint64_t flags;
 	uint32_t w;
 	bool busy;
 
-	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pool_overlaps(pa, first - pa, NULL))
-		return -EINVAL;
 	/* Boot RAM holds the pool's worst case: only hot-added RAM can go again. */
-	if (!list_covers(&added, r))
+	if (!list_covers(&added, r) || !list_covers(dmap_ram_list(), r))
 		return -ENOENT;
 	if (!lists_have_room("dmap_hotremove"))
 		return -ENOSPC;
-	if (!list_covers(dmap_ram_list(), r))
-		return -ENOENT;
-	if (!frame_range_free(pa, first - pa))
+	if (!frame_range_free(r.base, first - r.base))
 		return -EBUSY;
-	flags = pt_lock_take(); /* one CPU changes tables */
-	w = pt_window_open();	/* one window for the lists, the unmap and a put-back */
-	list_remove(dmap_ram_list(), r);
+	w = pt_window_open(); /* one window for the lists, the unmap and a put-back */
+	if (list_remove(dmap_ram_list(), r)) /* Invariant: checked above */
+		panic("dmap_hotremove: 0x%llx left the RAM list", (unsigned long long)r.base);
 	pt_flush_begin();
-	unmap_ram(pa, pa + len);
+	unmap_ram(r.base, r.base + r.len);
 	pt_flush_end(); /* one round; the emptied tables are back before the chunks go */
-	busy = pool_remove_chunks(pa, len) != 0;
+	busy = pool_remove_chunks(r.base, r.len) != 0;
 	if (busy) {
-		map_back(pa, first, pa + len);
+		map_back(r.base, first, r.base + r.len);
 		list_insert(dmap_ram_list(), r);
 	} else {
 		list_insert(dmap_held_list(), r);
 		list_remove(&added, r);
 	}
 	pt_window_close(w);
-	pt_lock_drop(flags);
 	if (busy)
 		return -EBUSY;
-	if (frame_remove_range(pa, first - pa))
-		panic("dmap_hotremove: frames of 0x%llx vanished", (unsigned long long)pa);
+	if (frame_remove_range(r.base, first - r.base))
+		panic("dmap_hotremove: frames of 0x%llx vanished", (unsigned long long)r.base);
 	return 0;
+}
+
+int dmap_hotremove(phys_addr_t pa, uint64_t len)
+{
+	phys_addr_t first = chunks_start(pa, len);
+	uint64_t flags;
+	int rc;
+
+	if (!len || !IS_ALIGNED(pa | len, 2 * MiB) || pool_overlaps(pa, first - pa, NULL))
+		return -EINVAL;
+	flags = pt_lock_take(); /* one CPU changes tables, and the checks hold till then */
+	rc = hotremove_locked((struct pa_range){ pa, len }, first);
+	pt_lock_drop(flags);
+	return rc;
 }
