@@ -280,6 +280,9 @@ void smp_round_to(const struct smp_round *r, const struct cpumask *cpus)
 	uint64_t flags, id, start;
 	uint32_t w;
 
+	/* The caller's table stores before the read of the online flags (a CPU coming
+	 * online publishes its flag, then flushes: one of the two sees the other). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!round_targets(cpus, me->cpu, &targets))
 		return;
 	flags = spin_lock_irqsave(&round_lock);
