@@ -120,6 +120,7 @@ C_SRCS := \
 	tests/test_frame.c \
 	tests/test_guard.c \
 	tests/test_guard_checker.c \
+	tests/test_guard_nomem.c \
 	tests/test_mce.c \
 	tests/test_multiboot2.c \
 	tests/test_nmi.c \

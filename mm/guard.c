@@ -113,19 +113,15 @@ static bool merge(uint64_t *e, int level, uint64_t base)
 
 /* From va's pmd entry up (never the root's children): frees each table left empty,
  * or merges it into one leaf when its entries agree; stops at the first that stays.
- * An entry with no table under it (empty, or a leaf) passes the question to the
- * table that holds it, one level up (a pmd table made for a pte table that could not
- * be had is empty). Needs the window open. */
+ * Needs the window open. */
 static void tidy(uint64_t va)
 {
 	for (int l = PT_LEVEL_PMD; l < pt_root_level(); l++) {
 		uint64_t *e = pt_entry_at(pt_kernel_root(), va, l);
 		phys_addr_t t;
 
-		if (!e)
+		if (!e || !pt_present(*e) || pt_is_leaf(*e, l))
 			return;
-		if (!pt_present(*e) || pt_is_leaf(*e, l))
-			continue;
 		t = pt_entry_pa(*e, l);
 		if (table_empty(pa_to_va(t))) {
 			store(e, 0);
@@ -137,9 +133,33 @@ static void tidy(uint64_t va)
 	}
 }
 
-/* The pte for va, linking new tables and splitting large leaves on the way; NULL
- * with *rc = -ENOMEM when a table cannot be had. Needs the window open. */
-static uint64_t *pte_for(uint64_t va, int *rc)
+/* What make_pte_tables changed, in order: each entry it linked a new table into or
+ * split, so that -ENOMEM can undo exactly that. */
+#define GUARD_MADE_MAX 64
+struct made {
+	int n;
+	struct {
+		uint64_t *e, va;
+		int level;
+		bool split;
+	} c[GUARD_MADE_MAX];
+};
+
+static void record(struct made *m, uint64_t *e, uint64_t va, int level, bool split)
+{
+	/* Invariant: guard_install refused a range needing more (tables_needed). */
+	if (m->n == GUARD_MADE_MAX)
+		panic("guard: more than %d tables made for one call", GUARD_MADE_MAX);
+	m->c[m->n].e = e;
+	m->c[m->n].va = va;
+	m->c[m->n].level = level;
+	m->c[m->n++].split = split;
+}
+
+/* The pte for va, linking new tables and splitting large leaves on the way (each
+ * recorded in m when not NULL); NULL with *rc = -ENOMEM when a table cannot be had.
+ * Needs the window open. */
+static uint64_t *pte_for(uint64_t va, int *rc, struct made *m)
 {
 	uint64_t *table = pa_to_va(pt_kernel_root());
 
@@ -154,12 +174,58 @@ static uint64_t *pte_for(uint64_t va, int *rc)
 				*rc = -ENOMEM;
 			else
 				store(e, t | PTE_TABLE);
+			if (t && m)
+				record(m, e, va, l, false);
 		} else if (pt_is_leaf(*e, l)) {
 			*rc = split(e, l, va);
+			if (!*rc && m)
+				record(m, e, va, l, true);
 		}
 		table = pa_to_va(pt_entry_pa(*e, l));
 	}
 	return *rc ? NULL : &table[pt_index(va, PT_LEVEL_PTE)];
+}
+
+/* At most how many tables pte_for would make for the pages of [va, va+size): for each
+ * 2 MiB, one per level below the first empty entry or large leaf of its path. */
+static int tables_needed(uint64_t va, uint64_t size)
+{
+	uint64_t chunk = pt_size(PT_LEVEL_PMD);
+	int n = 0;
+
+	for (uint64_t a = ALIGN_DOWN(va, chunk); a < va + size && n <= GUARD_MADE_MAX; a += chunk) {
+		const uint64_t *t = pa_to_va(pt_kernel_root());
+
+		for (int l = pt_root_level(); l > PT_LEVEL_PTE; l--) {
+			uint64_t e = t[pt_index(MAX(a, va), l)];
+
+			if (!pt_present(e) || pt_is_leaf(e, l)) {
+				n += l - PT_LEVEL_PTE;
+				break;
+			}
+			t = pa_to_va(pt_entry_pa(e, l));
+		}
+	}
+	return n;
+}
+
+/* Undoes m, newest first: a table made is unlinked and freed after the batch's
+ * round (it holds nothing now), a leaf split is merged back. */
+static void undo(const struct made *m)
+{
+	for (int i = m->n - 1; i >= 0; i--) {
+		uint64_t *e = m->c[i].e, va = m->c[i].va;
+		int l = m->c[i].level;
+		phys_addr_t t = pt_entry_pa(*e, l);
+
+		if (m->c[i].split) {
+			merge(e, l, ALIGN_DOWN(va, pt_size(l))); /* same memory, same attributes */
+			continue;
+		}
+		store(e, 0);
+		pt_flush_add(va, va + PAGE_SIZE);
+		pt_flush_free_table(t, l - 1);
+	}
 }
 
 /* Adds `delta` markers to the count of each vmap region, page by page over the n
@@ -237,20 +303,19 @@ static void check_after(uint64_t flags, const char *what)
 }
 
 /* Links (or splits down to) the pte table of every 2 MiB of [va, va+size) before any
- * marker goes in, so that running out of tables changes nothing: on -ENOMEM the
- * tables made so far are freed, and the leaves split merged, again (tidy). Needs the
- * window open. */
+ * marker goes in, so that running out of tables changes nothing: on -ENOMEM what it
+ * made is undone (and only that). Needs the window open. */
 static int make_pte_tables(uint64_t va, uint64_t size)
 {
-	uint64_t chunk = pt_size(PT_LEVEL_PMD), a;
+	static struct made m; /* under pt_lock */
+	uint64_t chunk = pt_size(PT_LEVEL_PMD);
 	int rc = 0;
 
-	for (a = ALIGN_DOWN(va, chunk); a < va + size && !rc; a += chunk)
-		pte_for(MAX(a, va), &rc);
-	if (!rc)
-		return 0;
-	for (uint64_t b = ALIGN_DOWN(va, chunk); b < a; b += chunk)
-		tidy(MAX(b, va));
+	m.n = 0;
+	for (uint64_t a = ALIGN_DOWN(va, chunk); a < va + size && !rc; a += chunk)
+		pte_for(MAX(a, va), &rc, &m);
+	if (rc)
+		undo(&m);
 	return rc;
 }
 
@@ -263,6 +328,10 @@ int guard_install(uint64_t va, uint64_t size)
 	if (rc)
 		return rc;
 	flags = pt_lock_take();
+	if (tables_needed(va, size) > GUARD_MADE_MAX) {
+		pt_lock_drop(flags);
+		return -E2BIG;
+	}
 	w = pt_window_open();
 	pt_flush_begin(); /* one shootdown round for the pages it zaps */
 	walker_active = true;
@@ -270,7 +339,7 @@ int guard_install(uint64_t va, uint64_t size)
 	/* A table's worth of ptes at a time: one walk (the tables are there now) for
 	 * the run; nothing here can fail. */
 	for (uint64_t a = va; a < va + size && !rc;) {
-		uint64_t *e = pte_for(a, &rc);
+		uint64_t *e = pte_for(a, &rc, NULL);
 		int n = (int)MIN((va + size - a) / PAGE_SIZE,
 				 PT_ENTRIES - pt_index(a, PT_LEVEL_PTE));
 

@@ -43,10 +43,12 @@ static inline bool guard_is_marker(uint64_t e)
 }
 
 /* Puts markers on every 4 KiB page of [va, va+size) (page aligned, inside vmap
- * regions), zapping mapped pages first. Returns 0, -EINVAL or -ENOMEM when a table
- * cannot be had (nothing changed either way: every table is made before the first
- * marker, and those made for a call that then fails go again). One write window;
- * flushes every page it zapped. */
+ * regions), zapping mapped pages first. Returns 0, -EINVAL, -E2BIG when the range
+ * would need more than 64 new tables or splits (128 MiB of vmap space without pte
+ * tables; install it in parts), or -ENOMEM when a table cannot be had: nothing
+ * changed on any error (every table is made before the first marker, and what a call
+ * that then fails made, and only that, is undone). One write window; flushes every
+ * page it zapped. */
 int guard_install(uint64_t va, uint64_t size);
 /* Clears the markers in [va, va+size) (same rules), touching nothing else; frees
  * tables left empty, merges tables whose entries agree again. 0 or -EINVAL. */

@@ -12,7 +12,6 @@
 #include "mm/frame.h"
 #include "mm/guard.h"
 #include "mm/pgtable.h"
-#include "mm/ptcache.h"
 #include "mm/vmap.h"
 #include "tests/mm_check.h"
 #include "tests/test_guard.h"
@@ -324,54 +323,6 @@ KTEST(guard, remove_never_merges_pages_across_two_regions)
 }
 
 /* A free 1 GiB-aligned GiB of RAM (the guard writes through it are ours), or 0. */
-/* Takes every 2 MiB-aligned run of 2 MiB or more the frame allocator has (what a new
- * table-cache block needs), largest first, into runs[] (at most max); returns how
- * many runs. What is left is too small or misaligned for a block. */
-static int gt_drain_blocks(phys_addr_t *runs, uint64_t *counts, int max)
-{
-	int n = 0;
-
-	for (uint64_t count = 1ULL << 34; count >= PT_ENTRIES; count /= 2)
-		while (n < max && (runs[n] = frame_alloc_run(count, 2 * MiB)))
-			counts[n++] = count;
-	return n;
-}
-
-/* Running out of tables changes nothing: guard_install makes every pte table of its
- * range before the first marker, and frees those it made when one cannot be had.
- * The frame allocator gives up every run a table-cache block could use and the
- * cache is left one page, so the range's first table can be had and not all of them. */
-KTEST(guard, install_that_runs_out_of_tables_changes_nothing)
-{
-	static phys_addr_t runs[1024], tables[2 * PT_ENTRIES];
-	static uint64_t counts[1024];
-	uint64_t r = vmap_region_new("gt no tables", 4 * MiB, 2 * MiB, VMAP_OWNER_CALLER);
-	uint64_t left;
-	int nr = 0, nt = 0;
-
-	KASSERT_TRUE(r != 0);
-	KASSERT_TRUE(!pt_entry_at(pt_kernel_root(), r, PT_LEVEL_PTE));
-	nr = gt_drain_blocks(runs, counts, (int)ARRAY_SIZE(runs));
-	KEXPECT_LT(nr, (int)ARRAY_SIZE(runs)); /* every block-sized run taken */
-	left = ptcache_free_count();
-	if (left > 1 && left - 1 <= ARRAY_SIZE(tables))
-		nt = pt_alloc_batch(PT_LEVEL_PTE, VMAP_BASE, tables, (int)(left - 1));
-	KEXPECT_EQ(ptcache_free_count(), 1);
-	KEXPECT_EQ(guard_install(r, 4 * MiB), -ENOMEM);
-	KEXPECT_FALSE(guard_range_has_marker(r, 4 * MiB));
-	KEXPECT_EQ(vmap_region_of(r)->markers, 0);
-	KEXPECT_TRUE(!pt_entry_at(pt_kernel_root(), r, PT_LEVEL_PTE));
-	KEXPECT_EQ(ptcache_free_count(), 1); /* the table it made is back */
-	pt_free_batch(tables, nt, PT_LEVEL_PTE);
-	while (nr > 0) {
-		nr--;
-		KEXPECT_EQ(frame_free_run(runs[nr], counts[nr]), 0);
-	}
-	KEXPECT_EQ(guard_install(r, 4 * MiB), 0); /* with tables to be had, it works */
-	KEXPECT_TRUE(guard_marker_at(r + 2 * MiB));
-	KEXPECT_EQ(vmap_region_free(r), 0);
-}
-
 static phys_addr_t gt_gib_of_ram(void)
 {
 	return dmap_has_1g() ? frame_alloc_run(GiB / PAGE_SIZE, GiB) : 0;
