@@ -297,7 +297,10 @@ __noreturn void smp_ap_main(void)
 	while (!release)
 		cpu_relax();
 	flush_tlb_all_local();
-	claim(c, SMP_UP, SMP_ONLINE);
+	/* The boot CPU may have given up on it meanwhile (it is being stopped): never
+	 * online then, or rounds would wait for a CPU about to take INIT. */
+	if (!claim(c, SMP_UP, SMP_ONLINE))
+		park();
 	go_online();
 }
 
