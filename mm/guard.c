@@ -231,7 +231,7 @@ static void undo(const struct made *m)
 /* Adds `delta` markers to the count of each vmap region, page by page over the n
  * pages from va whose flags are set in counted[]: one keyed store per region met, not
  * one per page. */
-static void count_markers(uint64_t va, int n, const bool *counted, int delta)
+static void add_to_marker_counts(uint64_t va, int n, const bool *counted, int delta)
 {
 	const struct vmap_region *r = NULL;
 	uint64_t at = 0;
@@ -279,7 +279,7 @@ static void install_run(uint64_t *e, uint64_t va, int n)
 			vmap_put_page(a, pt_entry_pa(old, PT_LEVEL_PTE), PAGE_SIZE); /* after it */
 		}
 	}
-	count_markers(va, n, stored, 1);
+	add_to_marker_counts(va, n, stored, 1);
 }
 
 /* 0 when [va, va+size) is page aligned, non-empty and inside vmap regions. */
@@ -372,7 +372,7 @@ static void remove_in_table(uint64_t *pmd, uint64_t lo, uint64_t hi)
 		if (cleared[i])
 			store(e, 0); /* P was 0: no translation to flush */
 	}
-	count_markers(lo, n, cleared, -1);
+	add_to_marker_counts(lo, n, cleared, -1);
 	tidy(lo);
 }
 

@@ -268,16 +268,26 @@ int __pt_set_entry(uint64_t *p, uint64_t v)
 	return rc;
 }
 
-int __pt_fill_leaves(uint64_t *p, int n, uint64_t first)
+/* The level of the live table whose slots p[0..n) are (n >= 1, all inside it), or
+ * -EINVAL; its physical address in *table. */
+static int run_table_level(const uint64_t *p, int n, phys_addr_t *table)
 {
-	phys_addr_t table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
-	int level, slot = (int)(((uint64_t)p & (PAGE_SIZE - 1)) / sizeof(*p));
-	uint64_t step;
+	int slot = (int)(((uint64_t)p & (PAGE_SIZE - 1)) / sizeof(*p)), level;
 
 	if (!IS_ALIGNED((uint64_t)p, sizeof(*p)) || !is_dmap_va((uint64_t)p) || n < 1 ||
 	    n > PT_ENTRIES - slot)
 		return -EINVAL;
-	level = pt_table_level(table);
+	*table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
+	level = pt_table_level(*table);
+	return level < 0 ? -EINVAL : level;
+}
+
+int __pt_fill_leaves(uint64_t *p, int n, uint64_t first)
+{
+	phys_addr_t table;
+	int level = run_table_level(p, n, &table);
+	uint64_t step;
+
 	if (level < 0 || !pt_present(first) || !pt_is_leaf(first, level))
 		return -EINVAL;
 	for (int i = 0; i < n; i++)
@@ -302,13 +312,9 @@ int __pt_fill_leaves(uint64_t *p, int n, uint64_t first)
 
 int __pt_clear_leaves(uint64_t *p, int n)
 {
-	phys_addr_t table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
-	int level, slot = (int)(((uint64_t)p & (PAGE_SIZE - 1)) / sizeof(*p));
+	phys_addr_t table;
+	int level = run_table_level(p, n, &table);
 
-	if (!IS_ALIGNED((uint64_t)p, sizeof(*p)) || !is_dmap_va((uint64_t)p) || n < 1 ||
-	    n > PT_ENTRIES - slot)
-		return -EINVAL;
-	level = pt_table_level(table);
 	if (level < 0)
 		return -EINVAL;
 	for (int i = 0; i < n; i++)
@@ -348,15 +354,10 @@ static bool leaves_allowed(const uint64_t *p, int n, int level, bool dmap, uint6
 
 int __pt_set_leaves(uint64_t *p, int n, uint64_t set, uint64_t clear)
 {
-	phys_addr_t table = ALIGN_DOWN((uint64_t)p - PAGE_OFFSET, PAGE_SIZE);
-	int level;
+	phys_addr_t table;
+	int level = run_table_level(p, n, &table);
 
-	if (n < 1 || !IS_ALIGNED((uint64_t)p, sizeof(*p)) || !is_dmap_va((uint64_t)p) ||
-	    ((uint64_t)p & (PAGE_SIZE - 1)) / sizeof(*p) + (uint64_t)n > PT_ENTRIES ||
-	    ((set | clear) & ~PTE_PROT_MASK))
-		return -EINVAL;
-	level = pt_table_level(table);
-	if (level < 0)
+	if (level < 0 || ((set | clear) & ~PTE_PROT_MASK))
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
 		uint64_t v = (p[i] & ~clear) | set;
