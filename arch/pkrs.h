@@ -64,15 +64,9 @@ enum pkrs_slot_read { PKRS_SLOT_NONE, PKRS_SLOT_RDPID, PKRS_SLOT_RDTSCP, PKRS_SL
 extern enum pkrs_slot_read pkrs_count_read;
 
 /* Gives this CPU its counter slot: its dense CPU index (kernel/pks.c, as each CPU
- * enables PKS; < PKRS_COUNT_SLOTS). Before the first call every CPU counts in slot 0
- * (pkrs_counts_per_cpu() says which). */
+ * enables PKS; < PKRS_COUNT_SLOTS). Before the first call every CPU counts in
+ * slot 0. */
 void pkrs_count_init_cpu(unsigned int slot);
-
-/* True when each CPU counts in its own slot (false: all in slot 0). */
-static inline bool pkrs_counts_per_cpu(void)
-{
-	return pkrs_count_read != PKRS_SLOT_NONE;
-}
 
 /* This CPU's counters. */
 static inline struct pkrs_count *pkrs_count_this_cpu(void)

@@ -10,7 +10,6 @@
  * takes a translation away or frees a table, whatever the number of entries
  * (mm/pt_flush.h), and none for one that only fills empty slots, since no CPU
  * caches a not-present entry. */
-#include "arch/pkrs.h"
 #include "kernel/catch.h"
 #include "kernel/ktest.h"
 #include "kernel/pks.h"
@@ -25,17 +24,7 @@
 #include "mm/set_memory.h"
 #include "mm/vmap.h"
 
-/* Counts are this CPU's only where it has a slot of its own: without RDPID and
- * RDTSCP every CPU counts in slot 0, and another online CPU's windows (each round it
- * acknowledges opens one) would show here. */
-static const char *wn_skip(void)
-{
-	if (!pkrs_counts_per_cpu() && smp_nr_online() > 1)
-		return "no RDPID or RDTSCP: every CPU counts in slot 0, and other CPUs are online";
-	return NULL;
-}
-
-KTEST_SUITE(26, windows, wn_skip);
+KTEST_SUITE(26, windows, NULL);
 
 static uint64_t wn_checker_runs0, wn_block_windows0;
 
