@@ -25,13 +25,15 @@ uint64_t *dmap_added_attack_target(void)
 	return &added.r[0].base;
 }
 
-/* Inserts r into the sorted list l (merging with neighbours), inside a window (the
- * lists are keyed; a scratch copy need not be). */
+/* Inserts r into the sorted list l (merging with neighbours). The lists are keyed:
+ * they change inside the caller's one window. */
 static void list_insert(struct dmap_list *l, struct pa_range r)
 {
 	struct pa_range *list = l->r;
-	uint32_t w = pt_window_open();
 	int i = 0;
+
+	/* Invariant: hot-add and hot-remove hold their window across their changes. */
+	ASSERT(pt_window_is_open());
 
 	while (i < l->n && list[i].base < r.base)
 		i++;
@@ -50,25 +52,21 @@ static void list_insert(struct dmap_list *l, struct pa_range r)
 			i++;
 		}
 	}
-	pt_window_close(w);
 }
 
-/* Removes r (wholly inside one range of the list) from the list. Returns 0 or
- * -EINVAL when no range holds it. */
+/* Removes r (wholly inside one range of the list) from the list, inside the caller's
+ * window. Returns 0 or -EINVAL when no range holds it. */
 static int list_remove(struct dmap_list *l, struct pa_range r)
 {
+	ASSERT(pt_window_is_open());
 	for (int i = 0; i < l->n; i++) {
 		struct pa_range cur = l->r[i];
 		uint64_t end = r.base + r.len, cend = cur.base + cur.len;
 
-		uint32_t w;
-
 		if (r.base < cur.base || end > cend)
 			continue;
-		w = pt_window_open();
 		memmove(&l->r[i], &l->r[i + 1], (size_t)(l->n - i - 1) * sizeof(l->r[0]));
 		l->n--;
-		pt_window_close(w);
 		if (r.base > cur.base)
 			list_insert(l, (struct pa_range){ cur.base, r.base - cur.base });
 		if (end < cend)

@@ -145,11 +145,9 @@ struct made {
 	} c[GUARD_MADE_MAX];
 };
 
+/* Records one change in m (pte_for checked there is room, before making it). */
 static void record(struct made *m, uint64_t *e, uint64_t va, int level, bool split)
 {
-	/* Invariant: guard_install refused a range needing more (tables_needed). */
-	if (m->n == GUARD_MADE_MAX)
-		panic("guard: more than %d tables made for one call", GUARD_MADE_MAX);
 	m->c[m->n].e = e;
 	m->c[m->n].va = va;
 	m->c[m->n].level = level;
@@ -157,8 +155,9 @@ static void record(struct made *m, uint64_t *e, uint64_t va, int level, bool spl
 }
 
 /* The pte for va, linking new tables and splitting large leaves on the way (each
- * recorded in m when not NULL); NULL with *rc = -ENOMEM when a table cannot be had.
- * Needs the window open. */
+ * recorded in m when not NULL); NULL with *rc = -ENOMEM when a table cannot be had,
+ * or -E2BIG when m has no room for one more change (nothing made then). Needs the
+ * window open. */
 static uint64_t *pte_for(uint64_t va, int *rc, struct made *m)
 {
 	uint64_t *table = pa_to_va(pt_kernel_root());
@@ -166,8 +165,11 @@ static uint64_t *pte_for(uint64_t va, int *rc, struct made *m)
 	*rc = 0;
 	for (int l = pt_root_level(); l > PT_LEVEL_PTE && !*rc; l--) {
 		uint64_t *e = &table[pt_index(va, l)];
+		bool make = !pt_present(*e) || pt_is_leaf(*e, l);
 
-		if (!pt_present(*e)) {
+		if (make && m && m->n == GUARD_MADE_MAX) {
+			*rc = -E2BIG;
+		} else if (!pt_present(*e)) {
 			phys_addr_t t = pt_alloc(l - 1, va);
 
 			if (!t)
@@ -184,29 +186,6 @@ static uint64_t *pte_for(uint64_t va, int *rc, struct made *m)
 		table = pa_to_va(pt_entry_pa(*e, l));
 	}
 	return *rc ? NULL : &table[pt_index(va, PT_LEVEL_PTE)];
-}
-
-/* At most how many tables pte_for would make for the pages of [va, va+size): for each
- * 2 MiB, one per level below the first empty entry or large leaf of its path. */
-static int tables_needed(uint64_t va, uint64_t size)
-{
-	uint64_t chunk = pt_size(PT_LEVEL_PMD);
-	int n = 0;
-
-	for (uint64_t a = ALIGN_DOWN(va, chunk); a < va + size && n <= GUARD_MADE_MAX; a += chunk) {
-		const uint64_t *t = pa_to_va(pt_kernel_root());
-
-		for (int l = pt_root_level(); l > PT_LEVEL_PTE; l--) {
-			uint64_t e = t[pt_index(MAX(a, va), l)];
-
-			if (!pt_present(e) || pt_is_leaf(e, l)) {
-				n += l - PT_LEVEL_PTE;
-				break;
-			}
-			t = pa_to_va(pt_entry_pa(e, l));
-		}
-	}
-	return n;
 }
 
 /* Undoes m, newest first: a table made is unlinked and freed after the batch's
@@ -303,8 +282,9 @@ static void check_after(uint64_t flags, const char *what)
 }
 
 /* Links (or splits down to) the pte table of every 2 MiB of [va, va+size) before any
- * marker goes in, so that running out of tables changes nothing: on -ENOMEM what it
- * made is undone (and only that). Needs the window open. */
+ * marker goes in, so that running out of tables changes nothing: on -ENOMEM, or
+ * -E2BIG past GUARD_MADE_MAX changes, what it made is undone (and only that). Needs
+ * the window open. */
 static int make_pte_tables(uint64_t va, uint64_t size)
 {
 	static struct made m; /* under pt_lock */
@@ -328,10 +308,6 @@ int guard_install(uint64_t va, uint64_t size)
 	if (rc)
 		return rc;
 	flags = pt_lock_take();
-	if (tables_needed(va, size) > GUARD_MADE_MAX) {
-		pt_lock_drop(flags);
-		return -E2BIG;
-	}
 	w = pt_window_open();
 	pt_flush_begin(); /* one shootdown round for the pages it zaps */
 	walker_active = true;

@@ -255,8 +255,9 @@ static void flush_list_run(struct flush_list *f, uint64_t va, uint64_t end)
 {
 	if (f->n > FLUSH_MAX)
 		flush_tlb_all_local();
-	for (int i = 0; i < f->n && f->n <= FLUSH_MAX; i++)
-		invlpg((void *)f->va[i]);
+	else
+		for (int i = 0; i < f->n; i++)
+			invlpg((void *)f->va[i]);
 	if (!f->n && f->nfreed)
 		invlpg((void *)va);
 	if ((f->n || f->nfreed) && flush_tlb_others)
