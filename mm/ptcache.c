@@ -81,23 +81,41 @@ static struct frameset *new_block(void)
 
 static struct spinlock ptcache_lock = SPINLOCK_INIT("ptcache_lock");
 
-/* new_block() with the table key closed, whatever window the caller has open: the
- * refill runs the frame allocator and set_memory (which opens a window of its own
- * for its stores) and stores into no table itself. */
+/* A stretch of block work with the table key closed, whatever window the caller has
+ * open (it stores into no table itself; set_memory opens windows of its own), and
+ * the windows it opened counted as the cache's (ptcache_block_windows). */
+struct key_closed {
+	bool suspended;
+	struct pt_door_counts c0;
+};
+
+static void key_closed_begin(struct key_closed *k)
+{
+	k->suspended = pt_window_suspend();
+	pt_door_counts(&k->c0);
+}
+
+static void key_closed_end(const struct key_closed *k)
+{
+	struct pt_door_counts c1;
+
+	pt_window_resume(k->suspended);
+	pt_door_counts(&c1);
+	block_windows += c1.windows - k->c0.windows;
+}
+
+/* new_block() with the key closed: it runs the frame allocator and set_memory. */
 static struct frameset *refill(void)
 {
-	struct pt_door_counts c0, c1;
+	struct key_closed k;
 	struct frameset *b;
-	bool s = pt_window_suspend();
 
-	pt_door_counts(&c0);
+	key_closed_begin(&k);
 	refill_pkrs = pgprot_enforced() ? pkrs_read() : 0;
 	b = new_block();
 	if (!b)
 		kprintf("ptcache_alloc: no 2 MiB block left for page tables\n");
-	pt_window_resume(s);
-	pt_door_counts(&c1);
-	block_windows += c1.windows - c0.windows;
+	key_closed_end(&k);
 	return b;
 }
 
@@ -148,21 +166,17 @@ static int64_t find_block(phys_addr_t pa)
 static void release_block(uint64_t i)
 {
 	phys_addr_t pa = blocks[i].pa;
-	struct pt_door_counts c0, c1;
 	uint32_t w = pt_window_open();
-	bool s;
+	struct key_closed k;
 
 	free_pages -= BLOCK_PAGES;
 	blocks[i] = blocks[--nr_blocks];
 	pt_window_close(w);
-	s = pt_window_suspend(); /* as for a refill: no table store from here */
-	pt_door_counts(&c0);
+	key_closed_begin(&k); /* as for a refill: no table store from here */
 	if (pgprot_key() && __set_memory(PAGE_OFFSET + pa, BLOCK_PAGES, 0, PTE_PKEY_MASK))
 		panic("ptcache: cannot unkey block 0x%llx", (unsigned long long)pa);
 	frame_free_run(pa, BLOCK_PAGES);
-	pt_window_resume(s);
-	pt_door_counts(&c1);
-	block_windows += c1.windows - c0.windows;
+	key_closed_end(&k);
 }
 
 void ptcache_free(phys_addr_t pa)
