@@ -88,14 +88,7 @@ uint64_t *redteam_root_entry(void)
 
 void redteam_expect_table_store_faults(uint64_t *e)
 {
-	uint64_t before = *e;
-	struct fault f;
-
-	catch_write64(e, before ^ REDTEAM_HARMLESS_BIT, &f);
-	KEXPECT_PF(&f, PF_PK_WRITE, e);
-	KEXPECT_EQ(*e, before);
-	if (*e != before)
-		pt_set_entry(e, before);
+	KEXPECT_TRUE(redteam_attack_word(e, *e ^ REDTEAM_HARMLESS_BIT, PF_PK_WRITE));
 }
 
 KTEST(redteam, table_key_rights_cannot_be_changed_by_another_owner)

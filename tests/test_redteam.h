@@ -27,8 +27,9 @@ const char *redteam_no_table_key(void);
 bool redteam_attack_word(volatile uint64_t *p, uint64_t v, uint32_t err);
 /* The kernel root's entry over the direct map: a live link in every paging mode. */
 uint64_t *redteam_root_entry(void);
-/* Expects a store of a harmless change into the table entry e to fault with #PF 0x23
- * at e and leave it; a store that lands is undone through the door. */
+/* Expects a store of a harmless change (an ignored bit) into the table entry e to
+ * fault with #PF 0x23 at e and leave it (redteam_attack_word; a store that lands is
+ * undone). */
 void redteam_expect_table_store_faults(uint64_t *e);
 
 /* Skips the case with `why` unless it is NULL. */
