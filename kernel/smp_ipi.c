@@ -36,6 +36,18 @@ static struct {
 
 static const char *const round_names[] = { "TLB shootdown", "PKRS default" };
 
+/* This CPU's index into the keyed arrays. It comes from the plain per-CPU record:
+ * bounded, so that a forged one cannot aim a keyed store (made inside a window)
+ * outside them. */
+static int my_index(void)
+{
+	int i = this_cpu()->cpu;
+
+	if ((unsigned int)i >= NR_CPUS)
+		panic("smp: CPU index %d out of range", i);
+	return i;
+}
+
 bool smp_online(int i)
 {
 	return i >= 0 && i < NR_CPUS && __atomic_load_n(&cpu_rounds.online[i], __ATOMIC_ACQUIRE);
@@ -98,7 +110,7 @@ static void apply_round(struct trap_frame *f)
 	uint64_t id = __atomic_load_n(&round.id, __ATOMIC_ACQUIRE);
 	const struct smp_round *r = &round.r;
 
-	if (!smp_online(me->cpu) || cpu_rounds.ack[me->cpu] == id)
+	if (!smp_online(my_index()) || cpu_rounds.ack[my_index()] == id)
 		return;
 	if (r->kind == SMP_ROUND_TLB)
 		flush_range_local(me, r->start, r->end);
@@ -107,7 +119,7 @@ static void apply_round(struct trap_frame *f)
 	else if (pks_enabled())
 		pkrs_write((pkrs_read() & ~r->mask) | r->bits);
 	me->rounds_applied++;
-	set_ack(me->cpu, id);
+	set_ack(my_index(), id);
 }
 
 void smp_poll_rounds(void)
@@ -178,12 +190,10 @@ void smp_ipi_init(void)
 
 void smp_cpu_online(void)
 {
-	struct percpu *me = this_cpu();
-
 	apic_enable_fixed();
 	/* A round published before `online` was seen may not have included this CPU;
 	 * one published after waits for it; the flush after covers the rest. */
-	set_online_here(me->cpu);
+	set_online_here(my_index());
 	flush_tlb_all_local();
 }
 
@@ -290,7 +300,7 @@ void smp_round_to(const struct smp_round *r, const struct cpumask *cpus)
 	w = pt_window_open(); /* the round is keyed */
 	round.r = *r;
 	id = round.id + 1;
-	cpu_rounds.ack[me->cpu] = id;
+	cpu_rounds.ack[my_index()] = id;
 	__atomic_store_n(&round.id, id, __ATOMIC_RELEASE);
 	round.sent++;
 	pt_window_close(w);

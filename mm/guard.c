@@ -140,6 +140,7 @@ struct made {
 	int n;
 	struct {
 		uint64_t *e, va;
+		phys_addr_t t; /* the table linked at e */
 		int level;
 		bool split;
 	} c[GUARD_MADE_MAX];
@@ -150,6 +151,7 @@ static void record(struct made *m, uint64_t *e, uint64_t va, int level, bool spl
 {
 	m->c[m->n].e = e;
 	m->c[m->n].va = va;
+	m->c[m->n].t = pt_entry_pa(*e, level);
 	m->c[m->n].level = level;
 	m->c[m->n++].split = split;
 }
@@ -167,7 +169,7 @@ static uint64_t *pte_for(uint64_t va, int *rc, struct made *m)
 		uint64_t *e = &table[pt_index(va, l)];
 		bool make = !pt_present(*e) || pt_is_leaf(*e, l);
 
-		if (make && m && m->n == GUARD_MADE_MAX) {
+		if (make && m && (unsigned int)m->n >= GUARD_MADE_MAX) {
 			*rc = -E2BIG;
 		} else if (!pt_present(*e)) {
 			phys_addr_t t = pt_alloc(l - 1, va);
@@ -196,6 +198,11 @@ static void undo(const struct made *m)
 		uint64_t *e = m->c[i].e, va = m->c[i].va;
 		int l = m->c[i].level;
 		phys_addr_t t = pt_entry_pa(*e, l);
+
+		/* Invariant: e still links the table this call linked there. */
+		if (!pt_present(*e) || pt_is_leaf(*e, l) || t != m->c[i].t)
+			panic("guard: entry %p no longer links the table 0x%llx it made", (void *)e,
+			      (unsigned long long)m->c[i].t);
 
 		if (m->c[i].split) {
 			merge(e, l, ALIGN_DOWN(va, pt_size(l))); /* same memory, same attributes */
@@ -287,7 +294,7 @@ static void check_after(uint64_t flags, const char *what)
  * the window open. */
 static int make_pte_tables(uint64_t va, uint64_t size)
 {
-	static struct made m; /* under pt_lock */
+	static struct made m __pt_keyed; /* under pt_lock, written inside the window */
 	uint64_t chunk = pt_size(PT_LEVEL_PMD);
 	int rc = 0;
 

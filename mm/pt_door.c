@@ -31,19 +31,34 @@ static uint32_t key_bits(void)
  * It also says whether pt_window_suspend closed the window for a while. */
 static struct pt_window_nest nest[NR_CPUS] __pt_keyed;
 
+/* This CPU's record. The index comes from the plain per-CPU record: bounded, so a
+ * forged one cannot aim a keyed store (made inside a window) elsewhere. */
+static struct pt_window_nest *my_nest(void)
+{
+	int i = this_cpu_id();
+
+	if ((unsigned int)i >= NR_CPUS)
+		panic("pt_door: CPU index %d out of range", i);
+	return &nest[i];
+}
+
 uint32_t pt_window_open(void)
 {
 	uint32_t mask = key_bits(), old;
 	struct pt_window_nest *n;
+	uint64_t flags;
 
 	if (!mask)
 		return 0;
+	/* Interrupts off: a handler that opens a window of its own (a round's
+	 * acknowledgement) must not land between the record's bit and its depth. */
+	flags = irq_save();
 	old = pkrs_read();
 	if (old & mask) {
 		pkrs_count_this_cpu()->windows++;
 		pkrs_write(old & ~mask);
 	}
-	n = &nest[this_cpu_id()];
+	n = my_nest();
 	/* Invariant: windows nest a few levels (a call, its splits, a cache refill). */
 	if (n->depth >= PT_WINDOW_NEST_MAX)
 		panic("pt_window_open: windows nested deeper than %d", PT_WINDOW_NEST_MAX);
@@ -52,6 +67,7 @@ uint32_t pt_window_open(void)
 	else
 		n->was_open |= 1ULL << n->depth;
 	n->depth++;
+	irq_restore(flags);
 	return old;
 }
 
@@ -59,25 +75,28 @@ void pt_window_close(uint32_t saved)
 {
 	uint32_t mask = key_bits(), cur;
 	struct pt_window_nest *n;
+	uint64_t flags;
 	bool nested;
 
 	(void)saved; /* the keyed record decides, not the caller's copy */
 	if (!mask)
 		return;
+	flags = irq_save(); /* as in pt_window_open */
 	cur = pkrs_read();
-	if (cur & mask)
-		return; /* closed already (a caught fault ended every window: the record too) */
-	n = &nest[this_cpu_id()];
-	nested = n->depth && (n->was_open & (1ULL << (n->depth - 1)));
-	if (n->depth)
-		n->depth--;
-	if (!nested)
-		pkrs_write((cur & ~mask) | PKRS_WD(pgprot_key()));
+	if (!(cur & mask)) { /* else closed already (a caught fault ended every window) */
+		n = my_nest();
+		nested = n->depth && (n->was_open & (1ULL << (n->depth - 1)));
+		if (n->depth)
+			n->depth--;
+		if (!nested)
+			pkrs_write((cur & ~mask) | PKRS_WD(pgprot_key()));
+	}
+	irq_restore(flags);
 }
 
 void pt_window_nest_switch(struct pt_window_nest *save, const struct pt_window_nest *load)
 {
-	struct pt_window_nest *n = &nest[this_cpu_id()];
+	struct pt_window_nest *n = my_nest();
 
 	/* Invariant: called inside the switch's own window, the innermost level. */
 	ASSERT(pt_window_is_open() && (!key_bits() || n->depth > 0));
@@ -91,7 +110,7 @@ void pt_window_reopen(void)
 {
 	uint32_t mask = key_bits(), cur;
 
-	if (!mask || !nest[this_cpu_id()].depth)
+	if (!mask || !my_nest()->depth)
 		return; /* only a window the keyed record holds comes back */
 	cur = pkrs_read();
 	if (cur & mask) {
@@ -102,7 +121,7 @@ void pt_window_reopen(void)
 
 void pt_window_forget_all(void)
 {
-	struct pt_window_nest *n = &nest[this_cpu_id()];
+	struct pt_window_nest *n = my_nest();
 	uint32_t cur;
 
 	if (!key_bits() || (!n->depth && !n->suspended))
@@ -116,7 +135,7 @@ void pt_window_forget_all(void)
 
 uint32_t pt_window_depth(void)
 {
-	return nest[this_cpu_id()].depth;
+	return my_nest()->depth;
 }
 
 bool pt_window_suspend(void)
@@ -133,8 +152,8 @@ bool pt_window_suspend(void)
 	 * stack) cannot make a resume open the key. Suspensions happen with interrupts off
 	 * (under ptcache_lock), so the CPU does not change in between.
 	 * Invariant: a suspended stretch runs with the key closed, so none nests in one. */
-	ASSERT(!nest[this_cpu_id()].suspended);
-	nest[this_cpu_id()].suspended = true;
+	ASSERT(!my_nest()->suspended);
+	my_nest()->suspended = true;
 	pkrs_write(cur | PKRS_WD(pgprot_key()));
 	return true;
 }
@@ -143,11 +162,11 @@ void pt_window_resume(bool closed)
 {
 	uint32_t mask = key_bits();
 
-	if (!mask || !closed || !nest[this_cpu_id()].suspended)
+	if (!mask || !closed || !my_nest()->suspended)
 		return; /* only the suspension this CPU recorded opens the key again */
 	pkrs_count_this_cpu()->windows++;
 	pkrs_write(pkrs_read() & ~mask);
-	nest[this_cpu_id()].suspended = false;
+	my_nest()->suspended = false;
 }
 
 void pt_door_counts(struct pt_door_counts *c)
