@@ -146,6 +146,11 @@ struct made {
 	} c[GUARD_MADE_MAX];
 };
 
+/* guard_install's record (under pt_lock, written inside its window): keyed, since
+ * its count and entries decide where the next record goes and what the undo
+ * unlinks. */
+static struct made made __pt_keyed;
+
 /* Records one change in m (pte_for checked there is room, before making it). */
 static void record(struct made *m, uint64_t *e, uint64_t va, int level, bool split)
 {
@@ -294,16 +299,20 @@ static void check_after(uint64_t flags, const char *what)
  * the window open. */
 static int make_pte_tables(uint64_t va, uint64_t size)
 {
-	static struct made m __pt_keyed; /* under pt_lock, written inside the window */
 	uint64_t chunk = pt_size(PT_LEVEL_PMD);
 	int rc = 0;
 
-	m.n = 0;
+	made.n = 0;
 	for (uint64_t a = ALIGN_DOWN(va, chunk); a < va + size && !rc; a += chunk)
-		pte_for(MAX(a, va), &rc, &m);
+		pte_for(MAX(a, va), &rc, &made);
 	if (rc)
-		undo(&m);
+		undo(&made);
 	return rc;
+}
+
+uint64_t *guard_made_attack_target(void)
+{
+	return (uint64_t *)&made;
 }
 
 int guard_install(uint64_t va, uint64_t size)

@@ -50,6 +50,9 @@ static inline bool guard_is_marker(uint64_t e)
  * that then fails made, and only that, is undone). One write window; flushes every
  * page it zapped. */
 int guard_install(uint64_t va, uint64_t size);
+/* The first word of guard_install's record of the tables it made (its count): what a
+ * stray store would aim at (suite redteam). */
+uint64_t *guard_made_attack_target(void);
 /* Clears the markers in [va, va+size) (same rules), touching nothing else; frees
  * tables left empty, merges tables whose entries agree again. 0 or -EINVAL. */
 int guard_remove(uint64_t va, uint64_t size);

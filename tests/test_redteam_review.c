@@ -21,6 +21,7 @@
 #include "kernel/ktest.h"
 #include "kernel/smp_ipi.h"
 #include "mm/dmap.h"
+#include "mm/guard.h"
 #include "mm/pgprot.h"
 #include "mm/pgtable.h"
 #include "mm/pt_flush.h"
@@ -124,6 +125,17 @@ KTEST(redteam, stray_store_into_the_direct_maps_range_lists_faults_with_pk)
 	KEXPECT_TRUE(redteam_attack_word(added, *added ^ (1ULL << 30), PF_PK_WRITE));
 	KEXPECT_TRUE(redteam_attack_word((volatile uint64_t *)&ram[0].len, ram[0].len + 2 * MiB,
 					 PF_PK_WRITE));
+}
+
+/* guard_install records each table it makes so that -ENOMEM can undo them, and the
+ * record is written inside its window: a store that moved its count would aim the
+ * next record at other keyed state. */
+KTEST(redteam, stray_store_into_guard_installs_record_faults_with_pk)
+{
+	uint64_t *made = guard_made_attack_target();
+
+	REDTEAM_REQUIRE(redteam_unenforced());
+	KEXPECT_TRUE(redteam_attack_word(made, *made ^ 0x40000, PF_PK_WRITE));
 }
 
 /* pt_window_close trusts its token for the one direction that matters: a `saved`
