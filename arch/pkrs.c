@@ -2,7 +2,9 @@
 #include "arch/pkrs.h"
 
 struct pkrs_count pkrs_counts[PKRS_COUNT_SLOTS];
-enum pkrs_slot_read pkrs_count_read;
+/* Read-only once sealed (a stray store could make every count read an instruction
+ * the CPU lacks: #UD on each window); every CPU finds the boot CPU's answer. */
+enum pkrs_slot_read pkrs_count_read __ro_after_init;
 
 _Static_assert(sizeof(struct pkrs_count) == 64, "one cache line per CPU slot");
 
@@ -15,13 +17,14 @@ void pkrs_count_init_cpu(unsigned int slot)
 	bool rdpid = cpuid(0, 0).eax >= 7 && (cpuid(7, 0).ecx & (1u << 22));
 	bool rdtscp =
 		cpuid(0x80000000, 0).eax >= 0x80000001 && (cpuid(0x80000001, 0).edx & (1u << 27));
+	enum pkrs_slot_read how = rdpid	   ? PKRS_SLOT_RDPID
+				  : rdtscp ? PKRS_SLOT_RDTSCP
+					   : PKRS_SLOT_GS; /* the caller's record holds slot */
 
 	if (slot >= PKRS_COUNT_SLOTS)
 		return;
-	if (!rdpid && !rdtscp) {
-		pkrs_count_read = PKRS_SLOT_GS; /* the caller's record holds slot */
-		return;
-	}
-	wrmsr(MSR_TSC_AUX, slot);
-	pkrs_count_read = rdpid ? PKRS_SLOT_RDPID : PKRS_SLOT_RDTSCP;
+	if (how != PKRS_SLOT_GS)
+		wrmsr(MSR_TSC_AUX, slot);
+	if (pkrs_count_read != how) /* the boot CPU, before the seal */
+		pkrs_count_read = how;
 }

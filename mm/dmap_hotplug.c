@@ -79,7 +79,7 @@ static int list_remove(struct dmap_list *l, struct pa_range r)
 /* Pool chunks the ranges need beyond what `ram` needs now. */
 static uint64_t extra_chunks(struct pa_range r)
 {
-	static struct dmap_list tmp;
+	static struct dmap_list tmp __pt_keyed; /* a copy, but list_insert trusts its count */
 	const struct dmap_list *ram = dmap_ram_list();
 	uint64_t before = pool_tables_needed(ram->r, ram->n), after;
 

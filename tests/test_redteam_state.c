@@ -100,6 +100,9 @@ KTEST(redteam, stray_store_into_the_read_only_state_faults)
 	KEXPECT_EQ(attack_range(r[0].va, r[0].len, PF_RO_WRITE), 2 * r[0].len / PAGE_SIZE);
 	KEXPECT_TRUE(attack_word((volatile uint64_t *)&trap_pkrs_guard, PF_RO_WRITE));
 	KEXPECT_TRUE(attack_word((volatile uint64_t *)&kernel_load_delta, PF_RO_WRITE));
+	/* How each CPU finds its counter slot (an instruction it lacks would #UD). */
+	KEXPECT_TRUE(attack_word((volatile uint64_t *)ALIGN_DOWN((uint64_t)&pkrs_count_read, 8),
+				 PF_RO_WRITE));
 	/* The direct map's 1 GiB flag (merges build 1 GiB leaves by it); the table key
 	 * it maps pool chunks with is pgprot_key()'s, inside the range attacked above. */
 	KEXPECT_TRUE(attack_word((volatile uint64_t *)ALIGN_DOWN((uint64_t)dmap_has_1g_word(), 8),
